@@ -1,0 +1,30 @@
+"""Domain name validation: what a user may register as a sender domain."""
+
+from __future__ import annotations
+
+import re
+
+import dns.exception
+import dns.name
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class InvalidDomain(ValueError):
+    """Not a registrable host name."""
+
+
+def normalize_domain(name: str) -> str:
+    """Lower-case ASCII (IDNA) form of `name`; raises InvalidDomain when it is not a host name."""
+    text = name.strip().rstrip(".").lower()
+    try:
+        ascii_name = text.encode("idna").decode("ascii")
+        dns.name.from_text(ascii_name)  # label and name length rules
+    except (UnicodeError, dns.exception.DNSException):
+        raise InvalidDomain(f"invalid domain name: {name!r}") from None
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or len(ascii_name) > 253 or not all(_LABEL.match(x) for x in labels):
+        raise InvalidDomain(f"invalid domain name: {name!r}")
+    if labels[-1].isdigit():
+        raise InvalidDomain(f"invalid domain name: {name!r}")
+    return ascii_name

@@ -1,0 +1,282 @@
+"""The `mailgate` command line. Output for scripts is JSON on stdout; messages go to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dns_tools.records import sender_domain_records
+from mailgate.config import ConfigError, Settings, load_settings
+from mailgate.logs import configure_logging
+from storage import accounts, credentials, domains
+from storage.engine import create_engine
+from storage.migrate import upgrade
+from storage.models import DomainStatus
+
+CONFIG_TEMPLATE = """\
+# Mailgate configuration. Every setting can be overridden by an environment variable
+# MAILGATE_<NAME> (for example MAILGATE_SMTP_PORT=2525). Unknown settings are refused.
+
+# hostname = "mail.example.com"     # SMTP banner, EHLO and Received: (default: the FQDN)
+# bind = "0.0.0.0"
+# smtp_port = 25                    # MX / inbound; empty string disables
+# submission_ports = [587, 2525]    # STARTTLS, then AUTH
+# smtps_port = 465                  # implicit TLS
+# http_port = 8080
+# database_url = "postgresql+asyncpg://user:password@db/mailgate"
+# relay_networks = []               # CIDRs that may submit without AUTH
+# max_message_size = 26214400
+# max_recipients = 1000
+# smtp_processes = 2                # worker processes sharing the ports (default: CPUs)
+"""
+
+ADMIN_KEY_FILE = "admin.key"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def emit(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+    """Bring the schema up to date, then run `work` on an engine of the configured database."""
+    upgrade(settings.database_url)
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def write_secret(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not settings.config_path.exists():
+        settings.config_path.write_text(CONFIG_TEMPLATE)
+        say(f"wrote {settings.config_path}")
+    upgrade(settings.database_url)
+    if not settings.tls_cert.exists() or not settings.tls_key.exists():
+        from mailgate.tls import write_self_signed
+
+        write_self_signed(settings.tls_cert, settings.tls_key, settings.hostname)
+        say(f"wrote a self-signed certificate for {settings.hostname} to {settings.tls_cert}")
+    key_file = settings.data_dir / ADMIN_KEY_FILE
+
+    async def ensure_admin_key(engine: AsyncEngine) -> None:
+        if await accounts.has_admin_key(engine):
+            return
+        write_secret(key_file, await accounts.create_admin_key(engine))
+        say(f"created the admin API key; `mailgate admin-key` prints it ({key_file})")
+
+    with_engine(settings, ensure_admin_key)
+    say(f"Mailgate is initialised in {settings.data_dir}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from mailgate.serve import serve
+
+    if not settings.tls_cert.exists():
+        say(f"no TLS certificate at {settings.tls_cert}: run `mailgate init` first")
+        return 2
+    return serve(settings)
+
+
+def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
+    key_file = settings.data_dir / ADMIN_KEY_FILE
+    if args.rotate:
+        key = with_engine(settings, accounts.create_admin_key)
+        write_secret(key_file, key)
+        say("the admin API key was replaced; the previous one no longer works")
+    elif key_file.exists():
+        key = key_file.read_text().strip()
+    else:
+        say(f"{key_file} is missing: run `mailgate init`, or `mailgate admin-key --rotate`")
+        return 1
+    emit({"AdminAPIKey": key})
+    return 0
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        user = with_engine(
+            settings, lambda engine: accounts.create_user(engine, args.email, args.password)
+        )
+    except accounts.AlreadyExists as error:
+        say(str(error))
+        return 1
+    emit({"UserID": user.user_id, "APIKey": user.api_key})
+    return 0
+
+
+def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
+    return_path = domains.return_path_domain(domain, settings.return_path_subdomain)
+    prefix = domain.custom_track_prefix or settings.track_prefix
+    tracking = None if domain.track_prefix_disabled else f"{prefix}{domain.track_merge or '.'}"
+    records = sender_domain_records(
+        domain.name,
+        domain.dkim_selector,
+        domain.dkim_private_key,
+        settings.hostname,
+        return_path,
+        f"{tracking}{domain.name}" if tracking else None,
+    )
+    return {
+        "DomainID": domain.id,
+        "SenderDomain": domain.name,
+        "Status": str(domain.status),
+        "ReturnPathDomain": return_path,
+        "DKIMSelector": domain.dkim_selector,
+        "DNSRecords": [record.as_dict() for record in records],
+    }
+
+
+def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
+    from dns_tools.names import InvalidDomain, normalize_domain
+
+    try:
+        name = normalize_domain(args.name)
+    except InvalidDomain as error:
+        say(str(error))
+        return 1
+    try:
+        domain = with_engine(
+            settings,
+            lambda engine: domains.add_domain(
+                engine, args.user, name, settings.return_path_subdomain, args.subdomain
+            ),
+        )
+    except (domains.NotFound, domains.LimitReached, accounts.AlreadyExists) as error:
+        say(str(error))
+        return 1
+    emit(domain_view(settings, domain))
+    say("publish the DNS records above, then enable the domain: mailgate domain enable ID")
+    return 0
+
+
+def _set_status(settings: Settings, domain_id: int, status: DomainStatus) -> int:
+    try:
+        with_engine(settings, lambda engine: domains.set_domain_status(engine, domain_id, status))
+    except domains.NotFound as error:
+        say(str(error))
+        return 1
+    emit({"DomainID": domain_id, "Status": str(status)})
+    return 0
+
+
+def cmd_domain_enable(settings: Settings, args: argparse.Namespace) -> int:
+    return _set_status(settings, args.id, DomainStatus.ENABLED)
+
+
+def cmd_domain_disable(settings: Settings, args: argparse.Namespace) -> int:
+    return _set_status(settings, args.id, DomainStatus.DISABLED)
+
+
+def cmd_smtp_add(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        new = with_engine(settings, lambda engine: credentials.add_credential(engine, args.domain))
+    except domains.NotFound as error:
+        say(str(error))
+        return 1
+    ports = [p for p in (settings.smtp_port, *settings.submission_ports) if p]
+    if settings.smtps_port:
+        ports.append(settings.smtps_port)
+    emit(
+        {
+            "SMTPID": new.credential_id,
+            "SMTPUsername": new.username,
+            "SMTPPassword": new.password,
+            "SMTPHost": settings.hostname,
+            "SMTPPorts": ports,
+        }
+    )
+    say("the password is shown only now; it is stored hashed")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="mailgate", description=__doc__)
+    root.add_argument("--data-dir", help="data directory (default $MAILGATE_DATA_DIR or ./data)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "init", help="create the data directory, config, database, TLS and admin key"
+    )
+    commands.add_parser("serve", help="run the SMTP listeners and workers")
+    admin = commands.add_parser("admin-key", help="print the admin API key as JSON")
+    admin.add_argument("--rotate", action="store_true", help="replace it with a new key")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
+    user_add = user.add_parser("add", help="create a user; prints UserID and APIKey")
+    user_add.add_argument("email")
+    user_add.add_argument("--password", help="password for User.Login")
+
+    domain = commands.add_parser("domain", help="manage sender domains").add_subparsers(
+        dest="action", required=True
+    )
+    domain_add = domain.add_parser("add", help="add a sender domain with its DKIM key")
+    domain_add.add_argument("name")
+    domain_add.add_argument("--user", type=int, required=True, help="owner's UserID")
+    domain_add.add_argument("--subdomain", help="return-path subdomain (default from config)")
+    for action in ("enable", "disable"):
+        sub = domain.add_parser(action, help=f"{action} a sender domain")
+        sub.add_argument("id", type=int)
+
+    smtp = commands.add_parser("smtp", help="manage SMTP credentials").add_subparsers(
+        dest="action", required=True
+    )
+    smtp_add = smtp.add_parser("add", help="create SMTP credentials for a domain")
+    smtp_add.add_argument("--domain", type=int, required=True, help="DomainID")
+    return root
+
+
+HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
+    ("init", None): cmd_init,
+    ("serve", None): cmd_serve,
+    ("admin-key", None): cmd_admin_key,
+    ("user", "add"): cmd_user_add,
+    ("domain", "add"): cmd_domain_add,
+    ("domain", "enable"): cmd_domain_enable,
+    ("domain", "disable"): cmd_domain_disable,
+    ("smtp", "add"): cmd_smtp_add,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.data_dir:
+        os.environ["MAILGATE_DATA_DIR"] = args.data_dir
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        say(f"mailgate: {error}")
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    return handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

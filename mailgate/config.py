@@ -1,0 +1,281 @@
+"""Settings: one TOML file, overridden by MAILGATE_* environment variables.
+
+Every setting is declared once in SETTINGS with its parser, so the TOML reader, the environment
+reader and the error messages agree. Unknown keys are refused: a typo must not silently fall back
+to a default on a mail server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(Exception):
+    """An invalid setting; the message names the setting and the environment variable."""
+
+
+def _port(value: Any) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError("expected a port number 1-65535")
+    return port
+
+
+def _optional_port(value: Any) -> int | None:
+    """An empty string, `off` or 0 disables a listener."""
+    if value in ("", "off", "none", 0, "0", None, False):
+        return None
+    return _port(value)
+
+
+def _port_list(value: Any) -> tuple[int, ...]:
+    items = _split(value)
+    return tuple(_port(item) for item in items)
+
+
+def _split(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _networks(value: Any) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in _split(value))
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected a boolean (1/0, true/false)")
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("expected a positive integer")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError("expected a number >= 0")
+    return number
+
+
+def _rate_limit(value: Any) -> tuple[int, int]:
+    """`N/SECONDS`, or `0` for no limit."""
+    text = str(value).strip()
+    if text == "0":
+        return (0, 0)
+    count, sep, seconds = text.partition("/")
+    if not sep:
+        raise ValueError("expected N/SECONDS, e.g. 100/60, or 0")
+    limit = (int(count), int(seconds))
+    if limit[0] < 0 or limit[1] < 1:
+        raise ValueError("expected N/SECONDS with N >= 0 and SECONDS >= 1")
+    return limit
+
+
+def _routes(value: Any) -> dict[str, tuple[str, int]]:
+    """`domain=host:port` pairs; `*` matches every domain."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        pairs = []
+        for item in _split(value):
+            domain, sep, target = item.partition("=")
+            if not sep:
+                raise ValueError("expected domain=host:port")
+            pairs.append((domain, target))
+    routes: dict[str, tuple[str, int]] = {}
+    for domain, target in pairs:
+        host, sep, port = target.strip().rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"route target {target!r} must be host:port")
+        routes[domain.strip().lower()] = (host.strip("[]"), _port(port))
+    return routes
+
+
+def _nameservers(value: Any) -> tuple[tuple[str, int], ...]:
+    servers = []
+    for item in _split(value):
+        host, port = item, 53
+        if item.count(":") == 1 or item.startswith("["):
+            host, _, port_text = item.rpartition(":")
+            host, port = host.strip("[]"), _port(port_text)
+        ipaddress.ip_address(host)
+        servers.append((host, port))
+    return tuple(servers)
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _label(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not text or len(text) > 32 or not all(c.isalnum() or c == "-" for c in text):
+        raise ValueError("expected letters, digits and hyphens, at most 32 characters")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The gateway's settings. Paths are resolved against the data directory."""
+
+    data_dir: Path
+    database_url: str
+    hostname: str
+    bind: str
+    smtp_port: int | None
+    submission_ports: tuple[int, ...]
+    smtps_port: int | None
+    http_port: int | None
+    public_url: str
+    routes: dict[str, tuple[str, int]]
+    nameservers: tuple[tuple[str, int], ...]
+    trusted_networks: tuple[IPNetwork, ...]
+    relay_networks: tuple[IPNetwork, ...]
+    api_rate_limit: tuple[int, int]
+    allow_private_targets: bool
+    tls_cert: Path
+    tls_key: Path
+    allow_plaintext_auth_on_loopback: bool
+    max_message_size: int
+    max_recipients: int
+    hop_limit: int
+    smtp_processes: int
+    smtp_timeout: float
+    auth_failure_delay: float
+    auth_failure_limit: int
+    auth_lockout_seconds: float
+    return_path_subdomain: str
+    track_prefix: str
+    log_format: str
+    log_level: str
+
+    @property
+    def config_path(self) -> Path:
+        return Path(os.environ.get("MAILGATE_CONFIG", self.data_dir / "mailgate.toml"))
+
+
+# name -> (parser, default or a function of the partially built settings)
+Default = Any
+SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
+    "database_url": (_text, lambda s: f"sqlite+aiosqlite:///{s['data_dir'] / 'mailgate.db'}"),
+    "hostname": (_text, lambda s: socket.getfqdn()),
+    "bind": (_text, "0.0.0.0"),  # noqa: S104 - a mail server listens on all interfaces by default
+    "smtp_port": (_optional_port, 25),
+    "submission_ports": (_port_list, (587, 2525)),
+    "smtps_port": (_optional_port, 465),
+    "http_port": (_optional_port, 8080),
+    "public_url": (_text, lambda s: f"http://{s['hostname']}:{s['http_port'] or 8080}"),
+    "routes": (_routes, {}),
+    "nameservers": (_nameservers, ()),
+    "trusted_networks": (_networks, "127.0.0.0/8,::1/128"),
+    "relay_networks": (_networks, ()),
+    "api_rate_limit": (_rate_limit, "100/60"),
+    "allow_private_targets": (_bool, False),
+    "tls_cert": (Path, lambda s: s["data_dir"] / "tls" / "cert.pem"),
+    "tls_key": (Path, lambda s: s["data_dir"] / "tls" / "key.pem"),
+    "allow_plaintext_auth_on_loopback": (_bool, False),
+    "max_message_size": (_positive_int, 25 * 1024 * 1024),
+    "max_recipients": (_positive_int, 1000),
+    "hop_limit": (_positive_int, 50),
+    "smtp_processes": (_positive_int, lambda s: os.cpu_count() or 1),
+    "smtp_timeout": (_non_negative_float, 300.0),
+    "auth_failure_delay": (_non_negative_float, 1.0),
+    "auth_failure_limit": (_positive_int, 10),
+    "auth_lockout_seconds": (_non_negative_float, 600.0),
+    "return_path_subdomain": (_label, "bounces"),
+    "track_prefix": (_label, "links"),
+    "log_format": (_choice("text", "json"), "text"),
+    "log_level": (_choice("debug", "info", "warning", "error"), "info"),
+}
+
+
+def env_name(setting: str) -> str:
+    return "MAILGATE_" + setting.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if present) and the environment; raise ConfigError on bad values."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("MAILGATE_DATA_DIR", "./data")).resolve()
+    config_path = Path(env.get("MAILGATE_CONFIG", data_dir / "mailgate.toml"))
+    file_values = _read_toml(config_path)
+    if "data_dir" in file_values:
+        raise ConfigError(
+            f"{config_path}: 'data_dir' cannot be set in the file; use MAILGATE_DATA_DIR"
+        )
+    unknown = sorted(set(file_values) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown setting(s): {', '.join(unknown)}")
+    for key in env:
+        if key.startswith("MAILGATE_") and key not in _KNOWN_ENV:
+            raise ConfigError(f"unknown environment variable {key}")
+
+    values: dict[str, Any] = {"data_dir": data_dir}
+    for name, (parse, default) in SETTINGS.items():
+        source, raw = _pick(name, env, file_values, config_path)
+        if raw is None:
+            raw = default(values) if callable(default) else default
+            source = "default"
+        try:
+            values[name] = parse(raw)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(
+                f"invalid setting '{name}' ({env_name(name)}) from {source}: {error} (got {raw!r})"
+            ) from None
+    for name in ("tls_cert", "tls_key"):
+        if not values[name].is_absolute():
+            values[name] = data_dir / values[name]
+    return Settings(**values)
+
+
+_KNOWN_ENV = {env_name(name) for name in SETTINGS} | {"MAILGATE_DATA_DIR", "MAILGATE_CONFIG"}
+
+
+def _pick(
+    name: str, env: Mapping[str, str], file_values: Mapping[str, Any], path: Path
+) -> tuple[str, Any]:
+    if env_name(name) in env:
+        return env_name(name), env[env_name(name)]
+    if name in file_values:
+        return str(path), file_values[name]
+    return "default", None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None

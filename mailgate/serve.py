@@ -1,0 +1,217 @@
+"""`mailgate serve`: a supervisor process and its worker processes.
+
+The supervisor binds every listening socket itself (so a port that cannot be bound is reported
+once and the others still serve, and no second instance can silently share a port), then forks
+workers that serve those same sockets, and restarts a worker that dies. It stays single-threaded
+with no event loop, so forking from it is safe. Each worker runs its own event loop (uvloop), its
+own database engine and group-commit queue writer: several workers use both cores.
+
+SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each stops accepting, answers
+idle sessions with 421, lets sessions inside DATA finish, commits what is queued, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailgate.config import Settings
+from mailgate.tls import server_context
+from mta.auth_throttle import AuthThrottle
+from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
+from mta.submission import Gateway
+from storage.engine import create_engine
+from storage.migrate import upgrade
+from storage.queue import QueueWriter
+
+log = logging.getLogger("mailgate.serve")
+
+SHUTDOWN_GRACE = 30.0
+KILL_AFTER = 60.0
+RESTART_BACKOFF = 1.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    role: Role
+    port: int
+    sock: socket.socket
+
+
+def listener_ports(settings: Settings) -> list[tuple[Role, int]]:
+    ports: list[tuple[Role, int]] = []
+    if settings.smtp_port:
+        ports.append((Role.MX, settings.smtp_port))
+    ports.extend((Role.SUBMISSION, port) for port in settings.submission_ports)
+    if settings.smtps_port:
+        ports.append((Role.SMTPS, settings.smtps_port))
+    return ports
+
+
+def bind_listeners(settings: Settings) -> list[Listener]:
+    """Bind each configured port; a port that fails is logged and skipped."""
+    listeners = []
+    for role, port in listener_ports(settings):
+        try:
+            family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
+            sock = socket.create_server((settings.bind, port), family=family, backlog=1024)
+        except OSError as error:
+            log.error("listener failed role=%s port=%d error=%r", role, port, error.strerror)
+            continue
+        sock.setblocking(False)
+        listeners.append(Listener(role, port, sock))
+        log.info("listening role=%s address=%s port=%d", role, settings.bind, port)
+    return listeners
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit status."""
+    upgrade(settings.database_url)
+    listeners = bind_listeners(settings)
+    if not listeners:
+        log.error("no SMTP listener could be bound; exiting")
+        return 1
+    return supervise(lambda index: run_worker(settings, listeners, index), settings.smtp_processes)
+
+
+def supervise(work: Callable[[int], None], count: int) -> int:
+    signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    parent = os.getpid()
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+            status = 0
+            try:
+                work(index)
+            except BaseException:
+                log.exception("worker %d failed", index)
+                status = 1
+            finally:
+                logging.shutdown()
+                os._exit(status)
+        children[pid] = index
+        log.info("worker started index=%d pid=%d supervisor=%d", index, pid, parent)
+
+    for index in range(count):
+        spawn(index)
+    stop_deadline: float | None = None
+    while children:
+        timeout = 1.0 if stop_deadline is None else max(0.05, stop_deadline - time.monotonic())
+        info = signal.sigtimedwait(signals, timeout)
+        if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
+            if stop_deadline is None:
+                log.info("stopping: signal=%s", signal.Signals(info.si_signo).name)
+                stop_deadline = time.monotonic() + KILL_AFTER
+            _signal_all(children, signal.SIGTERM)
+        if stop_deadline is not None and time.monotonic() > stop_deadline:
+            log.error("workers did not stop in %.0fs; killing them", KILL_AFTER)
+            _signal_all(children, signal.SIGKILL)
+        for pid, status in _reap():
+            index = children.pop(pid, None)
+            if index is None or stop_deadline is not None:
+                continue
+            log.error("worker exited unexpectedly index=%d pid=%d status=%d", index, pid, status)
+            time.sleep(RESTART_BACKOFF)
+            spawn(index)
+    log.info("stopped")
+    return 0
+
+
+def _signal_all(children: dict[int, int], signo: int) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signo)
+
+
+def _reap() -> list[tuple[int, int]]:
+    reaped = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        reaped.append((pid, os.waitstatus_to_exitcode(status)))
+    return reaped
+
+
+def run_worker(settings: Settings, listeners: list[Listener], index: int) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(_worker(settings, listeners, index))
+    else:
+        uvloop.run(_worker(settings, listeners, index))
+
+
+async def _worker(settings: Settings, listeners: list[Listener], index: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signo in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signo, stop.set)
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
+
+    engine = create_engine(settings.database_url)
+    writer = QueueWriter(engine)
+    writer.start()
+    gateway = Gateway(engine, writer, settings.hostname, settings.hop_limit)
+    handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings))
+    tls = server_context(settings.tls_cert, settings.tls_key)
+    sessions: set = set()
+    servers = []
+    for listener in listeners:
+        factory = protocol_factory(handler, listener.role, tls, sessions)
+        server = await loop.create_server(
+            factory, sock=listener.sock, ssl=tls if listener.role is Role.SMTPS else None
+        )
+        servers.append(server)
+    log.info("worker ready index=%d listeners=%d", index, len(servers))
+
+    await stop.wait()
+    orphan_watch.cancel()
+    for server in servers:
+        server.close()
+    await close_sessions(sessions, SHUTDOWN_GRACE)
+    await writer.close()
+    await engine.dispose()
+    log.info("worker stopped index=%d", index)
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A worker whose supervisor died (SIGKILL) stops too instead of serving on alone."""
+    parent = os.getppid()
+    while os.getppid() == parent:  # noqa: ASYNC110 - no event exists for "my parent died"
+        await asyncio.sleep(1.0)
+    log.error("supervisor %d is gone; stopping", parent)
+    stop.set()
+
+
+def smtp_options(settings: Settings) -> SmtpOptions:
+    return SmtpOptions(
+        hostname=settings.hostname,
+        max_message_size=settings.max_message_size,
+        max_recipients=settings.max_recipients,
+        timeout=settings.smtp_timeout,
+        relay_networks=settings.relay_networks,
+        allow_plaintext_auth_on_loopback=settings.allow_plaintext_auth_on_loopback,
+    )
+
+
+def auth_throttle(settings: Settings) -> AuthThrottle:
+    return AuthThrottle(
+        limit=settings.auth_failure_limit,
+        lockout=settings.auth_lockout_seconds,
+        delay_step=settings.auth_failure_delay,
+    )

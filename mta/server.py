@@ -1,0 +1,355 @@
+"""The SMTP server: aiosmtpd speaks the protocol, `SubmissionHandler` asks the submission path.
+
+Three listener roles:
+- MX (port 25): AUTH optional (after STARTTLS); unauthenticated mail only to inbound relay domains.
+- SUBMISSION (587, 2525): STARTTLS first, then AUTH, unless the client is in a relay network.
+- SMTPS (465): TLS from the first byte, then AUTH, unless the client is in a relay network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import enum
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
+
+from mta import replies
+from mta.assembly import protocol_name
+from mta.auth_throttle import AuthThrottle
+from mta.policy import Refusal, in_networks, is_loopback
+from mta.submission import (
+    Gateway,
+    Origin,
+    SubmissionRefused,
+    check_recipient,
+    sender_by_address,
+    sender_by_domain_id,
+    submit,
+)
+from storage.credentials import AuthenticatedCredential, authenticate
+from storage.domains import SenderContext
+from storage.queue import QueueWriteError
+
+log = logging.getLogger("mailgate.smtp")
+
+# aiosmtpd logs every command line at INFO; its level is raised so that only our summary lines
+# (one per message or refusal, key=value) reach the log.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+class Role(enum.StrEnum):
+    MX = "mx"
+    SUBMISSION = "submission"
+    SMTPS = "smtps"
+
+
+@dataclass(frozen=True)
+class SmtpOptions:
+    hostname: str
+    max_message_size: int
+    max_recipients: int
+    timeout: float
+    relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    allow_plaintext_auth_on_loopback: bool
+
+
+class MailEnvelope(Envelope):
+    """An envelope that also carries the sender decided at MAIL FROM (None: inbound mail)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sender: SenderContext | None = None
+
+
+class SubmissionHandler:
+    """aiosmtpd hooks: each asks the submission path and turns its answer into a reply."""
+
+    def __init__(self, gateway: Gateway, options: SmtpOptions, throttle: AuthThrottle) -> None:
+        self.gateway = gateway
+        self.options = options
+        self.throttle = throttle
+
+    async def handle_EHLO(
+        self, server: MailgateSMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:  # fmt: skip
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(
+        self, server: MailgateSMTP, session: Session, envelope: MailEnvelope, address: str,
+        mail_options: list[str],
+    ) -> str:  # fmt: skip
+        credential: AuthenticatedCredential | None = session.auth_data
+        try:
+            if session.authenticated and credential is not None:
+                sender = await sender_by_domain_id(self.gateway, credential.domain_id, address)
+            elif server.in_relay_network:
+                sender = await sender_by_address(self.gateway, address)
+            elif server.role is not Role.MX:
+                return Refusal.AUTH_REQUIRED.reply()
+            else:
+                sender = None
+        except SubmissionRefused as refused:
+            log.info("refused stage=mail client=%s from=<%s> reply=%r", server.client_ip,
+                     address, refused.reply)  # fmt: skip
+            return refused.reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.sender = sender
+        return "250 2.1.0 Ok"
+
+    async def handle_RCPT(
+        self, server: MailgateSMTP, session: Session, envelope: MailEnvelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:  # fmt: skip
+        if len(envelope.rcpt_tos) >= self.options.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        if "@" not in address:
+            return "501 5.1.3 Bad recipient address syntax"
+        try:
+            await check_recipient(self.gateway, envelope.sender, address)
+        except SubmissionRefused as refused:
+            log.info("refused stage=rcpt client=%s to=<%s> reply=%r", server.client_ip,
+                     address, refused.reply)  # fmt: skip
+            return refused.reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(
+        self, server: MailgateSMTP, session: Session, envelope: MailEnvelope
+    ) -> str:
+        origin = Origin(
+            helo=session.host_name or "unknown",
+            client_ip=server.client_ip,
+            protocol=protocol_name(
+                esmtp=session.extended_smtp,
+                tls=server.is_tls,
+                authenticated=session.authenticated,
+                utf8=envelope.smtp_utf8,
+            ),
+        )
+        content = envelope.original_content or b""
+        try:
+            queue_id = await submit(
+                self.gateway, envelope.sender, envelope.mail_from, envelope.rcpt_tos, content,
+                origin, source="smtp",
+            )  # fmt: skip
+        except SubmissionRefused as refused:
+            log.info("refused stage=data client=%s from=<%s> reply=%r", server.client_ip,
+                     envelope.mail_from, refused.reply)  # fmt: skip
+            return refused.reply
+        except QueueWriteError:
+            return replies.TEMPORARY_FAILURE
+        log.info(
+            "queued message_id=%s client=%s from=<%s> rcpts=%d size=%d",
+            queue_id, server.client_ip, envelope.mail_from, len(envelope.rcpt_tos), len(content),
+        )  # fmt: skip
+        return replies.queued(str(queue_id))
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("smtp session error: %s", type(error).__name__)
+        return "451 4.3.0 Internal error; try again later"
+
+    async def check_login(self, server: MailgateSMTP, login: bytes, password: bytes) -> AuthResult:
+        """Verify credentials, slowing and then locking out addresses that keep failing."""
+        ip = server.client_ip
+        if self.throttle.is_locked(ip):
+            await server.refuse_and_close(replies.AUTH_LOCKED)
+            return AuthResult(success=False, handled=True)
+        try:
+            username, secret = login.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            credential = None
+        else:
+            credential = await authenticate(self.gateway.engine, username, secret)
+        if credential is None:
+            delay = self.throttle.failed(ip)
+            log.info("auth failed client=%s failures_delay=%.1f", ip, delay)
+            if delay:
+                await asyncio.sleep(delay)
+            if self.throttle.is_locked(ip):
+                await server.refuse_and_close(replies.AUTH_LOCKED)
+                return AuthResult(success=False, handled=True)
+            return AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
+        self.throttle.succeeded(ip)
+        log.info("auth ok client=%s username=%s", ip, credential.username)
+        return AuthResult(success=True, auth_data=credential, message=replies.AUTH_OK)
+
+
+class MailgateSMTP(SMTP):
+    """aiosmtpd's protocol with Mailgate's listener roles, async AUTH and enhanced codes."""
+
+    def __init__(
+        self,
+        handler: SubmissionHandler,
+        role: Role,
+        tls_context: Any,
+        registry: set[MailgateSMTP],
+    ) -> None:
+        options = handler.options
+        super().__init__(
+            handler,
+            hostname=options.hostname,
+            ident="Mailgate ESMTP",
+            data_size_limit=options.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls_context if role is not Role.SMTPS else None,
+            require_starttls=role is Role.SUBMISSION,
+            timeout=options.timeout,
+            auth_required=False,
+            auth_require_tls=True,
+            authenticator=_never_called,
+            command_call_limit=None,
+        )
+        self.handler = handler
+        self.role = role
+        self.registry = registry
+        self.client_ip = ""
+        self.implicit_tls = False
+        self.in_relay_network = False
+        self.data_done = asyncio.Event()
+        self.data_done.set()
+        self.closing = False
+        self._greeting_pending = True  # the greeting carries no enhanced code (RFC 2034)
+        self._in_helo = False
+
+    def _create_envelope(self) -> MailEnvelope:
+        return MailEnvelope()
+
+    @property
+    def is_tls(self) -> bool:
+        return self.implicit_tls or self._tls_protocol is not None
+
+    def connection_made(self, transport: Any) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if not first:
+            return
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.client_ip = str(peer[0])
+        self.implicit_tls = transport.get_extra_info("ssl_object") is not None
+        options = self.handler.options
+        self.in_relay_network = in_networks(self.client_ip, options.relay_networks)
+        loopback_ok = options.allow_plaintext_auth_on_loopback and is_loopback(self.client_ip)
+        self._auth_require_tls = not (self.implicit_tls or loopback_ok)
+        self.registry.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.registry.discard(self)
+        super().connection_lost(error)
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            if self._greeting_pending:
+                self._greeting_pending = False
+            elif not self._in_helo:
+                status = replies.with_enhanced_code(status)
+        await super().push(status)
+
+    async def _raw(self, coroutine: Any) -> None:
+        """EHLO/HELO replies carry no enhanced codes (RFC 2034)."""
+        self._in_helo = True
+        try:
+            await coroutine
+        finally:
+            self._in_helo = False
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        await self._raw(super().smtp_EHLO(hostname))
+
+    @syntax("HELO hostname")
+    async def smtp_HELO(self, hostname: str) -> None:
+        await self._raw(super().smtp_HELO(hostname))
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        if self.handler.throttle.is_locked(self.client_ip):
+            await self.refuse_and_close(replies.AUTH_LOCKED)
+            return
+        await super().smtp_AUTH(arg)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        self.data_done.clear()
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.data_done.set()
+        if self.closing:
+            await self.refuse_and_close("421 4.3.2 Service shutting down")
+
+    async def refuse_and_close(self, reply: str) -> None:
+        await self.push(reply)
+        if self.transport is not None:
+            self.transport.close()
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        blob = await self._initial_response(args, "")
+        if blob is None:
+            return AuthResult(success=False, handled=True)
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            await self.push("501 5.5.2 Can't split auth value")
+            return AuthResult(success=False, handled=True)
+        return await self.handler.check_login(self, parts[1], parts[2])
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        login = await self._initial_response(args, "Username:")
+        if login is None:
+            return AuthResult(success=False, handled=True)
+        password = await self._challenge("Password:")
+        if password is None:
+            return AuthResult(success=False, handled=True)
+        return await self.handler.check_login(self, login, password)
+
+    async def _initial_response(self, args: list[str], challenge: str) -> bytes | None:
+        if len(args) == 1:
+            return await self._challenge(challenge)
+        if args[1] == "=":
+            return b""
+        try:
+            return base64.b64decode(args[1], validate=True)
+        except binascii.Error:
+            await self.push("501 5.5.2 Can't decode base64")
+            return None
+
+    async def _challenge(self, text: str) -> bytes | None:
+        response = await self.challenge_auth(text)
+        return None if response is MISSING else response  # type: ignore[return-value]
+
+
+def _never_called(*_: Any) -> AuthResult:
+    """aiosmtpd requires an authenticator; ours is asynchronous (see check_login)."""
+    return AuthResult(success=False, handled=False)
+
+
+def protocol_factory(
+    handler: SubmissionHandler, role: Role, tls_context: Any, registry: set[MailgateSMTP]
+) -> Callable[[], MailgateSMTP]:
+    return lambda: MailgateSMTP(handler, role, tls_context, registry)
+
+
+async def close_sessions(registry: Iterable[MailgateSMTP], grace: float) -> None:
+    """Shutdown: idle sessions get 421 at once; sessions inside DATA finish their message."""
+    sessions = list(registry)
+    for session in sessions:
+        session.closing = True
+        if session.data_done.is_set() and session.transport is not None:
+            session.transport.write(b"421 4.3.2 Service shutting down\r\n")
+            session.transport.close()
+    busy = [session.data_done.wait() for session in sessions if not session.data_done.is_set()]
+    if busy:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*busy), grace)

@@ -1,0 +1,184 @@
+"""The one path a message takes into the queue, from SMTP and HTTP alike.
+
+    sender check -> recipient checks -> content checks -> added headers -> DKIM -> durable queue
+
+Each step is a short named function; a refusal is a `SubmissionRefused` carrying the policy
+reason, which each surface words in its own way (an SMTP reply, an API error code).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mta import replies
+from mta.assembly import (
+    HeaderSummary,
+    domain_of,
+    has_bare_line_ending,
+    missing_headers,
+    read_headers,
+    received_header,
+)
+from mta.dkim_signing import dkim_signature
+from mta.policy import Refusal, address_refusal, sender_refusal
+from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
+from storage.domains import sender_by_domain_id as _sender_by_domain_id
+from storage.models import utcnow
+from storage.queue import NewMessage, QueueWriter
+from storage.suppressions import suppression_reason
+
+
+class SubmissionRefused(Exception):
+    """A permanent or temporary refusal, with the SMTP reply that states it."""
+
+    def __init__(self, reply: str, refusal: Refusal | None = None) -> None:
+        super().__init__(reply)
+        self.reply = reply
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message came from, for its `Received:` header."""
+
+    helo: str
+    client_ip: str
+    protocol: str
+
+
+@dataclass
+class Gateway:
+    """What the submission path needs: the store, the queue writer and a few settings."""
+
+    engine: AsyncEngine
+    writer: QueueWriter
+    hostname: str
+    hop_limit: int
+
+
+def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
+    return SubmissionRefused(refusal.reply(detail), refusal)
+
+
+async def sender_by_domain_id(gw: Gateway, domain_id: int, mail_from: str) -> SenderContext:
+    """The sender for an authenticated credential, checked against the envelope sender."""
+    sender = await _sender_by_domain_id(gw.engine, domain_id)
+    check_sender(sender, [mail_from])
+    assert sender is not None
+    return sender
+
+
+async def sender_by_address(gw: Gateway, mail_from: str) -> SenderContext:
+    """The sender for a relay-network client: the registered domain of the envelope sender."""
+    if "@" not in mail_from:
+        raise _refuse(Refusal.INVALID_SENDER_DOMAIN, "a sender address is required")
+    sender = await sender_for_address_domain(gw.engine, domain_of(mail_from))
+    check_sender(sender, [mail_from])
+    assert sender is not None
+    return sender
+
+
+def check_sender(sender: SenderContext | None, addresses: Sequence[str]) -> None:
+    refusal = sender_refusal(sender)
+    if refusal is None and sender is not None:
+        refusal = address_refusal(sender, [domain_of(a) for a in addresses if "@" in a])
+        if refusal is not None:
+            raise _refuse(refusal, f"{', '.join(addresses)} not in {sender.domain}")
+    if refusal is not None:
+        domain = sender.domain if sender else ", ".join(domain_of(a) for a in addresses)
+        raise _refuse(refusal, domain)
+
+
+async def check_recipient(gw: Gateway, sender: SenderContext | None, recipient: str) -> None:
+    """Outbound: the recipient is not suppressed. Inbound: the domain is one we relay for."""
+    if sender is None:
+        if not await is_inbound_relay_domain(gw.engine, domain_of(recipient)):
+            raise _refuse(Refusal.RELAY_DENIED, f"<{recipient}>")
+        return
+    reason = await suppression_reason(gw.engine, recipient, sender.user_id, sender.domain_id)
+    if reason is not None:
+        raise _refuse(Refusal.RECIPIENT_SUPPRESSED, f"<{recipient}> ({reason})")
+
+
+def check_content(gw: Gateway, sender: SenderContext | None, content: bytes) -> HeaderSummary:
+    if has_bare_line_ending(content):
+        raise SubmissionRefused(replies.BARE_LINE_ENDING)
+    summary = read_headers(content)
+    if summary.hops >= gw.hop_limit:
+        raise SubmissionRefused(replies.TOO_MANY_HOPS)
+    if sender is not None:
+        if not summary.from_addresses:
+            raise SubmissionRefused(replies.MISSING_FROM_HEADER)
+        check_sender(sender, summary.from_addresses)
+    return summary
+
+
+def added_headers(
+    gw: Gateway,
+    sender: SenderContext | None,
+    summary: HeaderSummary,
+    origin: Origin,
+    queue_id: str,
+    now: datetime,
+) -> bytes:
+    received = received_header(
+        origin.helo, origin.client_ip, gw.hostname, origin.protocol, queue_id, now
+    )
+    if sender is None:
+        return received
+    return received + missing_headers(summary, queue_id, sender.domain, now)
+
+
+def sign(sender: SenderContext | None, message: bytes) -> bytes:
+    if sender is None:
+        return b""
+    return dkim_signature(message, sender.domain, sender.dkim_selector, sender.dkim_private_key)
+
+
+async def submit(
+    gw: Gateway,
+    sender: SenderContext | None,
+    mail_from: str,
+    recipients: Sequence[str],
+    content: bytes,
+    origin: Origin,
+    source: str,
+    tags: Sequence[str] = (),
+    send_at: datetime | None = None,
+) -> uuid.UUID:
+    """Check, complete, sign and durably queue one message; returns its id once committed.
+
+    `sender` None means inbound mail for one of our relay domains (bounces, complaints): it is
+    stored for processing, not relayed.
+    """
+    summary = check_content(gw, sender, content)
+    queue_id = uuid.uuid4()
+    now = utcnow()
+    message = added_headers(gw, sender, summary, origin, str(queue_id), now) + content
+    message = sign(sender, message) + message
+    await gw.writer.enqueue(
+        NewMessage(
+            id=queue_id,
+            mail_from=mail_from,
+            recipients=list(recipients),
+            raw=message,
+            source=source if sender else "inbound",
+            user_id=sender.user_id if sender else None,
+            sender_domain_id=sender.domain_id if sender else None,
+            header_from=summary.header_from,
+            subject=summary.subject,
+            message_id_header=summary.message_id or f"<{queue_id}@{sender.domain}>"
+            if sender
+            else summary.message_id,
+            client_ip=origin.client_ip,
+            tags=list(tags),
+            send_at=send_at,
+            queue_deliveries=sender is not None,
+        )
+    )
+    return queue_id

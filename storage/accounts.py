@@ -1,0 +1,93 @@
+"""Users, their API keys, and the gateway's admin key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import ApiKey, KeyKind, User, UserStatus, utcnow
+from storage.tokens import hash_password, new_token, token_hash, token_hint
+
+USER_KEY_PREFIX = "mg_"
+ADMIN_KEY_PREFIX = "mgadmin_"
+
+
+class AlreadyExists(Exception):
+    """The object to create exists already (unique name or address)."""
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user_id: int
+    api_key: str
+
+
+async def create_user(engine: AsyncEngine, email: str, password: str | None = None) -> NewUser:
+    """Create an active user with one API key, shown here once and stored hashed."""
+    email = email.strip().lower()
+    key = new_token(USER_KEY_PREFIX)
+    async with engine.begin() as conn:
+        existing = await conn.scalar(select(User.id).where(User.email == email))
+        if existing is not None:
+            raise AlreadyExists(f"user {email} exists (UserID {existing})")
+        user_id = (
+            await conn.execute(
+                User.__table__.insert()
+                .values(
+                    email=email,
+                    password_hash=hash_password(password) if password else None,
+                    status=UserStatus.ACTIVE,
+                )
+                .returning(User.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            ApiKey.__table__.insert().values(
+                kind=KeyKind.USER,
+                user_id=user_id,
+                key_hash=token_hash(key),
+                key_hint=token_hint(key),
+                description="created with the user",
+            )
+        )
+    return NewUser(user_id=user_id, api_key=key)
+
+
+async def set_user_status(engine: AsyncEngine, user_id: int, status: UserStatus) -> bool:
+    async with engine.begin() as conn:
+        result = await conn.execute(update(User).where(User.id == user_id).values(status=status))
+    return result.rowcount == 1
+
+
+async def create_admin_key(engine: AsyncEngine) -> str:
+    """A new admin key, replacing any earlier one; the caller keeps the only plain copy."""
+    key = new_token(ADMIN_KEY_PREFIX, 32)
+    async with engine.begin() as conn:
+        await conn.execute(ApiKey.__table__.delete().where(ApiKey.kind == KeyKind.ADMIN))
+        await conn.execute(
+            ApiKey.__table__.insert().values(
+                kind=KeyKind.ADMIN,
+                key_hash=token_hash(key),
+                key_hint=token_hint(key),
+                description="admin",
+            )
+        )
+    return key
+
+
+async def has_admin_key(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(ApiKey.id).where(ApiKey.kind == KeyKind.ADMIN).limit(1))
+    return found is not None
+
+
+async def is_admin_key(engine: AsyncEngine, key: str) -> bool:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(ApiKey)
+            .where(ApiKey.kind == KeyKind.ADMIN, ApiKey.key_hash == token_hash(key))
+            .values(last_used_at=utcnow())
+        )
+    return result.rowcount == 1

@@ -1,0 +1,65 @@
+"""SMTP credentials: a username and an argon2-hashed password, bound to one sender domain."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.domains import NotFound
+from storage.models import SenderDomain, SmtpCredential, utcnow
+from storage.tokens import hash_password, new_password, verify_password
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    credential_id: int
+    username: str
+    password: str
+
+
+async def add_credential(engine: AsyncEngine, domain_id: int) -> NewCredential:
+    """Create credentials for a domain; the password is returned here once, stored hashed."""
+    password = new_password()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with engine.begin() as conn:
+        if await conn.scalar(select(SenderDomain.id).where(SenderDomain.id == domain_id)) is None:
+            raise NotFound(f"no sender domain {domain_id}")
+        username = f"smtp_{domain_id}_{secrets.token_hex(5)}"
+        credential_id = (
+            await conn.execute(
+                SmtpCredential.__table__.insert()
+                .values(domain_id=domain_id, username=username, password_hash=password_hash)
+                .returning(SmtpCredential.id)
+            )
+        ).scalar_one()
+    return NewCredential(credential_id, username, password)
+
+
+@dataclass(frozen=True)
+class AuthenticatedCredential:
+    credential_id: int
+    username: str
+    domain_id: int
+
+
+async def authenticate(
+    engine: AsyncEngine, username: str, password: str
+) -> AuthenticatedCredential | None:
+    """Check a username and password; argon2 runs in a thread so the event loop keeps serving."""
+    query = select(SmtpCredential.id, SmtpCredential.domain_id, SmtpCredential.password_hash).where(
+        SmtpCredential.username == username
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    stored_hash = row.password_hash if row else None
+    if not await asyncio.to_thread(verify_password, stored_hash, password) or row is None:
+        return None
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=utcnow())
+        )
+    return AuthenticatedCredential(row.id, username, row.domain_id)

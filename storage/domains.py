@@ -1,0 +1,180 @@
+"""Sender domains: creation with their DKIM key, status changes, and lookups for the SMTP path."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.accounts import AlreadyExists
+from storage.models import (
+    DomainStatus,
+    InboundRelayDomain,
+    SenderDomain,
+    User,
+    UserStatus,
+)
+from storage.tokens import new_token
+
+DKIM_KEY_BITS = 2048
+
+
+class LimitReached(Exception):
+    """The user may not have more sender domains."""
+
+
+class NotFound(Exception):
+    """No such object, or it belongs to someone else."""
+
+
+def new_dkim_key() -> str:
+    """A fresh RSA-2048 private key in PKCS#8 PEM."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=DKIM_KEY_BITS)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def new_selector() -> str:
+    return "mg" + secrets.token_hex(4)
+
+
+def return_path_domain(domain: SenderDomain, default_subdomain: str) -> str:
+    return f"{domain.custom_subdomain or default_subdomain}.{domain.name}"
+
+
+async def add_domain(
+    engine: AsyncEngine,
+    user_id: int,
+    name: str,
+    default_subdomain: str,
+    custom_subdomain: str | None = None,
+    custom_track_prefix: str | None = None,
+    track_merge: str | None = None,
+    track_prefix_disabled: bool = False,
+) -> SenderDomain:
+    """Create a domain in `Approval Pending` with its DKIM key and return-path relay domain."""
+    name = name.strip().lower().rstrip(".")
+    async with engine.begin() as conn:
+        user = (
+            await conn.execute(select(User.max_sender_domains).where(User.id == user_id))
+        ).first()
+        if user is None:
+            raise NotFound(f"no user {user_id}")
+        count = await conn.scalar(
+            select(func.count()).select_from(SenderDomain).where(SenderDomain.user_id == user_id)
+        )
+        if (count or 0) >= user.max_sender_domains:
+            raise LimitReached(f"user {user_id} has reached {user.max_sender_domains} domains")
+        if await conn.scalar(select(SenderDomain.id).where(SenderDomain.name == name)):
+            raise AlreadyExists(f"sender domain {name} exists")
+        values = {
+            "user_id": user_id,
+            "name": name,
+            "status": DomainStatus.APPROVAL_PENDING,
+            "custom_subdomain": custom_subdomain,
+            "custom_track_prefix": custom_track_prefix,
+            "track_merge": track_merge,
+            "track_prefix_disabled": track_prefix_disabled,
+            "dkim_selector": new_selector(),
+            "dkim_private_key": new_dkim_key(),
+            "webhook_signing_key": new_token("whsec_", 24),
+        }
+        domain_id = (
+            await conn.execute(
+                SenderDomain.__table__.insert().values(**values).returning(SenderDomain.id)
+            )
+        ).scalar_one()
+        domain = SenderDomain(id=domain_id, **values)
+        await conn.execute(
+            InboundRelayDomain.__table__.insert().values(
+                name=return_path_domain(domain, default_subdomain), sender_domain_id=domain_id
+            )
+        )
+    return domain
+
+
+async def get_domain(
+    engine: AsyncEngine, domain_id: int, user_id: int | None = None
+) -> SenderDomain:
+    """The domain, if it exists and (when `user_id` is given) belongs to that user."""
+    query = select(SenderDomain).where(SenderDomain.id == domain_id)
+    if user_id is not None:
+        query = query.where(SenderDomain.user_id == user_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"no sender domain {domain_id}")
+    return SenderDomain(**row._mapping)
+
+
+async def set_domain_status(engine: AsyncEngine, domain_id: int, status: DomainStatus) -> None:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(SenderDomain).where(SenderDomain.id == domain_id).values(status=status)
+        )
+    if result.rowcount != 1:
+        raise NotFound(f"no sender domain {domain_id}")
+
+
+@dataclass(frozen=True)
+class SenderContext:
+    """What the submission path needs to know about a sender domain and its owner."""
+
+    domain_id: int
+    domain: str
+    domain_status: DomainStatus
+    user_id: int
+    user_status: UserStatus
+    user_trusted: bool
+    dkim_selector: str
+    dkim_private_key: str
+
+
+_CONTEXT_COLUMNS = (
+    SenderDomain.id,
+    SenderDomain.name,
+    SenderDomain.status,
+    SenderDomain.user_id,
+    User.status,
+    User.trusted,
+    SenderDomain.dkim_selector,
+    SenderDomain.dkim_private_key,
+)
+
+
+async def sender_by_domain_id(engine: AsyncEngine, domain_id: int) -> SenderContext | None:
+    query = select(*_CONTEXT_COLUMNS).join(User).where(SenderDomain.id == domain_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return SenderContext(*row) if row else None
+
+
+def parent_domains(name: str) -> list[str]:
+    """`a.b.example.com` -> [`a.b.example.com`, `b.example.com`, `example.com`, `com`]."""
+    labels = name.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+async def sender_for_address_domain(engine: AsyncEngine, name: str) -> SenderContext | None:
+    """The registered sender domain that `name` is, or is a subdomain of (the closest one)."""
+    candidates = parent_domains(name)
+    query = select(*_CONTEXT_COLUMNS).join(User).where(SenderDomain.name.in_(candidates))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        return None
+    closest = max(rows, key=lambda row: len(row[1]))
+    return SenderContext(*closest)
+
+
+async def is_inbound_relay_domain(engine: AsyncEngine, name: str) -> bool:
+    query = select(InboundRelayDomain.id).where(InboundRelayDomain.name == name.lower()).limit(1)
+    async with engine.connect() as conn:
+        return await conn.scalar(query) is not None

@@ -1,0 +1,297 @@
+"""The data model of the whole gateway, as typed SQLAlchemy 2 tables.
+
+The queue is the `deliveries` table: one row per recipient of a message, claimed by delivery
+workers with a lease (`locked_by`, `locked_until`). Events are append-only and carry the user
+and sender domain so that statistics queries need no joins.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A BIGINT primary key that is still SQLite's autoincrementing rowid.
+BigID = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+intpk = Annotated[int, mapped_column(BigID, primary_key=True, autoincrement=True)]
+created = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
+maybe_time = Annotated[datetime | None, mapped_column(UTCDateTime(), nullable=True)]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    """Store enums by value, as portable strings (no native ENUM types to migrate)."""
+    return Enum(
+        cls,
+        values_callable=lambda members: [m.value for m in members],
+        native_enum=False,
+        length=32,
+        validate_strings=True,
+    )
+
+
+class UserStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    UNVERIFIED = "unverified"
+
+
+class DomainStatus(enum.StrEnum):
+    APPROVAL_PENDING = "Approval Pending"
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
+class KeyKind(enum.StrEnum):
+    USER = "user"  # a user's APIKey for /api.php
+    DOMAIN = "domain"  # a sender domain's key (eg_live_...), Bearer on /api/v1
+    ADMIN = "admin"  # the gateway's AdminAPIKey
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+
+
+class SuppressionScope(enum.StrEnum):
+    ACCOUNT = "account"
+    DOMAIN = "domain"
+    GLOBAL = "global"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[UserStatus] = mapped_column(_enum(UserStatus), default=UserStatus.ACTIVE)
+    trusted: Mapped[bool] = mapped_column(default=True)
+    max_sender_domains: Mapped[int] = mapped_column(default=10)
+    send_limit_hourly: Mapped[int | None]
+    send_limit_daily: Mapped[int | None]
+    requires_campaign_approval: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[created]
+
+
+class ApiKey(Base):
+    """User, sender-domain and admin API keys; only a SHA-256 of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[intpk]
+    kind: Mapped[KeyKind] = mapped_column(_enum(KeyKind))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sender_domains.id", ondelete="CASCADE")
+    )
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hint: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[created]
+    last_used_at: Mapped[maybe_time]
+
+
+class LoginSession(Base):
+    """A `User.Login` session; only a SHA-256 of the session id is stored."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[created]
+
+
+class SenderDomain(Base):
+    __tablename__ = "sender_domains"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    status: Mapped[DomainStatus] = mapped_column(
+        _enum(DomainStatus), default=DomainStatus.APPROVAL_PENDING
+    )
+    link_tracking: Mapped[bool] = mapped_column(default=True)
+    open_tracking: Mapped[bool] = mapped_column(default=True)
+    unsubscribe_link: Mapped[bool] = mapped_column(default=False)
+    custom_subdomain: Mapped[str | None] = mapped_column(String(32))
+    custom_track_prefix: Mapped[str | None] = mapped_column(String(32))
+    track_merge: Mapped[str | None] = mapped_column(String(8))
+    track_prefix_disabled: Mapped[bool] = mapped_column(default=False)
+    hosting_provider: Mapped[str | None] = mapped_column(String(255))
+    dkim_selector: Mapped[str] = mapped_column(String(63))
+    dkim_private_key: Mapped[str] = mapped_column(Text)
+    webhook_signing_key: Mapped[str] = mapped_column(String(128))
+    dns_results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    verified_at: Mapped[maybe_time]
+    created_at: Mapped[created]
+
+
+class InboundRelayDomain(Base):
+    """Domains Mailgate accepts unauthenticated mail for (return-path/bounce domains)."""
+
+    __tablename__ = "inbound_relay_domains"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    sender_domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sender_domains.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[created]
+
+
+class SmtpCredential(Base):
+    __tablename__ = "smtp_credentials"
+
+    id: Mapped[intpk]
+    domain_id: Mapped[int] = mapped_column(
+        ForeignKey("sender_domains.id", ondelete="CASCADE"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[created]
+    last_used_at: Mapped[maybe_time]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sender_domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sender_domains.id", ondelete="SET NULL"), index=True
+    )
+    mail_from: Mapped[str] = mapped_column(String(512))
+    header_from: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    message_id_header: Mapped[str | None] = mapped_column(String(998))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(16))
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    send_at: Mapped[maybe_time]
+    campaign_id: Mapped[int | None] = mapped_column(BigID, index=True)
+    created_at: Mapped[created]
+
+
+class Delivery(Base):
+    """One recipient of one message: the unit of the queue."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_recipient_domain", "recipient_domain", "status"),
+    )
+
+    id: Mapped[intpk]
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(512))
+    recipient_domain: Mapped[str] = mapped_column(String(253))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[maybe_time]
+    last_response: Mapped[str | None] = mapped_column(Text)
+    last_remote_host: Mapped[str | None] = mapped_column(String(255))
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[maybe_time]
+    delivered_at: Mapped[maybe_time]
+    created_at: Mapped[created]
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_domain_time", "sender_domain_id", "created_at"),
+        Index("ix_events_user_time", "user_id", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    type: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigID)
+    recipient: Mapped[str | None] = mapped_column(String(512))
+    user_id: Mapped[int | None] = mapped_column(BigID)
+    sender_domain_id: Mapped[int | None] = mapped_column(BigID)
+    created_at: Mapped[created]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Suppression(Base):
+    """An address that must not be mailed, for one account, one sender domain, or everyone."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("address", "scope", "user_id", "sender_domain_id"),)
+
+    id: Mapped[intpk]
+    address: Mapped[str] = mapped_column(String(512), index=True)
+    scope: Mapped[SuppressionScope] = mapped_column(_enum(SuppressionScope))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    sender_domain_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sender_domains.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created]

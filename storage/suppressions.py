@@ -1,0 +1,81 @@
+"""The suppression list: addresses that must not be mailed, per account, per domain or globally."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import Suppression, SuppressionScope
+
+
+def normalize_address(address: str) -> str:
+    return address.strip().lower()
+
+
+async def add_suppression(
+    engine: AsyncEngine,
+    address: str,
+    reason: str,
+    source: str,
+    user_id: int | None = None,
+    sender_domain_id: int | None = None,
+) -> bool:
+    """Suppress `address` in the narrowest scope given; False when it was suppressed already."""
+    if sender_domain_id is not None:
+        scope = SuppressionScope.DOMAIN
+    elif user_id is not None:
+        scope = SuppressionScope.ACCOUNT
+    else:
+        scope = SuppressionScope.GLOBAL
+    address = normalize_address(address)
+    async with engine.begin() as conn:
+        exists = await conn.scalar(
+            select(Suppression.id).where(
+                Suppression.address == address,
+                Suppression.scope == scope,
+                Suppression.user_id.is_(None)
+                if user_id is None
+                else Suppression.user_id == user_id,
+                Suppression.sender_domain_id.is_(None)
+                if sender_domain_id is None
+                else Suppression.sender_domain_id == sender_domain_id,
+            )
+        )
+        if exists is not None:
+            return False
+        await conn.execute(
+            Suppression.__table__.insert().values(
+                address=address,
+                scope=scope,
+                user_id=user_id,
+                sender_domain_id=sender_domain_id,
+                reason=reason,
+                source=source,
+            )
+        )
+    return True
+
+
+async def suppression_reason(
+    engine: AsyncEngine, address: str, user_id: int | None, sender_domain_id: int | None
+) -> str | None:
+    """Why `address` is suppressed for this sender (global, account or domain), or None."""
+    scopes = [Suppression.scope == SuppressionScope.GLOBAL]
+    if user_id is not None:
+        scopes.append(
+            and_(Suppression.scope == SuppressionScope.ACCOUNT, Suppression.user_id == user_id)
+        )
+    if sender_domain_id is not None:
+        scopes.append(
+            and_(
+                Suppression.scope == SuppressionScope.DOMAIN,
+                Suppression.sender_domain_id == sender_domain_id,
+            )
+        )
+    query = (
+        select(Suppression.reason)
+        .where(Suppression.address == normalize_address(address), or_(*scopes))
+        .limit(1)
+    )
+    async with engine.connect() as conn:
+        return await conn.scalar(query)

@@ -1,0 +1,55 @@
+"""Secrets: generation, one-way storage and constant-time comparison.
+
+API keys and session ids are high-entropy random tokens, so a SHA-256 digest is enough to store
+them and lets a key be found by an indexed lookup. Passwords (users, SMTP credentials) are hashed
+with argon2id, slow on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()
+
+# Verifying against this keeps the time of an unknown-username failure close to a wrong password's.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def new_token(prefix: str = "", nbytes: int = 24) -> str:
+    return prefix + secrets.token_urlsafe(nbytes)
+
+
+def new_password(length: int = 24) -> str:
+    """A generated password made of letters and digits only, so that it survives any client."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_hint(token: str) -> str:
+    """What listings show of a secret: its start, never enough to use it."""
+    return token[: min(12, len(token) // 3)] + "…"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-time check; an unknown user (no hash) costs as much as a wrong password."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
