@@ -27,7 +27,7 @@ from mailgate.tls import server_context
 from mta.auth_throttle import AuthThrottle
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
 from mta.submission import Gateway
-from storage.engine import create_engine
+from storage.engine import Database
 from storage.migrate import upgrade
 from storage.queue import QueueWriter
 
@@ -163,10 +163,10 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
         loop.add_signal_handler(signo, stop.set)
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
 
-    engine = create_engine(settings.database_url)
-    writer = QueueWriter(engine)
+    db = Database(settings.database_url)
+    writer = QueueWriter(db)
     writer.start()
-    gateway = Gateway(engine, writer, settings.hostname, settings.hop_limit)
+    gateway = Gateway(db, writer, settings.hostname, settings.hop_limit)
     handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings))
     tls = server_context(settings.tls_cert, settings.tls_key)
     sessions: set = set()
@@ -185,7 +185,7 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
         server.close()
     await close_sessions(sessions, SHUTDOWN_GRACE)
     await writer.close()
-    await engine.dispose()
+    await db.dispose()
     log.info("worker stopped index=%d", index)
 
 

@@ -12,13 +12,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-_BARE_LINE_ENDING = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _UNSAFE_IN_COMMENT = re.compile(r"[^\x21-\x27\x2a-\x5b\x5d-\x7e]")
 
 
 def has_bare_line_ending(content: bytes) -> bool:
-    """True for a lone LF or CR: the raw material of SMTP smuggling (RFC 5321 2.3.8)."""
-    return _BARE_LINE_ENDING.search(content) is not None
+    """True for a lone LF or CR: the raw material of SMTP smuggling (RFC 5321 2.3.8).
+
+    Counting is done in C and is several times faster than a regular expression with lookaround.
+    """
+    crlf = content.count(b"\r\n")
+    return content.count(b"\n") != crlf or content.count(b"\r") != crlf
 
 
 @dataclass(frozen=True)

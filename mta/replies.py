@@ -38,6 +38,7 @@ _BUILTIN = (
     ("Error: strict ASCII mode", "5.6.7"),
     ("Command refused due to lack of security", "5.7.0"),
     ("Must issue a STARTTLS command first", "5.7.0"),
+    ("parameters not recognized", "5.5.4"),  # before "not recognized" (555, RFC 5321)
     ("not recognized", "5.5.2"),
     ("send HELO first", "5.5.1"),
     ("send EHLO first", "5.5.1"),
@@ -47,7 +48,6 @@ _BUILTIN = (
     ("need RCPT command", "5.5.1"),
     ("Too much mail data", "5.3.4"),
     ("message size exceeds fixed maximum", "5.3.4"),
-    ("parameters not recognized", "5.5.4"),
     ("TLS not available", "4.7.0"),
     ("EXPN not implemented", "5.5.1"),
     ("Could not VRFY", "5.5.1"),

@@ -17,6 +17,8 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
@@ -59,6 +61,12 @@ class SmtpOptions:
     timeout: float
     relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     allow_plaintext_auth_on_loopback: bool
+
+
+class MailSession(Session):
+    """aiosmtpd sets the deprecated `login_data` after every AUTH and logs a warning each time."""
+
+    login_data = None  # type: ignore[assignment]
 
 
 class MailEnvelope(Envelope):
@@ -171,7 +179,7 @@ class SubmissionHandler:
         except UnicodeDecodeError:
             credential = None
         else:
-            credential = await authenticate(self.gateway.engine, username, secret)
+            credential = await authenticate(self.gateway.db, username, secret)
         if credential is None:
             delay = self.throttle.failed(ip)
             log.info("auth failed client=%s failures_delay=%.1f", ip, delay)
@@ -223,6 +231,22 @@ class MailgateSMTP(SMTP):
         self.closing = False
         self._greeting_pending = True  # the greeting carries no enhanced code (RFC 2034)
         self._in_helo = False
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's parser, without the typing.Protocol class it defines on every call."""
+        if not arg:
+            return "", ""
+        try:
+            if arg.lstrip().startswith("<"):
+                address, rest = get_angle_addr(arg)
+            else:
+                address, rest = get_addr_spec(arg)
+        except HeaderParseError:
+            return None, None
+        return address.addr_spec, rest
+
+    def _create_session(self) -> MailSession:
+        return MailSession(self.loop)
 
     def _create_envelope(self) -> MailEnvelope:
         return MailEnvelope()

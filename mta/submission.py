@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from cachetools import TTLCache
 
 from mta import replies
 from mta.assembly import (
@@ -28,6 +28,7 @@ from mta.dkim_signing import dkim_signature
 from mta.policy import Refusal, address_refusal, sender_refusal
 from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
 from storage.domains import sender_by_domain_id as _sender_by_domain_id
+from storage.engine import Database
 from storage.models import utcnow
 from storage.queue import NewMessage, QueueWriter
 from storage.suppressions import suppression_reason
@@ -51,14 +52,24 @@ class Origin:
     protocol: str
 
 
+SENDER_CACHE_SECONDS = 1.0
+
+
 @dataclass
 class Gateway:
-    """What the submission path needs: the store, the queue writer and a few settings."""
+    """What the submission path needs: the store, the queue writer and a few settings.
 
-    engine: AsyncEngine
+    Sender domains are looked up for every message; the answers are kept for one second, so a
+    domain disabled (or enabled) takes effect within a second without a query per message.
+    """
+
+    db: Database
     writer: QueueWriter
     hostname: str
     hop_limit: int
+    senders: TTLCache[tuple[str, object], SenderContext | None] = field(
+        default_factory=lambda: TTLCache(maxsize=10_000, ttl=SENDER_CACHE_SECONDS)
+    )
 
 
 def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
@@ -67,7 +78,11 @@ def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
 
 async def sender_by_domain_id(gw: Gateway, domain_id: int, mail_from: str) -> SenderContext:
     """The sender for an authenticated credential, checked against the envelope sender."""
-    sender = await _sender_by_domain_id(gw.engine, domain_id)
+    key = ("id", domain_id)
+    if key in gw.senders:
+        sender = gw.senders[key]
+    else:
+        sender = gw.senders[key] = await _sender_by_domain_id(gw.db, domain_id)
     check_sender(sender, [mail_from])
     assert sender is not None
     return sender
@@ -77,7 +92,11 @@ async def sender_by_address(gw: Gateway, mail_from: str) -> SenderContext:
     """The sender for a relay-network client: the registered domain of the envelope sender."""
     if "@" not in mail_from:
         raise _refuse(Refusal.INVALID_SENDER_DOMAIN, "a sender address is required")
-    sender = await sender_for_address_domain(gw.engine, domain_of(mail_from))
+    key = ("name", domain_of(mail_from))
+    if key in gw.senders:
+        sender = gw.senders[key]
+    else:
+        sender = gw.senders[key] = await sender_for_address_domain(gw.db, key[1])
     check_sender(sender, [mail_from])
     assert sender is not None
     return sender
@@ -97,10 +116,10 @@ def check_sender(sender: SenderContext | None, addresses: Sequence[str]) -> None
 async def check_recipient(gw: Gateway, sender: SenderContext | None, recipient: str) -> None:
     """Outbound: the recipient is not suppressed. Inbound: the domain is one we relay for."""
     if sender is None:
-        if not await is_inbound_relay_domain(gw.engine, domain_of(recipient)):
+        if not await is_inbound_relay_domain(gw.db, domain_of(recipient)):
             raise _refuse(Refusal.RELAY_DENIED, f"<{recipient}>")
         return
-    reason = await suppression_reason(gw.engine, recipient, sender.user_id, sender.domain_id)
+    reason = await suppression_reason(gw.db, recipient, sender.user_id, sender.domain_id)
     if reason is not None:
         raise _refuse(Refusal.RECIPIENT_SUPPRESSED, f"<{recipient}> ({reason})")
 

@@ -6,10 +6,11 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.domains import NotFound
+from storage.engine import Database
 from storage.models import SenderDomain, SmtpCredential, utcnow
 from storage.tokens import hash_password, new_password, verify_password
 
@@ -46,19 +47,20 @@ class AuthenticatedCredential:
     domain_id: int
 
 
+_BY_USERNAME = select(
+    SmtpCredential.id, SmtpCredential.domain_id, SmtpCredential.password_hash
+).where(SmtpCredential.username == bindparam("username"))
+
+
 async def authenticate(
-    engine: AsyncEngine, username: str, password: str
+    db: Database, username: str, password: str
 ) -> AuthenticatedCredential | None:
     """Check a username and password; argon2 runs in a thread so the event loop keeps serving."""
-    query = select(SmtpCredential.id, SmtpCredential.domain_id, SmtpCredential.password_hash).where(
-        SmtpCredential.username == username
-    )
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = await db.first(_BY_USERNAME, {"username": username})
     stored_hash = row.password_hash if row else None
     if not await asyncio.to_thread(verify_password, stored_hash, password) or row is None:
         return None
-    async with engine.begin() as conn:
+    async with db.engine.begin() as conn:
         await conn.execute(
             update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=utcnow())
         )

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.accounts import AlreadyExists
+from storage.engine import Database
 from storage.models import (
     DomainStatus,
     InboundRelayDomain,
@@ -149,10 +150,19 @@ _CONTEXT_COLUMNS = (
 )
 
 
-async def sender_by_domain_id(engine: AsyncEngine, domain_id: int) -> SenderContext | None:
-    query = select(*_CONTEXT_COLUMNS).join(User).where(SenderDomain.id == domain_id)
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+_SENDER_BY_ID = select(*_CONTEXT_COLUMNS).join(User).where(SenderDomain.id == bindparam("id"))
+_SENDER_BY_NAMES = (
+    select(*_CONTEXT_COLUMNS)
+    .join(User)
+    .where(SenderDomain.name.in_(bindparam("names", expanding=True)))
+)
+_RELAY_DOMAIN = (
+    select(InboundRelayDomain.id).where(InboundRelayDomain.name == bindparam("name")).limit(1)
+)
+
+
+async def sender_by_domain_id(db: Database, domain_id: int) -> SenderContext | None:
+    row = await db.first(_SENDER_BY_ID, {"id": domain_id})
     return SenderContext(*row) if row else None
 
 
@@ -162,19 +172,14 @@ def parent_domains(name: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
-async def sender_for_address_domain(engine: AsyncEngine, name: str) -> SenderContext | None:
+async def sender_for_address_domain(db: Database, name: str) -> SenderContext | None:
     """The registered sender domain that `name` is, or is a subdomain of (the closest one)."""
-    candidates = parent_domains(name)
-    query = select(*_CONTEXT_COLUMNS).join(User).where(SenderDomain.name.in_(candidates))
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = await db.rows(_SENDER_BY_NAMES, {"names": parent_domains(name)})
     if not rows:
         return None
     closest = max(rows, key=lambda row: len(row[1]))
     return SenderContext(*closest)
 
 
-async def is_inbound_relay_domain(engine: AsyncEngine, name: str) -> bool:
-    query = select(InboundRelayDomain.id).where(InboundRelayDomain.name == name.lower()).limit(1)
-    async with engine.connect() as conn:
-        return await conn.scalar(query) is not None
+async def is_inbound_relay_domain(db: Database, name: str) -> bool:
+    return await db.scalar(_RELAY_DOMAIN, {"name": name.lower()}) is not None

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
 
 log = logging.getLogger("mailgate.queue")
@@ -108,8 +109,8 @@ async def insert_messages(conn: AsyncConnection, batch: list[NewMessage]) -> Non
 class QueueWriter:
     """Queues messages durably; `enqueue` returns once the message's group has committed."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._pending: list[tuple[NewMessage, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -145,7 +146,7 @@ class QueueWriter:
 
     async def _commit(self, group: list[tuple[NewMessage, asyncio.Future[None]]]) -> None:
         try:
-            async with self._engine.begin() as conn:
+            async with self._db.write_lock(), self._db.engine.begin() as conn:
                 await insert_messages(conn, [message for message, _ in group])
         except Exception:
             if len(group) == 1:
@@ -172,9 +173,3 @@ def _settle(group: list[tuple[NewMessage, asyncio.Future[None]]], failed: bool) 
 
 class QueueWriteError(Exception):
     """The message was not stored; the client must be told to retry (4xx)."""
-
-
-async def enqueue_now(engine: AsyncEngine, message: NewMessage) -> None:
-    """Queue one message in its own transaction (CLI and tools; the servers use QueueWriter)."""
-    async with engine.begin() as conn:
-        await insert_messages(conn, [message])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.engine import Database
 from storage.models import Suppression, SuppressionScope
 
 
@@ -56,26 +57,34 @@ async def add_suppression(
     return True
 
 
-async def suppression_reason(
-    engine: AsyncEngine, address: str, user_id: int | None, sender_domain_id: int | None
-) -> str | None:
-    """Why `address` is suppressed for this sender (global, account or domain), or None."""
-    scopes = [Suppression.scope == SuppressionScope.GLOBAL]
-    if user_id is not None:
-        scopes.append(
-            and_(Suppression.scope == SuppressionScope.ACCOUNT, Suppression.user_id == user_id)
-        )
-    if sender_domain_id is not None:
-        scopes.append(
+# Built once: the hot path (every RCPT) only binds values.
+_REASON = (
+    select(Suppression.reason)
+    .where(
+        Suppression.address == bindparam("address"),
+        or_(
+            Suppression.scope == SuppressionScope.GLOBAL,
+            and_(
+                Suppression.scope == SuppressionScope.ACCOUNT,
+                Suppression.user_id == bindparam("user_id"),
+            ),
             and_(
                 Suppression.scope == SuppressionScope.DOMAIN,
-                Suppression.sender_domain_id == sender_domain_id,
-            )
-        )
-    query = (
-        select(Suppression.reason)
-        .where(Suppression.address == normalize_address(address), or_(*scopes))
-        .limit(1)
+                Suppression.sender_domain_id == bindparam("domain_id"),
+            ),
+        ),
     )
-    async with engine.connect() as conn:
-        return await conn.scalar(query)
+    .limit(1)
+)
+
+
+async def suppression_reason(
+    db: Database, address: str, user_id: int | None, sender_domain_id: int | None
+) -> str | None:
+    """Why `address` is suppressed for this sender (global, account or domain), or None."""
+    params = {
+        "address": normalize_address(address),
+        "user_id": user_id,
+        "domain_id": sender_domain_id,
+    }
+    return await db.scalar(_REASON, params)

@@ -1,0 +1,230 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable) and real `mailgate`
+processes on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.engine import Database, create_engine
+from storage.migrate import upgrade_async
+
+POSTGRES = os.environ.get("MAILGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+MAILGATE = [sys.executable, "-m", "mailgate.cli"]
+
+
+def _postgres_reachable() -> bool:
+    host_port = POSTGRES.split("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    try:
+        with socket.create_connection((host, int(port or 5432)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+POSTGRES_UP = _postgres_reachable()
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, migrated database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        await upgrade_async(url)
+        yield url
+        return
+    if not POSTGRES_UP:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
+    name = f"mailgate_test_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    base = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{base}/{name}"
+    try:
+        await upgrade_async(url)
+        yield url
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """The hot-path database object (engine plus fast reads) on a fresh database."""
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll `condition` until it returns a truthy value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {condition}")
+        time.sleep(interval)
+
+
+async def async_wait_until(condition: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {condition}")
+        await asyncio.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def greeting(port: int) -> bool:
+    """True once a worker answers on `port` with its 220 banner."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            return sock.recv(512).startswith(b"220")
+    except OSError:
+        return False
+
+
+@dataclass
+class Gateway:
+    """A data directory and the `mailgate` commands run against it, as subprocesses."""
+
+    data_dir: Path
+    env: dict[str, str]
+    ports: dict[str, int] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*MAILGATE, *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"mailgate {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args).stdout)
+
+    def start(self) -> None:
+        assert self.process is None
+        self.log_path = self.data_dir / f"serve-{time.monotonic_ns()}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*MAILGATE, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        for port in self.ports.values():
+            wait_until(lambda port=port: greeting(port) or self._died())
+
+    def _died(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"mailgate serve exited early:\n{self.log()}")
+        return False
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the whole process group (supervisor and workers) and wait for the exit."""
+        assert self.process is not None
+        os.killpg(self.process.pid, sig)
+        code = self.process.wait(timeout=timeout)
+        if sig == signal.SIGKILL:
+            wait_until(lambda: not any(port_open(p) for p in self.ports.values()))
+        self.process = None
+        return code
+
+
+def make_gateway(tmp: Path, **env: str) -> Gateway:
+    ports = {
+        "smtp": free_port(),
+        "submission": free_port(),
+        "smtps": free_port(),
+    }
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    base.update(
+        {
+            "MAILGATE_DATA_DIR": str(tmp),
+            "MAILGATE_BIND": "127.0.0.1",
+            "MAILGATE_HOSTNAME": "mx.mailgate.test",
+            "MAILGATE_SMTP_PORT": str(ports["smtp"]),
+            "MAILGATE_SUBMISSION_PORTS": str(ports["submission"]),
+            "MAILGATE_SMTPS_PORT": str(ports["smtps"]),
+            "MAILGATE_HTTP_PORT": str(free_port()),
+            "MAILGATE_SMTP_PROCESSES": "2",
+        }
+    )
+    base.update(env)
+    gateway = Gateway(data_dir=tmp, env=base, ports=ports)
+    gateway.cli("init")
+    return gateway
+
+
+@pytest.fixture
+def gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Build initialised gateways; any still running at the end are stopped."""
+    made: list[Gateway] = []
+
+    def build(**env: str) -> Gateway:
+        gateway = make_gateway(tmp_path_factory.mktemp("gateway"), **env)
+        made.append(gateway)
+        return gateway
+
+    yield build
+    for gateway in made:
+        if gateway.process is not None:
+            gateway.stop(signal.SIGKILL)
