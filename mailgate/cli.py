@@ -21,22 +21,7 @@ from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.models import DomainStatus
 
-CONFIG_TEMPLATE = """\
-# Mailgate configuration. Every setting can be overridden by an environment variable
-# MAILGATE_<NAME> (for example MAILGATE_SMTP_PORT=2525). Unknown settings are refused.
-
-# hostname = "mail.example.com"     # SMTP banner, EHLO and Received: (default: the FQDN)
-# bind = "0.0.0.0"
-# smtp_port = 25                    # MX / inbound; empty string disables
-# submission_ports = [587, 2525]    # STARTTLS, then AUTH
-# smtps_port = 465                  # implicit TLS
-# http_port = 8080
-# database_url = "postgresql+asyncpg://user:password@db/mailgate"
-# relay_networks = []               # CIDRs that may submit without AUTH
-# max_message_size = 26214400
-# max_recipients = 1000
-# smtp_processes = 2                # worker processes sharing the ports (default: CPUs)
-"""
+CONFIG_TEMPLATE = Path(__file__).with_name("config_template.toml")
 
 ADMIN_KEY_FILE = "admin.key"
 
@@ -72,7 +57,7 @@ def write_secret(path: Path, text: str) -> None:
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not settings.config_path.exists():
-        settings.config_path.write_text(CONFIG_TEMPLATE)
+        settings.config_path.write_text(CONFIG_TEMPLATE.read_text())
         say(f"wrote {settings.config_path}")
     upgrade(settings.database_url)
     if not settings.tls_cert.exists() or not settings.tls_key.exists():
