@@ -78,16 +78,21 @@ def make_message(size: int, index: int) -> bytes:
 
 
 async def session(
-    port: int, username: str, password: str, count: int, size: int, latencies: list[float]
+    port: int, username: str | None, password: str, count: int, size: int, latencies: list[float]
 ) -> int:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    client = aiosmtplib.SMTP(
-        hostname="127.0.0.1", port=port, start_tls=True, tls_context=context, timeout=60
-    )
-    await client.connect()
-    await client.login(username, password)
+    """One client connection sending `count` messages; no TLS/AUTH when `username` is None."""
+    if username is None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
+        await client.connect()
+    else:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        client = aiosmtplib.SMTP(
+            hostname="127.0.0.1", port=port, start_tls=True, tls_context=context, timeout=60
+        )
+        await client.connect()
+        await client.login(username, password)
     sent = 0
     for index in range(count):
         started = time.perf_counter()
@@ -99,7 +104,7 @@ async def session(
 
 
 async def drive(
-    port: int, username: str, password: str, args: argparse.Namespace, pgid: int
+    port: int, username: str | None, password: str, args: argparse.Namespace, pgid: int
 ) -> None:
     per_session = [args.messages // args.sessions] * args.sessions
     for i in range(args.messages % args.sessions):
@@ -118,8 +123,9 @@ async def drive(
     latencies.sort()
     p50 = latencies[len(latencies) // 2] * 1000
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    mode = "relay" if username is None else "starttls+auth"
     print(
-        f"smtp_ingest messages={total} sessions={args.sessions} size={args.size} "
+        f"smtp_ingest mode={mode} messages={total} sessions={args.sessions} size={args.size} "
         f"seconds={elapsed:.2f} msgs_per_s={total / elapsed:.1f} "
         f"p50_ms={p50:.1f} p99_ms={p99:.1f} "
         f"server_cpu_ms_per_msg={(user + system) * 1000 / total:.2f} "
@@ -134,6 +140,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--size", type=int, default=5120)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="submit from a relay network instead: no TLS, no AUTH (as smtp-source does)",
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
@@ -144,8 +155,9 @@ def main() -> None:
             "MAILGATE_DATA_DIR": str(data_dir),
             "MAILGATE_BIND": "127.0.0.1",
             "MAILGATE_HOSTNAME": "mailgate.bench",
-            "MAILGATE_SMTP_PORT": "",
-            "MAILGATE_SUBMISSION_PORTS": str(port),
+            "MAILGATE_SMTP_PORT": str(port) if args.relay else "",
+            "MAILGATE_SUBMISSION_PORTS": "" if args.relay else str(port),
+            "MAILGATE_RELAY_NETWORKS": "127.0.0.0/8" if args.relay else "",
             "MAILGATE_SMTPS_PORT": "",
             "MAILGATE_HTTP_PORT": str(free_port()),
             "MAILGATE_SMTP_PROCESSES": str(args.processes),
@@ -181,7 +193,8 @@ def main() -> None:
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        runner(drive(port, smtp["SMTPUsername"], smtp["SMTPPassword"], args, server.pid))
+        username = None if args.relay else smtp["SMTPUsername"]
+        runner(drive(port, username, smtp["SMTPPassword"], args, server.pid))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
