@@ -78,10 +78,19 @@ def serve(settings: Settings) -> int:
     if not listeners:
         log.error("no SMTP listener could be bound; exiting")
         return 1
-    return supervise(lambda index: run_worker(settings, listeners, index), settings.smtp_processes)
+    return supervise(
+        lambda index: run_worker(settings, listeners, index),
+        settings.smtp_processes,
+        on_stop=lambda: [listener.sock.close() for listener in listeners],
+    )
 
 
-def supervise(work: Callable[[int], None], count: int) -> int:
+def supervise(work: Callable[[int], None], count: int, on_stop: Callable[[], object]) -> int:
+    """Fork `count` workers running `work(index)`, restart any that dies, stop them on SIGTERM.
+
+    `on_stop` runs when the stop signal arrives (the supervisor closes its copies of the
+    listening sockets there, so that the kernel stops accepting connections nobody will serve).
+    """
     signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     parent = os.getpid()
@@ -113,6 +122,7 @@ def supervise(work: Callable[[int], None], count: int) -> int:
             if stop_deadline is None:
                 log.info("stopping: signal=%s", signal.Signals(info.si_signo).name)
                 stop_deadline = time.monotonic() + KILL_AFTER
+                on_stop()
             _signal_all(children, signal.SIGTERM)
         if stop_deadline is not None and time.monotonic() > stop_deadline:
             log.error("workers did not stop in %.0fs; killing them", KILL_AFTER)
