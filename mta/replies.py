@@ -21,6 +21,9 @@ MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 BARE_LINE_ENDING = "550 5.5.2 Message refused: bare <LF> or <CR> line ending (RFC 5321 2.3.8)"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops: mail loop suspected"
 TEMPORARY_FAILURE = "451 4.3.0 Temporary failure storing the message; try again later"
+BAD_SENDER = "501 5.1.7 Bad sender address syntax"
+BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
+NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)"
 MISSING_FROM_HEADER = "550 5.6.0 Message has no valid From: header"
 
 

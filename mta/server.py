@@ -97,6 +97,9 @@ class SubmissionHandler:
         self, server: MailgateSMTP, session: Session, envelope: MailEnvelope, address: str,
         mail_options: list[str],
     ) -> str:  # fmt: skip
+        refusal = address_syntax_refusal(address, envelope.smtp_utf8, replies.BAD_SENDER)
+        if refusal:
+            return refusal
         credential: AuthenticatedCredential | None = session.auth_data
         try:
             if session.authenticated and credential is not None:
@@ -122,8 +125,9 @@ class SubmissionHandler:
     ) -> str:  # fmt: skip
         if len(envelope.rcpt_tos) >= self.options.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
-        if "@" not in address:
-            return "501 5.1.3 Bad recipient address syntax"
+        refusal = address_syntax_refusal(address, envelope.smtp_utf8, replies.BAD_RECIPIENT)
+        if refusal or "@" not in address:
+            return refusal or replies.BAD_RECIPIENT
         try:
             await check_recipient(self.gateway, envelope.sender, address)
         except SubmissionRefused as refused:
@@ -193,6 +197,18 @@ class SubmissionHandler:
         self.throttle.succeeded(ip)
         log.info("auth ok client=%s username=%s", ip, credential.username)
         return AuthResult(success=True, auth_data=credential, message=replies.AUTH_OK)
+
+
+def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: str) -> str | None:
+    """Bytes that are not UTF-8 (kept by aiosmtpd as lone surrogates) are bad syntax; UTF-8
+    without the SMTPUTF8 parameter is refused as RFC 6531 3.4 asks."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return bad_syntax
+    if not smtputf8 and not address.isascii():
+        return replies.NEEDS_SMTPUTF8
+    return None
 
 
 class MailgateSMTP(SMTP):

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -137,6 +138,21 @@ def greeting(port: int) -> bool:
         return False
 
 
+def tls_greeting(port: int) -> bool:
+    """True once the implicit-TLS port completes a handshake and sends its 220 banner."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=2) as raw,
+            context.wrap_socket(raw) as sock,
+        ):
+            return sock.recv(512).startswith(b"220")
+    except OSError:
+        return False
+
+
 @dataclass
 class Gateway:
     """A data directory and the `mailgate` commands run against it, as subprocesses."""
@@ -166,8 +182,9 @@ class Gateway:
                 [*MAILGATE, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-        for port in self.ports.values():
-            wait_until(lambda port=port: greeting(port) or self._died())
+        for role, port in self.ports.items():
+            ready = tls_greeting if role == "smtps" else greeting
+            wait_until(lambda port=port, ready=ready: ready(port) or self._died())
 
     def _died(self) -> bool:
         assert self.process is not None

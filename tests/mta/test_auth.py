@@ -1,0 +1,163 @@
+"""SMTP AUTH: PLAIN and LOGIN over TLS on the submission, SMTPS and MX ports; refused without
+TLS; failures answered with 535 and, when they keep coming from one address, refused."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+
+import aiosmtplib
+import pytest
+
+from tests.mta.conftest import Installation
+from tests.mta.support import (
+    CLIENT_NAME,
+    RawSession,
+    b64,
+    client_tls,
+    expect,
+    logged_in,
+    message,
+    must_be_stored,
+    plain_blob,
+    queued_id,
+    send,
+    smtp_auth,
+    submission,
+)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_auth_after_starttls_on_submission_then_message_is_queued(
+    installation: Installation, mechanism: str
+) -> None:
+    alpha = installation.alpha
+    with submission(installation.submission) as smtp:
+        assert "PLAIN" in smtp.esmtp_features["auth"].split()
+        assert "LOGIN" in smtp.esmtp_features["auth"].split()
+        expect(smtp_auth(smtp, mechanism, alpha.username, alpha.password), "235 2.7.0")
+        reply = send(smtp, alpha.address, message(alpha.address))
+    queue_id = queued_id(reply)
+    stored = must_be_stored(installation.data_dir, queue_id)
+    assert stored.deliveries == [("friend@example.org", "queued")]
+    assert stored.events == [("queued", "friend@example.org")]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+async def test_auth_on_implicit_tls_port_then_message_is_queued(
+    installation: Installation, mechanism: str
+) -> None:
+    alpha = installation.alpha
+    smtp = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=installation.smtps, use_tls=True, tls_context=client_tls(),
+        local_hostname=CLIENT_NAME,
+    )  # fmt: skip
+    async with smtp:
+        await smtp.ehlo()
+        login = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
+        expect(await login(alpha.username, alpha.password), "235 2.7.0")
+        errors, reply = await smtp.sendmail(
+            alpha.address, ["friend@example.org"], message(alpha.address)
+        )
+    assert errors == {}
+    queue_id = queued_id((250, reply))
+    assert must_be_stored(installation.data_dir, queue_id).deliveries == [
+        ("friend@example.org", "queued")
+    ]
+
+
+async def test_wrong_password_is_535_on_every_tls_port(installation: Installation) -> None:
+    alpha = installation.alpha
+    with submission(installation.submission) as smtp:
+        expect(smtp_auth(smtp, "PLAIN", alpha.username, "wrong"), "535 5.7.8")
+        expect(smtp_auth(smtp, "LOGIN", "smtp_nobody", alpha.password), "535 5.7.8")
+        # Still unauthenticated: submission needs AUTH before MAIL.
+        expect(smtp.mail(alpha.address), "530 5.7.0 Authentication required")
+        expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
+    smtp_client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=installation.smtps, use_tls=True, tls_context=client_tls()
+    )
+    async with smtp_client:
+        await smtp_client.ehlo()
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
+            await smtp_client.auth_plain(alpha.username, "wrong")
+        assert (refused.value.code, refused.value.message.split()[0]) == (535, "5.7.8")
+
+
+def test_submission_refuses_auth_and_mail_before_starttls(installation: Installation) -> None:
+    alpha = installation.alpha
+    with smtplib.SMTP("127.0.0.1", installation.submission, local_hostname=CLIENT_NAME) as smtp:
+        smtp.ehlo()
+        assert "starttls" in smtp.esmtp_features
+        assert "auth" not in smtp.esmtp_features
+        blob = plain_blob(alpha.username, alpha.password)
+        expect(smtp.docmd("AUTH", f"PLAIN {blob}"), "530 5.7.0 Must issue a STARTTLS command first")
+        expect(smtp.mail(alpha.address), "530 5.7.0 Must issue a STARTTLS command first")
+
+
+def test_mx_port_offers_auth_only_after_starttls(installation: Installation) -> None:
+    alpha = installation.alpha
+    with smtplib.SMTP("127.0.0.1", installation.mx, local_hostname=CLIENT_NAME) as smtp:
+        smtp.ehlo()
+        assert "auth" not in smtp.esmtp_features
+        blob = plain_blob(alpha.username, alpha.password)
+        expect(smtp.docmd("AUTH", f"PLAIN {blob}"), "538 5.7.11")
+        expect(smtp.docmd("AUTH", "LOGIN"), "538 5.7.11")
+        expect(smtp.starttls(context=client_tls()), "220 2.0.0")
+        smtp.ehlo()
+        assert "PLAIN" in smtp.esmtp_features["auth"].split()
+        expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
+        # Authenticated on port 25, mail to any domain is relayed.
+        reply = send(smtp, alpha.address, message(alpha.address))
+    queued_id(reply)
+
+
+def test_already_authenticated_and_unknown_mechanism(installation: Installation) -> None:
+    alpha = installation.alpha
+    with logged_in(installation.submission, alpha.username, alpha.password) as smtp:
+        expect(smtp.docmd("AUTH", "CRAM-MD5"), "503 5.5.1")
+    with submission(installation.submission) as smtp:
+        expect(smtp.docmd("AUTH", "CRAM-MD5"), "504 5.5.4")
+        expect(smtp.docmd("AUTH", "PLAIN !!notbase64"), "501 5.5.2")
+
+
+def test_repeated_failures_are_slowed_then_refused(installation: Installation) -> None:
+    """Two failures are free, each further one is answered later, and at the limit the address
+    is refused, even with the right password; another address is not affected."""
+    gateway = installation.sibling(
+        MAILGATE_SMTP_PROCESSES="1",  # the failure counts are per process
+        MAILGATE_AUTH_FAILURE_LIMIT="4",
+        MAILGATE_AUTH_FAILURE_DELAY="0.3",
+        MAILGATE_AUTH_LOCKOUT_SECONDS="600",
+    )
+    alpha = installation.alpha
+    port = gateway.ports["submission"]
+    wrong = f"AUTH PLAIN {plain_blob(alpha.username, 'wrong')}"
+    with RawSession(port) as session:
+        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+        session.starttls()
+        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+        expect(session.command(wrong), "535 5.7.8")
+        expect(session.command(wrong), "535 5.7.8")
+        started = time.monotonic()
+        expect(session.command(wrong), "535 5.7.8")
+        assert time.monotonic() - started >= 0.3  # the third failure is answered late
+        # The fourth failure reaches the limit: refused and disconnected.
+        expect(session.command(f"AUTH LOGIN {b64(alpha.username)}"), "334")
+        expect(session.command(b64("wrong")), "421 4.7.0")
+        assert session.closed_by_server()
+
+    with RawSession(port) as session:
+        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+        session.starttls()
+        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+        expect(
+            session.command(f"AUTH PLAIN {plain_blob(alpha.username, alpha.password)}"),
+            "421 4.7.0 Too many failed authentication attempts",
+        )
+        assert session.closed_by_server()
+
+    # The lockout is for that address only: a client on 127.0.0.2 still logs in.
+    with submission(port, source="127.0.0.2") as smtp:
+        expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
+    gateway.stop()
