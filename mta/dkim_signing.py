@@ -9,9 +9,11 @@ about ten times faster; any other caller of dkimpy keeps the original behaviour.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import dkim
+import dkim.canonicalization
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -49,6 +51,29 @@ def _sign(hash_obj: Any, private_key: Any) -> bytes:
 
 dkim.parse_pem_private_key = _parse
 dkim.RSASSA_PKCS1_v1_5_sign = _sign
+
+# Relaxed canonicalisation runs two regular expressions over every body; for ordinary text both
+# are identities (no trailing blanks, no runs of blanks or tabs), which a substring search in C
+# finds out about ten times faster. The output is byte-for-byte dkimpy's (tests/mta prove it).
+_pure_strip_trailing_whitespace = dkim.canonicalization.strip_trailing_whitespace
+_pure_compress_whitespace = dkim.canonicalization.compress_whitespace
+_BLANK_RUNS = re.compile(rb"[\t ]{2,}|\t")
+
+
+def strip_trailing_whitespace(content: bytes) -> bytes:
+    if b" \r\n" not in content and b"\t\r\n" not in content:
+        return content
+    return _pure_strip_trailing_whitespace(content)  # type: ignore[no-any-return]
+
+
+def compress_whitespace(content: bytes) -> bytes:
+    if b"  " not in content and b"\t" not in content:
+        return content
+    return _BLANK_RUNS.sub(b" ", content)
+
+
+dkim.canonicalization.strip_trailing_whitespace = strip_trailing_whitespace
+dkim.canonicalization.compress_whitespace = compress_whitespace
 
 
 @functools.lru_cache(maxsize=1024)
