@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
@@ -96,14 +96,14 @@ def _rows(batch: list[NewMessage]) -> tuple[list[dict[str, Any]], ...]:
     return messages, deliveries, events
 
 
-async def insert_messages(conn: AsyncConnection, batch: list[NewMessage]) -> None:
+def insert_messages(conn: Connection, batch: list[NewMessage]) -> None:
     """Insert messages, their deliveries and their events with one bulk statement per table."""
     messages, deliveries, events = _rows(batch)
-    await conn.execute(Message.__table__.insert(), messages)
+    conn.execute(Message.__table__.insert(), messages)
     if deliveries:
-        await conn.execute(Delivery.__table__.insert(), deliveries)
+        conn.execute(Delivery.__table__.insert(), deliveries)
     if events:
-        await conn.execute(Event.__table__.insert(), events)
+        conn.execute(Event.__table__.insert(), events)
 
 
 class QueueWriter:
@@ -146,8 +146,8 @@ class QueueWriter:
 
     async def _commit(self, group: list[tuple[NewMessage, asyncio.Future[None]]]) -> None:
         try:
-            async with self._db.write_lock(), self._db.engine.begin() as conn:
-                await insert_messages(conn, [message for message, _ in group])
+            batch = [message for message, _ in group]
+            await self._db.write(lambda conn: insert_messages(conn, batch))
         except Exception:
             if len(group) == 1:
                 log.exception("queue commit failed message_id=%s", group[0][0].id)
