@@ -20,8 +20,6 @@ import logging
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email._header_value_parser import get_addr_spec, get_angle_addr
-from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
@@ -30,6 +28,7 @@ from mta import replies
 from mta.assembly import protocol_name
 from mta.auth_throttle import AuthThrottle
 from mta.policy import Refusal, in_networks, is_loopback
+from mta.smtp_paths import parse_path
 from mta.submission import (
     Gateway,
     Origin,
@@ -267,17 +266,7 @@ class MailgateSMTP(SMTP):
         return _hook_names(type(self), ("smtp_", "auth_"))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's parser, without the typing.Protocol class it defines on every call."""
-        if not arg:
-            return "", ""
-        try:
-            if arg.lstrip().startswith("<"):
-                address, rest = get_angle_addr(arg)
-            else:
-                address, rest = get_addr_spec(arg)
-        except HeaderParseError:
-            return None, None
-        return address.addr_spec, rest
+        return parse_path(arg)
 
     def _create_session(self) -> MailSession:
         return MailSession(self.loop)
