@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cachetools import TTLCache
 
@@ -53,6 +54,9 @@ class Origin:
 
 
 SENDER_CACHE_SECONDS = 1.0
+# An entry can expire between a membership test and a read, so the cache is read once, with this
+# default standing for "not cached" (None is a cached "no such domain").
+_UNKNOWN: Any = object()
 
 
 @dataclass
@@ -79,9 +83,8 @@ def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
 async def sender_by_domain_id(gw: Gateway, domain_id: int, mail_from: str) -> SenderContext:
     """The sender for an authenticated credential, checked against the envelope sender."""
     key = ("id", domain_id)
-    if key in gw.senders:
-        sender = gw.senders[key]
-    else:
+    sender = gw.senders.get(key, _UNKNOWN)
+    if sender is _UNKNOWN:
         sender = gw.senders[key] = await _sender_by_domain_id(gw.db, domain_id)
     check_sender(sender, [mail_from])
     assert sender is not None
@@ -93,9 +96,8 @@ async def sender_by_address(gw: Gateway, mail_from: str) -> SenderContext:
     if "@" not in mail_from:
         raise _refuse(Refusal.INVALID_SENDER_DOMAIN, "a sender address is required")
     key = ("name", domain_of(mail_from))
-    if key in gw.senders:
-        sender = gw.senders[key]
-    else:
+    sender = gw.senders.get(key, _UNKNOWN)
+    if sender is _UNKNOWN:
         sender = gw.senders[key] = await sender_for_address_domain(gw.db, key[1])
     check_sender(sender, [mail_from])
     assert sender is not None
