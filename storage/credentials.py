@@ -60,8 +60,7 @@ async def authenticate(
     stored_hash = row.password_hash if row else None
     if not await asyncio.to_thread(verify_password, stored_hash, password) or row is None:
         return None
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=utcnow())
-        )
+    # Through the writer (on SQLite, the thread that takes turns with the queue's group commits).
+    used = update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=utcnow())
+    await db.write(lambda conn: conn.execute(used))
     return AuthenticatedCredential(row.id, username, row.domain_id)

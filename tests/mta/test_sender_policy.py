@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from storage.accounts import set_user_status
 from storage.engine import create_engine
+from storage.models import UserStatus
 from storage.suppressions import add_suppression
 from tests.conftest import Gateway, wait_until
-from tests.mta.conftest import Installation
+from tests.mta.conftest import Installation, add_sender
 from tests.mta.support import (
     CLIENT_NAME,
     expect,
@@ -107,6 +109,28 @@ def test_disabled_domain_may_not_send(installation: Installation, relay_gateway:
     # A relay-network client (no AUTH) is refused the same way.
     with submission(relay_gateway.ports["submission"]) as smtp:
         expect(smtp.mail(sender), "550 5.7.1 Sender domain is not active")
+
+
+async def test_deactivated_user_may_not_send(installation: Installation) -> None:
+    gateway = installation.gateway
+    user_id = int(gateway.json("user", "add", "owner@gamma.test")["UserID"])
+    gamma = add_sender(gateway, user_id, "gamma.test")
+    with logged_in(installation.submission, gamma.username, gamma.password) as smtp:
+        queued_id(send(smtp, gamma.address, message(gamma.address)))
+
+    engine = create_engine(f"sqlite+aiosqlite:///{installation.data_dir / 'mailgate.db'}")
+    try:
+        assert await set_user_status(engine, user_id, UserStatus.DEACTIVATED)
+    finally:
+        await engine.dispose()
+
+    def refused() -> str | None:
+        with logged_in(installation.submission, gamma.username, gamma.password) as smtp:
+            got = text(smtp.mail(gamma.address))
+        return got if not got.startswith("250 ") else None
+
+    reply = wait_until(refused, interval=0.2)  # senders are cached for a second
+    assert reply == f"550 5.7.1 User is not trusted or not enabled: {gamma.domain}"
 
 
 async def test_suppressed_recipient_is_refused_others_accepted(
