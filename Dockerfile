@@ -18,8 +18,8 @@ VOLUME ["/data"]
 # SMTP (MX), submission, submission, SMTPS, HTTP API
 EXPOSE 25 587 2525 465 8080
 
-# Binding ports below 1024 as a non-root user needs the capability; `docker run` grants
-# NET_BIND_SERVICE by default.
+# A non-root user may bind ports below 1024 here: Docker (20.10 and later) starts containers with
+# net.ipv4.ip_unprivileged_port_start=0. With --network=host, move the ports (MAILGATE_*_PORT).
 USER mailgate
 # `mailgate init` is idempotent: it creates config, database, TLS and admin key on the first start
 CMD ["sh", "-c", "mailgate init && exec mailgate serve"]
