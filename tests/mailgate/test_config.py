@@ -1,0 +1,105 @@
+"""Settings: TOML file, `MAILGATE_*` overrides, and errors that name the setting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailgate.config import ConfigError, Settings, load_settings
+
+
+def settings(data_dir: Path, toml: str = "", **env: str) -> Settings:
+    if toml:
+        (data_dir / "mailgate.toml").write_text(toml)
+    return load_settings({"MAILGATE_DATA_DIR": str(data_dir), **env})
+
+
+def config_error(data_dir: Path, toml: str = "", **env: str) -> str:
+    with pytest.raises(ConfigError) as raised:
+        settings(data_dir, toml, **env)
+    return str(raised.value)
+
+
+def test_defaults_are_sqlite_in_the_data_directory_and_the_standard_ports(tmp_path: Path) -> None:
+    got = settings(tmp_path)
+    assert got.database_url == f"sqlite+aiosqlite:///{tmp_path / 'mailgate.db'}"
+    assert (got.smtp_port, got.submission_ports, got.smtps_port) == (25, (587, 2525), 465)
+    assert got.relay_networks == ()  # nobody may submit without AUTH unless configured
+    assert not got.allow_plaintext_auth_on_loopback
+    assert got.tls_cert == tmp_path / "tls" / "cert.pem"
+
+
+def test_file_values_are_read_and_the_environment_overrides_them(tmp_path: Path) -> None:
+    toml = 'hostname = "mx.file.example"\nsmtp_port = 2526\nsubmission_ports = [5870]\n'
+    from_file = settings(tmp_path, toml)
+    assert (from_file.hostname, from_file.smtp_port) == ("mx.file.example", 2526)
+    assert from_file.submission_ports == (5870,)
+
+    overridden = settings(tmp_path, toml, MAILGATE_SMTP_PORT="2527", MAILGATE_SMTPS_PORT="off")
+    assert overridden.hostname == "mx.file.example"  # not overridden: still the file's
+    assert (overridden.smtp_port, overridden.smtps_port) == (2527, None)
+
+
+def test_relative_tls_paths_are_resolved_in_the_data_directory(tmp_path: Path) -> None:
+    got = settings(tmp_path, 'tls_cert = "certs/mx.pem"\n', MAILGATE_TLS_KEY="/etc/k.pem")
+    assert (got.tls_cert, got.tls_key) == (tmp_path / "certs" / "mx.pem", Path("/etc/k.pem"))
+
+
+def test_unknown_file_key_is_refused(tmp_path: Path) -> None:
+    message = config_error(tmp_path, "smtp_prot = 25\n")
+    assert "unknown setting(s): smtp_prot" in message
+
+
+def test_unknown_environment_variable_is_refused(tmp_path: Path) -> None:
+    assert "MAILGATE_SMTP_PROT" in config_error(tmp_path, MAILGATE_SMTP_PROT="25")
+
+
+def test_invalid_toml_is_refused_with_the_file_named(tmp_path: Path) -> None:
+    assert f"{tmp_path / 'mailgate.toml'}: not valid TOML" in config_error(tmp_path, "smtp_port =")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("smtp_port", "abc"),
+        ("smtp_port", "70000"),
+        ("submission_ports", "587,x"),
+        ("relay_networks", "10.0.0.0/33"),
+        ("log_level", "loud"),
+        ("max_recipients", "0"),
+        ("allow_plaintext_auth_on_loopback", "perhaps"),
+        ("return_path_subdomain", "bounces.example"),
+        ("routes", "example.com=nohost"),
+    ],
+)
+def test_invalid_environment_value_names_the_setting_and_variable(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    variable = f"MAILGATE_{setting.upper()}"
+    message = config_error(tmp_path, **{variable: value})
+    assert f"invalid setting '{setting}' ({variable}) from {variable}" in message
+    assert repr(value) in message
+
+
+def test_invalid_file_value_names_the_setting_and_the_file(tmp_path: Path) -> None:
+    message = config_error(tmp_path, 'relay_networks = ["192.0.2.0/24", "bogus"]\n')
+    assert "invalid setting 'relay_networks' (MAILGATE_RELAY_NETWORKS)" in message
+    assert str(tmp_path / "mailgate.toml") in message
+
+
+def test_data_dir_belongs_to_the_environment_not_the_file(tmp_path: Path) -> None:
+    assert "MAILGATE_DATA_DIR" in config_error(tmp_path, 'data_dir = "/elsewhere"\n')
+
+
+def test_serve_with_an_invalid_setting_stops_with_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mailgate.cli", "serve"],
+        env={"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SMTP_PORT": "twenty-five"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "invalid setting 'smtp_port' (MAILGATE_SMTP_PORT)" in result.stderr
+    assert not (tmp_path / "mailgate.db").exists()  # nothing was started or created
