@@ -1,0 +1,175 @@
+"""The operator's commands, run as a user runs them: `mailgate ...` subprocesses on a data
+directory, their JSON on stdout, their explanations on stderr, and what they stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.conftest import Gateway, make_gateway
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
+    """One initialised data directory shared by the tests of this module."""
+    return make_gateway(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture(scope="module")
+def user_id(gateway: Gateway) -> int:
+    return int(gateway.json("user", "add", "Owner@CLI.example")["UserID"])
+
+
+def database_bytes(data_dir: Path) -> bytes:
+    """Everything SQLite holds on disk (main file and write-ahead log)."""
+    return b"".join(
+        path.read_bytes() for path in data_dir.glob("mailgate.db*") if path.suffix != ".writelock"
+    )
+
+
+def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / "mailgate.db") as db:
+        return db.execute(sql, params).fetchall()
+
+
+def snapshot(data_dir: Path) -> Iterator[tuple[str, bytes]]:
+    for name in ("mailgate.toml", "admin.key", "tls/cert.pem", "tls/key.pem"):
+        yield name, (data_dir / name).read_bytes()
+
+
+def test_init_creates_everything_once(gateway: Gateway) -> None:
+    data = gateway.data_dir
+    assert stat.S_IMODE((data / "admin.key").stat().st_mode) == 0o600
+    assert "smtp_port" in (data / "mailgate.toml").read_text()
+    tables = {row[0] for row in query(data, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"users", "sender_domains", "messages", "deliveries", "alembic_version"} <= tables
+    before = dict(snapshot(data))
+    admin = gateway.json("admin-key")["AdminAPIKey"]
+
+    again = gateway.cli("init")
+    assert "wrote" not in again.stderr and "created" not in again.stderr
+    assert dict(snapshot(data)) == before
+    assert gateway.json("admin-key")["AdminAPIKey"] == admin
+
+
+def test_admin_key_is_stored_hashed_and_rotates(gateway: Gateway) -> None:
+    first = gateway.json("admin-key")["AdminAPIKey"]
+    assert first.encode() not in database_bytes(gateway.data_dir)
+
+    rotated = gateway.json("admin-key", "--rotate")["AdminAPIKey"]
+    assert rotated != first
+    assert gateway.json("admin-key")["AdminAPIKey"] == rotated
+    assert query(gateway.data_dir, "SELECT count(*) FROM api_keys WHERE kind = 'admin'") == [(1,)]
+    assert rotated.encode() not in database_bytes(gateway.data_dir)
+
+
+def test_user_add_prints_id_and_key_and_refuses_duplicates(gateway: Gateway, user_id: int) -> None:
+    user = gateway.json("user", "add", "second@cli.example")
+    assert isinstance(user["UserID"], int) and user["UserID"] != user_id
+    assert len(user["APIKey"]) >= 32
+    assert user["APIKey"].encode() not in database_bytes(gateway.data_dir)
+
+    again = gateway.cli("user", "add", "OWNER@cli.example", check=False)
+    assert again.returncode == 1
+    assert f"exists (UserID {user_id})" in again.stderr
+    assert query(gateway.data_dir, "SELECT count(*) FROM users WHERE email LIKE 'owner@%'") == [
+        (1,)
+    ]
+
+
+def test_domain_add_prints_the_records_that_verify_the_stored_key(
+    gateway: Gateway, user_id: int
+) -> None:
+    domain = gateway.json("domain", "add", "Mail.CLI.example", "--user", str(user_id))
+    assert domain["SenderDomain"] == "mail.cli.example"
+    assert domain["Status"] == "Approval Pending"
+    assert domain["ReturnPathDomain"] == "bounces.mail.cli.example"
+    records = {record["Purpose"]: record for record in domain["DNSRecords"]}
+    dkim = records["DKIM"]
+    assert dkim["Name"] == f"{domain['DKIMSelector']}._domainkey.mail.cli.example"
+    assert dkim["Type"] == "TXT"
+    assert records["SPF"]["Value"].startswith("v=spf1 include:")
+    assert records["Return-Path (bounces)"]["Name"] == "bounces.mail.cli.example"
+
+    [(pem,)] = query(
+        gateway.data_dir,
+        "SELECT dkim_private_key FROM sender_domains WHERE id = ?",
+        domain["DomainID"],
+    )
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert key.key_size == 2048  # type: ignore[union-attr]
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert dkim["Value"] == f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
+    relay = query(gateway.data_dir, "SELECT name FROM inbound_relay_domains")
+    assert ("bounces.mail.cli.example",) in relay
+
+
+def test_domain_add_stores_international_names_in_ascii(gateway: Gateway, user_id: int) -> None:
+    domain = gateway.json("domain", "add", "Bücher.example", "--user", str(user_id))
+    assert domain["SenderDomain"] == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize("name", ["bad-.example", "nodot", "a..b.example", "under_score.example"])
+def test_domain_add_refuses_invalid_names(gateway: Gateway, user_id: int, name: str) -> None:
+    result = gateway.cli("domain", "add", name, "--user", str(user_id), check=False)
+    assert result.returncode == 1
+    assert f"invalid domain name: {name!r}" in result.stderr
+    assert query(gateway.data_dir, "SELECT count(*) FROM sender_domains WHERE name = ?", name) == [
+        (0,)
+    ]
+
+
+def test_domain_add_refuses_unknown_users_and_duplicates(gateway: Gateway, user_id: int) -> None:
+    unknown = gateway.cli("domain", "add", "nobody.example", "--user", "999999", check=False)
+    assert unknown.returncode == 1 and "999999" in unknown.stderr
+
+    gateway.json("domain", "add", "twice.example", "--user", str(user_id))
+    again = gateway.cli("domain", "add", "TWICE.example", "--user", str(user_id), check=False)
+    assert again.returncode == 1 and "twice.example" in again.stderr
+    count = "SELECT count(*) FROM sender_domains WHERE name = ?"
+    assert query(gateway.data_dir, count, "twice.example") == [(1,)]
+
+
+def test_domain_enable_and_disable(gateway: Gateway, user_id: int) -> None:
+    domain_id = gateway.json("domain", "add", "toggle.example", "--user", str(user_id))["DomainID"]
+    assert gateway.json("domain", "enable", str(domain_id)) == {
+        "DomainID": domain_id,
+        "Status": "Enabled",
+    }
+    assert gateway.json("domain", "disable", str(domain_id))["Status"] == "Disabled"
+    [(status,)] = query(
+        gateway.data_dir, "SELECT status FROM sender_domains WHERE id = ?", domain_id
+    )
+    assert status == "Disabled"
+
+    missing = gateway.cli("domain", "enable", "999999", check=False)
+    assert missing.returncode == 1 and "999999" in missing.stderr
+
+
+def test_smtp_add_shows_the_password_once_and_stores_an_argon2_hash(
+    gateway: Gateway, user_id: int
+) -> None:
+    domain_id = gateway.json("domain", "add", "smtp.example", "--user", str(user_id))["DomainID"]
+    result = gateway.cli("smtp", "add", "--domain", str(domain_id))
+    credential = json.loads(result.stdout)
+    username, password = credential["SMTPUsername"], credential["SMTPPassword"]
+    assert len(password) >= 20
+    assert password not in result.stderr
+    [(stored,)] = query(
+        gateway.data_dir, "SELECT password_hash FROM smtp_credentials WHERE username = ?", username
+    )
+    assert stored.startswith("$argon2id$")
+    assert password.encode() not in database_bytes(gateway.data_dir)
+
+    missing = gateway.cli("smtp", "add", "--domain", "999999", check=False)
+    assert missing.returncode == 1 and "999999" in missing.stderr
