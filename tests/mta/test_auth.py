@@ -9,6 +9,7 @@ import time
 import aiosmtplib
 import pytest
 
+from tests.conftest import wait_until
 from tests.mta.conftest import Installation
 from tests.mta.support import (
     CLIENT_NAME,
@@ -161,3 +162,16 @@ def test_repeated_failures_are_slowed_then_refused(installation: Installation) -
     with submission(port, source="127.0.0.2") as smtp:
         expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
     gateway.stop()
+
+
+def test_passwords_never_reach_the_log(installation: Installation) -> None:
+    alpha = installation.alpha
+    wrong = "Wrong-Secret-9f3c"
+    with submission(installation.submission) as smtp:
+        expect(smtp_auth(smtp, "LOGIN", alpha.username, wrong), "535 5.7.8")
+        expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
+    ok_line = f"auth ok client=127.0.0.1 username={alpha.username}"
+    log = wait_until(lambda: ok_line in installation.gateway.log() and installation.gateway.log())
+    assert "auth failed client=127.0.0.1" in log  # the attempts are logged ...
+    assert wrong not in log and alpha.password not in log  # ... without their secrets
+    assert b64(wrong) not in log and plain_blob(alpha.username, alpha.password) not in log
