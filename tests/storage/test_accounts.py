@@ -1,0 +1,70 @@
+"""Users, their API keys and the admin key: created once, stored as hashes only."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import accounts
+from storage.models import ApiKey, KeyKind, User, UserStatus
+from storage.tokens import token_hash
+
+
+async def test_create_user_stores_only_the_key_hash(engine: AsyncEngine) -> None:
+    user = await accounts.create_user(engine, "  Ada@Example.COM ", "correct horse")
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(User.__table__).where(User.id == user.user_id))).one()
+        keys = (
+            await conn.execute(select(ApiKey.__table__).where(ApiKey.user_id == user.user_id))
+        ).all()
+    assert row.email == "ada@example.com"
+    assert row.status == UserStatus.ACTIVE
+    assert row.password_hash.startswith("$argon2id$")
+    [key] = keys
+    assert key.kind == KeyKind.USER
+    assert key.key_hash == token_hash(user.api_key) != user.api_key
+    assert user.api_key not in (key.key_hint or "") and key.key_hint.endswith("…")
+
+
+async def test_duplicate_email_is_refused_whatever_its_case(engine: AsyncEngine) -> None:
+    first = await accounts.create_user(engine, "ada@example.com")
+    with pytest.raises(accounts.AlreadyExists, match=f"UserID {first.user_id}"):
+        await accounts.create_user(engine, "ADA@example.com")
+    async with engine.connect() as conn:
+        users = (await conn.execute(select(User.id))).all()
+        keys = (await conn.execute(select(ApiKey.id))).all()
+    assert (len(users), len(keys)) == (1, 1)
+
+
+async def test_set_user_status(engine: AsyncEngine) -> None:
+    user = await accounts.create_user(engine, "ada@example.com")
+    assert await accounts.set_user_status(engine, user.user_id, UserStatus.DEACTIVATED)
+    assert not await accounts.set_user_status(engine, 999_999, UserStatus.ACTIVE)
+    async with engine.connect() as conn:
+        status = await conn.scalar(select(User.status).where(User.id == user.user_id))
+    assert status == UserStatus.DEACTIVATED
+
+
+async def test_admin_key_replaces_the_previous_one(engine: AsyncEngine) -> None:
+    assert not await accounts.has_admin_key(engine)
+    first = await accounts.create_admin_key(engine)
+    assert await accounts.has_admin_key(engine)
+    assert await accounts.is_admin_key(engine, first)
+    assert not await accounts.is_admin_key(engine, first + "x")
+
+    second = await accounts.create_admin_key(engine)
+    assert second != first
+    assert await accounts.is_admin_key(engine, second)
+    assert not await accounts.is_admin_key(engine, first)
+    async with engine.connect() as conn:
+        hashes = (
+            await conn.execute(select(ApiKey.key_hash).where(ApiKey.kind == KeyKind.ADMIN))
+        ).all()
+    assert hashes == [(token_hash(second),)]
+
+
+async def test_a_user_key_is_not_an_admin_key(engine: AsyncEngine) -> None:
+    user = await accounts.create_user(engine, "ada@example.com")
+    await accounts.create_admin_key(engine)
+    assert not await accounts.is_admin_key(engine, user.api_key)

@@ -1,0 +1,55 @@
+"""SMTP credentials: a generated password shown once, an argon2 hash stored, and checks that
+do not tell an unknown username from a wrong password."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import accounts, credentials, domains
+from storage.engine import Database
+from storage.models import SmtpCredential
+
+
+async def new_domain(engine: AsyncEngine) -> int:
+    user_id = (await accounts.create_user(engine, "owner@example.com")).user_id
+    return (await domains.add_domain(engine, user_id, "example.com", "bounces")).id
+
+
+async def test_add_and_authenticate(engine: AsyncEngine, db: Database) -> None:
+    domain_id = await new_domain(engine)
+    new = await credentials.add_credential(engine, domain_id)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(SmtpCredential.__table__).where(SmtpCredential.id == new.credential_id)
+            )
+        ).one()
+    assert row.password_hash.startswith("$argon2id$")
+    assert new.password not in row.password_hash
+    assert row.last_used_at is None
+
+    found = await credentials.authenticate(db, new.username, new.password)
+    assert found == credentials.AuthenticatedCredential(new.credential_id, new.username, domain_id)
+    async with engine.connect() as conn:
+        used = await conn.scalar(
+            select(SmtpCredential.last_used_at).where(SmtpCredential.id == new.credential_id)
+        )
+    assert used is not None
+
+
+async def test_wrong_password_and_unknown_username_fail(engine: AsyncEngine, db: Database) -> None:
+    domain_id = await new_domain(engine)
+    new = await credentials.add_credential(engine, domain_id)
+    other = await credentials.add_credential(engine, domain_id)
+    assert other.username != new.username and other.password != new.password
+    assert await credentials.authenticate(db, new.username, new.password + "x") is None
+    assert await credentials.authenticate(db, new.username, other.password) is None
+    assert await credentials.authenticate(db, "smtp_nobody", new.password) is None
+    assert await credentials.authenticate(db, new.username, "") is None
+
+
+async def test_credentials_need_an_existing_domain(engine: AsyncEngine) -> None:
+    with pytest.raises(domains.NotFound):
+        await credentials.add_credential(engine, 999_999)

@@ -1,0 +1,54 @@
+"""The suppression list: global, per-account and per-domain scopes, one row per entry, and no
+account seeing another's entries."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import accounts, domains
+from storage.engine import Database
+from storage.models import Suppression
+from storage.suppressions import add_suppression, suppression_reason
+
+
+async def owner_with_domain(engine: AsyncEngine, email: str, name: str) -> tuple[int, int]:
+    user_id = (await accounts.create_user(engine, email)).user_id
+    return user_id, (await domains.add_domain(engine, user_id, name, "bounces")).id
+
+
+async def test_scopes_and_tenant_isolation(engine: AsyncEngine, db: Database) -> None:
+    alice, alice_domain = await owner_with_domain(engine, "alice@a.example", "a.example")
+    alice_second = (await domains.add_domain(engine, alice, "a2.example", "bounces")).id
+    bob, bob_domain = await owner_with_domain(engine, "bob@b.example", "b.example")
+
+    assert await add_suppression(engine, "Hard@Example.org", "hard bounce", "bounce", user_id=alice)
+    assert await add_suppression(
+        engine, "unsub@example.org", "unsubscribed", "link", sender_domain_id=alice_domain
+    )
+    assert await add_suppression(engine, "spamtrap@example.org", "spam trap", "operator")
+
+    async def reason(address: str, user: int, domain: int) -> str | None:
+        return await suppression_reason(db, address, user, domain)
+
+    assert await reason("hard@EXAMPLE.org", alice, alice_domain) == "hard bounce"
+    assert await reason("hard@example.org", alice, alice_second) == "hard bounce"  # account-wide
+    assert await reason("hard@example.org", bob, bob_domain) is None  # not Bob's
+    assert await reason("unsub@example.org", alice, alice_domain) == "unsubscribed"
+    assert await reason("unsub@example.org", alice, alice_second) is None  # that domain only
+    assert await reason("unsub@example.org", bob, bob_domain) is None
+    assert await reason("spamtrap@example.org", bob, bob_domain) == "spam trap"  # global
+    assert await reason("friend@example.org", alice, alice_domain) is None
+    assert await suppression_reason(db, "spamtrap@example.org", None, None) == "spam trap"
+    assert await suppression_reason(db, "hard@example.org", None, None) is None
+
+
+async def test_suppressing_twice_keeps_one_row(engine: AsyncEngine) -> None:
+    alice, _ = await owner_with_domain(engine, "alice@a.example", "a.example")
+    assert await add_suppression(engine, "x@example.org", "hard bounce", "bounce", user_id=alice)
+    assert not await add_suppression(engine, "X@Example.org ", "complaint", "fbl", user_id=alice)
+    assert await add_suppression(engine, "x@example.org", "spam trap", "operator")  # other scope
+    assert not await add_suppression(engine, "x@example.org", "spam trap", "operator")
+    async with engine.connect() as conn:
+        rows = await conn.scalar(select(func.count()).select_from(Suppression))
+    assert rows == 2
