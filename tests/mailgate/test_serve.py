@@ -90,7 +90,7 @@ def test_serve_exits_when_no_port_can_be_bound(gateway_factory: Factory) -> None
     assert "no SMTP listener could be bound" in result.stderr
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_shutdown_refuses_idle_sessions_and_finishes_a_message_in_flight(
     relay_gateway: Gateway, stop_signal: signal.Signals
 ) -> None:
