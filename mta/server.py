@@ -290,6 +290,8 @@ class MailgateSMTP(SMTP):
         self.in_relay_network = in_networks(self.client_ip, options.relay_networks)
         loopback_ok = options.allow_plaintext_auth_on_loopback and is_loopback(self.client_ip)
         self._auth_require_tls = not (self.implicit_tls or loopback_ok)
+        if loopback_ok:  # an application on this host may submit on 587/2525 without STARTTLS
+            self.require_starttls = False
         self.registry.add(self)
 
     def connection_lost(self, error: Exception | None) -> None:

@@ -96,6 +96,22 @@ def test_submission_refuses_auth_and_mail_before_starttls(installation: Installa
         expect(smtp.mail(alpha.address), "530 5.7.0 Must issue a STARTTLS command first")
 
 
+def test_plaintext_auth_from_loopback_when_the_configuration_allows_it(
+    installation: Installation,
+) -> None:
+    alpha = installation.alpha
+    local = installation.sibling(MAILGATE_ALLOW_PLAINTEXT_AUTH_ON_LOOPBACK="1")
+    try:
+        for port in (local.ports["submission"], local.ports["smtp"]):
+            with smtplib.SMTP("127.0.0.1", port, local_hostname=CLIENT_NAME) as smtp:
+                smtp.ehlo()
+                assert "PLAIN" in smtp.esmtp_features["auth"].split()
+                expect(smtp_auth(smtp, "LOGIN", alpha.username, alpha.password), "235 2.7.0")
+                queued_id(send(smtp, alpha.address, message(alpha.address)))
+    finally:
+        local.stop()
+
+
 def test_mx_port_offers_auth_only_after_starttls(installation: Installation) -> None:
     alpha = installation.alpha
     with smtplib.SMTP("127.0.0.1", installation.mx, local_hostname=CLIENT_NAME) as smtp:
