@@ -63,8 +63,16 @@ async def add_domain(
     """Create a domain in `Approval Pending` with its DKIM key and return-path relay domain."""
     name = name.strip().lower().rstrip(".")
     async with engine.begin() as conn:
+        # A write to the user's row comes first: it takes the row lock on PostgreSQL and the write
+        # lock on SQLite (where a SELECT ... FOR UPDATE means nothing), so concurrent adds for one
+        # user run one after another and the domain limit holds.
         user = (
-            await conn.execute(select(User.max_sender_domains).where(User.id == user_id))
+            await conn.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(id=User.id)
+                .returning(User.max_sender_domains)
+            )
         ).first()
         if user is None:
             raise NotFound(f"no user {user_id}")

@@ -3,6 +3,8 @@ status, and the lookups of the SMTP path (closest registered parent)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
@@ -93,3 +95,15 @@ async def test_status_changes_show_in_the_sender_context(engine: AsyncEngine, db
     assert await domains.sender_by_domain_id(db, 999_999) is None
     with pytest.raises(domains.NotFound):
         await domains.set_domain_status(engine, 999_999, DomainStatus.ENABLED)
+
+
+async def test_concurrent_adds_keep_to_the_domain_limit(engine: AsyncEngine) -> None:
+    user_id = await new_user(engine)
+    async with engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == user_id).values(max_sender_domains=3))
+    results = await asyncio.gather(
+        *(domains.add_domain(engine, user_id, f"d{i}.example", "bounces") for i in range(6)),
+        return_exceptions=True,
+    )
+    kinds = sorted(type(result).__name__ for result in results)
+    assert kinds == ["LimitReached"] * 3 + ["SenderDomain"] * 3
