@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dns_tools.records import sender_domain_records
-from mailgate.config import ConfigError, Settings, load_settings
+from mailgate.config import ConfigError, Settings, dns_label, load_settings
 from mailgate.logs import configure_logging
 from storage import accounts, credentials, domains
 from storage.engine import create_engine
@@ -87,6 +87,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from mailgate.serve import deliver_only
+
+    return deliver_only(settings)
+
+
 def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
     key_file = settings.data_dir / ADMIN_KEY_FILE
     if args.rotate:
@@ -145,10 +151,15 @@ def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
         say(str(error))
         return 1
     try:
+        subdomain = None if args.subdomain is None else dns_label(args.subdomain)
+    except ValueError as error:
+        say(f"invalid --subdomain {args.subdomain!r}: {error}")
+        return 1
+    try:
         domain = with_engine(
             settings,
             lambda engine: domains.add_domain(
-                engine, args.user, name, settings.return_path_subdomain, args.subdomain
+                engine, args.user, name, settings.return_path_subdomain, subdomain
             ),
         )
     except (domains.NotFound, domains.LimitReached, accounts.AlreadyExists) as error:
@@ -207,7 +218,8 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "init", help="create the data directory, config, database, TLS and admin key"
     )
-    commands.add_parser("serve", help="run the SMTP listeners and workers")
+    commands.add_parser("serve", help="run the SMTP listeners and the delivery workers")
+    commands.add_parser("worker", help="run delivery workers only (scale delivery apart)")
     admin = commands.add_parser("admin-key", help="print the admin API key as JSON")
     admin.add_argument("--rotate", action="store_true", help="replace it with a new key")
 
@@ -240,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
 HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
     ("init", None): cmd_init,
     ("serve", None): cmd_serve,
+    ("worker", None): cmd_worker,
     ("admin-key", None): cmd_admin_key,
     ("user", "add"): cmd_user_add,
     ("domain", "add"): cmd_domain_add,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Callable, Mapping
@@ -72,8 +74,35 @@ def _positive_int(value: Any) -> int:
 
 def _non_negative_float(value: Any) -> float:
     number = float(value)
-    if number < 0:
+    if not (math.isfinite(number) and number >= 0):
         raise ValueError("expected a number >= 0")
+    return number
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(value: Any) -> float:
+    """Seconds, or a number with a unit: `90`, `90s`, `5m`, `4h`, `5d`."""
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    seconds = float(text[:-1]) * unit if unit else float(text)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError("expected a positive duration such as 90, 5m, 4h or 5d")
+    return seconds
+
+
+def _durations(value: Any) -> tuple[float, ...]:
+    items = tuple(_duration(item) for item in _split(value))
+    if not items:
+        raise ValueError("expected at least one duration")
+    return items
+
+
+def _non_negative_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("expected an integer >= 0")
     return number
 
 
@@ -137,10 +166,14 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _label(value: Any) -> str:
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,32}(?<!-)")
+
+
+def dns_label(value: Any) -> str:
+    """One lower-case DNS label, as a subdomain of a sender domain (`bounces`, `links`)."""
     text = str(value).strip().lower()
-    if not text or len(text) > 32 or not all(c.isalnum() or c == "-" for c in text):
-        raise ValueError("expected letters, digits and hyphens, at most 32 characters")
+    if not _LABEL.fullmatch(text):
+        raise ValueError("expected ASCII letters, digits and inner hyphens, at most 32 characters")
     return text
 
 
@@ -176,6 +209,13 @@ class Settings:
     auth_lockout_seconds: float
     return_path_subdomain: str
     track_prefix: str
+    delivery_processes: int
+    retry_schedule: tuple[float, ...]
+    max_queue_lifetime: float
+    destination_concurrency: int
+    destination_rate_limit: int
+    connection_idle_timeout: float
+    soft_bounce_limit: int
     log_format: str
     log_level: str
 
@@ -212,8 +252,15 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "auth_failure_delay": (_non_negative_float, 1.0),
     "auth_failure_limit": (_positive_int, 10),
     "auth_lockout_seconds": (_non_negative_float, 600.0),
-    "return_path_subdomain": (_label, "bounces"),
-    "track_prefix": (_label, "links"),
+    "return_path_subdomain": (dns_label, "bounces"),
+    "track_prefix": (dns_label, "links"),
+    "delivery_processes": (_non_negative_int, 1),
+    "retry_schedule": (_durations, "5m,10m,20m,40m,1h,2h,4h,8h"),
+    "max_queue_lifetime": (_duration, "5d"),
+    "destination_concurrency": (_positive_int, 20),
+    "destination_rate_limit": (_non_negative_int, 0),
+    "connection_idle_timeout": (_non_negative_float, 5.0),
+    "soft_bounce_limit": (_positive_int, 3),
     "log_format": (_choice("text", "json"), "text"),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
 }

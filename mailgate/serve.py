@@ -6,8 +6,13 @@ workers that serve those same sockets, and restarts a worker that dies. It stays
 with no event loop, so forking from it is safe. Each worker runs its own event loop (uvloop), its
 own database engine and group-commit queue writer: several workers use both cores.
 
-SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each stops accepting, answers
-idle sessions with 421, lets sessions inside DATA finish, commits what is queued, and exits.
+Beside the SMTP workers run `delivery_processes` delivery workers (mta/delivery.py), which
+claim due recipients from the queue and send them; `mailgate worker` runs those alone.
+
+SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each SMTP worker stops
+accepting, answers idle sessions with 421, lets sessions inside DATA finish, commits what is
+queued, and exits; each delivery worker claims nothing more, finishes the transactions in flight
+and records their outcomes.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
+from dns_tools.routing import Router
 from mailgate.config import Settings
 from mailgate.tls import server_context
 from mta.auth_throttle import AuthThrottle
+from mta.delivery import DeliveryOptions, DeliveryWorker
+from mta.outbound_sessions import SessionOptions, SessionPool
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
 from mta.submission import Gateway
 from storage.engine import Database
@@ -78,10 +87,28 @@ def serve(settings: Settings) -> int:
     if not listeners:
         log.error("no SMTP listener could be bound; exiting")
         return 1
+    smtp = settings.smtp_processes
+
+    def work(index: int) -> None:
+        if index < smtp:
+            run_in_loop(_worker(settings, listeners, index))
+        else:
+            run_in_loop(_delivery_worker(settings, index))
+
     return supervise(
-        lambda index: run_worker(settings, listeners, index),
-        settings.smtp_processes,
+        work,
+        smtp + settings.delivery_processes,
         on_stop=lambda: [listener.sock.close() for listener in listeners],
+    )
+
+
+def deliver_only(settings: Settings) -> int:
+    """`mailgate worker`: delivery workers alone, to scale delivery apart from ingest."""
+    upgrade(settings.database_url)
+    return supervise(
+        lambda index: run_in_loop(_delivery_worker(settings, index)),
+        max(1, settings.delivery_processes),
+        on_stop=lambda: None,
     )
 
 
@@ -157,20 +184,53 @@ def _reap() -> list[tuple[int, int]]:
     return reaped
 
 
-def run_worker(settings: Settings, listeners: list[Listener], index: int) -> None:
+def run_in_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(_worker(settings, listeners, index))
+        asyncio.run(main)
     else:
-        uvloop.run(_worker(settings, listeners, index))
+        uvloop.run(main)
 
 
-async def _worker(settings: Settings, listeners: list[Listener], index: int) -> None:
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signo in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signo, stop.set)
+    return stop
+
+
+async def _delivery_worker(settings: Settings, index: int) -> None:
+    stop = _stop_on_signals()
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
+    db = Database(settings.database_url)
+    router = Router(static_routes=settings.routes, nameservers=settings.nameservers)
+    pool = SessionPool(SessionOptions(settings.hostname), settings.connection_idle_timeout)
+    worker = DeliveryWorker(db, router, pool, delivery_options(settings))
+    log.info("delivery worker ready index=%d name=%s", index, worker.name)
+    try:
+        await worker.run(stop)
+    finally:
+        orphan_watch.cancel()
+        await db.dispose()
+    log.info("delivery worker stopped index=%d", index)
+
+
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    return DeliveryOptions(
+        hostname=settings.hostname,
+        return_path_subdomain=settings.return_path_subdomain,
+        retry_schedule=settings.retry_schedule,
+        max_lifetime=settings.max_queue_lifetime,
+        concurrency=settings.destination_concurrency,
+        rate_per_minute=settings.destination_rate_limit,
+    )
+
+
+async def _worker(settings: Settings, listeners: list[Listener], index: int) -> None:
+    stop = _stop_on_signals()
+    loop = asyncio.get_running_loop()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
 
     db = Database(settings.database_url)

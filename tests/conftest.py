@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database, create_engine
 from storage.migrate import upgrade_async
+from tests.dns_server import DnsServer
 
 POSTGRES = os.environ.get("MAILGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 MAILGATE = [sys.executable, "-m", "mailgate.cli"]
@@ -223,6 +224,8 @@ def make_gateway(tmp: Path, **env: str) -> Gateway:
             "MAILGATE_SMTPS_PORT": str(ports["smtps"]),
             "MAILGATE_HTTP_PORT": str(free_port()),
             "MAILGATE_SMTP_PROCESSES": "2",
+            # Ingest tests queue mail for real-looking domains; only delivery tests send it.
+            "MAILGATE_DELIVERY_PROCESSES": "0",
         }
     )
     base.update(env)
@@ -245,3 +248,10 @@ def gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     for gateway in made:
         if gateway.process is not None:
             gateway.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A running DNS server on loopback with an empty zone; tests publish what they need."""
+    with DnsServer() as server:
+        yield server

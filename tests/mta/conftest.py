@@ -42,6 +42,19 @@ class Sender:
         return f"app@{self.domain}"
 
 
+class DnsRecord:
+    """A `dnsfunc` for dkimpy answering only the DKIM record that `mailgate domain add` printed."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.asked: list[str] = []
+
+    def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
+        asked = name.decode().rstrip(".")
+        self.asked.append(asked)
+        return self.sender.dkim_txt.encode() if asked == self.sender.dkim_name else None
+
+
 @dataclass
 class Installation:
     gateway: Gateway

@@ -13,7 +13,7 @@ import dkim
 import dkim.util
 import pytest
 
-from tests.mta.conftest import Installation, Sender
+from tests.mta.conftest import DnsRecord, Installation, Sender
 from tests.mta.support import (
     CLIENT_NAME,
     RawSession,
@@ -143,19 +143,6 @@ def test_inbound_mail_gets_only_a_received_header(
     added = header_fields(raw[: -len(content)])
     assert [name for name, _ in added] == ["Received"]
     check_received(added[0][1], protocol, queue_id)
-
-
-class DnsRecord:
-    """A `dnsfunc` for dkimpy answering only the DKIM record that `mailgate domain add` printed."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self.asked: list[str] = []
-
-    def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
-        asked = name.decode().rstrip(".")
-        self.asked.append(asked)
-        return self.sender.dkim_txt.encode() if asked == self.sender.dkim_name else None
 
 
 def signed_message(installation: Installation) -> bytes:

@@ -1,0 +1,131 @@
+"""Bounce classification: hard or soft, and a category from PowerMTA's list, from an SMTP reply.
+
+The same function classifies synchronous replies (delivery) and asynchronous bounces (DSNs), so
+a category that PowerMTA supplies and one that Mailgate derives mean the same thing. The
+enhanced status code (RFC 3463) decides first; the reply text refines what the code leaves open
+(many servers answer `550 5.7.1` for spam, policy and unknown users alike).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# PowerMTA's bounce categories (its `bounce-category-patterns`), the whole list.
+CATEGORIES = (
+    "bad-mailbox",
+    "bad-domain",
+    "bad-connection",
+    "bad-configuration",
+    "content-related",
+    "inactive-mailbox",
+    "invalid-sender",
+    "message-expired",
+    "no-answer-from-host",
+    "other",
+    "policy-related",
+    "protocol-errors",
+    "quota-issues",
+    "relaying-issues",
+    "routing-errors",
+    "spam-related",
+    "virus-related",
+)
+
+# Text patterns, checked in order; the first that matches names the category.
+_TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (category, re.compile(pattern, re.IGNORECASE))
+    for category, pattern in (
+        ("virus-related", r"virus|malware|infected"),
+        ("spam-related", r"spam|blacklist|blocklist|block ?list|\bRBL\b|spamhaus|reputation"),
+        ("quota-issues", r"quota|mailbox (is )?full|over ?limit|insufficient (storage|space)"),
+        ("inactive-mailbox", r"inactive|disabled|deactivated|suspended|expired account|dormant"),
+        (
+            "bad-mailbox",
+            r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|"
+            r"mailbox unavailable|invalid (recipient|mailbox)|recipient (address )?rejected|"
+            r"address rejected|not found|unrouteable address|undeliverable address",
+        ),
+        ("bad-domain", r"domain (not found|does not exist)|host (not found|unknown)|nxdomain"),
+        ("relaying-issues", r"relay(ing)? (access )?denied|not permitted to relay|relay not"),
+        ("invalid-sender", r"sender (address )?rejected|invalid sender|sender verify"),
+        ("content-related", r"content|message (too large|size)|size exceeds|attachment"),
+        ("policy-related", r"policy|dmarc|spf|dkim|authentication|not allowed|rate limit"),
+        ("no-answer-from-host", r"timed? ?out|connection refused|no answer|unreachable"),
+        ("message-expired", r"expired|too long in (the )?queue"),
+        ("routing-errors", r"loop|too many hops|routing|no route"),
+        ("protocol-errors", r"syntax|command unrecognized|protocol"),
+    )
+)
+
+# By enhanced status code (class stripped: `x.1.1`); the subject and detail of RFC 3463.
+_CODE_RULES = {
+    "1.1": "bad-mailbox",
+    "1.0": "other",
+    "1.2": "bad-domain",
+    "1.3": "bad-mailbox",
+    "1.6": "bad-mailbox",
+    "1.7": "invalid-sender",
+    "1.8": "invalid-sender",
+    "1.10": "bad-domain",  # RFC 7505 null MX
+    "2.0": "bad-mailbox",
+    "2.1": "inactive-mailbox",
+    "2.2": "quota-issues",
+    "2.3": "content-related",
+    "2.4": "routing-errors",
+    "3.0": "bad-configuration",
+    "3.1": "quota-issues",
+    "3.2": "no-answer-from-host",
+    "3.4": "content-related",
+    "3.5": "bad-configuration",
+    "4.0": "routing-errors",
+    "4.1": "no-answer-from-host",
+    "4.2": "bad-connection",
+    "4.3": "routing-errors",
+    "4.4": "routing-errors",
+    "4.6": "routing-errors",
+    "4.7": "message-expired",
+    "5.0": "protocol-errors",
+    "5.1": "protocol-errors",
+    "5.2": "protocol-errors",
+    "5.3": "policy-related",
+    "5.4": "protocol-errors",
+    "6.0": "content-related",
+    "7.0": "policy-related",
+    "7.1": "policy-related",
+    "7.7": "content-related",
+    "7.26": "policy-related",
+}
+
+ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class Classification:
+    hard: bool
+    category: str
+    enhanced_code: str | None
+
+
+def enhanced_code_of(text: str) -> str | None:
+    match = ENHANCED.search(text)
+    return match.group(0) if match else None
+
+
+def classify(code: int, text: str, enhanced_code: str | None = None) -> Classification:
+    """Classify a reply (`550`, `5.1.1 <x@y>: user unknown`); 5xx is hard, everything else soft.
+
+    The category comes from the reply text when it is specific, else from the enhanced code.
+    """
+    enhanced = enhanced_code or enhanced_code_of(text)
+    hard = code >= 500 if code else bool(enhanced and enhanced.startswith("5"))
+    category = None
+    if enhanced is not None:
+        subject_detail = enhanced.split(".", 1)[1]
+        if subject_detail not in ("0.0", "7.1", "1.0"):  # too vague: let the text decide
+            category = _CODE_RULES.get(subject_detail)
+    if category is None:
+        category = next((name for name, rule in _TEXT_RULES if rule.search(text)), None)
+    if category is None and enhanced is not None:
+        category = _CODE_RULES.get(enhanced.split(".", 1)[1])
+    return Classification(hard=hard, category=category or "other", enhanced_code=enhanced)

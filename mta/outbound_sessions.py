@@ -1,0 +1,178 @@
+"""Outbound SMTP sessions with aiosmtplib: opening them (EHLO, opportunistic STARTTLS), keeping
+them for reuse per destination host, and closing the ones left idle.
+
+TLS follows Postfix's `may` level: encrypt when the server offers STARTTLS, without verifying
+its certificate (an unverified channel still beats clear text, and refusing mail over it would
+lose mail that Postfix delivers); when the handshake fails, deliver in clear text, and remember
+that host for a while so that each session does not fail the same way first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import aiosmtplib
+
+log = logging.getLogger("mailgate.delivery")
+
+TLS_FAILURE_MEMORY = 3600.0
+
+
+def opportunistic_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class SessionOpenError(Exception):
+    """The host could not be reached or would not start a session; try the next host."""
+
+    def __init__(self, reply: str, code: int = 0) -> None:
+        super().__init__(reply)
+        self.reply = reply
+        self.code = code
+
+
+@dataclass
+class Session:
+    host: str
+    port: int
+    smtp: aiosmtplib.SMTP
+    tls: bool
+    opened: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+    transactions: int = 0
+
+    @property
+    def usable(self) -> bool:
+        return self.smtp.is_connected
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.smtp.close()
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    hostname: str
+    connect_timeout: float = 30.0
+    command_timeout: float = 300.0
+    max_transactions: int = 1000  # a session is replaced after this many messages
+
+
+class SessionPool:
+    """Idle sessions per (host, port), reused for the next message to the same host."""
+
+    def __init__(self, options: SessionOptions, idle_timeout: float) -> None:
+        self.options = options
+        self.idle_timeout = idle_timeout
+        self._idle: dict[tuple[str, int], list[Session]] = {}
+        self._tls_broken: dict[tuple[str, int], float] = {}
+        self._tls_context = opportunistic_tls()
+
+    def _take_idle(self, key: tuple[str, int]) -> Iterator[Session]:
+        sessions = self._idle.get(key, [])
+        while sessions:
+            session = sessions.pop()
+            if session.usable and time.monotonic() - session.last_used < self.idle_timeout:
+                yield session
+            else:
+                session.close()
+
+    async def get(self, host: str, port: int) -> tuple[Session, bool]:
+        """A session to `host:port`, and whether it was reused (a reused one may have gone
+        stale: the caller retries once on a fresh session when it fails before DATA)."""
+        for session in self._take_idle((host, port)):
+            return session, True
+        return await self.open(host, port), False
+
+    def put(self, session: Session) -> None:
+        session.transactions += 1
+        if not session.usable or session.transactions >= self.options.max_transactions:
+            self._quit(session)
+            return
+        session.last_used = time.monotonic()
+        self._idle.setdefault((session.host, session.port), []).append(session)
+
+    def discard(self, session: Session) -> None:
+        session.close()
+
+    def _quit(self, session: Session) -> None:
+        async def quit_politely() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.smtp.quit(), 5)
+            session.close()
+
+        asyncio.get_running_loop().create_task(quit_politely())
+
+    def sweep(self) -> None:
+        """Close sessions idle longer than the idle timeout."""
+        now = time.monotonic()
+        for key, sessions in list(self._idle.items()):
+            keep = []
+            for session in sessions:
+                if now - session.last_used < self.idle_timeout and session.usable:
+                    keep.append(session)
+                else:
+                    self._quit(session)
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
+
+    async def close(self) -> None:
+        for sessions in self._idle.values():
+            for session in sessions:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.smtp.quit(), 2)
+                session.close()
+        self._idle.clear()
+
+    async def open(self, host: str, port: int) -> Session:
+        key = (host, port)
+        try_tls = self._tls_broken.get(key, 0.0) < time.monotonic()
+        try:
+            return await self._open(host, port, try_tls)
+        except _TlsFailed as failure:
+            log.info("starttls failed host=%s port=%d error=%r; clear text", host, port, failure)
+            self._tls_broken[key] = time.monotonic() + TLS_FAILURE_MEMORY
+            return await self._open(host, port, try_tls=False)
+
+    async def _open(self, host: str, port: int, try_tls: bool) -> Session:
+        smtp = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            local_hostname=self.options.hostname,
+            timeout=self.options.command_timeout,
+            start_tls=False,
+        )
+        try:
+            await asyncio.wait_for(smtp.connect(), self.options.connect_timeout)
+            await smtp.ehlo()
+        except aiosmtplib.SMTPResponseException as error:
+            smtp.close()
+            raise SessionOpenError(f"{error.code} {error.message}", error.code) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            smtp.close()
+            raise SessionOpenError(f"4.4.1 connection to {host}:{port} failed: {error}") from None
+        tls = False
+        if try_tls and smtp.supports_extension("starttls"):
+            try:
+                await smtp.starttls(tls_context=self._tls_context, server_hostname=host)
+                await smtp.ehlo()
+                tls = True
+            except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as error:
+                smtp.close()
+                raise _TlsFailed(str(error)) from None
+        return Session(host, port, smtp, tls)
+
+
+class _TlsFailed(Exception):
+    pass

@@ -1,0 +1,239 @@
+"""The queue's read side for delivery: claiming due recipients with a lease, loading what a
+session needs to send them, and recording each outcome with its event.
+
+Claiming is one statement: an UPDATE of the rows chosen by a sub-select that takes them
+`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on several nodes never claim the same row; on
+SQLite the statement runs in the single writer, which makes it atomic. A claim is a lease: rows
+whose lease has run out (a crashed worker) are due again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
+
+from storage.engine import Database
+from storage.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Message,
+    SenderDomain,
+    Suppression,
+    SuppressionScope,
+    utcnow,
+)
+
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed recipient."""
+
+    id: int
+    message_id: uuid.UUID
+    recipient: str
+    recipient_domain: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What a session needs of a message: its bytes, and who it belongs to."""
+
+    id: uuid.UUID
+    raw: bytes
+    mail_from: str
+    user_id: int | None
+    sender_domain_id: int | None
+    sender_domain: str | None
+    return_path_subdomain: str | None
+
+
+def _claim_statement() -> Any:
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.status.in_(PENDING),
+            Delivery.next_attempt_at <= bindparam("now"),
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < bindparam("now")),
+        )
+        .order_by(Delivery.next_attempt_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(due))
+        .values(locked_by=bindparam("worker"), locked_until=bindparam("until"))
+        .returning(
+            Delivery.id,
+            Delivery.message_id,
+            Delivery.recipient,
+            Delivery.recipient_domain,
+            Delivery.attempts,
+            Delivery.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+_CLAIM = _claim_statement()
+
+
+async def claim_due(
+    db: Database, worker: str, limit: int, lease: timedelta, now: datetime | None = None
+) -> list[Claimed]:
+    """Lease up to `limit` due recipients to `worker`, oldest due first."""
+    now = now or utcnow()
+    params = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
+    rows = await db.write(lambda conn: conn.execute(_CLAIM, params).all())
+    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.message_id, c.id))
+
+
+_MESSAGES = (
+    select(
+        Message.id,
+        Message.raw,
+        Message.mail_from,
+        Message.user_id,
+        Message.sender_domain_id,
+        SenderDomain.name,
+        SenderDomain.custom_subdomain,
+    )
+    .outerjoin(SenderDomain, SenderDomain.id == Message.sender_domain_id)
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def load_messages(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OutboundMessage]:
+    rows = await db.rows(_MESSAGES, {"ids": list(ids)})
+    return {row[0]: OutboundMessage(*row) for row in rows}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one attempt for one claimed recipient."""
+
+    delivery: Claimed
+    status: DeliveryStatus  # DELIVERED, DEFERRED, BOUNCED or FAILED
+    reply: str
+    remote_host: str | None = None
+    enhanced_code: str | None = None
+    category: str | None = None
+    next_attempt_at: datetime | None = None  # for DEFERRED
+    user_id: int | None = None
+    sender_domain_id: int | None = None
+    suppress: bool = False  # add the recipient to the account's suppression list
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EVENT_TYPES = {
+    DeliveryStatus.DELIVERED: "delivered",
+    DeliveryStatus.DEFERRED: "deferred",
+    DeliveryStatus.BOUNCED: "bounced",
+    DeliveryStatus.FAILED: "failed",
+}
+
+
+def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
+    now = utcnow()
+    for outcome in outcomes:
+        claimed = outcome.delivery
+        values: dict[str, Any] = {
+            "status": outcome.status,
+            "attempts": claimed.attempts + 1,
+            "last_attempt_at": now,
+            "last_response": outcome.reply[:2000],
+            "last_remote_host": outcome.remote_host,
+            "locked_by": None,
+            "locked_until": None,
+        }
+        if outcome.status is DeliveryStatus.DEFERRED:
+            values["next_attempt_at"] = outcome.next_attempt_at or now
+        if outcome.status is DeliveryStatus.DELIVERED:
+            values["delivered_at"] = now
+        conn.execute(
+            update(Delivery)
+            .where(and_(Delivery.id == claimed.id, Delivery.locked_by == worker))
+            .values(**values)
+        )
+    conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in outcomes])
+    for outcome in outcomes:
+        if outcome.suppress and outcome.user_id is not None:
+            _suppress(conn, outcome.delivery.recipient, outcome.user_id, outcome)
+
+
+def _event(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    claimed = outcome.delivery
+    data = {
+        "remote_host": outcome.remote_host,
+        "reply": outcome.reply,
+        "enhanced_code": outcome.enhanced_code,
+        "category": outcome.category,
+        "attempt": claimed.attempts + 1,
+        **outcome.data,
+    }
+    if outcome.status is DeliveryStatus.DELIVERED:
+        data["seconds"] = round((now - claimed.created_at).total_seconds(), 3)
+    if outcome.status is DeliveryStatus.DEFERRED and outcome.next_attempt_at is not None:
+        data["next_attempt_at"] = outcome.next_attempt_at.isoformat()
+    return {
+        "type": EVENT_TYPES[outcome.status],
+        "message_id": claimed.message_id,
+        "delivery_id": claimed.id,
+        "recipient": claimed.recipient,
+        "user_id": outcome.user_id,
+        "sender_domain_id": outcome.sender_domain_id,
+        "created_at": now,
+        "data": data,
+    }
+
+
+def _suppress(conn: Connection, address: str, user_id: int, outcome: Outcome) -> None:
+    address = address.strip().lower()
+    exists = conn.execute(
+        select(Suppression.id).where(
+            Suppression.address == address,
+            Suppression.scope == SuppressionScope.ACCOUNT,
+            Suppression.user_id == user_id,
+        )
+    ).first()
+    if exists is None:
+        conn.execute(
+            Suppression.__table__.insert().values(
+                address=address,
+                scope=SuppressionScope.ACCOUNT,
+                user_id=user_id,
+                reason=outcome.category or "hard bounce",
+                source="delivery",
+            )
+        )
+
+
+async def record_outcomes(db: Database, worker: str, outcomes: Sequence[Outcome]) -> None:
+    """Store each outcome and its event (and suppressions) in one transaction."""
+    if outcomes:
+        await db.write(lambda conn: _apply(conn, worker, outcomes))
+
+
+async def release(db: Database, worker: str, deliveries: Sequence[Claimed]) -> None:
+    """Give claimed rows back untouched (shutdown before they were attempted)."""
+    ids = [claimed.id for claimed in deliveries]
+    if not ids:
+        return
+    statement = (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.locked_by == worker)
+        .values(locked_by=None, locked_until=None)
+    )
+    await db.write(lambda conn: conn.execute(statement))

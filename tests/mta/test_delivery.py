@@ -1,0 +1,173 @@
+"""Delivery end to end: mail submitted to `mailgate serve` leaves through its delivery worker
+for a real destination server (tests/mta/sink.py, reached by a static route), and each
+recipient's outcome (delivered, deferred and retried, bounced, expired) is recorded as the queue
+state and as events; a hard bounce suppresses the address."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dkim
+import pytest
+
+from tests.conftest import Gateway, make_gateway, wait_until
+from tests.mta.conftest import DnsRecord, Sender, add_sender
+from tests.mta.sink import Sink
+from tests.mta.support import expect, message, queued_id
+
+LIFETIME = 4.0  # seconds a deferred recipient may wait before it bounces as expired
+
+
+@dataclass
+class Setup:
+    gateway: Gateway
+    sink: Sink
+    sender: Sender
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    with Sink() as sink:
+        gateway = make_gateway(
+            tmp_path_factory.mktemp("delivery"),
+            MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
+            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
+            MAILGATE_SMTP_PROCESSES="1",
+            MAILGATE_DELIVERY_PROCESSES="1",
+            MAILGATE_RETRY_SCHEDULE="1s",
+            MAILGATE_MAX_QUEUE_LIFETIME=f"{LIFETIME}s",
+        )
+        user_id = int(gateway.json("user", "add", "owner@delivery.test")["UserID"])
+        sender = add_sender(gateway, user_id, "delivery.test")
+        gateway.start()
+        try:
+            yield Setup(gateway, sink, sender)
+        finally:
+            gateway.stop()
+
+
+def submit(setup: Setup, recipients: list[str], body: str = "Hello.") -> uuid.UUID:
+    sender = setup.sender.address
+    with smtplib.SMTP("127.0.0.1", setup.gateway.ports["smtp"], timeout=15) as smtp:
+        smtp.ehlo()
+        expect(smtp.mail(sender), "250 2.1.0")
+        for recipient in recipients:
+            expect(smtp.rcpt(recipient), "250 2.1.5")
+        return queued_id(smtp.data(message(sender, recipients[0], body=body)))
+
+
+def query(setup: Setup, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(setup.gateway.data_dir / "mailgate.db", timeout=30) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def statuses(setup: Setup, queue_id: uuid.UUID) -> dict[str, str]:
+    rows = query(
+        setup, "SELECT recipient, status FROM deliveries WHERE message_id = ?", queue_id.hex
+    )
+    return dict(rows)
+
+
+def settled(setup: Setup, queue_id: uuid.UUID, final: dict[str, str]) -> dict[str, str]:
+    """Wait until the message's recipients reach `final`; returns the statuses."""
+    return wait_until(lambda: statuses(setup, queue_id) == final and final, timeout=30)
+
+
+def events(setup: Setup, queue_id: uuid.UUID, recipient: str) -> list[tuple[str, dict]]:
+    rows = query(
+        setup,
+        "SELECT type, data FROM events WHERE message_id = ? AND recipient = ? ORDER BY id",
+        queue_id.hex,
+        recipient,
+    )
+    return [(kind, json.loads(data)) for kind, data in rows]
+
+
+def test_message_reaches_the_destination_signed_and_intact(setup: Setup) -> None:
+    to = ["ok-a@dest.example", "ok-b@dest.example", "ok-c@other.example"]
+    queue_id = submit(setup, to, body="Signed and intact.")
+    settled(setup, queue_id, dict.fromkeys(to, "delivered"))
+
+    [stored] = query(setup, "SELECT raw FROM messages WHERE id = ?", queue_id.hex)
+    same_domain = setup.sink.transactions_to("ok-a@dest.example")
+    assert [t.recipients for t in same_domain] == [("ok-a@dest.example", "ok-b@dest.example")]
+    other = setup.sink.transactions_to("ok-c@other.example")
+    assert [t.recipients for t in other] == [("ok-c@other.example",)]
+    for transaction in (*same_domain, *other):
+        assert transaction.content == bytes(stored[0])
+        assert transaction.mail_from == f"b.{queue_id.hex}@{setup.sender.return_path}"
+    assert dkim.verify(same_domain[0].content, dnsfunc=DnsRecord(setup.sender))
+
+    [(kind, data)] = [e for e in events(setup, queue_id, "ok-a@dest.example") if e[0] != "queued"]
+    assert kind == "delivered"
+    assert data["remote_host"] == "127.0.0.1"
+    assert data["reply"] == "250 2.0.0 Ok: stored"
+    assert 0 <= data["seconds"] < 30
+
+
+def test_a_temporary_failure_is_retried_then_delivered(setup: Setup) -> None:
+    queue_id = submit(setup, ["once-a@dest.example"])
+    settled(setup, queue_id, {"once-a@dest.example": "delivered"})
+    kinds = [kind for kind, _ in events(setup, queue_id, "once-a@dest.example")]
+    assert kinds == ["queued", "deferred", "delivered"]
+    deferred = events(setup, queue_id, "once-a@dest.example")[1][1]
+    assert deferred["reply"] == "451 4.3.0 Try again later"
+    assert deferred["enhanced_code"] == "4.3.0"
+    assert setup.sink.handler.offered["once-a@dest.example"] == 2
+
+
+def test_unknown_user_bounces_and_is_suppressed(setup: Setup) -> None:
+    queue_id = submit(setup, ["unknown-a@dest.example", "ok-d@dest.example"])
+    settled(
+        setup, queue_id, {"unknown-a@dest.example": "bounced", "ok-d@dest.example": "delivered"}
+    )
+    [(_, data)] = [
+        e for e in events(setup, queue_id, "unknown-a@dest.example") if e[0] == "bounced"
+    ]
+    assert (data["enhanced_code"], data["category"], data["bounce_type"]) == (
+        "5.1.1",
+        "bad-mailbox",
+        "hard",
+    )
+    assert query(
+        setup, "SELECT scope, reason FROM suppressions WHERE address = 'unknown-a@dest.example'"
+    ) == [("account", "bad-mailbox")]
+
+    with smtplib.SMTP("127.0.0.1", setup.gateway.ports["smtp"], timeout=15) as smtp:
+        smtp.ehlo()
+        expect(smtp.mail(setup.sender.address), "250 2.1.0")
+        expect(
+            smtp.rcpt("Unknown-A@dest.example"), "550 5.7.1 Recipient email address is suppressed"
+        )
+
+
+def test_a_spam_block_bounces_without_suppressing_the_address(setup: Setup) -> None:
+    queue_id = submit(setup, ["spam-a@dest.example"])
+    settled(setup, queue_id, {"spam-a@dest.example": "bounced"})
+    [(_, data)] = [e for e in events(setup, queue_id, "spam-a@dest.example") if e[0] == "bounced"]
+    assert data["category"] == "spam-related"
+    assert query(
+        setup, "SELECT count(*) FROM suppressions WHERE address = 'spam-a@dest.example'"
+    ) == [(0,)]
+
+
+@pytest.mark.parametrize("local", ["busy", "drop"])
+def test_deferred_recipients_bounce_as_expired_after_their_lifetime(
+    setup: Setup, local: str
+) -> None:
+    recipient = f"{local}-a@dest.example"
+    queue_id = submit(setup, [recipient])
+    settled(setup, queue_id, {recipient: "bounced"})
+    history = events(setup, queue_id, recipient)
+    kinds = [kind for kind, _ in history]
+    assert kinds[0] == "queued" and kinds[-1] == "bounced"
+    assert set(kinds[1:-1]) == {"deferred"} and len(kinds) >= 3  # tried more than once
+    bounced = history[-1][1]
+    assert (bounced["category"], bounced["enhanced_code"]) == ("message-expired", "4.4.7")
+    assert query(setup, "SELECT count(*) FROM suppressions WHERE address = ?", recipient) == [(0,)]
