@@ -27,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -295,3 +296,15 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[created]
+
+
+# One row per entry. The unique constraint above treats NULL ids as distinct (on both backends),
+# so it never holds for account or global entries; this index compares them as 0.
+Index(
+    "uq_suppressions_entry",
+    Suppression.address,
+    Suppression.scope,
+    func.coalesce(Suppression.user_id, 0),
+    func.coalesce(Suppression.sender_domain_id, 0),
+    unique=True,
+)

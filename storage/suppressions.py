@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import ReturningInsert
 
 from storage.engine import Database
 from storage.models import Suppression, SuppressionScope
@@ -28,33 +33,26 @@ async def add_suppression(
         scope = SuppressionScope.ACCOUNT
     else:
         scope = SuppressionScope.GLOBAL
-    address = normalize_address(address)
+    values = {
+        "address": normalize_address(address),
+        "scope": scope,
+        "user_id": user_id,
+        "sender_domain_id": sender_domain_id,
+        "reason": reason,
+        "source": source,
+    }
     async with engine.begin() as conn:
-        exists = await conn.scalar(
-            select(Suppression.id).where(
-                Suppression.address == address,
-                Suppression.scope == scope,
-                Suppression.user_id.is_(None)
-                if user_id is None
-                else Suppression.user_id == user_id,
-                Suppression.sender_domain_id.is_(None)
-                if sender_domain_id is None
-                else Suppression.sender_domain_id == sender_domain_id,
-            )
-        )
-        if exists is not None:
-            return False
-        await conn.execute(
-            Suppression.__table__.insert().values(
-                address=address,
-                scope=scope,
-                user_id=user_id,
-                sender_domain_id=sender_domain_id,
-                reason=reason,
-                source=source,
-            )
-        )
-    return True
+        inserted = await conn.execute(insert_unless_exists(conn.dialect.name, values))
+        return inserted.first() is not None
+
+
+def insert_unless_exists(
+    dialect_name: str, values: Mapping[str, Any]
+) -> ReturningInsert[tuple[int]]:
+    """An INSERT of one entry that does nothing (and returns no row) when the entry exists, even
+    when a concurrent transaction has just added it (the unique index decides, not a SELECT)."""
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return insert(Suppression).values(**values).on_conflict_do_nothing().returning(Suppression.id)
 
 
 # Built once: the hot path (every RCPT) only binds values.

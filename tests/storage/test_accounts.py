@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts
-from storage.models import ApiKey, KeyKind, User, UserStatus
+from storage.models import ApiKey, Base, KeyKind, User, UserStatus
 from storage.tokens import token_hash
 
 
@@ -68,3 +68,28 @@ async def test_a_user_key_is_not_an_admin_key(engine: AsyncEngine) -> None:
     user = await accounts.create_user(engine, "ada@example.com")
     await accounts.create_admin_key(engine)
     assert not await accounts.is_admin_key(engine, user.api_key)
+
+
+async def all_stored_text(engine: AsyncEngine) -> str:
+    """Every value of every row of every table, as one string."""
+    async with engine.connect() as conn:
+        tables = [
+            (await conn.execute(select(table))).all() for table in Base.metadata.sorted_tables
+        ]
+    return "\n".join(repr(value) for rows in tables for row in rows for value in row)
+
+
+async def test_no_plaintext_secret_is_stored_anywhere(engine: AsyncEngine) -> None:
+    """A leaked database gives away neither the API keys nor the password."""
+    user = await accounts.create_user(engine, "ada@example.com", "correct horse battery")
+    admin = await accounts.create_admin_key(engine)
+    stored = await all_stored_text(engine)
+    assert "ada@example.com" in stored  # the dump does see the rows
+    assert "correct horse battery" not in stored
+    for key, prefix in (
+        (user.api_key, accounts.USER_KEY_PREFIX),
+        (admin, accounts.ADMIN_KEY_PREFIX),
+    ):
+        assert key.startswith(prefix)
+        assert key.removeprefix(prefix) not in stored  # nor the random part of a key
+    assert token_hash(user.api_key) in stored and token_hash(admin) in stored

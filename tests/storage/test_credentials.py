@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts, credentials, domains
 from storage.engine import Database
-from storage.models import SmtpCredential
+from storage.models import DomainStatus, SmtpCredential, UserStatus
 
 
 async def new_domain(engine: AsyncEngine) -> int:
@@ -53,3 +53,24 @@ async def test_wrong_password_and_unknown_username_fail(engine: AsyncEngine, db:
 async def test_credentials_need_an_existing_domain(engine: AsyncEngine) -> None:
     with pytest.raises(domains.NotFound):
         await credentials.add_credential(engine, 999_999)
+
+
+async def test_status_is_left_to_the_sender_context(engine: AsyncEngine, db: Database) -> None:
+    """`authenticate` checks only the secret; a disabled domain or deactivated owner is refused
+    by the submission policy, from the sender context it loads for the credential's domain."""
+    domain_id = await new_domain(engine)
+    new = await credentials.add_credential(engine, domain_id)
+    await domains.set_domain_status(engine, domain_id, DomainStatus.DISABLED)
+    context = await domains.sender_by_domain_id(db, domain_id)
+    assert context is not None
+    assert await accounts.set_user_status(engine, context.user_id, UserStatus.DEACTIVATED)
+
+    found = await credentials.authenticate(db, new.username, new.password)
+    assert found is not None and found.domain_id == domain_id
+    context = await domains.sender_by_domain_id(db, found.domain_id)
+    assert context is not None
+    assert (context.domain_status, context.user_status) == (
+        DomainStatus.DISABLED,
+        UserStatus.DEACTIVATED,
+    )
+    assert await credentials.authenticate(db, new.username, new.password.lower()) is None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts, domains
 from storage.engine import Database
-from storage.models import DomainStatus, InboundRelayDomain, User, UserStatus
+from storage.models import DomainStatus, InboundRelayDomain, SenderDomain, User, UserStatus
 
 
 async def new_user(engine: AsyncEngine, email: str = "owner@example.com") -> int:
@@ -107,3 +107,19 @@ async def test_concurrent_adds_keep_to_the_domain_limit(engine: AsyncEngine) -> 
     )
     kinds = sorted(type(result).__name__ for result in results)
     assert kinds == ["LimitReached"] * 3 + ["SenderDomain"] * 3
+
+
+async def test_a_refused_add_leaves_no_rows(engine: AsyncEngine) -> None:
+    """A duplicate or over-limit domain adds neither a domain nor a return-path relay domain."""
+    user_id = await new_user(engine)
+    await domains.add_domain(engine, user_id, "example.com", "bounces")
+    with pytest.raises(accounts.AlreadyExists):
+        await domains.add_domain(engine, user_id, "example.com", "rp")
+    async with engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == user_id).values(max_sender_domains=1))
+    with pytest.raises(domains.LimitReached):
+        await domains.add_domain(engine, user_id, "example.net", "bounces")
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(SenderDomain.name))).scalars().all()
+        relays = (await conn.execute(select(InboundRelayDomain.name))).scalars().all()
+    assert (names, relays) == (["example.com"], ["bounces.example.com"])

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+import asyncio
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import accounts
 from storage.engine import Database
-from storage.migrate import upgrade_async
-from storage.models import Base
+from storage.migrate import alembic_config, upgrade_async
+from storage.models import Base, Suppression, SuppressionScope
 
 
 async def table_names(engine: AsyncEngine) -> set[str]:
@@ -25,6 +31,64 @@ async def test_migrations_create_every_model_table_and_run_twice(
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == head
         assert await conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+
+
+async def migrate_to(db_url: str, revision: str) -> None:
+    """Run alembic to `revision` (downgrading when it is older than the current one)."""
+    config = alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, config, revision)
+
+
+async def test_upgrade_builds_an_emptied_database_again(db_url: str, engine: AsyncEngine) -> None:
+    """From no tables at all (every migration undone) to the whole model."""
+    await migrate_to(db_url, "base")
+    assert not set(Base.metadata.tables) & await table_names(engine)
+    await upgrade_async(db_url)
+    assert set(Base.metadata.tables) <= await table_names(engine)
+    user = await accounts.create_user(engine, "ada@example.com")  # and the tables work
+    assert user.user_id > 0
+
+
+async def test_suppression_migration_keeps_one_row_per_entry(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """Duplicates stored before the unique entry index are merged into the oldest row."""
+    await migrate_to(db_url, "0001")
+    user_id = (await accounts.create_user(engine, "ada@example.com")).user_id
+    rows = [
+        {"address": "x@example.org", "user_id": None, "reason": "first"},
+        {"address": "x@example.org", "user_id": None, "reason": "second"},
+        {"address": "x@example.org", "user_id": user_id, "reason": "first"},
+        {"address": "x@example.org", "user_id": user_id, "reason": "second"},
+        {"address": "y@example.org", "user_id": user_id, "reason": "first"},
+    ]
+    async with engine.begin() as conn:
+        for row in rows:
+            scope = SuppressionScope.ACCOUNT if row["user_id"] else SuppressionScope.GLOBAL
+            await conn.execute(
+                Suppression.__table__.insert().values(**row, scope=scope, source="test")
+            )
+    await upgrade_async(db_url)
+    async with engine.connect() as conn:
+        kept = (
+            await conn.execute(
+                select(Suppression.address, Suppression.user_id, Suppression.reason).order_by(
+                    Suppression.id
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in kept] == [
+        ("x@example.org", None, "first"),
+        ("x@example.org", user_id, "first"),
+        ("y@example.org", user_id, "first"),
+    ]
+    with pytest.raises(IntegrityError):  # the database itself now refuses a second copy
+        async with engine.begin() as conn:
+            await conn.execute(
+                Suppression.__table__.insert().values(
+                    **rows[1], scope=SuppressionScope.GLOBAL, source="test"
+                )
+            )
 
 
 async def test_model_columns_match_the_migrated_schema(engine: AsyncEngine) -> None:

@@ -3,6 +3,8 @@ account seeing another's entries."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,3 +54,17 @@ async def test_suppressing_twice_keeps_one_row(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         rows = await conn.scalar(select(func.count()).select_from(Suppression))
     assert rows == 2
+
+
+async def test_concurrent_adds_of_one_entry_keep_one_row(engine: AsyncEngine) -> None:
+    """Two bounces for one address at once must not leave the entry listed twice, in any scope."""
+    alice, alice_domain = await owner_with_domain(engine, "alice@a.example", "a.example")
+    scopes: list[dict[str, int]] = [{}, {"user_id": alice}, {"sender_domain_id": alice_domain}]
+    for scope in scopes:
+        added = await asyncio.gather(
+            *(add_suppression(engine, "x@example.org", "bounce", "test", **scope) for _ in range(8))
+        )
+        assert sorted(added) == [False] * 7 + [True], scope
+    async with engine.connect() as conn:
+        rows = await conn.scalar(select(func.count()).select_from(Suppression))
+    assert rows == len(scopes)
