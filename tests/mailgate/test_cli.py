@@ -12,15 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from storage.tokens import token_hash
 from tests.conftest import Gateway, make_gateway
+
+DOMAIN_FIELDS = {
+    "DomainID",
+    "SenderDomain",
+    "Status",
+    "ReturnPathDomain",
+    "DKIMSelector",
+    "DNSRecords",
+}
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
-    """One initialised data directory shared by the tests of this module."""
-    return make_gateway(tmp_path_factory.mktemp("cli"))
+    """One data directory, created by `mailgate init`, shared by the tests of this module."""
+    return make_gateway(tmp_path_factory.mktemp("cli") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +56,19 @@ def snapshot(data_dir: Path) -> Iterator[tuple[str, bytes]]:
         yield name, (data_dir / name).read_bytes()
 
 
+def private_mode(path: Path) -> bool:
+    """Neither group nor others may read it."""
+    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+
+
 def test_init_creates_everything_once(gateway: Gateway) -> None:
     data = gateway.data_dir
+    assert data.is_dir() and private_mode(data)
     assert stat.S_IMODE((data / "admin.key").stat().st_mode) == 0o600
+    assert private_mode(data / "tls" / "key.pem")
+    cert = x509.load_pem_x509_certificate((data / "tls" / "cert.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "mx.mailgate.test" in names.get_values_for_type(x509.DNSName)
     assert "smtp_port" in (data / "mailgate.toml").read_text()
     tables = {row[0] for row in query(data, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "sender_domains", "messages", "deliveries", "alembic_version"} <= tables
@@ -67,7 +88,8 @@ def test_admin_key_is_stored_hashed_and_rotates(gateway: Gateway) -> None:
     rotated = gateway.json("admin-key", "--rotate")["AdminAPIKey"]
     assert rotated != first
     assert gateway.json("admin-key")["AdminAPIKey"] == rotated
-    assert query(gateway.data_dir, "SELECT count(*) FROM api_keys WHERE kind = 'admin'") == [(1,)]
+    stored = query(gateway.data_dir, "SELECT key_hash FROM api_keys WHERE kind = 'admin'")
+    assert stored == [(token_hash(rotated),)]  # only the new key opens the admin API
     assert rotated.encode() not in database_bytes(gateway.data_dir)
 
 
@@ -76,6 +98,10 @@ def test_user_add_prints_id_and_key_and_refuses_duplicates(gateway: Gateway, use
     assert isinstance(user["UserID"], int) and user["UserID"] != user_id
     assert len(user["APIKey"]) >= 32
     assert user["APIKey"].encode() not in database_bytes(gateway.data_dir)
+    stored = query(
+        gateway.data_dir, "SELECT key_hash FROM api_keys WHERE user_id = ?", user["UserID"]
+    )
+    assert stored == [(token_hash(user["APIKey"]),)]
 
     again = gateway.cli("user", "add", "OWNER@cli.example", check=False)
     assert again.returncode == 1
@@ -89,6 +115,7 @@ def test_domain_add_prints_the_records_that_verify_the_stored_key(
     gateway: Gateway, user_id: int
 ) -> None:
     domain = gateway.json("domain", "add", "Mail.CLI.example", "--user", str(user_id))
+    assert set(domain) == DOMAIN_FIELDS
     assert domain["SenderDomain"] == "mail.cli.example"
     assert domain["Status"] == "Approval Pending"
     assert domain["ReturnPathDomain"] == "bounces.mail.cli.example"
@@ -96,14 +123,15 @@ def test_domain_add_prints_the_records_that_verify_the_stored_key(
     dkim = records["DKIM"]
     assert dkim["Name"] == f"{domain['DKIMSelector']}._domainkey.mail.cli.example"
     assert dkim["Type"] == "TXT"
-    assert records["SPF"]["Value"].startswith("v=spf1 include:")
+    assert records["SPF"]["Value"].startswith("v=spf1 include:mx.mailgate.test")
     assert records["Return-Path (bounces)"]["Name"] == "bounces.mail.cli.example"
 
-    [(pem,)] = query(
+    [(selector, pem)] = query(
         gateway.data_dir,
-        "SELECT dkim_private_key FROM sender_domains WHERE id = ?",
+        "SELECT dkim_selector, dkim_private_key FROM sender_domains WHERE id = ?",
         domain["DomainID"],
     )
+    assert selector == domain["DKIMSelector"]
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     assert key.key_size == 2048  # type: ignore[union-attr]
     public = key.public_key().public_bytes(
@@ -117,11 +145,17 @@ def test_domain_add_prints_the_records_that_verify_the_stored_key(
 def test_domain_add_stores_international_names_in_ascii(gateway: Gateway, user_id: int) -> None:
     domain = gateway.json("domain", "add", "Bücher.example", "--user", str(user_id))
     assert domain["SenderDomain"] == "xn--bcher-kva.example"
+    assert domain["ReturnPathDomain"] == "bounces.xn--bcher-kva.example"
+    count = "SELECT count(*) FROM sender_domains WHERE name = ?"
+    assert query(gateway.data_dir, count, "xn--bcher-kva.example") == [(1,)]
 
 
-@pytest.mark.parametrize("name", ["bad-.example", "nodot", "a..b.example", "under_score.example"])
+@pytest.mark.parametrize(
+    "name", ["-bad-.example", "no_tld", "nodot", "a..b.example", "under_score.example"]
+)
 def test_domain_add_refuses_invalid_names(gateway: Gateway, user_id: int, name: str) -> None:
-    result = gateway.cli("domain", "add", name, "--user", str(user_id), check=False)
+    # `--` so that a leading hyphen reaches the name check instead of argparse's option parsing
+    result = gateway.cli("domain", "add", "--user", str(user_id), "--", name, check=False)
     assert result.returncode == 1
     assert f"invalid domain name: {name!r}" in result.stderr
     assert query(gateway.data_dir, "SELECT count(*) FROM sender_domains WHERE name = ?", name) == [
@@ -129,14 +163,35 @@ def test_domain_add_refuses_invalid_names(gateway: Gateway, user_id: int, name: 
     ]
 
 
+def test_domain_add_return_path_subdomain_is_one_lower_case_label(
+    gateway: Gateway, user_id: int
+) -> None:
+    """Bounces are matched against the relay domain in lower case; a bad label never resolves."""
+    domain = gateway.json(
+        "domain", "add", "own-bounces.example", "--user", str(user_id), "--subdomain", "Returns"
+    )
+    assert domain["ReturnPathDomain"] == "returns.own-bounces.example"
+    relay = query(gateway.data_dir, "SELECT name FROM inbound_relay_domains")
+    assert ("returns.own-bounces.example",) in relay
+
+    bad = gateway.cli(
+        "domain", "add", "badsub.example", "--user", str(user_id), "--subdomain", "bad name",
+        check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "invalid --subdomain 'bad name'" in bad.stderr
+    count = "SELECT count(*) FROM sender_domains WHERE name = ?"
+    assert query(gateway.data_dir, count, "badsub.example") == [(0,)]
+
+
 def test_domain_add_refuses_unknown_users_and_duplicates(gateway: Gateway, user_id: int) -> None:
     unknown = gateway.cli("domain", "add", "nobody.example", "--user", "999999", check=False)
     assert unknown.returncode == 1 and "999999" in unknown.stderr
+    count = "SELECT count(*) FROM sender_domains WHERE name = ?"
+    assert query(gateway.data_dir, count, "nobody.example") == [(0,)]
 
     gateway.json("domain", "add", "twice.example", "--user", str(user_id))
     again = gateway.cli("domain", "add", "TWICE.example", "--user", str(user_id), check=False)
     assert again.returncode == 1 and "twice.example" in again.stderr
-    count = "SELECT count(*) FROM sender_domains WHERE name = ?"
     assert query(gateway.data_dir, count, "twice.example") == [(1,)]
 
 
@@ -173,3 +228,6 @@ def test_smtp_add_shows_the_password_once_and_stores_an_argon2_hash(
 
     missing = gateway.cli("smtp", "add", "--domain", "999999", check=False)
     assert missing.returncode == 1 and "999999" in missing.stderr
+    assert query(
+        gateway.data_dir, "SELECT count(*) FROM smtp_credentials WHERE domain_id = 999999"
+    ) == [(0,)]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mailgate.config import ConfigError, Settings, load_settings
+from tests.conftest import MAILGATE, make_gateway
 
 
 def settings(data_dir: Path, toml: str = "", **env: str) -> Settings:
+    """Settings for `data_dir` from an explicit environment, so the runner's own is ignored."""
     if toml:
         (data_dir / "mailgate.toml").write_text(toml)
     return load_settings({"MAILGATE_DATA_DIR": str(data_dir), **env})
@@ -43,6 +45,19 @@ def test_file_values_are_read_and_the_environment_overrides_them(tmp_path: Path)
     assert (overridden.smtp_port, overridden.smtps_port) == (2527, None)
 
 
+def test_the_process_environment_is_read_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands call `load_settings()` without a mapping: it must read `os.environ`."""
+    for name in [name for name in os.environ if name.startswith("MAILGATE_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "mailgate.toml").write_text("smtp_port = 2526\nlog_level = 'debug'\n")
+    monkeypatch.setenv("MAILGATE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MAILGATE_SMTP_PORT", "2600")
+    got = load_settings()
+    assert (got.data_dir, got.smtp_port, got.log_level) == (tmp_path, 2600, "debug")
+
+
 def test_relative_tls_paths_are_resolved_in_the_data_directory(tmp_path: Path) -> None:
     got = settings(tmp_path, 'tls_cert = "certs/mx.pem"\n', MAILGATE_TLS_KEY="/etc/k.pem")
     assert (got.tls_cert, got.tls_key) == (tmp_path / "certs" / "mx.pem", Path("/etc/k.pem"))
@@ -72,6 +87,10 @@ def test_invalid_toml_is_refused_with_the_file_named(tmp_path: Path) -> None:
         ("max_recipients", "0"),
         ("allow_plaintext_auth_on_loopback", "perhaps"),
         ("return_path_subdomain", "bounces.example"),
+        ("return_path_subdomain", "-bounces"),  # not a DNS label
+        ("track_prefix", "lïnks"),  # not ASCII: the host name would not resolve
+        ("smtp_timeout", "nan"),
+        ("max_queue_lifetime", "inf"),  # would crash the expiry arithmetic of delivery
         ("routes", "example.com=nohost"),
     ],
 )
@@ -95,11 +114,14 @@ def test_data_dir_belongs_to_the_environment_not_the_file(tmp_path: Path) -> Non
 
 
 def test_serve_with_an_invalid_setting_stops_with_status_2(tmp_path: Path) -> None:
+    """On an initialised data directory, so nothing but the bad setting can stop `serve`."""
+    gateway = make_gateway(tmp_path / "data")
     result = subprocess.run(
-        [sys.executable, "-m", "mailgate.cli", "serve"],
-        env={"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SMTP_PORT": "twenty-five"},
+        [*MAILGATE, "serve"],
+        env={**gateway.env, "MAILGATE_SMTP_PORT": "twenty-five"},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
     assert "invalid setting 'smtp_port' (MAILGATE_SMTP_PORT)" in result.stderr
-    assert not (tmp_path / "mailgate.db").exists()  # nothing was started or created
+    assert "'twenty-five'" in result.stderr
+    assert result.stdout == ""
