@@ -25,10 +25,10 @@ from storage.models import (
     Event,
     Message,
     SenderDomain,
-    Suppression,
     SuppressionScope,
     utcnow,
 )
+from storage.suppressions import insert_unless_exists, normalize_address
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
@@ -200,24 +200,15 @@ def _event(outcome: Outcome, now: datetime) -> dict[str, Any]:
 
 
 def _suppress(conn: Connection, address: str, user_id: int, outcome: Outcome) -> None:
-    address = address.strip().lower()
-    exists = conn.execute(
-        select(Suppression.id).where(
-            Suppression.address == address,
-            Suppression.scope == SuppressionScope.ACCOUNT,
-            Suppression.user_id == user_id,
-        )
-    ).first()
-    if exists is None:
-        conn.execute(
-            Suppression.__table__.insert().values(
-                address=address,
-                scope=SuppressionScope.ACCOUNT,
-                user_id=user_id,
-                reason=outcome.category or "hard bounce",
-                source="delivery",
-            )
-        )
+    values = {
+        "address": normalize_address(address),
+        "scope": SuppressionScope.ACCOUNT,
+        "user_id": user_id,
+        "sender_domain_id": None,
+        "reason": outcome.category or "hard bounce",
+        "source": "delivery",
+    }
+    conn.execute(insert_unless_exists(conn.dialect.name, values))
 
 
 async def record_outcomes(db: Database, worker: str, outcomes: Sequence[Outcome]) -> None:

@@ -1,0 +1,156 @@
+"""Delivery benchmark: how fast `mailgate worker` empties a full queue into a local sink.
+
+Builds a fresh data directory (SQLite, durable), queues MESSAGES messages of SIZE bytes for one
+destination domain straight into the queue (the storage operation the SMTP path uses), starts a
+sink (Postfix's `smtp-sink` when installed, which takes 16,000 msg/s here, else an aiosmtpd sink
+in its own process), then starts `mailgate worker` routed to the sink and times until every
+recipient is recorded `delivered`.
+
+    .venv/bin/python bench/delivery.py [--messages 20000] [--size 5120] [--processes 1]
+
+Set MAILGATE_DATABASE_URL to measure on PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from smtp_ingest import ROOT, free_port, group_cpu_seconds, mailgate, make_message
+
+sys.path.insert(0, str(ROOT))
+
+from storage.engine import Database
+from storage.queue import NewMessage, insert_messages
+
+DOMAIN = "bench.example"
+SINK_DOMAIN = "sink.example"
+
+AIOSMTPD_SINK = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 2.0.0 Ok"
+controller = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+input()
+"""
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    if shutil.which("smtp-sink"):
+        command = ["smtp-sink", "-u", "postfix", f"127.0.0.1:{port}", "1000"]
+        if os.geteuid() != 0:
+            command = ["smtp-sink", f"127.0.0.1:{port}", "1000"]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-c", AIOSMTPD_SINK, str(port)], stdin=subprocess.PIPE)
+
+
+async def fill_queue(url: str, sender_domain_id: int, user_id: int, count: int, size: int) -> None:
+    db = Database(url)
+    try:
+        batch: list[NewMessage] = []
+        for index in range(count):
+            batch.append(
+                NewMessage(
+                    id=uuid.uuid4(),
+                    mail_from=f"app@{DOMAIN}",
+                    recipients=[f"rcpt{index}@{SINK_DOMAIN}"],
+                    raw=make_message(size, index),
+                    source="bench",
+                    user_id=user_id,
+                    sender_domain_id=sender_domain_id,
+                )
+            )
+            if len(batch) == 1000 or index == count - 1:
+                rows = batch
+                await db.write(lambda conn, rows=rows: insert_messages(conn, rows))
+                batch = []
+    finally:
+        await db.dispose()
+
+
+async def delivered(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from storage.models import Delivery, DeliveryStatus
+
+    db = Database(url)
+    try:
+        query = select(func.count()).where(Delivery.status == DeliveryStatus.DELIVERED)
+        return int(await db.scalar(query) or 0)
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--size", type=int, default=5120)
+    parser.add_argument("--processes", type=int, default=1)
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="mailgate-delivery-bench."))
+    sink_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    env.update(
+        MAILGATE_DATA_DIR=str(data),
+        MAILGATE_HOSTNAME="mailgate.bench",
+        MAILGATE_ROUTES=f"*=127.0.0.1:{sink_port}",
+        MAILGATE_DELIVERY_PROCESSES=str(args.processes),
+        MAILGATE_LOG_LEVEL="warning",
+    )
+    if "MAILGATE_DATABASE_URL" in os.environ:
+        env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
+    url = env.get("MAILGATE_DATABASE_URL", f"sqlite+aiosqlite:///{data / 'mailgate.db'}")
+    sink = start_sink(sink_port)
+    worker = None
+    try:
+        mailgate(env, "init")
+        user = mailgate(env, "user", "add", f"bench@{DOMAIN}")["UserID"]
+        domain = mailgate(env, "domain", "add", DOMAIN, "--user", str(user))["DomainID"]
+        mailgate(env, "domain", "enable", str(domain))
+        asyncio.run(fill_queue(url, domain, user, args.messages, args.size))
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "mailgate.cli", "worker"], env=env, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+        cpu_before = group_cpu_seconds(worker.pid)
+        started = time.perf_counter()
+        done = 0
+        while done < args.messages:
+            if worker.poll() is not None:
+                raise SystemExit(f"mailgate worker exited with {worker.returncode}")
+            time.sleep(0.1)
+            done = asyncio.run(delivered(url))
+        elapsed = time.perf_counter() - started
+        user_cpu, system_cpu = (
+            b - a for a, b in zip(cpu_before, group_cpu_seconds(worker.pid), strict=True)
+        )
+        print(
+            f"delivery messages={args.messages} size={args.size} processes={args.processes} "
+            f"seconds={elapsed:.2f} msgs_per_s={args.messages / elapsed:.1f} "
+            f"worker_cpu_ms_per_msg={(user_cpu + system_cpu) * 1000 / args.messages:.2f}"
+        )
+    finally:
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        sink.terminate()
+        sink.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
