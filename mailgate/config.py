@@ -212,6 +212,8 @@ class Settings:
     delivery_processes: int
     retry_schedule: tuple[float, ...]
     max_queue_lifetime: float
+    delivery_lease: float
+    delivery_port: int
     destination_concurrency: int
     destination_rate_limit: int
     connection_idle_timeout: float
@@ -257,6 +259,8 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "delivery_processes": (_non_negative_int, 1),
     "retry_schedule": (_durations, "5m,10m,20m,40m,1h,2h,4h,8h"),
     "max_queue_lifetime": (_duration, "5d"),
+    "delivery_lease": (_duration, "15m"),
+    "delivery_port": (_port, 25),
     "destination_concurrency": (_positive_int, 20),
     "destination_rate_limit": (_non_negative_int, 0),
     "connection_idle_timeout": (_non_negative_float, 5.0),

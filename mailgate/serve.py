@@ -26,6 +26,7 @@ import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from dns_tools.routing import Router
@@ -205,7 +206,7 @@ async def _delivery_worker(settings: Settings, index: int) -> None:
     stop = _stop_on_signals()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
-    router = Router(static_routes=settings.routes, nameservers=settings.nameservers)
+    router = Router(settings.routes, settings.nameservers, port=settings.delivery_port)
     pool = SessionPool(SessionOptions(settings.hostname), settings.connection_idle_timeout)
     worker = DeliveryWorker(db, router, pool, delivery_options(settings))
     log.info("delivery worker ready index=%d name=%s", index, worker.name)
@@ -225,6 +226,7 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
         max_lifetime=settings.max_queue_lifetime,
         concurrency=settings.destination_concurrency,
         rate_per_minute=settings.destination_rate_limit,
+        lease=timedelta(seconds=settings.delivery_lease),
     )
 
 

@@ -93,6 +93,21 @@ async def db(db_url: str) -> AsyncIterator[Database]:
         await database.dispose()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one `mailgate` installation."""
+    if not POSTGRES_UP:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
+    name = f"mailgate_serve_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES.rsplit('/', 1)[0]}/{name}".replace(
+            "postgresql://", "postgresql+asyncpg://", 1
+        )
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,16 +10,13 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
-    POSTGRES,
-    POSTGRES_UP,
     Gateway,
-    _pg_admin,
     free_port,
     greeting,
     wait_until,
@@ -201,21 +198,6 @@ def test_every_acknowledged_message_survives_sigkill(gateway_factory: Factory) -
         smtp.sendmail(SENDER, [RECIPIENT], message(SENDER, RECIPIENT, body="after the crash"))
     assert len(sqlite_ids(gateway.data_dir)) == total + 1
     assert gateway.stop() == 0
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one `mailgate` installation."""
-    if not POSTGRES_UP:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
-    name = f"mailgate_serve_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES.rsplit('/', 1)[0]}/{name}".replace(
-            "postgresql://", "postgresql+asyncpg://", 1
-        )
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def postgres_rows(url: str, query: str, *args: object) -> list[tuple[object, ...]]:
