@@ -9,6 +9,7 @@ knowing DNS: `PermanentRouteError` (the domain cannot receive mail) and `Tempora
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import random
 import time
@@ -81,6 +82,12 @@ class Router:
             CACHE_SIZE, ttu=lambda _key, entry, _now: entry.expires, timer=time.monotonic
         )
         self._pending: dict[str, asyncio.Task[_Entry]] = {}
+        # host -> (expiry, addresses)
+        self._addresses: cachetools.TLRUCache[str, tuple[float, tuple[str, ...]]] = (
+            cachetools.TLRUCache(
+                CACHE_SIZE, ttu=lambda _k, entry, _now: entry[0], timer=time.monotonic
+            )
+        )
 
     async def route(self, domain: str) -> Route:
         """The hosts for `domain`; raises PermanentRouteError or TemporaryRouteError."""
@@ -94,6 +101,43 @@ class Router:
         hosts = [host for group in entry.groups for host in random.sample(group, len(group))]
         ttl = max(entry.expires - time.monotonic(), 0.0)
         return Route(hosts=tuple((host, self.port) for host in hosts), ttl=ttl)
+
+    async def addresses(self, host: str) -> list[str]:
+        """The IPv4 then IPv6 addresses of a mail host, through the same resolver as the MX
+        lookup (a configured nameserver must answer for the hosts too); an IP literal is its
+        own address. Raises TemporaryRouteError when DNS fails or the host has no address: a
+        broken MX host is the domain's to fix, so its mail waits (the caller tries the next
+        host first)."""
+        literal = host.strip("[]")
+        try:
+            ipaddress.ip_address(literal)
+        except ValueError:
+            pass
+        else:
+            return [literal]
+        name = host.rstrip(".").lower()
+        cached = self._addresses.get(name)
+        if cached is not None:
+            return list(cached[1])
+        try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException:
+            raise TemporaryRouteError(f"4.4.4 invalid mail host name {host!r}") from None
+        found: list[str] = []
+        ttl = NEGATIVE_TTL_CAP
+        for rdtype in ("A", "AAAA"):
+            try:
+                answer = await self._query(name, qname, rdtype)
+            except dns.resolver.NXDOMAIN:
+                break
+            except dns.resolver.NoAnswer:
+                continue
+            found.extend(rdata.to_text() for rdata in answer)
+            ttl = min(ttl, _ttl(answer))
+        if not found:
+            raise TemporaryRouteError(f"4.4.4 mail host {name} has no address")
+        self._addresses[name] = (time.monotonic() + ttl, tuple(found))
+        return found
 
     async def _shared_lookup(self, name: str) -> _Entry:
         """One DNS lookup per domain at a time: a batch of messages to a domain that is not

@@ -26,7 +26,7 @@ from datetime import timedelta
 
 import aiosmtplib
 
-from dns_tools.routing import PermanentRouteError, Route, Router, TemporaryRouteError
+from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, TemporaryRouteError
 from mta.bounce_classes import classify, enhanced_code_of
 from mta.outbound_sessions import Session, SessionOpenError, SessionPool
 from storage.engine import Database
@@ -246,25 +246,41 @@ class DeliveryWorker:
         last_host: str | None = None
         for host, port in route.hosts:
             last_host = host
-            for _ in range(2):  # a reused session may have gone stale: one fresh retry
-                try:
-                    session, reused = await self.pool.get(host, port)
-                except SessionOpenError as error:
-                    last_error = error.reply
-                    if error.code >= 500:  # a 5xx greeting: this host refuses us for good
-                        return [self.bounce(job, d, error.reply, host) for d in job.deliveries]
-                    break  # next host
-                try:
-                    outcomes = await self.transaction(job, session)
-                except _StaleSession as error:
-                    self.pool.discard(session)
-                    last_error = str(error)
-                    if reused:
-                        continue
-                    break
-                self.pool.put(session) if session.usable else self.pool.discard(session)
-                return outcomes
+            try:
+                addresses = await self.router.addresses(host)
+            except RouteError as error:
+                last_error = str(error)  # this host, not the domain: try the next
+                continue
+            for address in addresses:
+                outcomes, error_reply = await self._try_address(job, host, port, address)
+                if outcomes is not None:
+                    return outcomes
+                last_error = error_reply
         return [self.deferral(job, d, last_error, last_host) for d in job.deliveries]
+
+    async def _try_address(
+        self, job: Job, host: str, port: int, address: str
+    ) -> tuple[list[Outcome] | None, str]:
+        """The job's outcomes from this address, or None and why it could not be used."""
+        last_error = ""
+        for _ in range(2):  # a reused session may have gone stale: one fresh retry
+            try:
+                session, reused = await self.pool.get(host, port, address)
+            except SessionOpenError as error:
+                if error.code >= 500:  # a 5xx greeting: this host refuses us for good
+                    return [self.bounce(job, d, error.reply, host) for d in job.deliveries], ""
+                return None, error.reply
+            try:
+                outcomes = await self.transaction(job, session)
+            except _StaleSession as error:
+                self.pool.discard(session)
+                last_error = str(error)
+                if reused:
+                    continue
+                return None, last_error
+            self.pool.put(session) if session.usable else self.pool.discard(session)
+            return outcomes, ""
+        return None, last_error
 
     async def transaction(self, job: Job, session: Session) -> list[Outcome]:
         """MAIL, RCPT for each recipient, DATA: one outcome per recipient."""

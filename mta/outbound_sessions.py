@@ -86,12 +86,13 @@ class SessionPool:
             else:
                 session.close()
 
-    async def get(self, host: str, port: int) -> tuple[Session, bool]:
-        """A session to `host:port`, and whether it was reused (a reused one may have gone
-        stale: the caller retries once on a fresh session when it fails before DATA)."""
+    async def get(self, host: str, port: int, address: str) -> tuple[Session, bool]:
+        """A session to `host:port` (reused, or opened to `address`), and whether it was reused
+        (a reused one may have gone stale: the caller retries once on a fresh session when it
+        fails before DATA)."""
         for session in self._take_idle((host, port)):
             return session, True
-        return await self.open(host, port), False
+        return await self.open(host, port, address), False
 
     def put(self, session: Session) -> None:
         session.transactions += 1
@@ -135,19 +136,19 @@ class SessionPool:
                 session.close()
         self._idle.clear()
 
-    async def open(self, host: str, port: int) -> Session:
+    async def open(self, host: str, port: int, address: str) -> Session:
         key = (host, port)
         try_tls = self._tls_broken.get(key, 0.0) < time.monotonic()
         try:
-            return await self._open(host, port, try_tls)
+            return await self._open(host, port, address, try_tls)
         except _TlsFailed as failure:
             log.info("starttls failed host=%s port=%d error=%r; clear text", host, port, failure)
             self._tls_broken[key] = time.monotonic() + TLS_FAILURE_MEMORY
-            return await self._open(host, port, try_tls=False)
+            return await self._open(host, port, address, try_tls=False)
 
-    async def _open(self, host: str, port: int, try_tls: bool) -> Session:
+    async def _open(self, host: str, port: int, address: str, try_tls: bool) -> Session:
         smtp = aiosmtplib.SMTP(
-            hostname=host,
+            hostname=address,
             port=port,
             local_hostname=self.options.hostname,
             timeout=self.options.command_timeout,
@@ -161,7 +162,9 @@ class SessionPool:
             raise SessionOpenError(f"{error.code} {error.message}", error.code) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             smtp.close()
-            raise SessionOpenError(f"4.4.1 connection to {host}:{port} failed: {error}") from None
+            raise SessionOpenError(
+                f"4.4.1 connection to {host}[{address}]:{port} failed: {error}"
+            ) from None
         tls = False
         if try_tls and smtp.supports_extension("starttls"):
             try:

@@ -1,0 +1,89 @@
+"""Delivery routed by DNS: a real DNS server on loopback (tests/dns_server.py) answers MX and
+address queries for `mailgate serve`'s delivery worker, whose mail then reaches the sink on the
+configured MX port. Unreachable first MX hosts are passed over; null MX and NXDOMAIN bounce at
+once; SERVFAIL defers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import make_gateway
+from tests.dns_server import DnsServer
+from tests.mta.conftest import add_sender
+from tests.mta.sink import Sink
+from tests.mta.test_delivery import Setup, events, settled, submit
+
+
+@pytest.fixture(scope="module")
+def dns_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    zone = {
+        # mx1 is preferred but nothing listens at its address; mx2 is the sink.
+        ("mx.test", "MX"): (300, ["20 mx2.mx.test.", "10 mx1.mx.test."]),
+        ("mx1.mx.test", "A"): (300, ["127.0.0.3"]),
+        ("mx2.mx.test", "A"): (300, ["127.0.0.1"]),
+        ("implicit.test", "A"): (300, ["127.0.0.1"]),  # no MX: the domain is its own host
+        ("nullmx.test", "MX"): (300, ["0 ."]),
+    }
+    with (
+        Sink() as sink,
+        DnsServer(zone, nxdomain=["nxdomain.test"], servfail=["servfail.test"]) as dns,
+    ):
+        gateway = make_gateway(
+            tmp_path_factory.mktemp("routing"),
+            MAILGATE_NAMESERVERS=f"127.0.0.1:{dns.port}",
+            MAILGATE_DELIVERY_PORT=str(sink.port),
+            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
+            MAILGATE_SMTP_PROCESSES="1",
+            MAILGATE_DELIVERY_PROCESSES="1",
+            MAILGATE_RETRY_SCHEDULE="1h",
+        )
+        user_id = int(gateway.json("user", "add", "owner@routing.test")["UserID"])
+        sender = add_sender(gateway, user_id, "routing.test")
+        gateway.start()
+        try:
+            yield Setup(gateway, sink, sender)
+        finally:
+            gateway.stop()
+
+
+def test_mail_goes_to_the_first_mx_host_that_answers(dns_setup: Setup) -> None:
+    queue_id = submit(dns_setup, ["ok-a@mx.test", "ok-b@implicit.test"])
+    settled(dns_setup, queue_id, {"ok-a@mx.test": "delivered", "ok-b@implicit.test": "delivered"})
+    assert [t.recipients for t in dns_setup.sink.transactions_to("ok-a@mx.test")] == [
+        ("ok-a@mx.test",)
+    ]
+    [(_, data)] = [e for e in events(dns_setup, queue_id, "ok-a@mx.test") if e[0] == "delivered"]
+    assert data["remote_host"] == "mx2.mx.test"
+    [(_, data)] = [
+        e for e in events(dns_setup, queue_id, "ok-b@implicit.test") if e[0] == "delivered"
+    ]
+    assert data["remote_host"] == "implicit.test"
+
+
+@pytest.mark.parametrize(
+    ("domain", "code", "text"),
+    [
+        ("nullmx.test", "5.1.10", "accepts no mail (null MX)"),
+        ("nxdomain.test", "5.1.2", "does not exist (NXDOMAIN)"),
+    ],
+)
+def test_domains_without_mail_bounce_at_once(
+    dns_setup: Setup, domain: str, code: str, text: str
+) -> None:
+    recipient = f"ok-a@{domain}"
+    queue_id = submit(dns_setup, [recipient])
+    settled(dns_setup, queue_id, {recipient: "bounced"})
+    [(_, data)] = [e for e in events(dns_setup, queue_id, recipient) if e[0] == "bounced"]
+    assert data["enhanced_code"] == code and text in data["reply"]
+    assert data["category"] == "bad-domain"
+    assert data["attempt"] == 1
+
+
+def test_a_failing_nameserver_defers(dns_setup: Setup) -> None:
+    recipient = "ok-a@servfail.test"
+    queue_id = submit(dns_setup, [recipient])
+    settled(dns_setup, queue_id, {recipient: "deferred"})
+    [(_, data)] = [e for e in events(dns_setup, queue_id, recipient) if e[0] == "deferred"]
+    assert data["reply"] == "4.4.3 DNS lookup for servfail.test failed: SERVFAIL"
