@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,58 @@ def cmd_smtp_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "message_id": args.message,
+        "recipient_domain": args.domain,
+        "recipient": args.recipient,
+    }
+
+
+def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import queue_admin
+
+    emit(with_engine(settings, queue_admin.queue_summary))
+    return 0
+
+
+def cmd_queue_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import queue_admin
+
+    count = with_engine(settings, lambda e: queue_admin.retry_now(e, **_selection(args)))
+    emit({"Retried": count})
+    return 0
+
+
+def cmd_queue_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import queue_admin
+
+    selection = _selection(args)
+    if not any(selection.values()):
+        say("name what to delete: --message ID, --domain DOMAIN or --recipient ADDRESS")
+        return 1
+    reason = f"removed from the queue by an operator: {args.reason}"
+    count = with_engine(settings, lambda e: queue_admin.fail_pending(e, reason, **selection))
+    emit({"Removed": count})
+    return 0
+
+
+def cmd_queue_explain(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import queue_admin
+
+    limits = {
+        "destination_concurrency": settings.destination_concurrency,
+        "destination_rate_limit": settings.destination_rate_limit,
+        "max_queue_lifetime": settings.max_queue_lifetime,
+    }
+    found = with_engine(settings, lambda e: queue_admin.explain(e, args.id, limits))
+    if not found:
+        say(f"no message or delivery {args.id!r} in the queue")
+        return 1
+    emit(found)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mailgate", description=__doc__)
     root.add_argument("--data-dir", help="data directory (default $MAILGATE_DATA_DIR or ./data)")
@@ -246,6 +299,21 @@ def parser() -> argparse.ArgumentParser:
     )
     smtp_add = smtp.add_parser("add", help="create SMTP credentials for a domain")
     smtp_add.add_argument("--domain", type=int, required=True, help="DomainID")
+
+    queue = commands.add_parser("queue", help="the delivery queue: counts, retry, delete, explain")
+    queue_actions = queue.add_subparsers(dest="action")
+    for action, helptext in (
+        ("retry", "make deferred recipients due now"),
+        ("delete", "remove pending recipients (marked failed, with an event)"),
+    ):
+        sub = queue_actions.add_parser(action, help=helptext)
+        sub.add_argument("--message", type=uuid.UUID, help="a message id")
+        sub.add_argument("--domain", help="a recipient domain")
+        sub.add_argument("--recipient", help="one recipient address")
+        if action == "delete":
+            sub.add_argument("--reason", default="no reason given")
+    explain = queue_actions.add_parser("explain", help="why a message or recipient is waiting")
+    explain.add_argument("id", help="a message id, or a DeliveryID")
     return root
 
 
@@ -259,6 +327,10 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("domain", "enable"): cmd_domain_enable,
     ("domain", "disable"): cmd_domain_disable,
     ("smtp", "add"): cmd_smtp_add,
+    ("queue", None): cmd_queue,
+    ("queue", "retry"): cmd_queue_retry,
+    ("queue", "delete"): cmd_queue_delete,
+    ("queue", "explain"): cmd_queue_explain,
 }
 
 

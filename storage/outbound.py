@@ -147,6 +147,7 @@ EVENT_TYPES = {
 
 def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
     now = utcnow()
+    recorded = []
     for outcome in outcomes:
         claimed = outcome.delivery
         values: dict[str, Any] = {
@@ -162,13 +163,16 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
             values["next_attempt_at"] = outcome.next_attempt_at or now
         if outcome.status is DeliveryStatus.DELIVERED:
             values["delivered_at"] = now
-        conn.execute(
+        result = conn.execute(
             update(Delivery)
             .where(and_(Delivery.id == claimed.id, Delivery.locked_by == worker))
             .values(**values)
         )
-    conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in outcomes])
-    for outcome in outcomes:
+        if result.rowcount == 1:  # else removed by an operator (or its lease was lost)
+            recorded.append(outcome)
+    if recorded:
+        conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in recorded])
+    for outcome in recorded:
         if outcome.suppress and outcome.user_id is not None:
             _suppress(conn, outcome.delivery.recipient, outcome.user_id, outcome)
 

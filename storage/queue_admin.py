@@ -1,0 +1,193 @@
+"""Operator views and actions on the queue: counts, retry now, removal, clearing a sender
+domain's pending mail, and an explanation of why a message or recipient is waiting.
+
+Removal never deletes history: pending recipients are marked `failed`, with a `failed` event
+saying who removed them and why, so the events API and statistics stay whole.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
+from storage.outbound import PENDING
+
+
+async def queue_summary(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Recipients per destination domain and status (delivered and bounced included)."""
+    query = (
+        select(Delivery.recipient_domain, Delivery.status, func.count())
+        .group_by(Delivery.recipient_domain, Delivery.status)
+        .order_by(Delivery.recipient_domain, Delivery.status)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        {"Domain": domain, "Status": str(status), "Count": count} for domain, status, count in rows
+    ]
+
+
+def _selection(
+    message_id: uuid.UUID | None, recipient_domain: str | None, recipient: str | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Delivery.status.in_(PENDING)]
+    if message_id is not None:
+        conditions.append(Delivery.message_id == message_id)
+    if recipient_domain is not None:
+        conditions.append(Delivery.recipient_domain == recipient_domain.lower())
+    if recipient is not None:
+        conditions.append(func.lower(Delivery.recipient) == recipient.strip().lower())
+    return conditions
+
+
+async def retry_now(
+    engine: AsyncEngine,
+    message_id: uuid.UUID | None = None,
+    recipient_domain: str | None = None,
+    recipient: str | None = None,
+) -> int:
+    """Make the selected pending recipients due now (as `postqueue -f`); returns how many."""
+    conditions = _selection(message_id, recipient_domain, recipient)
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(Delivery).where(*conditions).values(next_attempt_at=utcnow())
+        )
+    return int(result.rowcount)
+
+
+async def fail_pending(
+    engine: AsyncEngine,
+    reason: str,
+    message_id: uuid.UUID | None = None,
+    recipient_domain: str | None = None,
+    recipient: str | None = None,
+    sender_domain_id: int | None = None,
+) -> int:
+    """Mark the selected pending recipients `failed` with a `failed` event; returns how many.
+
+    Rows leased by a worker right now are taken too: the worker's outcome for them is then
+    discarded (outcomes are only written for rows still leased to their worker)."""
+    conditions = _selection(message_id, recipient_domain, recipient)
+    if sender_domain_id is not None:
+        owned = select(Message.id).where(Message.sender_domain_id == sender_domain_id)
+        conditions.append(Delivery.message_id.in_(owned))
+    now = utcnow()
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                update(Delivery)
+                .where(*conditions)
+                .values(
+                    status=DeliveryStatus.FAILED,
+                    last_response=reason,
+                    locked_by=None,
+                    locked_until=None,
+                )
+                .returning(Delivery.id, Delivery.message_id, Delivery.recipient)
+            )
+        ).all()
+        if rows:
+            owners = await _owners(conn, {row.message_id for row in rows})
+            await conn.execute(
+                Event.__table__.insert(),
+                [
+                    {
+                        "type": "failed",
+                        "message_id": row.message_id,
+                        "delivery_id": row.id,
+                        "recipient": row.recipient,
+                        "user_id": owners.get(row.message_id, (None, None))[0],
+                        "sender_domain_id": owners.get(row.message_id, (None, None))[1],
+                        "created_at": now,
+                        "data": {"reply": reason, "category": "other"},
+                    }
+                    for row in rows
+                ],
+            )
+    return len(rows)
+
+
+async def _owners(conn: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[int | None, int | None]]:
+    rows = await conn.execute(
+        select(Message.id, Message.user_id, Message.sender_domain_id).where(Message.id.in_(ids))
+    )
+    return {row.id: (row.user_id, row.sender_domain_id) for row in rows}
+
+
+async def clear_domain_queue(engine: AsyncEngine, sender_domain_id: int) -> int:
+    """What `emailgateway.cleardomainqueue` does: the domain's pending mail will not be sent."""
+    return await fail_pending(
+        engine, "queue cleared for the sender domain", sender_domain_id=sender_domain_id
+    )
+
+
+async def explain(
+    engine: AsyncEngine, ident: str, limits: dict[str, Any], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Why each recipient of a message (by id) or one delivery (by number) is where it is."""
+    now = now or utcnow()
+    query = select(Delivery.__table__, Message.send_at, Message.created_at.label("queued_at")).join(
+        Message, Message.id == Delivery.message_id
+    )
+    if ident.isdigit():
+        query = query.where(Delivery.id == int(ident))
+    else:
+        try:
+            query = query.where(Delivery.message_id == uuid.UUID(ident))
+        except ValueError:
+            return []
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(Delivery.id))).all()
+    return [_explain_row(row, limits, now) for row in rows]
+
+
+def _explain_row(row: Any, limits: dict[str, Any], now: datetime) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "DeliveryID": row.id,
+        "MessageID": str(row.message_id),
+        "Recipient": row.recipient,
+        "Status": str(row.status),
+        "Attempts": row.attempts,
+        "LastAttempt": row.last_attempt_at.isoformat() if row.last_attempt_at else None,
+        "LastReply": row.last_response,
+        "LastHost": row.last_remote_host,
+    }
+    status = row.status
+    if status not in PENDING:
+        view["Why"] = {
+            DeliveryStatus.DELIVERED: "delivered; nothing is waiting",
+            DeliveryStatus.BOUNCED: "bounced; it will not be tried again",
+            DeliveryStatus.FAILED: "failed (removed from the queue); it will not be tried again",
+        }.get(status, str(status))
+        return view
+    view["NextAttempt"] = row.next_attempt_at.isoformat()
+    wait = (row.next_attempt_at - now).total_seconds()
+    if row.locked_until is not None and row.locked_until > now:
+        view["Why"] = f"being delivered now by worker {row.locked_by}"
+    elif row.send_at is not None and row.send_at > now and row.attempts == 0:
+        view["Why"] = f"scheduled: not to be sent before {row.send_at.isoformat()}"
+    elif wait > 0:
+        view["Why"] = (
+            f"deferred after {row.attempts} attempt(s); next attempt in {wait:.0f}s; "
+            f"last reply from {row.last_remote_host or 'no host'}: {row.last_response}"
+        )
+    else:
+        view["Why"] = (
+            "due now: waiting for a delivery worker"
+            f" (limits for {row.recipient_domain}: {_limits_text(limits)})"
+        )
+    expires = row.queued_at.timestamp() + float(limits.get("max_queue_lifetime", 0))
+    view["ExpiresAt"] = datetime.fromtimestamp(expires, tz=now.tzinfo).isoformat()
+    return view
+
+
+def _limits_text(limits: dict[str, Any]) -> str:
+    rate = limits.get("destination_rate_limit") or 0
+    return f"{limits.get('destination_concurrency')} sessions at once, " + (
+        f"{rate} messages per minute" if rate else "no rate limit"
+    )
