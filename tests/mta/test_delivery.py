@@ -11,6 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dkim
@@ -31,25 +32,37 @@ class Setup:
     sender: Sender
 
 
+def start_setup(tmp: Path, sink: Sink, domain: str, **env: str) -> Setup:
+    """A running gateway with one SMTP and one delivery process, loopback as a relay network,
+    and an enabled sender `domain`; `env` adds settings (routes, retry schedule, ...)."""
+    gateway = make_gateway(
+        tmp,
+        MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
+        MAILGATE_SMTP_PROCESSES="1",
+        MAILGATE_DELIVERY_PROCESSES="1",
+        **env,
+    )
+    user_id = int(gateway.json("user", "add", f"owner@{domain}")["UserID"])
+    sender = add_sender(gateway, user_id, domain)
+    gateway.start()
+    return Setup(gateway, sink, sender)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with Sink() as sink:
-        gateway = make_gateway(
+        running = start_setup(
             tmp_path_factory.mktemp("delivery"),
+            sink,
+            "delivery.test",
             MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
-            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
-            MAILGATE_SMTP_PROCESSES="1",
-            MAILGATE_DELIVERY_PROCESSES="1",
             MAILGATE_RETRY_SCHEDULE="1s",
             MAILGATE_MAX_QUEUE_LIFETIME=f"{LIFETIME}s",
         )
-        user_id = int(gateway.json("user", "add", "owner@delivery.test")["UserID"])
-        sender = add_sender(gateway, user_id, "delivery.test")
-        gateway.start()
         try:
-            yield Setup(gateway, sink, sender)
+            yield running
         finally:
-            gateway.stop()
+            running.gateway.stop()
 
 
 def submit(setup: Setup, recipients: list[str], body: str = "Hello.") -> uuid.UUID:

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import make_gateway
 from tests.dns_server import DnsServer
-from tests.mta.conftest import add_sender
 from tests.mta.sink import Sink
-from tests.mta.test_delivery import Setup, events, settled, submit
+from tests.mta.test_delivery import Setup, events, settled, start_setup, submit
 
 
 @pytest.fixture(scope="module")
@@ -30,22 +28,18 @@ def dns_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         Sink() as sink,
         DnsServer(zone, nxdomain=["nxdomain.test"], servfail=["servfail.test"]) as dns,
     ):
-        gateway = make_gateway(
+        running = start_setup(
             tmp_path_factory.mktemp("routing"),
+            sink,
+            "routing.test",
             MAILGATE_NAMESERVERS=f"127.0.0.1:{dns.port}",
             MAILGATE_DELIVERY_PORT=str(sink.port),
-            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
-            MAILGATE_SMTP_PROCESSES="1",
-            MAILGATE_DELIVERY_PROCESSES="1",
             MAILGATE_RETRY_SCHEDULE="1h",
         )
-        user_id = int(gateway.json("user", "add", "owner@routing.test")["UserID"])
-        sender = add_sender(gateway, user_id, "routing.test")
-        gateway.start()
         try:
-            yield Setup(gateway, sink, sender)
+            yield running
         finally:
-            gateway.stop()
+            running.gateway.stop()
 
 
 def test_mail_goes_to_the_first_mx_host_that_answers(dns_setup: Setup) -> None:

@@ -10,31 +10,25 @@ import pytest
 
 from storage.engine import create_engine
 from storage.queue_admin import clear_domain_queue
-from tests.conftest import make_gateway, wait_until
-from tests.mta.conftest import add_sender
+from tests.conftest import wait_until
 from tests.mta.sink import Sink
-from tests.mta.test_delivery import Setup, events, settled, statuses, submit
+from tests.mta.test_delivery import Setup, events, settled, start_setup, statuses, submit
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with Sink() as sink:
-        gateway = make_gateway(
+        running = start_setup(
             tmp_path_factory.mktemp("queue"),
+            sink,
+            "queue.test",
             MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
-            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
-            MAILGATE_SMTP_PROCESSES="1",
-            MAILGATE_DELIVERY_PROCESSES="1",
             MAILGATE_RETRY_SCHEDULE="1h",  # deferred mail stays deferred unless retried
-            MAILGATE_DESTINATION_RATE_LIMIT="600",
         )
-        user_id = int(gateway.json("user", "add", "owner@queue.test")["UserID"])
-        sender = add_sender(gateway, user_id, "queue.test")
-        gateway.start()
         try:
-            yield Setup(gateway, sink, sender)
+            yield running
         finally:
-            gateway.stop()
+            running.gateway.stop()
 
 
 def test_deferred_mail_is_counted_explained_retried_and_deleted(setup: Setup) -> None:
