@@ -11,6 +11,7 @@ answers depend on the recipient's local part.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -83,12 +84,13 @@ class SinkHandler:
 class Sink:
     """The server, started on a free port; `received` lists the transactions it accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: offer STARTTLS with this server context."""
         self.handler = SinkHandler()
         self.port = free_port()
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, decode_data=False,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=True, tls_context=tls,
         )  # fmt: skip
 
     def __enter__(self) -> Sink:
