@@ -83,12 +83,32 @@ wait_postfix_queue_empty() {
   done
 }
 
-run_load() { # port -> prints messages per second
-  local start end
+mailgate_pending() { # data dir -> recipients not yet delivered
+  python3 - "$1/mailgate.db" "$MESSAGES" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+delivered = db.execute("SELECT count(*) FROM deliveries WHERE status = 'delivered'").fetchone()[0]
+print(int(sys.argv[2]) - delivered)
+PY
+}
+
+wait_mailgate_drained() { # data dir
+  local deadline=$((SECONDS + 300))
+  until [ "$(mailgate_pending "$1")" -le 0 ]; do
+    ((SECONDS < deadline)) || { log "mailgate queue did not drain"; return 1; }
+    sleep 0.1
+  done
+}
+
+run_load() { # port, drain command... -> prints "accepted/s delivered/s"
+  local port=$1 start accepted drained
+  shift
   start=$(date +%s.%N)
-  smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$FROM" -t "$TO" "127.0.0.1:$1"
-  end=$(date +%s.%N)
-  python3 -c "print(f'{$MESSAGES / ($end - $start):.1f}')"
+  smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$FROM" -t "$TO" "127.0.0.1:$port"
+  accepted=$(date +%s.%N)
+  "$@"
+  drained=$(date +%s.%N)
+  python3 -c "print(f'{$MESSAGES / ($accepted - $start):.1f} {$MESSAGES / ($drained - $start):.1f}')"
 }
 
 MAILGATE_PID=""
@@ -108,7 +128,8 @@ start_mailgate() {
   DATA_DIRS+=("$dir")
   export MAILGATE_DATA_DIR=$dir MAILGATE_BIND=127.0.0.1 MAILGATE_SMTP_PORT=$MAILGATE_PORT \
     MAILGATE_SUBMISSION_PORTS= MAILGATE_SMTPS_PORT= MAILGATE_HTTP_PORT=10028 \
-    MAILGATE_RELAY_NETWORKS=127.0.0.0/8 MAILGATE_HOSTNAME=mailgate.bench MAILGATE_LOG_LEVEL=warning
+    MAILGATE_RELAY_NETWORKS=127.0.0.0/8 MAILGATE_HOSTNAME=mailgate.bench MAILGATE_LOG_LEVEL=warning \
+    MAILGATE_ROUTES="*=127.0.0.1:$SINK_PORT"
   "$MAILGATE" init 2>/dev/null
   local user domain
   user=$("$MAILGATE" user add bench@bench.example 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["UserID"])')
@@ -127,33 +148,41 @@ stop_mailgate() {
 
 postfix_rates=()
 mailgate_rates=()
+postfix_e2e=()
+mailgate_e2e=()
 if [ "${SKIP_POSTFIX:-0}" != 1 ]; then
   ensure_postfix
   configure_postfix
-  smtp-sink -u postfix -c "127.0.0.1:$SINK_PORT" 1000 >/dev/null &
-  SINK_PID=$!
-  wait_port "$SINK_PORT" 10
-  wait_port "$POSTFIX_PORT" 30
 fi
+smtp-sink -u postfix -c "127.0.0.1:$SINK_PORT" 1000 >/dev/null &
+SINK_PID=$!
+wait_port "$SINK_PORT" 10
+[ "${SKIP_POSTFIX:-0}" = 1 ] || wait_port "$POSTFIX_PORT" 30
 
 for round in $(seq 1 "$ROUNDS"); do
   if [ "${SKIP_POSTFIX:-0}" != 1 ]; then
     wait_postfix_queue_empty
-    rate=$(run_load "$POSTFIX_PORT")
-    postfix_rates+=("$rate")
-    log "round $round postfix: $rate msg/s"
+    read -r accepted delivered < <(run_load "$POSTFIX_PORT" wait_postfix_queue_empty)
+    postfix_rates+=("$accepted")
+    postfix_e2e+=("$delivered")
+    log "round $round postfix: accepted $accepted msg/s, end to end $delivered msg/s"
   fi
   if [ "${SKIP_MAILGATE:-0}" != 1 ]; then
     start_mailgate
-    rate=$(run_load "$MAILGATE_PORT")
-    mailgate_rates+=("$rate")
-    log "round $round mailgate: $rate msg/s"
+    read -r accepted delivered < <(run_load "$MAILGATE_PORT" wait_mailgate_drained "$MAILGATE_DATA_DIR")
+    mailgate_rates+=("$accepted")
+    mailgate_e2e+=("$delivered")
+    log "round $round mailgate: accepted $accepted msg/s, end to end $delivered msg/s"
     stop_mailgate
   fi
 done
 
 median() { printf '%s\n' "$@" | sort -n | python3 -c 'import sys, statistics; v=[float(x) for x in sys.stdin if x.strip()]; print(f"{statistics.median(v):.1f}" if v else "nan")'; }
+ratio() { python3 -c "p, m = float('$1'), float('$2'); print(f'{m / p:.2f}' if p == p and m == m and p else 'nan')"; }
 p=$(median "${postfix_rates[@]}")
 m=$(median "${mailgate_rates[@]}")
-ratio=$(python3 -c "p, m = float('$p'), float('$m'); print(f'{m / p:.2f}' if p == p and m == m and p else 'nan')")
-echo "compare_postfix messages=$MESSAGES sessions=$SESSIONS size=$SIZE rounds=$ROUNDS postfix_msgs_per_s=$p mailgate_msgs_per_s=$m ratio=$ratio"
+pe=$(median "${postfix_e2e[@]}")
+me=$(median "${mailgate_e2e[@]}")
+echo "compare_postfix messages=$MESSAGES sessions=$SESSIONS size=$SIZE rounds=$ROUNDS" \
+  "postfix_msgs_per_s=$p mailgate_msgs_per_s=$m ratio=$(ratio "$p" "$m")" \
+  "postfix_end_to_end=$pe mailgate_end_to_end=$me end_to_end_ratio=$(ratio "$pe" "$me")"
