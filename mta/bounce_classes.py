@@ -41,12 +41,16 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("quota-issues", r"quota|mailbox (is )?full|over ?limit|insufficient (storage|space)"),
         ("inactive-mailbox", r"inactive|disabled|deactivated|suspended|expired account|dormant"),
         (
+            "bad-domain",
+            r"domain (name )?(\S+ )?(not found|does not exist)|"
+            r"host (or domain name )?(not found|unknown)|nxdomain|unrouteable address|null mx",
+        ),
+        (
             "bad-mailbox",
             r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|"
             r"mailbox unavailable|invalid (recipient|mailbox)|recipient (address )?rejected|"
-            r"address rejected|not found|unrouteable address|undeliverable address",
+            r"address rejected|recipient ?not ?found|undeliverable address",
         ),
-        ("bad-domain", r"domain (not found|does not exist)|host (not found|unknown)|nxdomain"),
         ("relaying-issues", r"relay(ing)? (access )?denied|not permitted to relay|relay not"),
         ("invalid-sender", r"sender (address )?rejected|invalid sender|sender verify"),
         ("content-related", r"content|message (too large|size)|size exceeds|attachment"),
@@ -97,6 +101,16 @@ _CODE_RULES = {
     "7.26": "policy-related",
 }
 
+# Text categories that win over the enhanced code.
+_SPECIFIC = {
+    "virus-related",
+    "spam-related",
+    "quota-issues",
+    "inactive-mailbox",
+    "bad-mailbox",
+    "bad-domain",
+}
+
 ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
@@ -119,8 +133,12 @@ def classify(code: int, text: str, enhanced_code: str | None = None) -> Classifi
     """
     enhanced = enhanced_code or enhanced_code_of(text)
     hard = code >= 500 if code else bool(enhanced and enhanced.startswith("5"))
-    category = None
-    if enhanced is not None:
+    # Words about the address itself are more precise than many servers' codes (Microsoft
+    # answers 5.4.1 and 5.1.10 for unknown recipients), so they are read first.
+    category = next((name for name, rule in _TEXT_RULES if rule.search(text)), None)
+    if category not in _SPECIFIC:
+        category = None
+    if category is None and enhanced is not None:
         subject_detail = enhanced.split(".", 1)[1]
         if subject_detail not in ("0.0", "7.1", "1.0"):  # too vague: let the text decide
             category = _CODE_RULES.get(subject_detail)
