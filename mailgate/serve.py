@@ -238,7 +238,7 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
     db = Database(settings.database_url)
     writer = QueueWriter(db)
     writer.start()
-    gateway = Gateway(db, writer, settings.hostname, settings.hop_limit)
+    gateway = Gateway(db, writer, settings.hostname, settings.hop_limit, settings.soft_bounce_limit)
     handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings))
     tls = server_context(settings.tls_cert, settings.tls_key)
     sessions: set = set()

@@ -101,6 +101,18 @@ _CODE_RULES = {
     "7.26": "policy-related",
 }
 
+# Categories that speak of the message or the sender, not of the address: no suppression.
+NOT_THE_ADDRESS = {
+    "spam-related",
+    "policy-related",
+    "content-related",
+    "virus-related",
+    "message-expired",
+    "invalid-sender",
+    "relaying-issues",
+    "protocol-errors",
+}
+
 # Text categories that win over the enhanced code.
 _SPECIFIC = {
     "virus-related",
@@ -147,3 +159,9 @@ def classify(code: int, text: str, enhanced_code: str | None = None) -> Classifi
     if category is None and enhanced is not None:
         category = _CODE_RULES.get(enhanced.split(".", 1)[1])
     return Classification(hard=hard, category=category or "other", enhanced_code=enhanced)
+
+
+def suppresses(found: Classification) -> bool:
+    """A hard bounce about the address itself suppresses it; a block of our message does not
+    (suppressing every address a blocklisting server refused would punish the recipients)."""
+    return found.hard and found.category not in NOT_THE_ADDRESS

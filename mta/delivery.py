@@ -27,7 +27,7 @@ from datetime import timedelta
 import aiosmtplib
 
 from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, TemporaryRouteError
-from mta.bounce_classes import classify, enhanced_code_of
+from mta.bounce_classes import classify, enhanced_code_of, suppresses
 from mta.outbound_sessions import Session, SessionOpenError, SessionPool
 from storage.engine import Database
 from storage.models import DeliveryStatus, utcnow
@@ -42,18 +42,6 @@ from storage.outbound import (
 )
 
 log = logging.getLogger("mailgate.delivery")
-
-# Categories that speak of the message or the sender, not of the address: no suppression.
-NOT_THE_ADDRESS = {
-    "spam-related",
-    "policy-related",
-    "content-related",
-    "virus-related",
-    "message-expired",
-    "invalid-sender",
-    "relaying-issues",
-    "protocol-errors",
-}
 
 
 @dataclass(frozen=True)
@@ -367,7 +355,7 @@ class DeliveryWorker:
             base,
             category=found.category,
             enhanced_code=found.enhanced_code,
-            suppress=found.hard and found.category not in NOT_THE_ADDRESS,
+            suppress=suppresses(found),
             data={"bounce_type": "hard" if found.hard else "soft"},
         )
 

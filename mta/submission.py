@@ -8,6 +8,7 @@ reason, which each surface words in its own way (an SMTP reply, an API error cod
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from mta.assembly import (
     received_header,
 )
 from mta.dkim_signing import dkim_signature
+from mta.inbound import process_report
 from mta.policy import Refusal, address_refusal, sender_refusal
 from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
 from storage.domains import sender_by_domain_id as _sender_by_domain_id
@@ -53,6 +55,8 @@ class Origin:
     protocol: str
 
 
+log = logging.getLogger("mailgate.smtp")
+
 SENDER_CACHE_SECONDS = 1.0
 # An entry can expire between a membership test and a read, so the cache is read once, with this
 # default standing for "not cached" (None is a cached "no such domain").
@@ -71,6 +75,7 @@ class Gateway:
     writer: QueueWriter
     hostname: str
     hop_limit: int
+    soft_bounce_limit: int = 3
     senders: TTLCache[tuple[str, object], SenderContext | None] = field(
         default_factory=lambda: TTLCache(maxsize=10_000, ttl=SENDER_CACHE_SECONDS)
     )
@@ -202,4 +207,17 @@ async def submit(
             queue_deliveries=sender is not None,
         )
     )
+    if sender is None:
+        await read_inbound_report(gw, queue_id, message, recipients)
     return queue_id
+
+
+async def read_inbound_report(
+    gw: Gateway, queue_id: uuid.UUID, message: bytes, recipients: Sequence[str]
+) -> None:
+    """A bounce or complaint for our return-path domains becomes events and suppressions. The
+    message is stored already; a failure here is logged, never a refusal of the report."""
+    try:
+        await process_report(gw.db, queue_id, message, recipients, gw.soft_bounce_limit)
+    except Exception:
+        log.exception("reading inbound report failed message=%s", queue_id)

@@ -34,14 +34,13 @@ class Setup:
 
 def start_setup(tmp: Path, sink: Sink, domain: str, **env: str) -> Setup:
     """A running gateway with one SMTP and one delivery process, loopback as a relay network,
-    and an enabled sender `domain`; `env` adds settings (routes, retry schedule, ...)."""
-    gateway = make_gateway(
-        tmp,
-        MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
-        MAILGATE_SMTP_PROCESSES="1",
-        MAILGATE_DELIVERY_PROCESSES="1",
-        **env,
-    )
+    and an enabled sender `domain`; `env` adds or overrides settings (routes, retries, ...)."""
+    defaults = {
+        "MAILGATE_RELAY_NETWORKS": "127.0.0.0/8",
+        "MAILGATE_SMTP_PROCESSES": "1",
+        "MAILGATE_DELIVERY_PROCESSES": "1",
+    }
+    gateway = make_gateway(tmp, **(defaults | env))
     user_id = int(gateway.json("user", "add", f"owner@{domain}")["UserID"])
     sender = add_sender(gateway, user_id, domain)
     gateway.start()

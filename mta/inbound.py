@@ -1,0 +1,61 @@
+"""Mail that comes back to Mailgate's return-path domains: bounce reports and complaints about
+messages it sent, turned into events and suppressions (stored first, like any message)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+
+from mta.bounce_classes import Classification, suppresses
+from mta.bounce_parser import Report, parse_report
+from storage.engine import Database
+from storage.feedback import AsyncBounce, Recorded, record_bounces, record_complaint
+
+log = logging.getLogger("mailgate.inbound")
+
+
+async def process_report(
+    db: Database,
+    queue_id: uuid.UUID,
+    raw: bytes,
+    recipients: Sequence[str],
+    soft_bounce_limit: int,
+) -> Recorded | None:
+    """Parse a received message (in a thread: a report can be large) and record what it says.
+
+    Returns None when it is not a report about one of our messages."""
+    report: Report = await asyncio.to_thread(parse_report, raw, recipients)
+    if report.message_id is None or report.kind == "none":
+        log.info("inbound message=%s kind=%s about=%s", queue_id, report.kind, report.message_id)
+        return None
+    if report.kind == "complaint":
+        recorded = await record_complaint(
+            db, report.message_id, report.complainant, report.feedback_type, report.user_agent
+        )
+    else:
+        bounces = [
+            AsyncBounce(
+                address=failed.address,
+                hard=failed.hard,
+                category=failed.category,
+                enhanced_code=failed.enhanced_code,
+                diagnostic=failed.diagnostic,
+                delayed=failed.action == "delayed",
+                suppress=suppresses(
+                    Classification(failed.hard, failed.category, failed.enhanced_code)
+                ),
+            )
+            for failed in report.recipients
+        ]
+        recorded = await record_bounces(db, report.message_id, bounces, soft_bounce_limit)
+    log.info(
+        "inbound message=%s kind=%s about=%s events=%s suppressed=%s",
+        queue_id,
+        report.kind,
+        report.message_id,
+        recorded.events,
+        recorded.suppressed,
+    )
+    return recorded

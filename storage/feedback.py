@@ -1,0 +1,200 @@
+"""Asynchronous feedback about sent mail: bounces and complaints that come back later, matched
+to the message and recipient they are about, recorded as events, and turned into suppressions.
+
+A hard bounce about the address suppresses it for the sender's account at once; soft bounces
+do when the address's last `soft_limit` messages from that account all bounced; a complaint
+always does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from storage.engine import Database
+from storage.models import Delivery, DeliveryStatus, Event, Message, SuppressionScope, utcnow
+from storage.suppressions import insert_unless_exists, normalize_address
+
+
+@dataclass(frozen=True)
+class AsyncBounce:
+    address: str
+    hard: bool
+    category: str
+    enhanced_code: str | None
+    diagnostic: str
+    delayed: bool  # a "still trying" notice, not a failure
+    suppress: bool  # the classification says the address itself is bad
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What was recorded: (event type, recipient) pairs, and the addresses suppressed."""
+
+    events: list[tuple[str, str]]
+    suppressed: list[str]
+
+
+def _about(conn: Connection, message_id: uuid.UUID) -> tuple[Any, dict[str, int]] | None:
+    """The message a report is about (owner ids) and its recipients' delivery ids."""
+    message = conn.execute(
+        select(Message.id, Message.user_id, Message.sender_domain_id).where(
+            Message.id == message_id
+        )
+    ).first()
+    if message is None:
+        return None
+    rows = conn.execute(
+        select(Delivery.id, Delivery.recipient).where(Delivery.message_id == message_id)
+    ).all()
+    return message, {normalize_address(row.recipient): row.id for row in rows}
+
+
+def _match(reported: str, deliveries: dict[str, int]) -> str | None:
+    """The message's recipient a report names; a lone recipient when the report names an
+    address the message was not sent to (a forward, an alias)."""
+    address = normalize_address(reported)
+    if address in deliveries:
+        return address
+    return next(iter(deliveries)) if len(deliveries) == 1 else None
+
+
+def _event(kind: str, message: Any, delivery_id: int | None, recipient: str, data: dict) -> dict:
+    return {
+        "type": kind,
+        "message_id": message.id,
+        "delivery_id": delivery_id,
+        "recipient": recipient,
+        "user_id": message.user_id,
+        "sender_domain_id": message.sender_domain_id,
+        "created_at": utcnow(),
+        "data": data,
+    }
+
+
+def _suppress(conn: Connection, address: str, user_id: int, reason: str, source: str) -> bool:
+    values = {
+        "address": address,
+        "scope": SuppressionScope.ACCOUNT,
+        "user_id": user_id,
+        "sender_domain_id": None,
+        "reason": reason,
+        "source": source,
+    }
+    return conn.execute(insert_unless_exists(conn.dialect.name, values)).first() is not None
+
+
+def _soft_bounces_in_a_row(conn: Connection, user_id: int, address: str, limit: int) -> bool:
+    """Did each of the last `limit` messages from this account to `address` bounce?"""
+    recent = (
+        select(Delivery.message_id)
+        .join(Message, Message.id == Delivery.message_id)
+        .where(Message.user_id == user_id, func.lower(Delivery.recipient) == address)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    ).subquery()
+    sent = conn.execute(select(func.count()).select_from(recent)).scalar_one()
+    bounced = conn.execute(
+        select(func.count(func.distinct(Event.message_id))).where(
+            Event.type == "bounced",
+            Event.user_id == user_id,
+            func.lower(Event.recipient) == address,
+            Event.message_id.in_(select(recent.c.message_id)),
+        )
+    ).scalar_one()
+    return sent >= limit and bounced >= limit
+
+
+def _record_bounces(
+    conn: Connection, message_id: uuid.UUID, bounces: Sequence[AsyncBounce], soft_limit: int
+) -> Recorded:
+    recorded = Recorded([], [])
+    about = _about(conn, message_id)
+    if about is None:
+        return recorded
+    message, deliveries = about
+    for bounce in bounces:
+        recipient = _match(bounce.address, deliveries)
+        if recipient is None:
+            continue
+        data = {
+            "reply": bounce.diagnostic,
+            "enhanced_code": bounce.enhanced_code,
+            "category": bounce.category,
+            "bounce_type": "hard" if bounce.hard else "soft",
+            "source": "dsn",
+        }
+        kind = "deferred" if bounce.delayed else "bounced"
+        conn.execute(
+            Event.__table__.insert(),
+            [_event(kind, message, deliveries[recipient], recipient, data)],
+        )
+        recorded.events.append((kind, recipient))
+        if bounce.delayed:
+            continue
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.id == deliveries[recipient])
+            .values(status=DeliveryStatus.BOUNCED, last_response=bounce.diagnostic[:2000])
+        )
+        if message.user_id is None:
+            continue
+        if (bounce.hard and bounce.suppress) or (
+            not bounce.hard and _soft_bounces_in_a_row(conn, message.user_id, recipient, soft_limit)
+        ):
+            reason = bounce.category if bounce.hard else "soft bounces in a row"
+            _suppress(conn, recipient, message.user_id, reason, "dsn")
+            recorded.suppressed.append(recipient)
+    return recorded
+
+
+async def record_bounces(
+    db: Database, message_id: uuid.UUID, bounces: Sequence[AsyncBounce], soft_limit: int
+) -> Recorded:
+    """Record an asynchronous bounce report about one of our messages."""
+    return await db.write(lambda conn: _record_bounces(conn, message_id, bounces, soft_limit))
+
+
+def _record_complaint(
+    conn: Connection,
+    message_id: uuid.UUID,
+    complainant: str | None,
+    feedback_type: str | None,
+    user_agent: str | None,
+) -> Recorded:
+    recorded = Recorded([], [])
+    about = _about(conn, message_id)
+    if about is None:
+        return recorded
+    message, deliveries = about
+    recipient = _match(complainant or "", deliveries)
+    if recipient is None:
+        return recorded
+    data = {"feedback_type": feedback_type, "user_agent": user_agent, "source": "fbl"}
+    conn.execute(
+        Event.__table__.insert(),
+        [_event("complained", message, deliveries[recipient], recipient, data)],
+    )
+    recorded.events.append(("complained", recipient))
+    if message.user_id is not None:
+        _suppress(conn, recipient, message.user_id, "complaint", "fbl")
+        recorded.suppressed.append(recipient)
+    return recorded
+
+
+async def record_complaint(
+    db: Database,
+    message_id: uuid.UUID,
+    complainant: str | None,
+    feedback_type: str | None,
+    user_agent: str | None,
+) -> Recorded:
+    """Record a complaint (ARF, JMRP) about one of our messages; the address is suppressed."""
+    return await db.write(
+        lambda conn: _record_complaint(conn, message_id, complainant, feedback_type, user_agent)
+    )
