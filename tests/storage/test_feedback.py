@@ -1,0 +1,119 @@
+"""Asynchronous bounces and complaints, on both backends: matched to the message's recipient,
+recorded as events, and suppressing the address (hard bounces and complaints at once, soft
+bounces when several messages in a row bounced)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import accounts, domains
+from storage.engine import Database
+from storage.feedback import AsyncBounce, record_bounces, record_complaint
+from storage.models import Delivery, DeliveryStatus, Suppression
+from storage.queue import NewMessage, insert_messages
+
+SOFT_LIMIT = 3
+
+
+async def owner(engine: AsyncEngine) -> tuple[int, int]:
+    user_id = (await accounts.create_user(engine, "owner@feedback.test")).user_id
+    return user_id, (await domains.add_domain(engine, user_id, "feedback.test", "bounces")).id
+
+
+async def sent(db: Database, user_id: int, domain_id: int, *recipients: str) -> uuid.UUID:
+    message = NewMessage(
+        id=uuid.uuid4(),
+        mail_from="app@feedback.test",
+        recipients=list(recipients),
+        raw=b"From: app@feedback.test\r\n\r\nHi\r\n",
+        source="test",
+        user_id=user_id,
+        sender_domain_id=domain_id,
+    )
+    await db.write(lambda conn: insert_messages(conn, [message]))
+    return message.id
+
+
+def bounce(address: str, hard: bool, category: str = "bad-mailbox") -> AsyncBounce:
+    return AsyncBounce(
+        address=address,
+        hard=hard,
+        category=category,
+        enhanced_code="5.1.1" if hard else "4.2.2",
+        diagnostic="550 5.1.1 no such user" if hard else "452 4.2.2 mailbox full",
+        delayed=False,
+        suppress=hard and category == "bad-mailbox",
+    )
+
+
+async def suppressed(engine: AsyncEngine) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Suppression.address, Suppression.reason))
+        return sorted((row.address, row.reason) for row in rows)
+
+
+async def test_a_hard_bounce_suppresses_the_matched_recipient(
+    engine: AsyncEngine, db: Database
+) -> None:
+    user_id, domain_id = await owner(engine)
+    message_id = await sent(db, user_id, domain_id, "A@example.org", "b@example.org")
+    recorded = await record_bounces(
+        db, message_id, [bounce("a@EXAMPLE.org", hard=True)], SOFT_LIMIT
+    )
+    assert recorded.events == [("bounced", "a@example.org")]
+    assert recorded.suppressed == ["a@example.org"]
+    assert await suppressed(engine) == [("a@example.org", "bad-mailbox")]
+    async with engine.connect() as conn:
+        states = dict((await conn.execute(select(Delivery.recipient, Delivery.status))).all())
+    assert states == {"A@example.org": DeliveryStatus.BOUNCED, "b@example.org": "queued"}
+
+
+async def test_an_unknown_address_matches_only_a_lone_recipient(
+    engine: AsyncEngine, db: Database
+) -> None:
+    user_id, domain_id = await owner(engine)
+    two = await sent(db, user_id, domain_id, "a@example.org", "b@example.org")
+    one = await sent(db, user_id, domain_id, "c@example.org")
+    forwarded = [bounce("c.forwarded@elsewhere.example", hard=True)]
+    assert (await record_bounces(db, two, forwarded, SOFT_LIMIT)).events == []
+    assert (await record_bounces(db, one, forwarded, SOFT_LIMIT)).events == [
+        ("bounced", "c@example.org")
+    ]
+    assert (await record_bounces(db, uuid.uuid4(), forwarded, SOFT_LIMIT)).events == []
+
+
+async def test_soft_bounces_suppress_only_when_several_messages_in_a_row_bounced(
+    engine: AsyncEngine, db: Database
+) -> None:
+    user_id, domain_id = await owner(engine)
+    address = "full@example.org"
+    for round_number in range(1, SOFT_LIMIT + 1):
+        message_id = await sent(db, user_id, domain_id, address)
+        recorded = await record_bounces(
+            db, message_id, [bounce(address, hard=False, category="quota-issues")], SOFT_LIMIT
+        )
+        assert recorded.suppressed == ([address] if round_number == SOFT_LIMIT else [])
+    assert await suppressed(engine) == [(address, "soft bounces in a row")]
+
+
+async def test_a_delivered_message_breaks_the_row(engine: AsyncEngine, db: Database) -> None:
+    user_id, domain_id = await owner(engine)
+    address = "full@example.org"
+    for index in range(SOFT_LIMIT):
+        message_id = await sent(db, user_id, domain_id, address)
+        if index != 1:  # the middle message did not bounce
+            await record_bounces(
+                db, message_id, [bounce(address, hard=False, category="quota-issues")], SOFT_LIMIT
+            )
+    assert await suppressed(engine) == []
+
+
+async def test_a_complaint_suppresses(engine: AsyncEngine, db: Database) -> None:
+    user_id, domain_id = await owner(engine)
+    message_id = await sent(db, user_id, domain_id, "kate@example.org")
+    recorded = await record_complaint(db, message_id, "Kate@example.org", "abuse", "Yahoo")
+    assert recorded.events == [("complained", "kate@example.org")]
+    assert await suppressed(engine) == [("kate@example.org", "complaint")]
