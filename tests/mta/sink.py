@@ -37,6 +37,7 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     offered: Counter[str] = field(default_factory=Counter)
     sessions: int = 0
+    quits: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(
@@ -46,6 +47,11 @@ class SinkHandler:
             self.sessions += 1 if session.host_name is None else 0
         session.host_name = hostname
         return responses
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            self.quits += 1
+        return "221 2.0.0 Bye"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
