@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
@@ -26,6 +26,7 @@ from storage.models import (
     Message,
     SenderDomain,
     SuppressionScope,
+    UTCDateTime,
     utcnow,
 )
 from storage.suppressions import insert_unless_exists, normalize_address
@@ -145,33 +146,64 @@ EVENT_TYPES = {
 }
 
 
+# One statement for every outcome, run as an executemany: built once, so a group of outcomes
+# costs one compiled statement instead of one per recipient. A column left NULL in the
+# parameters keeps its stored value.
+_RESULT = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        last_attempt_at=bindparam("b_now"),
+        last_response=bindparam("b_reply"),
+        last_remote_host=bindparam("b_host"),
+        locked_by=None,
+        locked_until=None,
+        next_attempt_at=func.coalesce(
+            bindparam("b_next", type_=UTCDateTime()), Delivery.next_attempt_at
+        ),
+        delivered_at=func.coalesce(
+            bindparam("b_delivered", type_=UTCDateTime()), Delivery.delivered_at
+        ),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+_STILL_LEASED = select(Delivery.id).where(
+    Delivery.id.in_(bindparam("ids", expanding=True)), Delivery.locked_by == bindparam("worker")
+)
+
+
 def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
     now = utcnow()
-    recorded = []
-    for outcome in outcomes:
-        claimed = outcome.delivery
-        values: dict[str, Any] = {
-            "status": outcome.status,
-            "attempts": claimed.attempts + 1,
-            "last_attempt_at": now,
-            "last_response": outcome.reply[:2000],
-            "last_remote_host": outcome.remote_host,
-            "locked_by": None,
-            "locked_until": None,
-        }
-        if outcome.status is DeliveryStatus.DEFERRED:
-            values["next_attempt_at"] = outcome.next_attempt_at or now
-        if outcome.status is DeliveryStatus.DELIVERED:
-            values["delivered_at"] = now
-        result = conn.execute(
-            update(Delivery)
-            .where(and_(Delivery.id == claimed.id, Delivery.locked_by == worker))
-            .values(**values)
-        )
-        if result.rowcount == 1:  # else removed by an operator (or its lease was lost)
-            recorded.append(outcome)
-    if recorded:
-        conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in recorded])
+    # Rows no longer leased to this worker were removed by an operator (or the lease was lost
+    # to another worker): their outcome is not recorded.
+    ids = [outcome.delivery.id for outcome in outcomes]
+    held = set(conn.execute(_STILL_LEASED, {"ids": ids, "worker": worker}).scalars())
+    recorded = [outcome for outcome in outcomes if outcome.delivery.id in held]
+    if not recorded:
+        return
+    conn.execute(
+        _RESULT,
+        [
+            {
+                "b_id": outcome.delivery.id,
+                "b_worker": worker,
+                "b_status": outcome.status,
+                "b_attempts": outcome.delivery.attempts + 1,
+                "b_now": now,
+                "b_reply": outcome.reply[:2000],
+                "b_host": outcome.remote_host,
+                "b_next": (outcome.next_attempt_at or now)
+                if outcome.status is DeliveryStatus.DEFERRED
+                else None,
+                "b_delivered": now if outcome.status is DeliveryStatus.DELIVERED else None,
+            }
+            for outcome in recorded
+        ],
+    )
+    conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in recorded])
     for outcome in recorded:
         if outcome.suppress and outcome.user_id is not None:
             _suppress(conn, outcome.delivery.recipient, outcome.user_id, outcome)
