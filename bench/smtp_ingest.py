@@ -161,6 +161,8 @@ def main() -> None:
             "MAILGATE_SMTPS_PORT": "",
             "MAILGATE_HTTP_PORT": str(free_port()),
             "MAILGATE_SMTP_PROCESSES": str(args.processes),
+            # Ingest alone: bench/delivery.py and compare_postfix.sh measure delivery.
+            "MAILGATE_DELIVERY_PROCESSES": "0",
             "MAILGATE_LOG_LEVEL": "warning",
         }
     )
