@@ -37,6 +37,7 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (category, re.compile(pattern, re.IGNORECASE))
     for category, pattern in (
         ("virus-related", r"virus|malware|infected"),
+        ("invalid-sender", r"sender (address )?rejected|invalid sender|sender verify"),
         ("spam-related", r"spam|blacklist|blocklist|block ?list|\bRBL\b|spamhaus|reputation"),
         ("quota-issues", r"quota|mailbox (is )?full|over ?limit|insufficient (storage|space)"),
         ("inactive-mailbox", r"inactive|disabled|deactivated|suspended|expired account|dormant"),
@@ -52,7 +53,6 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"address rejected|recipient ?not ?found|undeliverable address",
         ),
         ("relaying-issues", r"relay(ing)? (access )?denied|not permitted to relay|relay not"),
-        ("invalid-sender", r"sender (address )?rejected|invalid sender|sender verify"),
         ("content-related", r"content|message (too large|size)|size exceeds|attachment"),
         ("policy-related", r"policy|dmarc|spf|dkim|authentication|not allowed|rate limit"),
         ("no-answer-from-host", r"timed? ?out|connection refused|no answer|unreachable"),
@@ -116,6 +116,7 @@ NOT_THE_ADDRESS = {
 # Text categories that win over the enhanced code.
 _SPECIFIC = {
     "virus-related",
+    "invalid-sender",
     "spam-related",
     "quota-issues",
     "inactive-mailbox",

@@ -1,0 +1,93 @@
+"""The queue's delivery side on both backends: what is due, leases, concurrent claims that never
+overlap, scheduled messages, and outcomes recorded only for rows still leased."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from storage.engine import Database
+from storage.models import Delivery, DeliveryStatus, utcnow
+from storage.outbound import Outcome, claim_due, load_messages, record_outcomes, release
+from storage.queue import NewMessage, insert_messages
+
+LEASE = timedelta(minutes=5)
+
+
+async def queue(db: Database, recipients: list[str], send_in: timedelta | None = None) -> uuid.UUID:
+    message = NewMessage(
+        id=uuid.uuid4(),
+        mail_from="app@outbound.test",
+        recipients=recipients,
+        raw=b"Subject: x\r\n\r\nbody\r\n",
+        source="test",
+        send_at=utcnow() + send_in if send_in else None,
+    )
+    await db.write(lambda conn: insert_messages(conn, [message]))
+    return message.id
+
+
+async def test_claims_lease_and_release(db: Database) -> None:
+    message_id = await queue(db, ["a@x.example", "b@y.example"])
+    claimed = await claim_due(db, "w1", 10, LEASE)
+    assert [(c.message_id, c.recipient, c.attempts) for c in claimed] == [
+        (message_id, "a@x.example", 0),
+        (message_id, "b@y.example", 0),
+    ]
+    assert await claim_due(db, "w2", 10, LEASE) == []  # leased to w1
+    later = utcnow() + LEASE + timedelta(seconds=1)
+    assert len(await claim_due(db, "w2", 10, LEASE, now=later)) == 2  # the lease ran out
+
+    await release(db, "w2", claimed)
+    assert len(await claim_due(db, "w3", 10, LEASE)) == 2
+    loaded = await load_messages(db, [message_id])
+    assert loaded[message_id].raw == b"Subject: x\r\n\r\nbody\r\n"
+
+
+async def test_concurrent_claims_never_overlap(db: Database) -> None:
+    for index in range(40):
+        await queue(db, [f"r{index}-{n}@x.example" for n in range(5)])
+    batches = await asyncio.gather(*(claim_due(db, f"w{n}", 30, LEASE) for n in range(8)))
+    ids = [claimed.id for batch in batches for claimed in batch]
+    assert len(ids) == len(set(ids)) == 200
+
+
+async def test_scheduled_messages_wait_for_their_time(db: Database) -> None:
+    await queue(db, ["later@x.example"], send_in=timedelta(hours=1))
+    assert await claim_due(db, "w1", 10, LEASE) == []
+    due = await claim_due(db, "w1", 10, LEASE, now=utcnow() + timedelta(hours=1, seconds=1))
+    assert [c.recipient for c in due] == ["later@x.example"]
+
+
+async def test_outcomes_are_recorded_only_for_rows_still_leased(db: Database) -> None:
+    await queue(db, ["a@x.example", "b@x.example"])
+    first, second = await claim_due(db, "w1", 10, LEASE)
+    await release(db, "w1", [second])  # as if an operator took it away
+    retry_at = utcnow() + timedelta(minutes=10)
+    await record_outcomes(
+        db,
+        "w1",
+        [
+            Outcome(first, DeliveryStatus.DEFERRED, "451 4.3.0 later", "mx", "4.3.0",
+                    next_attempt_at=retry_at),
+            Outcome(second, DeliveryStatus.DELIVERED, "250 ok", "mx"),
+        ],
+    )  # fmt: skip
+    async with db.engine.connect() as conn:
+        rows = {
+            row.recipient: row
+            for row in await conn.execute(select(Delivery.__table__).order_by(Delivery.id))
+        }
+    a, b = rows["a@x.example"], rows["b@x.example"]
+    assert (a.status, a.attempts, a.last_response, a.locked_by) == (
+        "deferred",
+        1,
+        "451 4.3.0 later",
+        None,
+    )
+    assert abs((a.next_attempt_at - retry_at).total_seconds()) < 1
+    assert a.delivered_at is None
+    assert (b.status, b.attempts) == ("queued", 0)  # untouched
