@@ -62,13 +62,17 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def verp_sender(message: OutboundMessage, default_subdomain: str) -> str:
-    """`b.<message id>@<return-path domain>`: a bounce to it names the message (its DSN names
-    the recipient). Mail without a sender domain keeps its envelope sender."""
+def verp_sender(
+    message: OutboundMessage, default_subdomain: str, delivery_id: int | None = None
+) -> str:
+    """`b.<message id>.<delivery id>@<return-path domain>` for a transaction with one
+    recipient, `b.<message id>@...` for several (a DSN then names its recipient): a bounce to
+    it maps back to the message and recipient. Mail without a sender domain keeps its sender."""
     if message.sender_domain is None:
         return message.mail_from
     subdomain = message.return_path_subdomain or default_subdomain
-    return f"b.{message.id.hex}@{subdomain}.{message.sender_domain}"
+    token = message.id.hex if delivery_id is None else f"{message.id.hex}.{delivery_id}"
+    return f"b.{token}@{subdomain}.{message.sender_domain}"
 
 
 def parse_verp(local_part: str) -> uuid.UUID | None:
@@ -80,6 +84,15 @@ def parse_verp(local_part: str) -> uuid.UUID | None:
         return uuid.UUID(hex=token.split(".", 1)[0])
     except ValueError:
         return None
+
+
+def parse_verp_delivery(address: str) -> int | None:
+    """The delivery id in a VERP address (`b.<message>.<delivery>@...`), when it names one."""
+    local = address.rpartition("@")[0]
+    if parse_verp(local) is None:
+        return None
+    parts = local.split(".")
+    return int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None
 
 
 class Destination:
@@ -273,7 +286,8 @@ class DeliveryWorker:
     async def transaction(self, job: Job, session: Session) -> list[Outcome]:
         """MAIL, RCPT for each recipient, DATA: one outcome per recipient."""
         smtp, host = session.smtp, session.host
-        sender = verp_sender(job.message, self.options.return_path_subdomain)
+        single = job.deliveries[0].id if len(job.deliveries) == 1 else None
+        sender = verp_sender(job.message, self.options.return_path_subdomain, single)
         options = self._mail_options(job, smtp)
         try:
             await smtp.mail(sender, options=options, encoding="utf-8")

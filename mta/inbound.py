@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from mta.bounce_classes import Classification, suppresses
 from mta.bounce_parser import Report, parse_report
+from mta.delivery import parse_verp_delivery
 from storage.engine import Database
 from storage.feedback import AsyncBounce, Recorded, record_bounces, record_complaint
 
@@ -30,9 +31,16 @@ async def process_report(
     if report.message_id is None or report.kind == "none":
         log.info("inbound message=%s kind=%s about=%s", queue_id, report.kind, report.message_id)
         return None
+    # Our VERP address as the report's envelope recipient may name the delivery itself.
+    delivery_id = next(filter(None, map(parse_verp_delivery, recipients)), None)
     if report.kind == "complaint":
         recorded = await record_complaint(
-            db, report.message_id, report.complainant, report.feedback_type, report.user_agent
+            db,
+            report.message_id,
+            report.complainant,
+            report.feedback_type,
+            report.user_agent,
+            delivery_id,
         )
     else:
         bounces = [
@@ -49,7 +57,9 @@ async def process_report(
             )
             for failed in report.recipients
         ]
-        recorded = await record_bounces(db, report.message_id, bounces, soft_bounce_limit)
+        recorded = await record_bounces(
+            db, report.message_id, bounces, soft_bounce_limit, delivery_id
+        )
     log.info(
         "inbound message=%s kind=%s about=%s events=%s suppressed=%s",
         queue_id,

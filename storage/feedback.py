@@ -55,9 +55,12 @@ def _about(conn: Connection, message_id: uuid.UUID) -> tuple[Any, dict[str, int]
     return message, {normalize_address(row.recipient): row.id for row in rows}
 
 
-def _match(reported: str, deliveries: dict[str, int]) -> str | None:
-    """The message's recipient a report names; a lone recipient when the report names an
-    address the message was not sent to (a forward, an alias)."""
+def _match(reported: str, deliveries: dict[str, int], delivery_id: int | None) -> str | None:
+    """The message's recipient a report is about: the one its VERP address named, else the one
+    the report names, else a lone recipient (the report names a forward or an alias)."""
+    by_id = {number: address for address, number in deliveries.items()}
+    if delivery_id in by_id:
+        return by_id[delivery_id]
     address = normalize_address(reported)
     if address in deliveries:
         return address
@@ -111,7 +114,11 @@ def _soft_bounces_in_a_row(conn: Connection, user_id: int, address: str, limit: 
 
 
 def _record_bounces(
-    conn: Connection, message_id: uuid.UUID, bounces: Sequence[AsyncBounce], soft_limit: int
+    conn: Connection,
+    message_id: uuid.UUID,
+    delivery_id: int | None,
+    bounces: Sequence[AsyncBounce],
+    soft_limit: int,
 ) -> Recorded:
     recorded = Recorded([], [])
     about = _about(conn, message_id)
@@ -119,7 +126,7 @@ def _record_bounces(
         return recorded
     message, deliveries = about
     for bounce in bounces:
-        recipient = _match(bounce.address, deliveries)
+        recipient = _match(bounce.address, deliveries, delivery_id)
         if recipient is None:
             continue
         data = {
@@ -154,15 +161,23 @@ def _record_bounces(
 
 
 async def record_bounces(
-    db: Database, message_id: uuid.UUID, bounces: Sequence[AsyncBounce], soft_limit: int
+    db: Database,
+    message_id: uuid.UUID,
+    bounces: Sequence[AsyncBounce],
+    soft_limit: int,
+    delivery_id: int | None = None,
 ) -> Recorded:
-    """Record an asynchronous bounce report about one of our messages."""
-    return await db.write(lambda conn: _record_bounces(conn, message_id, bounces, soft_limit))
+    """Record an asynchronous bounce report about one of our messages (and, when its VERP
+    address named one, about that delivery)."""
+    return await db.write(
+        lambda conn: _record_bounces(conn, message_id, delivery_id, bounces, soft_limit)
+    )
 
 
 def _record_complaint(
     conn: Connection,
     message_id: uuid.UUID,
+    delivery_id: int | None,
     complainant: str | None,
     feedback_type: str | None,
     user_agent: str | None,
@@ -172,7 +187,7 @@ def _record_complaint(
     if about is None:
         return recorded
     message, deliveries = about
-    recipient = _match(complainant or "", deliveries)
+    recipient = _match(complainant or "", deliveries, delivery_id)
     if recipient is None:
         return recorded
     data = {"feedback_type": feedback_type, "user_agent": user_agent, "source": "fbl"}
@@ -193,8 +208,11 @@ async def record_complaint(
     complainant: str | None,
     feedback_type: str | None,
     user_agent: str | None,
+    delivery_id: int | None = None,
 ) -> Recorded:
     """Record a complaint (ARF, JMRP) about one of our messages; the address is suppressed."""
     return await db.write(
-        lambda conn: _record_complaint(conn, message_id, complainant, feedback_type, user_agent)
+        lambda conn: _record_complaint(
+            conn, message_id, delivery_id, complainant, feedback_type, user_agent
+        )
     )

@@ -113,7 +113,12 @@ def test_message_reaches_the_destination_signed_and_intact(setup: Setup) -> None
     assert [t.recipients for t in other] == [("ok-c@other.example",)]
     for transaction in (*same_domain, *other):
         assert transaction.content == bytes(stored[0])
-        assert transaction.mail_from == f"b.{queue_id.hex}@{setup.sender.return_path}"
+    # VERP: the message names itself; a lone recipient's transaction names its delivery too.
+    assert same_domain[0].mail_from == f"b.{queue_id.hex}@{setup.sender.return_path}"
+    [(delivery_id,)] = query(
+        setup, "SELECT id FROM deliveries WHERE recipient = 'ok-c@other.example'"
+    )
+    assert other[0].mail_from == f"b.{queue_id.hex}.{delivery_id}@{setup.sender.return_path}"
     assert dkim.verify(same_domain[0].content, dnsfunc=DnsRecord(setup.sender))
 
     [(kind, data)] = [e for e in events(setup, queue_id, "ok-a@dest.example") if e[0] != "queued"]

@@ -35,11 +35,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             running.gateway.stop()
 
 
-def delivered_message(setup: Setup, recipient: str) -> uuid.UUID:
+def delivered_message(setup: Setup, *recipients: str) -> uuid.UUID:
     sender = setup.sender
     with logged_in(setup.gateway.ports["submission"], sender.username, sender.password) as smtp:
-        queue_id = queued_id(send(smtp, sender.address, message(sender.address), [recipient]))
-    settled(setup, queue_id, {recipient: "delivered"})
+        queue_id = queued_id(send(smtp, sender.address, message(sender.address), recipients))
+    settled(setup, queue_id, dict.fromkeys(recipients, "delivered"))
     return queue_id
 
 
@@ -56,8 +56,11 @@ def report_from_sample(name: str, setup: Setup, queue_id: uuid.UUID, recipient: 
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
-def send_report(setup: Setup, queue_id: uuid.UUID, report: bytes) -> None:
-    verp = f"b.{queue_id.hex}@{setup.sender.return_path}"
+def send_report(
+    setup: Setup, queue_id: uuid.UUID, report: bytes, delivery_id: int | None = None
+) -> None:
+    token = queue_id.hex if delivery_id is None else f"{queue_id.hex}.{delivery_id}"
+    verp = f"b.{token}@{setup.sender.return_path}"
     with smtplib.SMTP("127.0.0.1", setup.gateway.ports["smtp"], timeout=15) as smtp:
         smtp.ehlo("mx.remote.example")
         expect(smtp.mail("<>"), "250 2.1.0")
@@ -91,6 +94,17 @@ def test_a_dsn_becomes_a_bounce_and_suppresses(setup: Setup) -> None:
     assert refused_at_rcpt(setup, recipient).startswith(
         "550 5.7.1 Recipient email address is suppressed"
     )
+
+
+def test_the_delivery_named_by_the_verp_address_is_the_one_bounced(setup: Setup) -> None:
+    # Two destinations: two transactions, each sent from a VERP address naming its delivery.
+    named, other = "tom@elsewhere.example", "ann@example.org"
+    queue_id = delivered_message(setup, other, named)
+    [(delivery_id,)] = query(setup, "SELECT id FROM deliveries WHERE recipient = ?", named)
+    # The report speaks of jane (a forward of tom's, say) and came back to tom's VERP address.
+    report = report_from_sample("postfix_user_unknown.eml", setup, queue_id, other)
+    send_report(setup, queue_id, report, delivery_id)
+    wait_until(lambda: statuses(setup, queue_id) == {named: "bounced", other: "delivered"})
 
 
 def test_an_arf_report_becomes_a_complaint_and_suppresses(setup: Setup) -> None:

@@ -85,6 +85,18 @@ async def test_an_unknown_address_matches_only_a_lone_recipient(
     assert (await record_bounces(db, uuid.uuid4(), forwarded, SOFT_LIMIT)).events == []
 
 
+async def test_the_delivery_named_by_the_verp_address_wins(
+    engine: AsyncEngine, db: Database
+) -> None:
+    user_id, domain_id = await owner(engine)
+    message_id = await sent(db, user_id, domain_id, "a@example.org", "b@example.org")
+    async with engine.connect() as conn:
+        ids = dict((await conn.execute(select(Delivery.recipient, Delivery.id))).all())
+    forwarded = [bounce("b.forwarded@elsewhere.example", hard=True)]
+    recorded = await record_bounces(db, message_id, forwarded, SOFT_LIMIT, ids["b@example.org"])
+    assert recorded.events == [("bounced", "b@example.org")]
+
+
 async def test_soft_bounces_suppress_only_when_several_messages_in_a_row_bounced(
     engine: AsyncEngine, db: Database
 ) -> None:
