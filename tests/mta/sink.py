@@ -7,10 +7,12 @@ answers depend on the recipient's local part.
     unknown-...    550 5.1.1 (no such user)
     spam-...       550 5.7.1 (blocked as spam)
     drop-...       the connection is closed at RCPT
+    slow-...       accepted after two seconds
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 from collections import Counter
@@ -38,6 +40,7 @@ class SinkHandler:
     offered: Counter[str] = field(default_factory=Counter)
     sessions: int = 0
     quits: int = 0
+    ehlo_names: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(
@@ -45,6 +48,7 @@ class SinkHandler:
     ) -> list[str]:
         with self.lock:
             self.sessions += 1 if session.host_name is None else 0
+            self.ehlo_names.append(hostname)
         session.host_name = hostname
         return responses
 
@@ -66,6 +70,8 @@ class SinkHandler:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if local.startswith("spam-"):
             return "550 5.7.1 Message blocked as spam"
+        if local.startswith("slow-"):
+            await asyncio.sleep(2)  # a slow server, not a fixed wait in a test
         if local.startswith("drop-"):
             assert server.transport is not None
             server.transport.close()

@@ -121,11 +121,20 @@ def test_message_reaches_the_destination_signed_and_intact(setup: Setup) -> None
     assert other[0].mail_from == f"b.{queue_id.hex}.{delivery_id}@{setup.sender.return_path}"
     assert dkim.verify(same_domain[0].content, dnsfunc=DnsRecord(setup.sender))
 
+    assert set(setup.sink.handler.ehlo_names) == {"mx.mailgate.test"}  # our configured name
     [(kind, data)] = [e for e in events(setup, queue_id, "ok-a@dest.example") if e[0] != "queued"]
     assert kind == "delivered"
     assert data["remote_host"] == "127.0.0.1"
     assert data["reply"] == "250 2.0.0 Ok: stored"
     assert 0 <= data["seconds"] < 30
+
+
+def test_a_slow_destination_does_not_hold_back_the_others(setup: Setup) -> None:
+    slow = submit(setup, ["slow-a@slow.example"])
+    fast = submit(setup, ["ok-f@fast.example"])
+    settled(setup, fast, {"ok-f@fast.example": "delivered"})
+    assert statuses(setup, slow) == {"slow-a@slow.example": "queued"}  # still in its session
+    settled(setup, slow, {"slow-a@slow.example": "delivered"})
 
 
 def test_a_temporary_failure_is_retried_then_delivered(setup: Setup) -> None:
