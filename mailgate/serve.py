@@ -65,19 +65,26 @@ def listener_ports(settings: Settings) -> list[tuple[Role, int]]:
     return ports
 
 
+def bind(settings: Settings, role: str, port: int) -> socket.socket | None:
+    """A listening socket on the configured address, or None (logged) when it cannot be had."""
+    try:
+        family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
+        sock = socket.create_server((settings.bind, port), family=family, backlog=1024)
+    except OSError as error:
+        log.error("listener failed role=%s port=%d error=%r", role, port, error.strerror)
+        return None
+    sock.setblocking(False)
+    log.info("listening role=%s address=%s port=%d", role, settings.bind, port)
+    return sock
+
+
 def bind_listeners(settings: Settings) -> list[Listener]:
-    """Bind each configured port; a port that fails is logged and skipped."""
+    """Bind each configured SMTP port; a port that fails is logged and skipped."""
     listeners = []
     for role, port in listener_ports(settings):
-        try:
-            family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
-            sock = socket.create_server((settings.bind, port), family=family, backlog=1024)
-        except OSError as error:
-            log.error("listener failed role=%s port=%d error=%r", role, port, error.strerror)
-            continue
-        sock.setblocking(False)
-        listeners.append(Listener(role, port, sock))
-        log.info("listening role=%s address=%s port=%d", role, settings.bind, port)
+        sock = bind(settings, str(role), port)
+        if sock is not None:
+            listeners.append(Listener(role, port, sock))
     return listeners
 
 
@@ -88,18 +95,23 @@ def serve(settings: Settings) -> int:
     if not listeners:
         log.error("no SMTP listener could be bound; exiting")
         return 1
-    smtp = settings.smtp_processes
+    http = bind(settings, "http", settings.http_port) if settings.http_port else None
+    smtp, delivery = settings.smtp_processes, settings.delivery_processes
+    sockets = [listener.sock for listener in listeners] + ([http] if http else [])
 
     def work(index: int) -> None:
         if index < smtp:
             run_in_loop(_worker(settings, listeners, index))
-        else:
+        elif index < smtp + delivery:
             run_in_loop(_delivery_worker(settings, index))
+        else:
+            assert http is not None
+            run_in_loop(_http_worker(settings, http, index))
 
     return supervise(
         work,
-        smtp + settings.delivery_processes,
-        on_stop=lambda: [listener.sock.close() for listener in listeners],
+        smtp + delivery + (1 if http else 0),
+        on_stop=lambda: [sock.close() for sock in sockets],
     )
 
 
@@ -216,6 +228,38 @@ async def _delivery_worker(settings: Settings, index: int) -> None:
         orphan_watch.cancel()
         await db.dispose()
     log.info("delivery worker stopped index=%d", index)
+
+
+async def _http_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+    """The HTTP app under uvicorn on the supervisor's socket; uvicorn's own SIGTERM handling
+    finishes the requests in flight before it exits."""
+    import uvicorn
+
+    from http_api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings.database_url),
+        log_config=None,  # ours (mailgate.logs), not uvicorn's
+        lifespan="on",
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    orphaned = asyncio.Event()
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(orphaned))
+    orphaned_exit = asyncio.create_task(_exit_when(orphaned, server))
+    log.info("http worker ready index=%d", index)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        orphan_watch.cancel()
+        orphaned_exit.cancel()
+    log.info("http worker stopped index=%d", index)
+
+
+async def _exit_when(event: asyncio.Event, server: Any) -> None:
+    await event.wait()
+    server.should_exit = True
 
 
 def delivery_options(settings: Settings) -> DeliveryOptions:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.engine import Database
 from storage.models import ApiKey, KeyKind, User, UserStatus, utcnow
 from storage.tokens import hash_password, new_token, token_hash, token_hint
 
@@ -91,3 +92,18 @@ async def is_admin_key(engine: AsyncEngine, key: str) -> bool:
             .values(last_used_at=utcnow())
         )
     return result.rowcount == 1
+
+
+_ADMIN_BY_HASH = (
+    select(ApiKey.id)
+    .where(ApiKey.kind == KeyKind.ADMIN, ApiKey.key_hash == bindparam("key_hash"))
+    .limit(1)
+)
+
+
+async def admin_key_matches(db: Database, key: str) -> bool:
+    """A read-only check of the admin key, for hot paths (an MX asks for every message); the
+    key is compared by its SHA-256 digest through the unique index."""
+    if not key:
+        return False
+    return await db.scalar(_ADMIN_BY_HASH, {"key_hash": token_hash(key)}) is not None

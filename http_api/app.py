@@ -1,0 +1,56 @@
+"""The HTTP app served by `mailgate serve` (uvicorn, on the HTTP port): operations endpoints
+and the API routes, over the same store and operations as the SMTP path.
+
+Routes are added here as the API grows; each route module parses its request and shapes its
+answer, and calls operations in `storage/` (and `mta/` to submit mail) for the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from http_api import relay_check
+from storage.engine import Database
+
+_PING = text("SELECT 1")
+
+
+def create_app(database_url: str) -> Starlette:
+    """The app on a database; its connections open at start-up and close at shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.db = Database(database_url)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up and serving HTTP."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers; 503 otherwise, so a load balancer stops sending."""
+    db: Database = request.app.state.db
+    try:
+        await db.scalar(_PING)
+    except Exception as error:  # any failure of the store means "not ready"
+        return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, 503)
+    return JSONResponse({"status": "ready"})

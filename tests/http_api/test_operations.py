@@ -1,0 +1,117 @@
+"""The HTTP side of `mailgate serve`, over a real socket with a real client: the operations
+endpoints, and the inbound relay domain check that MX servers call."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.conftest import Gateway, make_gateway, wait_until
+
+AUTH_FAILED = {"Errors": [{"Code": 1, "Message": "Authentication failed. Invalid admin API key."}]}
+
+
+@dataclass
+class Http:
+    gateway: Gateway
+    client: httpx.Client
+    admin_key: str
+    relay_domain: str
+
+
+def answering(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
+    gateway = make_gateway(tmp_path_factory.mktemp("http"), MAILGATE_SMTP_PROCESSES="1")
+    user_id = gateway.json("user", "add", "owner@http.test")["UserID"]
+    domain = gateway.json("domain", "add", "http.test", "--user", str(user_id))
+    admin_key = gateway.json("admin-key")["AdminAPIKey"]
+    gateway.start()
+    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_until(lambda: answering(client))
+        try:
+            yield Http(gateway, client, admin_key, domain["ReturnPathDomain"])
+        finally:
+            if gateway.process is not None:
+                gateway.stop()
+
+
+def test_health_and_readiness(http: Http) -> None:
+    assert http.client.get("/healthz").json() == {"status": "ok"}
+    ready = http.client.get("/readyz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+
+
+@pytest.mark.parametrize("asked", ["{domain}", "{domain}.", "B.anything@{domain}", "{upper}"])
+def test_relay_check_allows_the_return_path_domains(http: Http, asked: str) -> None:
+    domain = http.relay_domain
+    answer = http.client.get(
+        "/api/v1/inbound-relay-domain-check",
+        params={"domain": asked.format(domain=domain, upper=domain.upper())},
+        headers={"Authorization": f"Bearer {http.admin_key}"},
+    )
+    assert (answer.status_code, answer.json()) == (200, {"Success": True, "RelayDomain": domain})
+
+
+def test_relay_check_accepts_the_domain_in_the_body(http: Http) -> None:
+    auth = {"Authorization": f"Bearer {http.admin_key}"}
+    url = "/api/v1/inbound-relay-domain-check"
+    as_json = http.client.post(url, json={"Domain": http.relay_domain}, headers=auth)
+    as_form = http.client.post(url, data={"DOMAIN": http.relay_domain}, headers=auth)
+    assert as_json.status_code == as_form.status_code == 200
+
+
+@pytest.mark.parametrize("asked", ["http.test", "other.example", "bounces.other.example", ""])
+def test_relay_check_denies_other_domains_with_500(http: Http, asked: str) -> None:
+    answer = http.client.get(
+        "/api/v1/inbound-relay-domain-check",
+        params={"domain": asked},
+        headers={"Authorization": f"Bearer {http.admin_key}"},
+    )
+    assert (answer.status_code, answer.json()) == (500, {})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic {key}"},
+        {"Authorization": "Bearer"},
+    ],
+)
+def test_relay_check_needs_the_admin_key(http: Http, headers: dict[str, str]) -> None:
+    headers = {name: value.format(key=http.admin_key) for name, value in headers.items()}
+    answer = http.client.get(
+        "/api/v1/inbound-relay-domain-check",
+        params={"domain": http.relay_domain},
+        headers=headers,
+    )
+    assert (answer.status_code, answer.json()) == (403, AUTH_FAILED)
+
+
+def test_a_user_key_is_not_the_admin_key(http: Http) -> None:
+    user_key = http.gateway.json("user", "add", "second@http.test")["APIKey"]
+    answer = http.client.get(
+        "/api/v1/inbound-relay-domain-check",
+        params={"domain": http.relay_domain},
+        headers={"Authorization": f"Bearer {user_key}"},
+    )
+    assert answer.status_code == 403
+
+
+def test_zz_http_stops_cleanly_with_the_gateway(http: Http) -> None:
+    assert http.gateway.stop(signal.SIGTERM) == 0
+    assert http.gateway.log().rstrip().endswith("stopped")  # the supervisor's last word
+    assert not answering(http.client)
