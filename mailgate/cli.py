@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -80,12 +81,33 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Before anything imports prometheus-client: every process of this `serve` writes its
+    # counters to files in a directory of its own, which /metrics sums; a run starts from zero.
+    metrics_root = settings.data_dir / "metrics"
+    for stale in metrics_root.glob("*"):
+        if not _process_alive(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
+    metrics_dir = metrics_root / str(os.getpid())
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from mailgate.serve import serve
 
     if not settings.tls_cert.exists():
         say(f"no TLS certificate at {settings.tls_cert}: run `mailgate init` first")
         return 2
     return serve(settings)
+
+
+def _process_alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:

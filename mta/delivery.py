@@ -27,6 +27,7 @@ from datetime import timedelta
 import aiosmtplib
 
 from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, TemporaryRouteError
+from mta import metrics
 from mta.bounce_classes import classify, enhanced_code_of, suppresses
 from mta.outbound_sessions import Session, SessionOpenError, SessionPool
 from storage.engine import Database
@@ -427,6 +428,9 @@ async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, within: fl
 
 def log_outcome(outcome: Outcome) -> None:
     delivery = outcome.delivery
+    metrics.DELIVERY_OUTCOMES.labels(str(outcome.status)).inc()
+    if outcome.status is DeliveryStatus.DELIVERED:
+        metrics.DELIVERY_LATENCY.observe((utcnow() - delivery.created_at).total_seconds())
     log.info(
         "%s message=%s to=<%s> host=%s category=%s reply=%r",
         outcome.status,

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
 
-from mta import replies
+from mta import metrics, replies
 from mta.assembly import protocol_name
 from mta.auth_throttle import AuthThrottle
 from mta.policy import Refusal, in_networks, is_loopback
@@ -114,6 +114,7 @@ class SubmissionHandler:
         except SubmissionRefused as refused:
             log.info("refused stage=mail client=%s from=<%s> reply=%r", server.client_ip,
                      address, refused.reply)  # fmt: skip
+            metrics.refused("mail", refused.reply)
             return refused.reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -134,6 +135,7 @@ class SubmissionHandler:
         except SubmissionRefused as refused:
             log.info("refused stage=rcpt client=%s to=<%s> reply=%r", server.client_ip,
                      address, refused.reply)  # fmt: skip
+            metrics.refused("rcpt", refused.reply)
             return refused.reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -161,9 +163,11 @@ class SubmissionHandler:
         except SubmissionRefused as refused:
             log.info("refused stage=data client=%s from=<%s> reply=%r", server.client_ip,
                      envelope.mail_from, refused.reply)  # fmt: skip
+            metrics.refused("data", refused.reply)
             return refused.reply
         except QueueWriteError:
             return replies.TEMPORARY_FAILURE
+        metrics.SMTP_ACCEPTED.labels("outbound" if envelope.sender else "inbound").inc()
         log.info(
             "queued message_id=%s client=%s from=<%s> rcpts=%d size=%d",
             queue_id, server.client_ip, envelope.mail_from, len(envelope.rcpt_tos), len(content),
@@ -288,6 +292,7 @@ class MailgateSMTP(SMTP):
         self.implicit_tls = transport.get_extra_info("ssl_object") is not None
         options = self.handler.options
         self.in_relay_network = in_networks(self.client_ip, options.relay_networks)
+        metrics.SMTP_SESSIONS.labels(self.role.value).inc()
         loopback_ok = options.allow_plaintext_auth_on_loopback and is_loopback(self.client_ip)
         self._auth_require_tls = not (self.implicit_tls or loopback_ok)
         if loopback_ok:  # an application on this host may submit on 587/2525 without STARTTLS

@@ -4,6 +4,7 @@ endpoints, and the inbound relay domain check that MX servers call."""
 from __future__ import annotations
 
 import signal
+import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -109,6 +110,36 @@ def test_a_user_key_is_not_the_admin_key(http: Http) -> None:
         headers={"Authorization": f"Bearer {user_key}"},
     )
     assert answer.status_code == 403
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in the Prometheus text format (0 when absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    prefix = f"{name}{{{wanted}}} " if labels else f"{name} "
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)]
+    return sum(values)
+
+
+def test_metrics_sum_every_process(http: Http) -> None:
+    port = int(http.gateway.ports["smtp"])
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:  # an SMTP worker's counters
+        smtp.ehlo()
+        smtp.mail("someone@outside.example")
+        assert smtp.rcpt("victim@elsewhere.example")[0] == 550  # no open relay
+    for _ in range(3):
+        http.client.get("/healthz")
+
+    def scraped() -> str:
+        text = http.client.get("/metrics").text
+        return (
+            text if metric(text, "mailgate_smtp_refusals_total", stage="rcpt", code="5.7.1") else ""
+        )
+
+    text = wait_until(scraped)
+    assert metric(text, "mailgate_smtp_sessions_total", role="mx") >= 1
+    assert metric(text, "mailgate_http_requests_total", route="/healthz", status="200") >= 3
+    assert 'mailgate_queue_recipients{status="queued"} 0' in text
+    assert 'mailgate_queue_recipients{status="deferred"} 0' in text
 
 
 def test_zz_http_stops_cleanly_with_the_gateway(http: Http) -> None:

@@ -1,0 +1,36 @@
+"""The gateway's counters, kept with prometheus-client and served at `/metrics`.
+
+`mailgate serve` runs several processes; it sets PROMETHEUS_MULTIPROC_DIR before any of them
+imports this module, so each process writes its samples to a file there and the HTTP worker
+sums them (prometheus-client's multiprocess mode). Without it (tests importing the modules, a
+lone `mailgate worker`) the counters simply live in the process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from mta.bounce_classes import enhanced_code_of
+
+SMTP_SESSIONS = Counter("mailgate_smtp_sessions", "SMTP connections accepted", ["role"])
+SMTP_ACCEPTED = Counter(
+    "mailgate_smtp_messages_accepted", "Messages queued from SMTP", ["direction"]
+)
+SMTP_REFUSED = Counter(
+    "mailgate_smtp_refusals", "SMTP commands refused, by stage and enhanced code", ["stage", "code"]
+)
+DELIVERY_OUTCOMES = Counter(
+    "mailgate_delivery_outcomes", "Delivery attempts, by outcome", ["status"]
+)
+DELIVERY_LATENCY = Histogram(
+    "mailgate_delivery_latency_seconds",
+    "Seconds from queueing to delivery",
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
+)
+HTTP_REQUESTS = Counter(
+    "mailgate_http_requests", "HTTP requests, by route and status", ["route", "status"]
+)
+
+
+def refused(stage: str, reply: str) -> None:
+    SMTP_REFUSED.labels(stage, enhanced_code_of(reply) or reply[:3]).inc()
