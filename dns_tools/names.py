@@ -28,3 +28,15 @@ def normalize_domain(name: str) -> str:
     if labels[-1].isdigit():
         raise InvalidDomain(f"invalid domain name: {name!r}")
     return ascii_name
+
+
+_SUBDOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,32}(?<!-)")
+
+
+def dns_label(value: object) -> str:
+    """One lower-case DNS label, as a subdomain of a sender domain (`bounces`, `links`): ASCII
+    letters, digits and inner hyphens, at most 32 characters; raises ValueError otherwise."""
+    text = str(value).strip().lower()
+    if not _SUBDOMAIN_LABEL.fullmatch(text):
+        raise ValueError("expected ASCII letters, digits and inner hyphens, at most 32 characters")
+    return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -17,18 +18,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from http_api import metrics, relay_check
+from http_api import api_php, commands, metrics, relay_check
 from storage.engine import Database
+
+if TYPE_CHECKING:
+    from mailgate.config import Settings
+
+_ = commands  # its import registers the /api.php commands
 
 _PING = text("SELECT 1")
 
 
-def create_app(database_url: str) -> Starlette:
-    """The app on a database; its connections open at start-up and close at shutdown."""
+def create_app(settings: Settings) -> Starlette:
+    """The app on the configured database; connections open at start-up, close at shutdown."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.db = Database(database_url)
+        app.state.settings = settings
+        app.state.db = Database(settings.database_url)
         try:
             yield
         finally:
@@ -38,6 +45,7 @@ def create_app(database_url: str) -> Starlette:
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        Route("/api.php", api_php.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
     ]
     return Starlette(

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dns_tools.names import dns_label
 from dns_tools.records import sender_domain_records
-from mailgate.config import ConfigError, Settings, dns_label, load_settings
+from mailgate.config import ConfigError, Settings, load_settings
 from mailgate.logs import configure_logging
 from storage import accounts, credentials, domains
 from storage.engine import create_engine

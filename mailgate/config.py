@@ -11,12 +11,13 @@ import dataclasses
 import ipaddress
 import math
 import os
-import re
 import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from dns_tools.names import dns_label
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -164,17 +165,6 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 
 def _text(value: Any) -> str:
     return str(value).strip()
-
-
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,32}(?<!-)")
-
-
-def dns_label(value: Any) -> str:
-    """One lower-case DNS label, as a subdomain of a sender domain (`bounces`, `links`)."""
-    text = str(value).strip().lower()
-    if not _LABEL.fullmatch(text):
-        raise ValueError("expected ASCII letters, digits and inner hyphens, at most 32 characters")
-    return text
 
 
 @dataclasses.dataclass(frozen=True)

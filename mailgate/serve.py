@@ -238,7 +238,7 @@ async def _http_worker(settings: Settings, sock: socket.socket, index: int) -> N
     from http_api.app import create_app
 
     config = uvicorn.Config(
-        create_app(settings.database_url),
+        create_app(settings),
         log_config=None,  # ours (mailgate.logs), not uvicorn's
         lifespan="on",
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE),

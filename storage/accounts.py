@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
-from storage.models import ApiKey, KeyKind, User, UserStatus, utcnow
+from storage.models import ApiKey, KeyKind, LoginSession, User, UserStatus, utcnow
 from storage.tokens import hash_password, new_token, token_hash, token_hint
 
 USER_KEY_PREFIX = "mg_"
@@ -107,3 +107,37 @@ async def admin_key_matches(db: Database, key: str) -> bool:
     if not key:
         return False
     return await db.scalar(_ADMIN_BY_HASH, {"key_hash": token_hash(key)}) is not None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an API request acts for."""
+
+    user_id: int
+    status: UserStatus
+
+
+_USER_BY_KEY = (
+    select(User.id, User.status)
+    .join(ApiKey, ApiKey.user_id == User.id)
+    .where(ApiKey.kind == KeyKind.USER, ApiKey.key_hash == bindparam("key_hash"))
+)
+_USER_BY_SESSION = (
+    select(User.id, User.status)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(
+        LoginSession.token_hash == bindparam("key_hash"),
+        LoginSession.expires_at > bindparam("now"),
+    )
+)
+
+
+async def caller_for(db: Database, api_key: str = "", session_id: str = "") -> Caller | None:
+    """The active user a user API key or an unexpired login session belongs to."""
+    for secret, query in ((api_key, _USER_BY_KEY), (session_id, _USER_BY_SESSION)):
+        if not secret:
+            continue
+        row = await db.first(query, {"key_hash": token_hash(secret), "now": utcnow()})
+        if row is not None and row.status == UserStatus.ACTIVE:
+            return Caller(row.id, row.status)
+    return None

@@ -87,6 +87,10 @@ async def add_domain(
             "user_id": user_id,
             "name": name,
             "status": DomainStatus.APPROVAL_PENDING,
+            # Stated here, not left to column defaults, so the returned object is complete.
+            "link_tracking": True,
+            "open_tracking": True,
+            "unsubscribe_link": False,
             "custom_subdomain": custom_subdomain,
             "custom_track_prefix": custom_track_prefix,
             "track_merge": track_merge,

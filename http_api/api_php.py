@@ -1,0 +1,86 @@
+"""`POST /api.php`: one dispatcher for every command. Command and parameter names are matched
+case-insensitively; the body may be JSON, a form or the query string. Each command module
+declares its commands with `command(...)`: the name, who may call it, and a handler that parses
+its parameters, calls one operation and shapes the documented answer.
+
+Authentication failures use the family's codes: 99998 "Authentication failure or session
+expired" and 99999 "Not enough privileges"; an unknown command is 99997.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from http_api.params import BadRequestBody, read_params
+from storage.accounts import Caller, caller_for
+from storage.engine import Database
+
+AUTH_FAILED = 99998
+UNKNOWN_COMMAND = 99997
+BAD_REQUEST = 99996
+
+
+class Access(enum.Enum):
+    USER = "user"  # APIKey or SessionID of an active user
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to a command: its parameters (lower-cased names) and who makes it."""
+
+    db: Database
+    params: dict[str, Any]
+    caller: Caller | None
+    request: Request
+
+    def get(self, *names: str) -> Any:
+        """The first parameter present under any of its spellings (001's, then 004's)."""
+        for name in names:
+            value = self.params.get(name.lower())
+            if value is not None and value != "":
+                return value
+        return None
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+COMMANDS: dict[str, tuple[Access, Handler]] = {}
+
+
+def command(name: str, access: Access = Access.USER) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name.lower()] = (access, handler)
+        return handler
+
+    return register
+
+
+def failure(code: int, text: str, status: int = 200) -> Response:
+    return JSONResponse(
+        {"Success": False, "ErrorCode": code, "ErrorText": text}, status_code=status
+    )
+
+
+async def endpoint(request: Request) -> Response:
+    try:
+        params = await read_params(request)
+    except BadRequestBody as error:
+        return failure(BAD_REQUEST, str(error), 400)
+    name = str(params.get("command") or "").strip().lower()
+    registered = COMMANDS.get(name)
+    if registered is None:
+        shown = name or "(none)"
+        return failure(UNKNOWN_COMMAND, f"Unknown command: {shown}", 400)
+    access, handler = registered
+    db: Database = request.app.state.db
+    caller = await caller_for(
+        db, str(params.get("apikey") or ""), str(params.get("sessionid") or "")
+    )
+    if access is Access.USER and caller is None:
+        return failure(AUTH_FAILED, "Authentication failure or session expired")
+    return JSONResponse(await handler(Call(db, params, caller, request)))

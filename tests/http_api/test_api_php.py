@@ -1,0 +1,192 @@
+"""`POST /api.php` over a real socket: the dispatcher (encodings, case-insensitive names,
+authentication, unknown commands) and the sender domain commands with every documented code."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Gateway, make_gateway, wait_until
+from tests.http_api.test_operations import answering
+
+
+@dataclass
+class Api:
+    gateway: Gateway
+    client: httpx.Client
+    key: str
+    other_key: str
+    user_id: int
+
+    def call(self, command: str, key: str | None = None, **params: Any) -> dict[str, Any]:
+        body = {"Command": command, "APIKey": self.key if key is None else key, **params}
+        answer = self.client.post("/api.php", json=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    gateway = make_gateway(tmp_path_factory.mktemp("api"), MAILGATE_SMTP_PROCESSES="1")
+    owner = gateway.json("user", "add", "owner@api.test")
+    other = gateway.json("user", "add", "other@api.test")
+    gateway.start()
+    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_until(lambda: answering(client))
+        try:
+            yield Api(gateway, client, owner["APIKey"], other["APIKey"], owner["UserID"])
+        finally:
+            gateway.stop()
+
+
+def db(api: Api) -> sqlite3.Connection:
+    return sqlite3.connect(api.gateway.data_dir / "mailgate.db", timeout=30)
+
+
+def test_unknown_or_missing_command_is_a_clear_error(api: Api) -> None:
+    for body in ({"Command": "emailgateway.nosuchthing", "APIKey": api.key}, {"APIKey": api.key}):
+        answer = api.client.post("/api.php", json=body)
+        assert answer.status_code == 400
+        assert answer.json()["ErrorCode"] == 99997
+        assert answer.json()["ErrorText"].startswith("Unknown command: ")
+
+
+def test_a_body_that_is_not_json_is_refused(api: Api) -> None:
+    answer = api.client.post(
+        "/api.php", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert (answer.status_code, answer.json()["ErrorCode"]) == (400, 99996)
+
+
+@pytest.mark.parametrize("key", ["", "mg_not-a-key", "wrong"])
+def test_commands_need_a_valid_user_key(api: Api, key: str) -> None:
+    assert api.call("emailgateway.getdomain", key=key, DomainID=1) == {
+        "Success": False,
+        "ErrorCode": 99998,
+        "ErrorText": "Authentication failure or session expired",
+    }
+
+
+def test_add_domain_as_documented(api: Api) -> None:
+    answer = api.call(
+        "emailgateway.adddomain",
+        DomainName="Shop.Example",
+        Subdomain="Outbound",
+        TrackPrefix="links",
+    )
+    domain_id = answer["NewSenderDomainID"]
+    assert answer == {
+        "Success": True,
+        "ErrorCode": 0,
+        "NewSenderDomainID": domain_id,
+        "Domain": {
+            "DomainID": domain_id,
+            "SenderDomain": "shop.example",
+            "DomainName": "shop.example",
+            "Status": "Approval Pending",
+            "IsActive": False,
+            "VerificationStatus": "Pending",
+            "DKIMStatus": "Pending",
+            "SPFStatus": "Pending",
+            "Options": {
+                "LinkTracking": 1,
+                "OpenTracking": 1,
+                "UnsubscribeLink": 0,
+                "CustomSubdomain": "outbound",
+                "CustomTrackPrefix": "links",
+            },
+        },
+    }
+    with db(api) as conn:
+        relay = conn.execute("SELECT name FROM inbound_relay_domains").fetchall()
+    assert ("outbound.shop.example",) in relay
+
+
+def test_names_are_case_insensitive_and_every_encoding_works(api: Api) -> None:
+    url = "/api.php"
+    as_form = api.client.post(
+        url,
+        data={"COMMAND": "EmailGateway.AddDomain", "apikey": api.key, "domainname": "f.example"},
+    )
+    as_query = api.client.post(
+        url,
+        params={"command": "EMAILGATEWAY.ADDDOMAIN", "APIKEY": api.key, "DomainName": "q.example"},
+    )
+    as_multipart = api.client.post(
+        url,
+        data={"Command": "emailgateway.adddomain", "APIKey": api.key, "DomainName": "m.example"},
+        files={"unused": ("x.txt", b"x")},
+    )
+    for answer, name in (
+        (as_form, "f.example"),
+        (as_query, "q.example"),
+        (as_multipart, "m.example"),
+    ):
+        assert answer.json()["Domain"]["SenderDomain"] == name
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({}, [1]),
+        ({"DomainName": ""}, [1]),
+        ({"DomainName": "not a domain"}, [2]),
+        ({"DomainName": "nodot"}, [2]),
+        ({"DomainName": "ok.example", "Subdomain": "bad_sub"}, [4]),
+        ({"DomainName": "ok.example", "TrackPrefix": "-links"}, [4]),
+        ({"DomainName": "ok.example", "TrackPrefix": "x" * 33}, [4]),
+        ({"DomainName": "ok.example", "TrackMerge": "/"}, [4]),
+    ],
+)
+def test_add_domain_errors(api: Api, params: dict[str, str], code: list[int]) -> None:
+    assert api.call("emailgateway.adddomain", **params) == {"Success": False, "ErrorCode": code}
+
+
+def test_a_domain_someone_has_is_refused(api: Api) -> None:
+    api.call("emailgateway.adddomain", DomainName="taken.example")
+    again = api.call("emailgateway.adddomain", key=api.other_key, DomainName="TAKEN.example")
+    assert again == {"Success": False, "ErrorCode": [2]}
+
+
+def test_the_domain_limit(api: Api) -> None:
+    other_id = api.call("emailgateway.adddomain", key=api.other_key, DomainName="o1.example")
+    assert other_id["Success"]
+    with db(api) as conn:
+        conn.execute("UPDATE users SET max_sender_domains = 1 WHERE email = 'other@api.test'")
+    over = api.call("emailgateway.adddomain", key=api.other_key, DomainName="o2.example")
+    assert over == {"Success": False, "ErrorCode": [3]}
+
+
+def test_get_domain_and_its_errors(api: Api) -> None:
+    added = api.call("emailgateway.adddomain", DomainName="get.example", TrackPrefixDisabled=1)
+    domain_id = added["NewSenderDomainID"]
+    got = api.call("EmailGateway.GetDomain", DomainID=str(domain_id))
+    assert got["Domain"]["SenderDomain"] == "get.example"
+    assert got["Domain"]["Options"]["TrackPrefixDisabled"] is True
+    assert api.call("emailgateway.getdomain") == {
+        "Success": False,
+        "ErrorCode": 1,
+        "ErrorMessage": "Required parameter missing: DomainID",
+    }
+    not_found = {
+        "Success": False,
+        "ErrorCode": 2,
+        "ErrorMessage": "Domain not found or access denied",
+    }
+    assert api.call("emailgateway.getdomain", key=api.other_key, DomainID=domain_id) == not_found
+    assert api.call("emailgateway.getdomain", DomainID=999999) == not_found
+    assert api.call("emailgateway.getdomain", DomainID="abc") == not_found
+
+
+def test_a_deactivated_user_is_refused(api: Api) -> None:
+    user = api.gateway.json("user", "add", "gone@api.test")
+    assert api.call("emailgateway.getdomain", key=user["APIKey"], DomainID=1)["ErrorCode"] == 2
+    with db(api) as conn:
+        conn.execute("UPDATE users SET status = 'deactivated' WHERE email = 'gone@api.test'")
+    assert api.call("emailgateway.getdomain", key=user["APIKey"], DomainID=1)["ErrorCode"] == 99998
