@@ -195,3 +195,79 @@ async def sender_for_address_domain(db: Database, name: str) -> SenderContext | 
 
 async def is_inbound_relay_domain(db: Database, name: str) -> bool:
     return await db.scalar(_RELAY_DOMAIN, {"name": name.lower()}) is not None
+
+
+async def list_domains(engine: AsyncEngine, user_id: int) -> list[SenderDomain]:
+    """The user's sender domains, oldest first."""
+    query = select(SenderDomain).where(SenderDomain.user_id == user_id).order_by(SenderDomain.id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [SenderDomain(**row._mapping) for row in rows]
+
+
+async def delete_domain(engine: AsyncEngine, domain_id: int, user_id: int) -> None:
+    """Remove a user's domain with its keys, credentials and return-path relay domain (by
+    cascade). Its messages stay, for the events and statistics, without the domain."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            SenderDomain.__table__.delete().where(
+                SenderDomain.id == domain_id, SenderDomain.user_id == user_id
+            )
+        )
+    if result.rowcount != 1:
+        raise NotFound(f"no sender domain {domain_id}")
+
+
+@dataclass(frozen=True)
+class DomainChanges:
+    """What `updatedomain` may change; None leaves a field as it is, "" resets an override."""
+
+    link_tracking: bool | None = None
+    open_tracking: bool | None = None
+    unsubscribe_link: bool | None = None
+    hosting_provider: str | None = None
+    custom_subdomain: str | None = None
+    custom_track_prefix: str | None = None
+    track_merge: str | None = None
+    track_prefix_disabled: bool | None = None
+
+
+async def update_domain(
+    engine: AsyncEngine,
+    domain_id: int,
+    user_id: int,
+    changes: DomainChanges,
+    default_subdomain: str,
+) -> tuple[SenderDomain, bool]:
+    """Apply `changes`; returns the domain and whether its return-path subdomain changed (the
+    relay domain row follows it, so bounces to the new name are accepted)."""
+    values = {
+        name: (None if value == "" else value)
+        for name, value in vars(changes).items()
+        if value is not None
+    }
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(SenderDomain).where(
+                    SenderDomain.id == domain_id, SenderDomain.user_id == user_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no sender domain {domain_id}")
+        before = SenderDomain(**row._mapping)
+        if values:
+            await conn.execute(
+                update(SenderDomain).where(SenderDomain.id == domain_id).values(**values)
+            )
+        after = SenderDomain(**{**row._mapping, **values})
+        old_name = return_path_domain(before, default_subdomain)
+        new_name = return_path_domain(after, default_subdomain)
+        if new_name != old_name:
+            await conn.execute(
+                update(InboundRelayDomain)
+                .where(InboundRelayDomain.sender_domain_id == domain_id)
+                .values(name=new_name)
+            )
+    return after, new_name != old_name

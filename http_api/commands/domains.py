@@ -9,6 +9,7 @@ from http_api.api_php import Call, command
 from storage import domains
 from storage.accounts import AlreadyExists
 from storage.models import DomainStatus, SenderDomain
+from storage.queue_admin import clear_domain_queue
 
 TRACK_MERGE_CHARACTERS = {"-", ".", "_"}
 
@@ -107,3 +108,122 @@ async def get_domain(call: Call) -> dict[str, Any]:
     except (ValueError, TypeError, domains.NotFound):
         return failed(2, "Domain not found or access denied")
     return {"Success": True, "ErrorCode": 0, "Domain": domain_view(domain)}
+
+
+def _domain_id(call: Call) -> int | None:
+    raw = call.get("DomainID")
+    try:
+        return None if raw is None else int(raw)
+    except (TypeError, ValueError):
+        return -1  # names no domain: answered as "not found"
+
+
+@command("emailgateway.getdomains")
+async def get_domains(call: Call) -> dict[str, Any]:
+    assert call.caller is not None
+    found = await domains.list_domains(call.db.engine, call.caller.user_id)
+    listed = [
+        {
+            "DomainID": domain.id,
+            "SenderDomain": domain.name,
+            "DomainName": domain.name,
+            "Status": str(domain.status),
+            "IsActive": domain.status == DomainStatus.ENABLED,
+        }
+        for domain in found
+    ]
+    return {"Success": True, "ErrorCode": 0, "Domains": listed}
+
+
+@command("emailgateway.deletedomain")
+async def delete_domain(call: Call) -> dict[str, Any]:
+    """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent."""
+    assert call.caller is not None
+    domain_id = _domain_id(call)
+    if domain_id is None:
+        return failed(1, "Required parameter missing: DomainID")
+    try:
+        await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
+    except domains.NotFound:
+        return failed(2, "Domain not found or access denied")
+    await clear_domain_queue(call.db.engine, domain_id)
+    try:
+        await domains.delete_domain(call.db.engine, domain_id, call.caller.user_id)
+    except domains.NotFound:
+        return failed(2, "Domain not found or access denied")
+    return {"Success": True, "ErrorCode": 0}
+
+
+@command("emailgateway.cleardomainqueue")
+async def clear_queue(call: Call) -> dict[str, Any]:
+    """1: no DomainID; 2: no such domain, or another user's. Pending mail is marked failed."""
+    assert call.caller is not None
+    domain_id = _domain_id(call)
+    if domain_id is None:
+        return failed(1, "Required parameter missing: DomainID")
+    try:
+        await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
+    except domains.NotFound:
+        return failed(2, "Domain not found or access denied")
+    await clear_domain_queue(call.db.engine, domain_id)
+    return {"Success": True, "ErrorCode": 0}
+
+
+_FLAGS = {"1": True, "0": False, "true": True, "false": False}
+
+
+def _flag(call: Call, name: str) -> bool | None:
+    value = call.get(name)
+    if value is None:
+        return None
+    flag = _FLAGS.get(str(value).strip().lower())
+    if flag is None:
+        raise ValueError(f"{name} must be 0 or 1")
+    return flag
+
+
+def _override(call: Call, name: str) -> str | None:
+    """A label override: absent -> unchanged (None); empty -> reset (""); else validated."""
+    if call.get(name) is None:
+        return "" if name.lower() in call.params else None
+    return dns_label(call.get(name))
+
+
+@command("emailgateway.updatedomain")
+async def update_domain(call: Call) -> dict[str, Any]:
+    """1: no DomainID; 5: no such domain, or another user's; 6: an invalid subdomain, tracking
+    prefix, merge character or 0/1 option."""
+    assert call.caller is not None
+    domain_id = _domain_id(call)
+    if domain_id is None:
+        return failed(1, "Required parameter missing: DomainID")
+    try:
+        merge = call.get("TrackMerge")
+        if merge is not None and str(merge) not in TRACK_MERGE_CHARACTERS:
+            raise ValueError("TrackMerge")
+        provider = call.get("HostingProvider")
+        changes = domains.DomainChanges(
+            link_tracking=_flag(call, "LinkTracking"),
+            open_tracking=_flag(call, "OpenTracking"),
+            unsubscribe_link=_flag(call, "UnsubscribeLink"),
+            hosting_provider=None if provider is None else str(provider)[:255],
+            custom_subdomain=_override(call, "Subdomain"),
+            custom_track_prefix=_override(call, "TrackPrefix"),
+            track_merge=None if merge is None else str(merge),
+            track_prefix_disabled=_flag(call, "TrackPrefixDisabled"),
+        )
+    except ValueError:
+        return failed(6, "Invalid subdomain or track prefix value")
+    settings = call.request.app.state.settings
+    try:
+        domain, changed = await domains.update_domain(
+            call.db.engine, domain_id, call.caller.user_id, changes, settings.return_path_subdomain
+        )
+    except domains.NotFound:
+        return failed(5, "Domain not found or access denied")
+    return {
+        "Success": True,
+        "ErrorCode": 0,
+        "Domain": domain_view(domain),
+        "SubdomainChanged": changed,
+    }

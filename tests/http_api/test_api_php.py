@@ -190,3 +190,108 @@ def test_a_deactivated_user_is_refused(api: Api) -> None:
     with db(api) as conn:
         conn.execute("UPDATE users SET status = 'deactivated' WHERE email = 'gone@api.test'")
     assert api.call("emailgateway.getdomain", key=user["APIKey"], DomainID=1)["ErrorCode"] == 99998
+
+
+def test_get_domains_lists_only_the_callers(api: Api) -> None:
+    mine = api.call("emailgateway.adddomain", DomainName="list-mine.example")["NewSenderDomainID"]
+    stranger = api.gateway.json("user", "add", "lister@api.test")["APIKey"]
+    theirs = api.call("emailgateway.adddomain", key=stranger, DomainName="list-theirs.example")
+    listed = api.call("emailgateway.getdomains")
+    assert listed["Success"] is True and listed["ErrorCode"] == 0
+    ids = [domain["DomainID"] for domain in listed["Domains"]]
+    assert mine in ids and theirs["NewSenderDomainID"] not in ids
+    entry = next(d for d in listed["Domains"] if d["DomainID"] == mine)
+    assert entry == {
+        "DomainID": mine,
+        "SenderDomain": "list-mine.example",
+        "DomainName": "list-mine.example",
+        "Status": "Approval Pending",
+        "IsActive": False,
+    }
+
+
+def test_update_domain_options_and_return_path(api: Api) -> None:
+    domain_id = api.call("emailgateway.adddomain", DomainName="upd.example")["NewSenderDomainID"]
+    answer = api.call(
+        "emailgateway.updatedomain",
+        DomainID=domain_id,
+        LinkTracking=0,
+        UnsubscribeLink="1",
+        Subdomain="Outbound",
+        TrackPrefixDisabled=1,
+    )
+    assert answer["Success"] is True and answer["SubdomainChanged"] is True
+    assert answer["Domain"]["Options"] == {
+        "LinkTracking": 0,
+        "OpenTracking": 1,
+        "UnsubscribeLink": 1,
+        "CustomSubdomain": "outbound",
+        "TrackPrefixDisabled": True,
+    }
+    with db(api) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM inbound_relay_domains")}
+    assert "outbound.upd.example" in names and "bounces.upd.example" not in names
+
+    again = api.call("emailgateway.updatedomain", DomainID=domain_id, Subdomain="")
+    assert again["SubdomainChanged"] is True and "CustomSubdomain" not in again["Domain"]["Options"]
+    same = api.call("emailgateway.updatedomain", DomainID=domain_id, OpenTracking=0)
+    assert same["SubdomainChanged"] is False and same["Domain"]["Options"]["OpenTracking"] == 0
+
+
+OWN = "own domain"  # stands for a domain of the caller's
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({}, 1),
+        ({"DomainID": 999999}, 5),
+        ({"DomainID": "x"}, 5),
+        ({"DomainID": OWN, "Subdomain": "no way"}, 6),
+        ({"DomainID": OWN, "TrackPrefix": "-x"}, 6),
+        ({"DomainID": OWN, "TrackMerge": "+"}, 6),
+        ({"DomainID": OWN, "LinkTracking": "maybe"}, 6),
+    ],
+)
+def test_update_domain_errors(api: Api, params: dict[str, Any], code: int) -> None:
+    if params.get("DomainID") == OWN:
+        params = params | {
+            "DomainID": api.call("emailgateway.getdomains")["Domains"][0]["DomainID"]
+        }
+    answer = api.call("emailgateway.updatedomain", **params)
+    assert (answer["Success"], answer["ErrorCode"]) == (False, code)
+
+
+def test_another_users_domain_cannot_be_changed(api: Api) -> None:
+    stranger = api.gateway.json("user", "add", "guard@api.test")["APIKey"]
+    theirs = api.call("emailgateway.adddomain", key=stranger, DomainName="guarded.example")
+    domain_id = theirs["NewSenderDomainID"]
+    for command, code in (
+        ("emailgateway.updatedomain", 5),
+        ("emailgateway.deletedomain", 2),
+        ("emailgateway.cleardomainqueue", 2),
+    ):
+        answer = api.call(command, DomainID=domain_id, LinkTracking=0)
+        assert (answer["Success"], answer["ErrorCode"]) == (False, code), command
+    assert api.call("emailgateway.getdomain", key=stranger, DomainID=domain_id)["Success"]
+
+
+def test_delete_and_clear_queue(api: Api) -> None:
+    domain_id = api.call("emailgateway.adddomain", DomainName="del.example")["NewSenderDomainID"]
+    assert api.call("emailgateway.cleardomainqueue", DomainID=domain_id) == {
+        "Success": True,
+        "ErrorCode": 0,
+    }
+    assert api.call("emailgateway.deletedomain", DomainID=domain_id) == {
+        "Success": True,
+        "ErrorCode": 0,
+    }
+    assert api.call("emailgateway.getdomain", DomainID=domain_id)["ErrorCode"] == 2
+    with db(api) as conn:
+        relay = conn.execute(
+            "SELECT count(*) FROM inbound_relay_domains WHERE name = 'bounces.del.example'"
+        ).fetchone()
+    assert relay == (0,)  # bounces for it are no longer accepted
+    for command in ("emailgateway.deletedomain", "emailgateway.cleardomainqueue"):
+        assert api.call(command)["ErrorCode"] == 1
+        assert api.call(command, DomainID=domain_id)["ErrorCode"] == 2
