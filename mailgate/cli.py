@@ -218,16 +218,13 @@ def cmd_smtp_add(settings: Settings, args: argparse.Namespace) -> int:
     except domains.NotFound as error:
         say(str(error))
         return 1
-    ports = [p for p in (settings.smtp_port, *settings.submission_ports) if p]
-    if settings.smtps_port:
-        ports.append(settings.smtps_port)
     emit(
         {
             "SMTPID": new.credential_id,
             "SMTPUsername": new.username,
             "SMTPPassword": new.password,
             "SMTPHost": settings.hostname,
-            "SMTPPorts": ports,
+            "SMTPPorts": settings.smtp_ports,
         }
     )
     say("the password is shown only now; it is stored hashed")

@@ -212,6 +212,12 @@ class Settings:
     log_level: str
 
     @property
+    def smtp_ports(self) -> list[int]:
+        """The ports applications may submit on, as shown with SMTP credentials."""
+        ports = [port for port in (self.smtp_port, *self.submission_ports) if port]
+        return ports + ([self.smtps_port] if self.smtps_port else [])
+
+    @property
     def config_path(self) -> Path:
         return Path(os.environ.get("MAILGATE_CONFIG", self.data_dir / "mailgate.toml"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,3 +65,54 @@ async def authenticate(
     used = update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=utcnow())
     await db.write(lambda conn: conn.execute(used))
     return AuthenticatedCredential(row.id, username, row.domain_id)
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    credential_id: int
+    username: str
+    domain_id: int
+
+
+def _owned(credential_id: int, user_id: int) -> Any:
+    return (
+        select(SmtpCredential.id, SmtpCredential.username, SmtpCredential.domain_id)
+        .join(SenderDomain, SenderDomain.id == SmtpCredential.domain_id)
+        .where(SmtpCredential.id == credential_id, SenderDomain.user_id == user_id)
+    )
+
+
+async def list_credentials(engine: AsyncEngine, domain_id: int) -> list[CredentialView]:
+    query = (
+        select(SmtpCredential.id, SmtpCredential.username, SmtpCredential.domain_id)
+        .where(SmtpCredential.domain_id == domain_id)
+        .order_by(SmtpCredential.id)
+    )
+    async with engine.connect() as conn:
+        return [CredentialView(*row) for row in await conn.execute(query)]
+
+
+async def delete_credential(engine: AsyncEngine, credential_id: int, user_id: int) -> None:
+    """Remove a credential of one of the user's domains; NotFound for anyone else's."""
+    async with engine.begin() as conn:
+        if (await conn.execute(_owned(credential_id, user_id))).first() is None:
+            raise NotFound(f"no SMTP credential {credential_id}")
+        await conn.execute(
+            SmtpCredential.__table__.delete().where(SmtpCredential.id == credential_id)
+        )
+
+
+async def reset_password(engine: AsyncEngine, credential_id: int, user_id: int) -> NewCredential:
+    """A new generated password, shown once; the old one stops working at once."""
+    password = new_password()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with engine.begin() as conn:
+        row = (await conn.execute(_owned(credential_id, user_id))).first()
+        if row is None:
+            raise NotFound(f"no SMTP credential {credential_id}")
+        await conn.execute(
+            update(SmtpCredential)
+            .where(SmtpCredential.id == credential_id)
+            .values(password_hash=password_hash)
+        )
+    return NewCredential(credential_id, row.username, password)

@@ -135,22 +135,22 @@ async def get_domains(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "Domains": listed}
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, answer: dict[str, Any]) -> None:
         self.answer = answer
 
 
-async def _owned_domain(call: Call, not_found: int = 2) -> int:
-    """The caller's domain named by DomainID; raises _Refused with code 1 when it is missing,
+async def owned_domain(call: Call, not_found: int = 2) -> int:
+    """The caller's domain named by DomainID; raises Refused with code 1 when it is missing,
     `not_found` when it is not a domain of the caller's."""
     assert call.caller is not None
     domain_id = _domain_id(call)
     if domain_id is None:
-        raise _Refused(failed(1, "Required parameter missing: DomainID"))
+        raise Refused(failed(1, "Required parameter missing: DomainID"))
     try:
         await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
     except domains.NotFound:
-        raise _Refused(failed(not_found, "Domain not found or access denied")) from None
+        raise Refused(failed(not_found, "Domain not found or access denied")) from None
     return domain_id
 
 
@@ -159,10 +159,10 @@ async def delete_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent."""
     assert call.caller is not None
     try:
-        domain_id = await _owned_domain(call)
+        domain_id = await owned_domain(call)
         await clear_domain_queue(call.db.engine, domain_id)
         await domains.delete_domain(call.db.engine, domain_id, call.caller.user_id)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.answer
     except domains.NotFound:
         return failed(2, "Domain not found or access denied")
@@ -173,8 +173,8 @@ async def delete_domain(call: Call) -> dict[str, Any]:
 async def clear_queue(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Pending mail is marked failed."""
     try:
-        domain_id = await _owned_domain(call)
-    except _Refused as refused:
+        domain_id = await owned_domain(call)
+    except Refused as refused:
         return refused.answer
     await clear_domain_queue(call.db.engine, domain_id)
     return {"Success": True, "ErrorCode": 0}

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
+from tests.http_api.conftest import answering
 
 AUTH_FAILED = {"Errors": [{"Code": 1, "Message": "Authentication failed. Invalid admin API key."}]}
 
@@ -22,13 +23,6 @@ class Http:
     client: httpx.Client
     admin_key: str
     relay_domain: str
-
-
-def answering(client: httpx.Client) -> bool:
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,100 @@
+"""SMTP credential commands of the Email Gateway API. Passwords are generated, shown once
+(`addsmtp`, `resetsmtppassword`) and stored as argon2 hashes; listings never show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from http_api.api_php import Call, command
+from http_api.commands.domains import Refused, failed, owned_domain
+from storage import credentials
+from storage.domains import NotFound
+
+
+def _server(call: Call) -> dict[str, Any]:
+    settings = call.request.app.state.settings
+    return {"SMTPHost": settings.hostname, "SMTPPorts": settings.smtp_ports}
+
+
+@command("emailgateway.addsmtp")
+async def add_smtp(call: Call) -> dict[str, Any]:
+    """1: no DomainID; 2: no such domain, or another user's."""
+    try:
+        domain_id = await owned_domain(call)
+    except Refused as refused:
+        return refused.answer
+    new = await credentials.add_credential(call.db.engine, domain_id)
+    smtp = {
+        "SMTPID": new.credential_id,
+        "SMTPUsername": new.username,
+        "SMTPPassword": new.password,
+        **_server(call),
+    }
+    return {"Success": True, "ErrorCode": 0, "NewSMTPID": new.credential_id, "SMTP": smtp}
+
+
+@command("emailgateway.getsmtps")
+async def get_smtps(call: Call) -> dict[str, Any]:
+    """1: no DomainID; 2: no such domain, or another user's."""
+    try:
+        domain_id = await owned_domain(call)
+    except Refused as refused:
+        return refused.answer
+    found = await credentials.list_credentials(call.db.engine, domain_id)
+    listed = [
+        {
+            "SMTPID": item.credential_id,
+            "SMTPUsername": item.username,
+            "Username": item.username,  # 004's name
+            "IsActive": True,
+            **_server(call),
+        }
+        for item in found
+    ]
+    return {"Success": True, "ErrorCode": 0, "SMTPs": listed}
+
+
+def _smtp_id(call: Call) -> int | None:
+    raw = call.get("SMTPID")
+    try:
+        return None if raw is None else int(raw)
+    except (TypeError, ValueError):
+        return -1
+
+
+@command("emailgateway.deletesmtp")
+async def delete_smtp(call: Call) -> dict[str, Any]:
+    """1: no SMTPID; 2: no such credential, or another user's."""
+    assert call.caller is not None
+    smtp_id = _smtp_id(call)
+    if smtp_id is None:
+        return failed(1, "Missing required parameter (SMTPID)")
+    try:
+        await credentials.delete_credential(call.db.engine, smtp_id, call.caller.user_id)
+    except NotFound:
+        return failed(2, "SMTP credentials not found or access denied")
+    return {"Success": True, "ErrorCode": 0}
+
+
+@command("emailgateway.resetsmtppassword")
+async def reset_smtp_password(call: Call) -> dict[str, Any]:
+    """1: no SMTPID; 2: no such credential, or another user's."""
+    assert call.caller is not None
+    smtp_id = _smtp_id(call)
+    if smtp_id is None:
+        return failed(1, "Missing required parameter (SMTPID)")
+    try:
+        new = await credentials.reset_password(call.db.engine, smtp_id, call.caller.user_id)
+    except NotFound:
+        return failed(2, "SMTP credentials not found or access denied")
+    settings = call.request.app.state.settings
+    smtp = {
+        "SMTPID": new.credential_id,
+        "SMTPUsername": new.username,
+        "SMTPPassword": new.password,
+        # 004's names for the same
+        "Server": settings.hostname,
+        "Port": settings.submission_ports[0] if settings.submission_ports else settings.smtp_port,
+        "Username": new.username,
+    }
+    return {"Success": True, "ErrorCode": 0, "SMTP": smtp}
