@@ -48,6 +48,14 @@ class Call:
         return None
 
 
+class Refused(Exception):
+    """Raised by a handler (or a helper it calls) to answer with a documented error at once."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(answer)
+        self.answer = answer
+
+
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 COMMANDS: dict[str, tuple[Access, Handler]] = {}
 
@@ -83,4 +91,8 @@ async def endpoint(request: Request) -> Response:
     )
     if access is Access.USER and caller is None:
         return failure(AUTH_FAILED, "Authentication failure or session expired")
-    return JSONResponse(await handler(Call(db, params, caller, request)))
+    try:
+        answer = await handler(Call(db, params, caller, request))
+    except Refused as refused:
+        answer = refused.answer
+    return JSONResponse(answer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dns_tools.names import InvalidDomain, dns_label, normalize_domain
-from http_api.api_php import Call, command
+from http_api.api_php import Call, Refused, command
 from storage import domains
 from storage.accounts import AlreadyExists
 from storage.models import DomainStatus, SenderDomain
@@ -135,11 +135,6 @@ async def get_domains(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "Domains": listed}
 
 
-class Refused(Exception):
-    def __init__(self, answer: dict[str, Any]) -> None:
-        self.answer = answer
-
-
 async def owned_domain(call: Call, not_found: int = 2) -> int:
     """The caller's domain named by DomainID; raises Refused with code 1 when it is missing,
     `not_found` when it is not a domain of the caller's."""
@@ -158,12 +153,10 @@ async def owned_domain(call: Call, not_found: int = 2) -> int:
 async def delete_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent."""
     assert call.caller is not None
+    domain_id = await owned_domain(call)
+    await clear_domain_queue(call.db.engine, domain_id)
     try:
-        domain_id = await owned_domain(call)
-        await clear_domain_queue(call.db.engine, domain_id)
         await domains.delete_domain(call.db.engine, domain_id, call.caller.user_id)
-    except Refused as refused:
-        return refused.answer
     except domains.NotFound:
         return failed(2, "Domain not found or access denied")
     return {"Success": True, "ErrorCode": 0}
@@ -172,10 +165,7 @@ async def delete_domain(call: Call) -> dict[str, Any]:
 @command("emailgateway.cleardomainqueue")
 async def clear_queue(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Pending mail is marked failed."""
-    try:
-        domain_id = await owned_domain(call)
-    except Refused as refused:
-        return refused.answer
+    domain_id = await owned_domain(call)
     await clear_domain_queue(call.db.engine, domain_id)
     return {"Success": True, "ErrorCode": 0}
 

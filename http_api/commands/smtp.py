@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.api_php import Call, command
-from http_api.commands.domains import Refused, failed, owned_domain
+from http_api.api_php import Call, Refused, command
+from http_api.commands.domains import failed, owned_domain
 from storage import credentials
 from storage.domains import NotFound
 
@@ -19,10 +19,7 @@ def _server(call: Call) -> dict[str, Any]:
 @command("emailgateway.addsmtp")
 async def add_smtp(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
-    try:
-        domain_id = await owned_domain(call)
-    except Refused as refused:
-        return refused.answer
+    domain_id = await owned_domain(call)
     new = await credentials.add_credential(call.db.engine, domain_id)
     smtp = {
         "SMTPID": new.credential_id,
@@ -36,10 +33,7 @@ async def add_smtp(call: Call) -> dict[str, Any]:
 @command("emailgateway.getsmtps")
 async def get_smtps(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
-    try:
-        domain_id = await owned_domain(call)
-    except Refused as refused:
-        return refused.answer
+    domain_id = await owned_domain(call)
     found = await credentials.list_credentials(call.db.engine, domain_id)
     listed = [
         {
@@ -54,12 +48,15 @@ async def get_smtps(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "SMTPs": listed}
 
 
-def _smtp_id(call: Call) -> int | None:
+def _smtp_id(call: Call) -> int:
+    """The SMTPID parameter (004: `smtpid`); code 1 when it is missing."""
     raw = call.get("SMTPID")
+    if raw is None:
+        raise Refused(failed(1, "Missing required parameter (SMTPID)"))
     try:
-        return None if raw is None else int(raw)
+        return int(raw)
     except (TypeError, ValueError):
-        return -1
+        return -1  # names no credential: answered as "not found"
 
 
 @command("emailgateway.deletesmtp")
@@ -67,8 +64,6 @@ async def delete_smtp(call: Call) -> dict[str, Any]:
     """1: no SMTPID; 2: no such credential, or another user's."""
     assert call.caller is not None
     smtp_id = _smtp_id(call)
-    if smtp_id is None:
-        return failed(1, "Missing required parameter (SMTPID)")
     try:
         await credentials.delete_credential(call.db.engine, smtp_id, call.caller.user_id)
     except NotFound:
@@ -81,8 +76,6 @@ async def reset_smtp_password(call: Call) -> dict[str, Any]:
     """1: no SMTPID; 2: no such credential, or another user's."""
     assert call.caller is not None
     smtp_id = _smtp_id(call)
-    if smtp_id is None:
-        return failed(1, "Missing required parameter (SMTPID)")
     try:
         new = await credentials.reset_password(call.db.engine, smtp_id, call.caller.user_id)
     except NotFound:
