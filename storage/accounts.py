@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
-from storage.models import ApiKey, KeyKind, LoginSession, User, UserStatus, utcnow
+from storage.models import ApiKey, KeyKind, LoginSession, SenderDomain, User, UserStatus, utcnow
 from storage.tokens import hash_password, new_token, token_hash, token_hint
 
 USER_KEY_PREFIX = "mg_"
@@ -141,3 +141,56 @@ async def caller_for(db: Database, api_key: str = "", session_id: str = "") -> C
         if row is not None and row.status == UserStatus.ACTIVE:
             return Caller(row.id, row.status)
     return None
+
+
+DOMAIN_KEY_PREFIX = "eg_live_"
+
+
+@dataclass(frozen=True)
+class DomainKey:
+    key_id: int
+    domain_id: int
+    description: str
+    shown: str  # the key itself when just created, else its masked hint
+
+
+async def create_domain_key(engine: AsyncEngine, domain_id: int, description: str) -> DomainKey:
+    """A sender domain's API key (Bearer on /api/v1), shown here once and stored hashed."""
+    key = new_token(DOMAIN_KEY_PREFIX)
+    async with engine.begin() as conn:
+        key_id = (
+            await conn.execute(
+                ApiKey.__table__.insert()
+                .values(
+                    kind=KeyKind.DOMAIN,
+                    domain_id=domain_id,
+                    key_hash=token_hash(key),
+                    key_hint=token_hint(key),
+                    description=description[:255],
+                )
+                .returning(ApiKey.id)
+            )
+        ).scalar_one()
+    return DomainKey(key_id, domain_id, description[:255], key)
+
+
+async def list_domain_keys(engine: AsyncEngine, domain_id: int) -> list[DomainKey]:
+    query = (
+        select(ApiKey.id, ApiKey.domain_id, ApiKey.description, ApiKey.key_hint)
+        .where(ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id == domain_id)
+        .order_by(ApiKey.id)
+    )
+    async with engine.connect() as conn:
+        return [DomainKey(*row) for row in await conn.execute(query)]
+
+
+async def delete_domain_key(engine: AsyncEngine, key_id: int, user_id: int) -> bool:
+    """Delete a key of one of the user's domains; False when there is no such key of theirs."""
+    owned = select(SenderDomain.id).where(SenderDomain.user_id == user_id)
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            ApiKey.__table__.delete().where(
+                ApiKey.id == key_id, ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id.in_(owned)
+            )
+        )
+    return result.rowcount == 1
