@@ -56,6 +56,18 @@ class Refused(Exception):
         self.answer = answer
 
 
+def id_param(call: Call, name: str, missing: dict[str, Any]) -> int:
+    """An id parameter; raises Refused(`missing`) when absent. A value that is not a number
+    names nothing, so it comes back as -1 and the lookup answers "not found"."""
+    raw = call.get(name)
+    if raw is None:
+        raise Refused(missing)
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return -1
+
+
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 COMMANDS: dict[str, tuple[Access, Handler]] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.api_php import Call, Refused, command
+from http_api.api_php import Call, Refused, command, id_param
 from http_api.commands.domains import failed, owned_domain
 from storage import accounts
 
@@ -49,13 +49,7 @@ async def get_apis(call: Call) -> dict[str, Any]:
 async def delete_api(call: Call) -> dict[str, Any]:
     """1: no APIKeyID (004: ApiKeyId); 2: no such key, or another user's."""
     assert call.caller is not None
-    raw = call.get("APIKeyID")
-    if raw is None:
-        return failed(1, "Missing required parameter: APIKeyID")
-    try:
-        key_id = int(raw)
-    except (TypeError, ValueError):
-        key_id = -1
+    key_id = id_param(call, "APIKeyID", failed(1, "Missing required parameter: APIKeyID"))
     if not await accounts.delete_domain_key(call.db.engine, key_id, call.caller.user_id):
         return failed(2, "API Key not found or access denied")
     return {"Success": True, "ErrorCode": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dns_tools.names import InvalidDomain, dns_label, normalize_domain
-from http_api.api_php import Call, Refused, command
+from http_api.api_php import Call, Refused, command, id_param
 from storage import domains
 from storage.accounts import AlreadyExists
 from storage.models import DomainStatus, SenderDomain
@@ -110,12 +110,8 @@ async def get_domain(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "Domain": domain_view(domain)}
 
 
-def _domain_id(call: Call) -> int | None:
-    raw = call.get("DomainID")
-    try:
-        return None if raw is None else int(raw)
-    except (TypeError, ValueError):
-        return -1  # names no domain: answered as "not found"
+def _domain_id(call: Call) -> int:
+    return id_param(call, "DomainID", failed(1, "Required parameter missing: DomainID"))
 
 
 @command("emailgateway.getdomains")
@@ -140,8 +136,6 @@ async def owned_domain(call: Call, not_found: int = 2) -> int:
     `not_found` when it is not a domain of the caller's."""
     assert call.caller is not None
     domain_id = _domain_id(call)
-    if domain_id is None:
-        raise Refused(failed(1, "Required parameter missing: DomainID"))
     try:
         await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
     except domains.NotFound:
@@ -196,8 +190,6 @@ async def update_domain(call: Call) -> dict[str, Any]:
     prefix, merge character or 0/1 option."""
     assert call.caller is not None
     domain_id = _domain_id(call)
-    if domain_id is None:
-        return failed(1, "Required parameter missing: DomainID")
     try:
         merge = call.get("TrackMerge")
         if merge is not None and str(merge) not in TRACK_MERGE_CHARACTERS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.api_php import Call, Refused, command
+from http_api.api_php import Call, command, id_param
 from http_api.commands.domains import failed, owned_domain
 from storage import credentials
 from storage.domains import NotFound
@@ -50,13 +50,7 @@ async def get_smtps(call: Call) -> dict[str, Any]:
 
 def _smtp_id(call: Call) -> int:
     """The SMTPID parameter (004: `smtpid`); code 1 when it is missing."""
-    raw = call.get("SMTPID")
-    if raw is None:
-        raise Refused(failed(1, "Missing required parameter (SMTPID)"))
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return -1  # names no credential: answered as "not found"
+    return id_param(call, "SMTPID", failed(1, "Missing required parameter (SMTPID)"))
 
 
 @command("emailgateway.deletesmtp")
