@@ -28,6 +28,7 @@ BAD_REQUEST = 99996
 
 class Access(enum.Enum):
     USER = "user"  # APIKey or SessionID of an active user
+    ANYONE = "anyone"  # logging in
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ def command(name: str, access: Access = Access.USER) -> Callable[[Handler], Hand
         return handler
 
     return register
+
+
+def failed(code: int | list[int], message: str | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"Success": False, "ErrorCode": code}
+    if message:
+        answer["ErrorMessage"] = message  # 004's field
+    return answer
 
 
 def failure(code: int, text: str, status: int = 200) -> Response:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
 from storage.models import ApiKey, KeyKind, LoginSession, SenderDomain, User, UserStatus, utcnow
-from storage.tokens import hash_password, new_token, token_hash, token_hint
+from storage.tokens import hash_password, new_token, token_hash, token_hint, verify_password
 
 USER_KEY_PREFIX = "mg_"
 ADMIN_KEY_PREFIX = "mgadmin_"
@@ -192,5 +194,49 @@ async def delete_domain_key(engine: AsyncEngine, key_id: int, user_id: int) -> b
             ApiKey.__table__.delete().where(
                 ApiKey.id == key_id, ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id.in_(owned)
             )
+        )
+    return result.rowcount == 1
+
+
+SESSION_PREFIX = "mgs_"
+
+
+@dataclass(frozen=True)
+class NewSession:
+    session_id: str
+    user_id: int
+    expires_at: datetime
+
+
+_LOGIN = select(User.id, User.status, User.password_hash).where(User.email == bindparam("email"))
+
+
+async def login(
+    engine: AsyncEngine, email: str, password: str, lifetime: timedelta
+) -> NewSession | None:
+    """A session for an active user whose password matches; None otherwise (an unknown user
+    costs as much time as a wrong password)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_LOGIN, {"email": email.strip().lower()})).first()
+    stored = row.password_hash if row is not None else None
+    if not await asyncio.to_thread(verify_password, stored, password) or row is None:
+        return None
+    if row.status != UserStatus.ACTIVE:
+        return None
+    session_id = new_token(SESSION_PREFIX, 32)
+    expires_at = utcnow() + lifetime
+    async with engine.begin() as conn:
+        await conn.execute(
+            LoginSession.__table__.insert().values(
+                user_id=row.id, token_hash=token_hash(session_id), expires_at=expires_at
+            )
+        )
+    return NewSession(session_id, row.id, expires_at)
+
+
+async def logout(engine: AsyncEngine, session_id: str) -> bool:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            LoginSession.__table__.delete().where(LoginSession.token_hash == token_hash(session_id))
         )
     return result.rowcount == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.api_php import Call, Refused, command, id_param
-from http_api.commands.domains import failed, owned_domain
+from http_api.api_php import Call, Refused, command, failed, id_param
+from http_api.commands.domains import owned_domain
 from storage import accounts
 
 

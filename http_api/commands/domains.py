@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from dns_tools.names import InvalidDomain, dns_label, normalize_domain
-from http_api.api_php import Call, Refused, command, id_param
+from http_api.api_php import Call, Refused, command, failed, id_param
 from storage import domains
 from storage.accounts import AlreadyExists
 from storage.models import DomainStatus, SenderDomain
 from storage.queue_admin import clear_domain_queue
 
 TRACK_MERGE_CHARACTERS = {"-", ".", "_"}
-
-
-def failed(code: int | list[int], message: str | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"Success": False, "ErrorCode": code}
-    if message:
-        answer["ErrorMessage"] = message  # 004's field
-    return answer
 
 
 def options(domain: SenderDomain) -> dict[str, Any]:

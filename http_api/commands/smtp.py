@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.api_php import Call, command, id_param
-from http_api.commands.domains import failed, owned_domain
+from http_api.api_php import Call, command, failed, id_param
+from http_api.commands.domains import owned_domain
 from storage import credentials
 from storage.domains import NotFound
 
