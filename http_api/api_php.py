@@ -18,9 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.params import BadRequestBody, read_params
+from mta.policy import in_networks
 from storage.accounts import Caller, caller_for
 from storage.engine import Database
 
+NOT_PRIVILEGED = 99999
 AUTH_FAILED = 99998
 UNKNOWN_COMMAND = 99997
 BAD_REQUEST = 99996
@@ -29,6 +31,7 @@ BAD_REQUEST = 99996
 class Access(enum.Enum):
     USER = "user"  # APIKey or SessionID of an active user
     ANYONE = "anyone"  # logging in
+    TRUSTED = "trusted"  # internal.*: only from the trusted networks (DESIGN, Security)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,11 @@ def failure(code: int, text: str, status: int = 200) -> Response:
     )
 
 
+def from_trusted_network(request: Request) -> bool:
+    client = request.client.host if request.client else ""
+    return in_networks(client, request.app.state.settings.trusted_networks)
+
+
 async def endpoint(request: Request) -> Response:
     try:
         params = await read_params(request)
@@ -111,6 +119,8 @@ async def endpoint(request: Request) -> Response:
     )
     if access is Access.USER and caller is None:
         return failure(AUTH_FAILED, "Authentication failure or session expired")
+    if access is Access.TRUSTED and not from_trusted_network(request):
+        return failure(NOT_PRIVILEGED, "Not enough privileges", 403)
     try:
         answer = await handler(Call(db, params, caller, request))
     except Refused as refused:

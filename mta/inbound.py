@@ -19,12 +19,14 @@ log = logging.getLogger("mailgate.inbound")
 
 async def process_report(
     db: Database,
-    queue_id: uuid.UUID,
+    queue_id: uuid.UUID | None,
     raw: bytes,
     recipients: Sequence[str],
     soft_bounce_limit: int,
+    category: str | None = None,
 ) -> Recorded | None:
     """Parse a received message (in a thread: a report can be large) and record what it says.
+    `category` is one an MTA already decided (PowerMTA's), used instead of Mailgate's.
 
     Returns None when it is not a report about one of our messages."""
     report: Report = await asyncio.to_thread(parse_report, raw, recipients)
@@ -43,20 +45,20 @@ async def process_report(
             delivery_id,
         )
     else:
-        bounces = [
-            AsyncBounce(
-                address=failed.address,
-                hard=failed.hard,
-                category=failed.category,
-                enhanced_code=failed.enhanced_code,
-                diagnostic=failed.diagnostic,
-                delayed=failed.action == "delayed",
-                suppress=suppresses(
-                    Classification(failed.hard, failed.category, failed.enhanced_code)
-                ),
+        bounces = []
+        for failed in report.recipients:
+            found = Classification(failed.hard, category or failed.category, failed.enhanced_code)
+            bounces.append(
+                AsyncBounce(
+                    address=failed.address,
+                    hard=found.hard,
+                    category=found.category,
+                    enhanced_code=found.enhanced_code,
+                    diagnostic=failed.diagnostic,
+                    delayed=failed.action == "delayed",
+                    suppress=suppresses(found),
+                )
             )
-            for failed in report.recipients
-        ]
         recorded = await record_bounces(
             db, report.message_id, bounces, soft_bounce_limit, delivery_id
         )

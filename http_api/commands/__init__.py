@@ -1,3 +1,3 @@
 """Command modules of `/api.php`; importing this package registers every command."""
 
-from http_api.commands import api_keys, domains, smtp, users  # noqa: F401 - registers them
+from http_api.commands import api_keys, domains, internal, smtp, users  # noqa: F401 - registers them

@@ -7,6 +7,7 @@ import signal
 import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -134,6 +135,23 @@ def test_metrics_sum_every_process(http: Http) -> None:
     assert metric(text, "mailgate_http_requests_total", route="/healthz", status="200") >= 3
     assert 'mailgate_queue_recipients{status="queued"} 0' in text
     assert 'mailgate_queue_recipients{status="deferred"} 0' in text
+
+
+def test_internal_commands_are_for_the_trusted_networks_only(gateway_factory: Any) -> None:
+    gateway = gateway_factory(MAILGATE_SMTP_PROCESSES="1", MAILGATE_TRUSTED_NETWORKS="10.9.0.0/16")
+    gateway.start()
+    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_until(lambda: answering(client))
+        answer = client.post(
+            "/api.php", json={"Command": "internal.bounce.register", "EmailMessage": "x"}
+        )
+    assert answer.status_code == 403
+    assert answer.json() == {
+        "Success": False,
+        "ErrorCode": 99999,
+        "ErrorText": "Not enough privileges",
+    }
 
 
 def test_zz_http_stops_cleanly_with_the_gateway(http: Http) -> None:

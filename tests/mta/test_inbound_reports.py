@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import wait_until
+from tests.http_api.conftest import answering
 from tests.mta.sink import Sink
 from tests.mta.support import expect, logged_in, message, queued_id, send
 from tests.mta.test_delivery import Setup, events, query, settled, start_setup, statuses
@@ -130,3 +132,43 @@ def test_a_report_about_an_unknown_message_changes_nothing(setup: Setup) -> None
     )
     wait_until(lambda: f"about={stranger}" in setup.gateway.log())
     assert query(setup, "SELECT count(*) FROM suppressions") == before
+
+
+def test_internal_bounce_register_records_with_powermtas_category(setup: Setup) -> None:
+    recipient = "pmta@example.org"
+    queue_id = delivered_message(setup, recipient)
+    [(delivery_id,)] = query(setup, "SELECT id FROM deliveries WHERE recipient = ?", recipient)
+    report = report_from_sample("postfix_user_unknown.eml", setup, queue_id, recipient)
+    base = f"http://127.0.0.1:{setup.gateway.env['MAILGATE_HTTP_PORT']}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_until(lambda: answering(client))
+        answer = client.post(
+            "/api.php",
+            json={
+                "Command": "internal.bounce.register",
+                "EmailMessage": report.decode(),
+                "MailFrom": f"b.{queue_id.hex}.{delivery_id}@{setup.sender.return_path}",
+                "PowerMTABounceCategory": "inactive-mailbox",
+            },
+        )
+        assert answer.json() == {"Success": True, "ErrorCode": 0, "ErrorText": ""}
+        missing = client.post("/api.php", json={"Command": "internal.bounce.register"})
+        assert missing.json()["Success"] is False
+        unrelated = client.post(
+            "/api.php",
+            json={
+                "Command": "internal.bounce.register",
+                "EmailMessage": "Subject: hi\r\n\r\nhello",
+            },
+        )
+        assert unrelated.json() == {
+            "Success": False,
+            "ErrorCode": 0,
+            "ErrorText": "Bounce processing error",
+        }
+    assert statuses(setup, queue_id) == {recipient: "bounced"}
+    kind, data = events(setup, queue_id, recipient)[-1]
+    assert (kind, data["category"]) == ("bounced", "inactive-mailbox")
+    assert query(setup, "SELECT reason FROM suppressions WHERE address = ?", recipient) == [
+        ("inactive-mailbox",)
+    ]
