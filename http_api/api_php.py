@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.params import BadRequestBody, read_params
 from mta.policy import in_networks
-from storage.accounts import Caller, caller_for
+from storage.accounts import Caller, admin_key_matches, caller_for
 from storage.engine import Database
 
 NOT_PRIVILEGED = 99999
@@ -32,6 +32,7 @@ class Access(enum.Enum):
     USER = "user"  # APIKey or SessionID of an active user
     ANYONE = "anyone"  # logging in
     TRUSTED = "trusted"  # internal.*: only from the trusted networks (DESIGN, Security)
+    ADMIN = "admin"  # the gateway's AdminAPIKey
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ async def endpoint(request: Request) -> Response:
         db, str(params.get("apikey") or ""), str(params.get("sessionid") or "")
     )
     if access is Access.USER and caller is None:
+        return failure(AUTH_FAILED, "Authentication failure or session expired")
+    if access is Access.ADMIN and not await admin_key_matches(
+        db, str(params.get("adminapikey") or "")
+    ):
         return failure(AUTH_FAILED, "Authentication failure or session expired")
     if access is Access.TRUSTED and not from_trusted_network(request):
         return failure(NOT_PRIVILEGED, "Not enough privileges", 403)

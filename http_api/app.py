@@ -19,7 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from http_api import api_php, commands, metrics, relay_check
+from mta.submission import Gateway
 from storage.engine import Database
+from storage.queue import QueueWriter
 
 if TYPE_CHECKING:
     from mailgate.config import Settings
@@ -35,11 +37,18 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.db = Database(settings.database_url)
+        app.state.db = db = Database(settings.database_url)
+        writer = QueueWriter(db)
+        writer.start()
+        # The same submission path as SMTP: policy, headers, DKIM, group-committed queue.
+        app.state.gateway = Gateway(
+            db, writer, settings.hostname, settings.hop_limit, settings.soft_bounce_limit
+        )
         try:
             yield
         finally:
-            await app.state.db.dispose()
+            await writer.close()
+            await db.dispose()
 
     routes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),

@@ -46,6 +46,8 @@ def sender_refusal(sender: SenderContext | None) -> Refusal | None:
         return Refusal.INVALID_SENDER_DOMAIN
     if sender.domain_status is not DomainStatus.ENABLED:
         return Refusal.DOMAIN_NOT_ACTIVE
+    if sender.user_status is UserStatus.UNVERIFIED:
+        return Refusal.INVALID_USER  # an account not yet confirmed is not a valid one to send
     if sender.user_status is not UserStatus.ACTIVE or not sender.user_trusted:
         return Refusal.USER_NOT_ENABLED
     return None

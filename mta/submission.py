@@ -176,14 +176,16 @@ async def submit(
     source: str,
     tags: Sequence[str] = (),
     send_at: datetime | None = None,
+    queue_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Check, complete, sign and durably queue one message; returns its id once committed.
+    `queue_id` lets a caller name the message (an idempotent retry of an API call).
 
     `sender` None means inbound mail for one of our relay domains (bounces, complaints): it is
     stored for processing, not relayed.
     """
     summary = check_content(gw, sender, content)
-    queue_id = uuid.uuid4()
+    queue_id = queue_id or uuid.uuid4()
     now = utcnow()
     message = added_headers(gw, sender, summary, origin, str(queue_id), now) + content
     message = sign(sender, message) + message

@@ -1,3 +1,10 @@
 """Command modules of `/api.php`; importing this package registers every command."""
 
-from http_api.commands import api_keys, domains, internal, smtp, users  # noqa: F401 - registers them
+from http_api.commands import (  # noqa: F401 - importing registers them
+    api_keys,
+    domains,
+    internal,
+    relay,
+    smtp,
+    users,
+)

@@ -1,0 +1,164 @@
+"""`emailgateway.smtprelay`: an SMTP relay server checks credentials and hands over messages
+through Mailgate's own submission path, with the policy's error codes."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dkim
+import httpx
+import pytest
+
+from tests.conftest import Gateway, make_gateway, wait_until
+from tests.http_api.conftest import answering
+from tests.mta.conftest import DnsRecord, Sender, add_sender
+
+
+@dataclass
+class Relay:
+    gateway: Gateway
+    client: httpx.Client
+    admin_key: str
+    sender: Sender
+    user_id: int
+
+    def call(self, **params: Any) -> dict[str, Any]:
+        body = {"Command": "emailgateway.smtprelay", "AdminAPIKey": self.admin_key, **params}
+        return self.client.post("/api.php", json=body).json()
+
+    def relay(self, **params: Any) -> dict[str, Any]:
+        login = {"SMTPUsername": self.sender.username, "SMTPPassword": self.sender.password}
+        return self.call(**(login | params))
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    gateway = make_gateway(tmp_path_factory.mktemp("relay"), MAILGATE_SMTP_PROCESSES="1")
+    user_id = int(gateway.json("user", "add", "owner@relay.test")["UserID"])
+    sender = add_sender(gateway, user_id, "relay.test")
+    admin_key = gateway.json("admin-key")["AdminAPIKey"]
+    gateway.start()
+    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_until(lambda: answering(client))
+        try:
+            yield Relay(gateway, client, admin_key, sender, user_id)
+        finally:
+            gateway.stop()
+
+
+def raw_email(sender: str, subject: str = "Relayed") -> str:
+    return f"From: {sender}\r\nTo: friend@example.org\r\nSubject: {subject}\r\n\r\nHello.\r\n"
+
+
+def stored(relay: Relay, queue_id: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
+        return db.execute(
+            "SELECT m.raw, d.recipient FROM messages m JOIN deliveries d ON d.message_id = m.id"
+            " WHERE m.id = ?",
+            (uuid.UUID(queue_id).hex,),
+        ).fetchall()
+
+
+def test_a_credentials_check_echoes_them(relay: Relay) -> None:
+    answer = relay.relay()
+    assert answer == {
+        "Success": True,
+        "ErrorCode": 0,
+        "SMTPUsername": relay.sender.username,
+        "SMTPPassword": relay.sender.password,
+    }
+
+
+def test_a_relayed_message_is_queued_signed_and_once_per_uuid(relay: Relay) -> None:
+    name = str(uuid.uuid4())
+    params = {
+        "UUID": name,
+        "MailFrom": relay.sender.address,
+        "RcptTo": "friend@example.org, other@example.net",
+        "RawEmail": raw_email(relay.sender.address),
+    }
+    answer = relay.relay(**params)
+    assert answer["Success"] is True and answer["ErrorCode"] == 0
+    assert answer["SMTPResponse"] == f"250 2.0.0 Ok: queued as {name}"
+    rows = stored(relay, name)
+    assert sorted(recipient for _, recipient in rows) == ["friend@example.org", "other@example.net"]
+    assert dkim.verify(bytes(rows[0][0]), dnsfunc=DnsRecord(relay.sender))
+    assert b"with HTTP id " + name.encode() in bytes(rows[0][0])
+
+    again = relay.relay(**params)  # the relay server retrying after a lost answer
+    assert again["SMTPResponse"] == answer["SMTPResponse"]
+    assert len(stored(relay, name)) == 2  # still one message, two recipients
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"SMTPPassword": "x"}, 1),
+        ({"SMTPUsername": "x"}, 2),
+    ],
+)
+def test_missing_credentials(relay: Relay, params: dict[str, str], code: int) -> None:
+    answer = relay.call(**params)
+    assert (answer["Success"], answer["ErrorCode"]) == (False, code)
+
+
+def test_wrong_credentials_and_admin_key(relay: Relay) -> None:
+    wrong = relay.relay(SMTPPassword="wrong")
+    assert wrong == {
+        "Success": False,
+        "SMTPResponse": "535 5.7.8 Invalid SMTP credentials",
+        "ErrorCode": 3,
+    }
+    relay_with_bad_key = relay.client.post(
+        "/api.php",
+        json={"Command": "emailgateway.smtprelay", "AdminAPIKey": "nope", "SMTPUsername": "x"},
+    )
+    assert relay_with_bad_key.json()["ErrorCode"] == 99998
+
+
+def test_policy_refusals_carry_their_codes(relay: Relay) -> None:
+    address = relay.sender.address
+    other = relay.relay(MailFrom="app@elsewhere.example", RcptTo="a@example.org", RawEmail="x")
+    assert (other["ErrorCode"], other["SMTPResponse"][:9]) == (4, "553 5.7.1")
+
+    with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
+        db.execute(
+            "INSERT INTO suppressions (address, scope, user_id, reason, source, created_at)"
+            " VALUES ('blocked@example.org', 'account', ?, 'hard bounce', 'test', '2026-01-01')",
+            (relay.user_id,),
+        )
+    only_blocked = relay.relay(MailFrom=address, RcptTo="blocked@example.org", RawEmail="x")
+    assert only_blocked["ErrorCode"] == 8
+    some_blocked = relay.relay(
+        MailFrom=address,
+        RcptTo="blocked@example.org,fine@example.org",
+        RawEmail=raw_email(address),
+    )
+    assert some_blocked["Success"] is True
+    assert some_blocked["SuppressedRecipients"] == ["blocked@example.org"]
+
+    relay.gateway.json("domain", "disable", str(relay.sender.domain_id))
+
+    def inactive() -> dict[str, Any] | None:
+        answer = relay.relay(MailFrom=address, RcptTo="a@example.org", RawEmail=raw_email(address))
+        return answer if answer["ErrorCode"] == 5 else None
+
+    assert wait_until(inactive)["SMTPResponse"].startswith("550 5.7.1 Sender domain is not active")
+    relay.gateway.json("domain", "enable", str(relay.sender.domain_id))
+
+    for status, code in (("unverified", 6), ("deactivated", 7), ("active", 0)):
+        with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
+            db.execute("UPDATE users SET status = ? WHERE id = ?", (status, relay.user_id))
+
+        def answered(code: int = code) -> dict[str, Any] | None:
+            answer = relay.relay(
+                MailFrom=address, RcptTo="a@example.org", RawEmail=raw_email(address)
+            )
+            return answer if answer["ErrorCode"] == code else None
+
+        wait_until(answered)  # senders are cached for a second
