@@ -3,6 +3,7 @@ HTTP port, and a user (plus a second one) with API keys."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,20 @@ def answering(client: httpx.Client) -> bool:
         return client.get("/healthz").status_code == 200
     except httpx.TransportError:
         return False
+
+
+@contextlib.contextmanager
+def serving(gateway: Gateway) -> Iterator[httpx.Client]:
+    """Start `gateway` and yield a client of its HTTP port once it answers; stop it after."""
+    gateway.start()
+    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_until(lambda: answering(client))
+        try:
+            yield client
+        finally:
+            if gateway.process is not None:
+                gateway.stop()
 
 
 @dataclass
@@ -41,14 +56,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     gateway = make_gateway(tmp_path_factory.mktemp("api"), MAILGATE_SMTP_PROCESSES="1")
     owner = gateway.json("user", "add", "owner@api.test")
     other = gateway.json("user", "add", "other@api.test")
-    gateway.start()
-    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
-    with httpx.Client(base_url=base, timeout=10) as client:
-        wait_until(lambda: answering(client))
-        try:
-            yield Api(gateway, client, owner["APIKey"], other["APIKey"], owner["UserID"])
-        finally:
-            gateway.stop()
+    with serving(gateway) as client:
+        yield Api(gateway, client, owner["APIKey"], other["APIKey"], owner["UserID"])
 
 
 def db(api: Api) -> sqlite3.Connection:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
-from tests.http_api.conftest import answering
+from tests.http_api.conftest import serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 
 
@@ -41,14 +41,8 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     user_id = int(gateway.json("user", "add", "owner@relay.test")["UserID"])
     sender = add_sender(gateway, user_id, "relay.test")
     admin_key = gateway.json("admin-key")["AdminAPIKey"]
-    gateway.start()
-    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
-    with httpx.Client(base_url=base, timeout=10) as client:
-        wait_until(lambda: answering(client))
-        try:
-            yield Relay(gateway, client, admin_key, sender, user_id)
-        finally:
-            gateway.stop()
+    with serving(gateway) as client:
+        yield Relay(gateway, client, admin_key, sender, user_id)
 
 
 def raw_email(sender: str, subject: str = "Relayed") -> str:

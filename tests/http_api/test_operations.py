@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
-from tests.http_api.conftest import answering
+from tests.http_api.conftest import answering, serving
 
 AUTH_FAILED = {"Errors": [{"Code": 1, "Message": "Authentication failed. Invalid admin API key."}]}
 
@@ -32,15 +32,8 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
     user_id = gateway.json("user", "add", "owner@http.test")["UserID"]
     domain = gateway.json("domain", "add", "http.test", "--user", str(user_id))
     admin_key = gateway.json("admin-key")["AdminAPIKey"]
-    gateway.start()
-    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
-    with httpx.Client(base_url=base, timeout=10) as client:
-        wait_until(lambda: answering(client))
-        try:
-            yield Http(gateway, client, admin_key, domain["ReturnPathDomain"])
-        finally:
-            if gateway.process is not None:
-                gateway.stop()
+    with serving(gateway) as client:
+        yield Http(gateway, client, admin_key, domain["ReturnPathDomain"])
 
 
 def test_health_and_readiness(http: Http) -> None:
@@ -139,10 +132,7 @@ def test_metrics_sum_every_process(http: Http) -> None:
 
 def test_internal_commands_are_for_the_trusted_networks_only(gateway_factory: Any) -> None:
     gateway = gateway_factory(MAILGATE_SMTP_PROCESSES="1", MAILGATE_TRUSTED_NETWORKS="10.9.0.0/16")
-    gateway.start()
-    base = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}"
-    with httpx.Client(base_url=base, timeout=10) as client:
-        wait_until(lambda: answering(client))
+    with serving(gateway) as client:
         answer = client.post(
             "/api.php", json={"Command": "internal.bounce.register", "EmailMessage": "x"}
         )
