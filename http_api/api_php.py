@@ -73,7 +73,7 @@ def id_param(call: Call, name: str, missing: dict[str, Any]) -> int:
         return -1
 
 
-Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+Handler = Callable[[Call], Awaitable[dict[str, Any] | Response]]
 COMMANDS: dict[str, tuple[Access, Handler]] = {}
 
 
@@ -130,4 +130,4 @@ async def endpoint(request: Request) -> Response:
         answer = await handler(Call(db, params, caller, request))
     except Refused as refused:
         answer = refused.answer
-    return JSONResponse(answer)
+    return answer if isinstance(answer, Response) else JSONResponse(answer)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from http_api import api_php, commands, metrics, relay_check
+from http_api import api_php, commands, metrics, relay_check, sender_domains
 from mta.submission import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         Route("/api.php", api_php.endpoint, methods=["GET", "POST"]),
+        Route("/api/v1/sender.domains", sender_domains.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
     ]
     return Starlette(

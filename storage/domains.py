@@ -271,3 +271,21 @@ async def update_domain(
                 .values(name=new_name)
             )
     return after, new_name != old_name
+
+
+async def enabled_domain_names(engine: AsyncEngine) -> list[str]:
+    """Every Enabled sender domain (what may send through the gateway), by name."""
+    query = (
+        select(SenderDomain.name)
+        .where(SenderDomain.status == DomainStatus.ENABLED)
+        .order_by(SenderDomain.name)
+    )
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def relay_domain_names(engine: AsyncEngine) -> list[str]:
+    """Every inbound relay (return-path) domain: where bounces for our mail arrive."""
+    query = select(InboundRelayDomain.name).order_by(InboundRelayDomain.name)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).scalars())

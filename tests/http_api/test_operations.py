@@ -108,6 +108,46 @@ def metric(text: str, name: str, **labels: str) -> float:
     return sum(values)
 
 
+def test_sender_domains_for_powermta(http: Http) -> None:
+    user = http.gateway.json("user", "add", "pmta@http.test")["UserID"]
+    added = http.gateway.json("domain", "add", "pmta.example", "--user", str(user))
+    http.gateway.json("domain", "enable", str(added["DomainID"]))
+    auth = {"Authorization": f"Bearer {http.admin_key}"}
+
+    listed = http.client.post("/api/v1/sender.domains", json={}, headers=auth).json()
+    assert listed == {"Success": True, "Domains": ["pmta.example"]}  # Enabled ones only
+    relay = http.client.post(
+        "/api/v1/sender.domains",
+        json={"DomainsResponseFormat": "powermta-relay-domains"},
+        headers=auth,
+    )
+    assert relay.headers["content-type"].startswith("text/plain")
+    assert relay.text.splitlines() == [
+        "relay-domain bounces.http.test",
+        "relay-domain bounces.pmta.example",
+    ]
+    bounce = http.client.post(
+        "/api/v1/sender.domains", data={"domainsresponseformat": "PowerMTA-Bounce-Domains"},
+        headers=auth,
+    )  # fmt: skip
+    assert bounce.text.splitlines() == ["domain bounces.http.test", "domain bounces.pmta.example"]
+    invalid = http.client.post(
+        "/api/v1/sender.domains", json={"DomainsResponseFormat": "xml"}, headers=auth
+    )
+    assert invalid.json() == {
+        "Success": False,
+        "ErrorCode": 1,
+        "ErrorText": "Invalid DomainsResponseFormat",
+    }
+    legacy = http.client.post(
+        "/api.php", json={"Command": "sender.domains", "AdminAPIKey": http.admin_key}
+    )
+    assert legacy.json() == listed
+    assert http.client.post("/api/v1/sender.domains", json={}).status_code == 403
+    refused = http.client.post("/api.php", json={"Command": "sender.domains", "AdminAPIKey": "x"})
+    assert refused.json()["ErrorCode"] == 99998
+
+
 def test_metrics_sum_every_process(http: Http) -> None:
     port = int(http.gateway.ports["smtp"])
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:  # an SMTP worker's counters

@@ -1,0 +1,62 @@
+"""`sender.domains` (`POST /api/v1/sender.domains`, and the command on /api.php): the domains a
+PowerMTA in front of Mailgate must know, for the admin.
+
+    json                     {"Success": true, "Domains": [enabled sender domains]}
+    powermta-relay-domains   `relay-domain <return-path domain>` lines: PowerMTA accepts the
+                             bounces and complaints for them and relays them to Mailgate
+    powermta-bounce-domains  `domain <return-path domain>` lines, for the `<address-list>` of a
+                             `<bounce-processor>` block
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from http_api.api_php import Access, Call, command
+from http_api.params import BadRequestBody, read_params
+from http_api.relay_check import AUTH_FAILED, bearer_token
+from storage.accounts import admin_key_matches
+from storage.domains import enabled_domain_names, relay_domain_names
+from storage.engine import Database
+
+FORMATS = ("json", "powermta-bounce-domains", "powermta-relay-domains")
+INVALID_FORMAT = {
+    "Success": False,
+    "ErrorCode": 1,
+    "ErrorText": "Invalid DomainsResponseFormat",
+}
+
+
+async def listing(db: Database, response_format: str) -> Response:
+    if response_format == "json":
+        return JSONResponse({"Success": True, "Domains": await enabled_domain_names(db.engine)})
+    if response_format not in FORMATS:
+        return JSONResponse(INVALID_FORMAT)
+    directive = "relay-domain" if response_format == "powermta-relay-domains" else "domain"
+    names = await relay_domain_names(db.engine)
+    return PlainTextResponse("".join(f"{directive} {name}\n" for name in names))
+
+
+def _format(params: dict[str, Any]) -> str:
+    return str(params.get("domainsresponseformat") or "json").strip().lower()
+
+
+async def endpoint(request: Request) -> Response:
+    """The /api/v1 route: the admin key as a Bearer token (or as AdminAPIKey in the body)."""
+    db: Database = request.app.state.db
+    try:
+        params = await read_params(request)
+    except BadRequestBody:
+        params = {}
+    key = bearer_token(request) or str(params.get("adminapikey") or "")
+    if not await admin_key_matches(db, key):
+        return JSONResponse(AUTH_FAILED, status_code=403)
+    return await listing(db, _format(params))
+
+
+@command("sender.domains", Access.ADMIN)
+async def sender_domains(call: Call) -> Response:
+    return await listing(call.db, _format(call.params))
