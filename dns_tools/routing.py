@@ -77,7 +77,7 @@ class Router:
     ) -> None:
         self.static_routes = dict(static_routes)
         self.port = port
-        self._resolver = _make_resolver(nameservers, timeout)
+        self._resolver = make_resolver(nameservers, timeout)
         self._cache: cachetools.TLRUCache[str, _Entry] = cachetools.TLRUCache(
             CACHE_SIZE, ttu=lambda _key, entry, _now: entry.expires, timer=time.monotonic
         )
@@ -212,7 +212,7 @@ class Router:
             raise TemporaryRouteError(f"4.4.3 DNS lookup for {name} failed: {error}") from None
 
 
-def _make_resolver(
+def make_resolver(
     nameservers: Sequence[tuple[str, int]], timeout: float
 ) -> dns.asyncresolver.Resolver:
     try:

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dns_tools.names import dns_label
-from dns_tools.records import sender_domain_records
 from mailgate.config import ConfigError, Settings, load_settings
 from mailgate.logs import configure_logging
 from storage import accounts, credentials, domains
@@ -145,17 +144,10 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
+    from http_api.commands.domains import records_for
+
     return_path = domains.return_path_domain(domain, settings.return_path_subdomain)
-    prefix = domain.custom_track_prefix or settings.track_prefix
-    tracking = None if domain.track_prefix_disabled else f"{prefix}{domain.track_merge or '.'}"
-    records = sender_domain_records(
-        domain.name,
-        domain.dkim_selector,
-        domain.dkim_private_key,
-        settings.hostname,
-        return_path,
-        f"{tracking}{domain.name}" if tracking else None,
-    )
+    records = records_for(domain, settings)
     return {
         "DomainID": domain.id,
         "SenderDomain": domain.name,

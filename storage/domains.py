@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -18,6 +19,7 @@ from storage.models import (
     SenderDomain,
     User,
     UserStatus,
+    utcnow,
 )
 from storage.tokens import new_token
 
@@ -289,3 +291,30 @@ async def relay_domain_names(engine: AsyncEngine) -> list[str]:
     query = select(InboundRelayDomain.name).order_by(InboundRelayDomain.name)
     async with engine.connect() as conn:
         return list((await conn.execute(query)).scalars())
+
+
+def tracking_host(domain: SenderDomain, default_prefix: str) -> str | None:
+    """`links.example.com` (prefix, merge character, domain), or None when the domain's
+    tracking uses the return-path domain instead (`TrackPrefixDisabled`)."""
+    if domain.track_prefix_disabled:
+        return None
+    prefix = domain.custom_track_prefix or default_prefix
+    return f"{prefix}{domain.track_merge or '.'}{domain.name}"
+
+
+async def record_verification(
+    engine: AsyncEngine, domain_id: int, results: dict[str, Any], verified: bool
+) -> DomainStatus:
+    """Store a DNS check; a pending domain whose required records all hold becomes Enabled
+    (an Enabled or Disabled domain keeps its status: checks never disable mail on their own)."""
+    values: dict[str, Any] = {"dns_results": results}
+    async with engine.begin() as conn:
+        status = await conn.scalar(select(SenderDomain.status).where(SenderDomain.id == domain_id))
+        if verified:
+            values["verified_at"] = utcnow()
+            if status == DomainStatus.APPROVAL_PENDING:
+                values["status"] = status = DomainStatus.ENABLED
+        await conn.execute(
+            update(SenderDomain).where(SenderDomain.id == domain_id).values(**values)
+        )
+    return DomainStatus(status)

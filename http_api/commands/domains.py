@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dns_tools.names import InvalidDomain, dns_label, normalize_domain
+from dns_tools.records import DnsRecord, sender_domain_records
+from dns_tools.verification import verify_records
 from http_api.api_php import Call, Refused, command, failed, id_param
 from storage import domains
 from storage.accounts import AlreadyExists
@@ -212,4 +214,43 @@ async def update_domain(call: Call) -> dict[str, Any]:
         "ErrorCode": 0,
         "Domain": domain_view(domain),
         "SubdomainChanged": changed,
+    }
+
+
+def records_for(domain: SenderDomain, settings: Any) -> list[DnsRecord]:
+    """What the domain must publish (`mailgate domain add` prints the same)."""
+    return sender_domain_records(
+        domain.name,
+        domain.dkim_selector,
+        domain.dkim_private_key,
+        settings.hostname,
+        domains.return_path_domain(domain, settings.return_path_subdomain),
+        domains.tracking_host(domain, settings.track_prefix),
+    )
+
+
+# Records a domain needs before it may send; DMARC is reported, tracking is needed only for
+# tracking (and is checked when a domain turns it on).
+REQUIRED = {"DKIM", "SPF", "Return-Path (bounces)"}
+
+
+@command("emailgateway.verifydomain")
+async def verify_domain(call: Call) -> dict[str, Any]:
+    """Asks DNS (the configured resolver) for each record; the domain becomes Enabled when the
+    required ones hold. 1: no DomainID; 2: no such domain, or another user's."""
+    assert call.caller is not None
+    domain_id = await owned_domain(call)
+    domain = await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
+    settings = call.request.app.state.settings
+    checked = await verify_records(records_for(domain, settings), settings.nameservers)
+    results = {
+        item.record.name: [item.record.type, item.record.value, item.verified] for item in checked
+    }
+    verified = all(item.verified for item in checked if item.record.purpose in REQUIRED)
+    status = await domains.record_verification(call.db.engine, domain_id, results, verified)
+    return {
+        "Success": True,
+        "ErrorCode": 0,
+        "Domain": {"DomainID": domain.id, "SenderDomain": domain.name, "Status": str(status)},
+        "DNSVerificationResults": results,
     }
