@@ -3,6 +3,7 @@
 from http_api.commands import (  # noqa: F401 - importing registers them
     api_keys,
     domains,
+    events,
     internal,
     relay,
     smtp,

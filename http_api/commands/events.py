@@ -1,0 +1,69 @@
+"""`emailgateway.getevents`: a sender domain's events for /api.php, under the legacy names
+(`delivery`, `bounce`, `complaint`, ...; the /api/v1 names are accepted as filters too)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from http_api.api_php import Call, Refused, command, failed, id_param
+from http_api.commands.domains import owned_domain
+from storage.events import EventQuery, list_events
+
+# Stored event type -> the legacy name /api.php shows (others are shown as stored).
+LEGACY_NAMES = {
+    "delivered": "delivery",
+    "bounced": "bounce",
+    "complained": "complaint",
+    "opened": "open",
+    "clicked": "click",
+    "unsubscribed": "unsubscribe",
+}
+STORED_TYPES = {legacy: stored for stored, legacy in LEGACY_NAMES.items()}
+MAX_COUNT = 100
+
+
+def _date(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise Refused(failed(3, f"Invalid {name} (Y-m-d)")) from None
+
+
+@command("emailgateway.getevents")
+async def get_events(call: Call) -> dict[str, Any]:
+    """1: no DomainID; 2: no such domain, or another user's; 3: a date not in Y-m-d; 4: no
+    StartFrom; 5: no (or a non-positive) RetrieveCount, which is capped at 100."""
+    domain_id = await owned_domain(call)
+    start = id_param(call, "StartFrom", failed(4, "Missing required parameter (StartFrom)"))
+    count = id_param(call, "RetrieveCount", failed(5, "Missing required parameter (RetrieveCount)"))
+    if count < 1 or start < 0:
+        return failed(5 if count < 1 else 4, "StartFrom and RetrieveCount must be positive")
+    until = _date(call.get("EndDate"), "EndDate")
+    event = str(call.get("Event") or "").strip().lower()
+    query = EventQuery(
+        domain_id=domain_id,
+        start=start,
+        count=min(count, MAX_COUNT),
+        since=_date(call.get("StartDate"), "StartDate"),
+        until=until + timedelta(days=1) if until else None,  # the end date is included
+        types=[STORED_TYPES.get(event, event)] if event else [],
+        search=str(call.get("Query") or "").strip() or None,
+    )
+    total, rows = await list_events(call.db.engine, query)
+    events = [
+        {
+            "event": LEGACY_NAMES.get(row.type, row.type),
+            "timestamp": int(row.created_at.timestamp()),
+            "recipient": row.recipient,
+            "message-id": row.message_id,
+            "message": {
+                "headers": {"from": row.header_from, "to": row.recipient, "subject": row.subject}
+            },
+            **({"reason": row.data["reply"]} if row.data.get("reply") else {}),
+        }
+        for row in rows
+    ]
+    return {"Success": True, "ErrorCode": 0, "TotalRecords": total, "Events": events}

@@ -1,0 +1,90 @@
+"""Reading the event log for the APIs: one sender domain's events, newest first, filtered by
+time, type and a search over recipient and subject, with the message headers they show."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import Event, Message
+
+
+@dataclass(frozen=True)
+class EventRow:
+    type: str
+    created_at: datetime
+    recipient: str | None
+    message_id: str | None
+    header_from: str | None
+    subject: str | None
+    data: dict
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    domain_id: int
+    start: int = 0
+    count: int = 50
+    since: datetime | None = None
+    until: datetime | None = None
+    types: Sequence[str] = ()
+    search: str | None = None
+    message_id: object | None = None
+
+
+def _conditions(query: EventQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Event.sender_domain_id == query.domain_id]
+    if query.since is not None:
+        conditions.append(Event.created_at >= query.since)
+    if query.until is not None:
+        conditions.append(Event.created_at < query.until)
+    if query.types:
+        conditions.append(Event.type.in_(list(query.types)))
+    if query.message_id is not None:
+        conditions.append(Event.message_id == query.message_id)
+    if query.search:
+        pattern = f"%{query.search.lower()}%"
+        conditions.append(
+            or_(
+                func.lower(Event.recipient).like(pattern), func.lower(Message.subject).like(pattern)
+            )
+        )
+    return conditions
+
+
+async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list[EventRow]]:
+    """(how many match, the page asked for)."""
+    conditions = _conditions(query)
+    joined = select(Event).outerjoin(Message, Message.id == Event.message_id)
+    total_query = select(func.count()).select_from(
+        joined.where(*conditions).with_only_columns(Event.id).subquery()
+    )
+    page = (
+        select(
+            Event.type,
+            Event.created_at,
+            Event.recipient,
+            Event.message_id,
+            Message.header_from,
+            Message.subject,
+            Event.data,
+        )
+        .outerjoin(Message, Message.id == Event.message_id)
+        .where(*conditions)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .offset(query.start)
+        .limit(query.count)
+    )
+    async with engine.connect() as conn:
+        total = int((await conn.execute(total_query)).scalar_one())
+        rows = (await conn.execute(page)).all()
+    return total, [
+        EventRow(
+            row[0], row[1], row[2], str(row[3]) if row[3] else None, row[4], row[5], row[6] or {}
+        )
+        for row in rows
+    ]

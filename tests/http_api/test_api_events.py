@@ -1,0 +1,99 @@
+"""`emailgateway.getevents`: the events of mail that went through the gateway (queued and
+delivered to a sink), paged, filtered and searched, under the legacy names."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import make_gateway, wait_until
+from tests.http_api.conftest import Api, serving
+from tests.mta.conftest import add_sender
+from tests.mta.sink import Sink
+from tests.mta.support import message
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, int]]:
+    with Sink() as sink:
+        gateway = make_gateway(
+            tmp_path_factory.mktemp("events"),
+            MAILGATE_SMTP_PROCESSES="1",
+            MAILGATE_DELIVERY_PROCESSES="1",
+            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
+            MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
+        )
+        owner = gateway.json("user", "add", "owner@events.test")
+        sender = add_sender(gateway, owner["UserID"], "events.test")
+        with serving(gateway) as client:
+            api = Api(gateway, client, owner["APIKey"], owner["APIKey"], owner["UserID"])
+            with smtplib.SMTP("127.0.0.1", gateway.ports["smtp"], timeout=15) as smtp:
+                for n, subject in enumerate(["Invoice 100%", "Welcome", "Welcome back"]):
+                    to = f"ok-{n}@dest.example"
+                    smtp.sendmail(sender.address, [to], message(sender.address, to, subject))
+            domain_id = sender.domain_id
+
+            def delivered() -> bool:
+                answer = api.call(
+                    "emailgateway.getevents", DomainID=domain_id, StartFrom=0, RetrieveCount=10,
+                    Event="delivery",
+                )  # fmt: skip
+                return answer["TotalRecords"] == 3
+
+            wait_until(delivered, timeout=30)
+            yield api, domain_id
+
+
+def events(api: Api, domain_id: int, **params: object) -> dict:
+    return api.call("emailgateway.getevents", DomainID=domain_id, **params)
+
+
+def test_events_newest_first_with_headers(setup: tuple[Api, int]) -> None:
+    api, domain_id = setup
+    answer = events(api, domain_id, StartFrom=0, RetrieveCount=100)
+    assert answer["Success"] is True and answer["TotalRecords"] == 6  # 3 queued, 3 delivered
+    kinds = [event["event"] for event in answer["Events"]]
+    assert sorted(kinds) == ["delivery"] * 3 + ["queued"] * 3
+    stamps = [event["timestamp"] for event in answer["Events"]]
+    assert stamps == sorted(stamps, reverse=True)
+    first = answer["Events"][0]
+    assert first["message"]["headers"]["from"] == "app@events.test"
+    assert first["message"]["headers"]["to"] == first["recipient"]
+
+
+def test_paging_filtering_and_search(setup: tuple[Api, int]) -> None:
+    api, domain_id = setup
+    page = events(api, domain_id, StartFrom=1, RetrieveCount=2)
+    assert page["TotalRecords"] == 6 and len(page["Events"]) == 2
+    welcome = events(
+        api, domain_id, StartFrom=0, RetrieveCount=10, Query="welcome", Event="delivered"
+    )
+    assert welcome["TotalRecords"] == 2
+    assert {e["message"]["headers"]["subject"] for e in welcome["Events"]} == {
+        "Welcome",
+        "Welcome back",
+    }
+    literal = events(api, domain_id, StartFrom=0, RetrieveCount=10, Query="100%")
+    assert literal["TotalRecords"] == 2  # queued and delivered of the invoice, % taken literally
+    future = events(api, domain_id, StartFrom=0, RetrieveCount=10, StartDate="2999-01-01")
+    assert future["TotalRecords"] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"StartFrom": 0, "RetrieveCount": 5, "DomainID": None}, 1),
+        ({"StartFrom": 0, "RetrieveCount": 5, "DomainID": 999999}, 2),
+        ({"StartFrom": 0, "RetrieveCount": 5, "StartDate": "01/02/2026"}, 3),
+        ({"RetrieveCount": 5}, 4),
+        ({"StartFrom": 0}, 5),
+        ({"StartFrom": 0, "RetrieveCount": 0}, 5),
+    ],
+)
+def test_getevents_errors(setup: tuple[Api, int], params: dict, code: int) -> None:
+    api, domain_id = setup
+    body = {"DomainID": domain_id} | params
+    answer = api.call("emailgateway.getevents", **{k: v for k, v in body.items() if v is not None})
+    assert (answer["Success"], answer["ErrorCode"]) == (False, code)
