@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from http_api import api_php, commands, metrics, relay_check, sender_domains
+from http_api import api_php, commands, metrics, relay_check, sender_domains, v1_events
 from mta.submission import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         Route("/api.php", api_php.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/sender.domains", sender_domains.endpoint, methods=["GET", "POST"]),
+        Route("/api/v1/events", v1_events.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
     ]
     return Starlette(

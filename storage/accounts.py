@@ -240,3 +240,15 @@ async def logout(engine: AsyncEngine, session_id: str) -> bool:
             LoginSession.__table__.delete().where(LoginSession.token_hash == token_hash(session_id))
         )
     return result.rowcount == 1
+
+
+_DOMAIN_BY_KEY = select(ApiKey.domain_id).where(
+    ApiKey.kind == KeyKind.DOMAIN, ApiKey.key_hash == bindparam("key_hash")
+)
+
+
+async def domain_for_key(db: Database, key: str) -> int | None:
+    """The sender domain a domain API key (`eg_live_...`) belongs to."""
+    if not key:
+        return None
+    return await db.scalar(_DOMAIN_BY_KEY, {"key_hash": token_hash(key)})

@@ -97,3 +97,44 @@ def test_getevents_errors(setup: tuple[Api, int], params: dict, code: int) -> No
     body = {"DomainID": domain_id} | params
     answer = api.call("emailgateway.getevents", **{k: v for k, v in body.items() if v is not None})
     assert (answer["Success"], answer["ErrorCode"]) == (False, code)
+
+
+def test_v1_events_for_the_holder_of_a_domain_key(setup: tuple[Api, int]) -> None:
+    api, domain_id = setup
+    key = api.call("emailgateway.addapi", Description="events", DomainID=domain_id)["APIKey"]
+    auth = {"Authorization": f"Bearer {key['APIKey']}"}
+    default = api.client.get("/api/v1/events", headers=auth).json()
+    assert default["TotalRecords"] == 6 and len(default["Events"]) == 5  # five by default
+    event = default["Events"][0]
+    assert set(event) == {"Event", "LoggedAt", "Recipient", "MessageID", "Message"}
+    assert set(event["Message"]["Headers"]) == {"From", "To", "Subject"}
+
+    delivered = api.client.get(
+        "/api/v1/events", params={"Event": "delivered", "RetrieveCount": 50}, headers=auth
+    ).json()
+    assert {e["Event"] for e in delivered["Events"]} == {"delivery"}
+    one = delivered["Events"][0]["MessageID"]
+    of_message = api.client.get(
+        "/api/v1/events", params={"MessageID": one, "RetrieveCount": 50}, headers=auth
+    ).json()
+    assert of_message["TotalRecords"] == 2  # its queued and delivered events
+    later = api.client.get("/api/v1/events", params={"StartDate": 32503680000}, headers=auth).json()
+    assert later == {"TotalRecords": 0, "Events": []}
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "status", "code"),
+    [
+        ({}, {}, 401, 1),
+        ({"Authorization": "Bearer eg_live_wrong"}, {}, 401, 13),
+        ({"Authorization": "Bearer {user_key}"}, {}, 401, 13),  # a user key is not a domain key
+    ],
+)
+def test_v1_events_errors(
+    setup: tuple[Api, int], headers: dict, params: dict, status: int, code: int
+) -> None:
+    api, _ = setup
+    headers = {k: v.format(user_key=api.key) for k, v in headers.items()}
+    answer = api.client.get("/api/v1/events", params=params, headers=headers)
+    assert answer.status_code == status
+    assert answer.json()["Errors"][0]["Code"] == code
