@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from http_api import api_php, commands, metrics, relay_check, sender_domains, v1_events
+from http_api.rate_limit import RateLimiter
 from mta.submission import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
@@ -37,6 +38,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.rate_limiter = RateLimiter(*settings.api_rate_limit)
         app.state.db = db = Database(settings.database_url)
         writer = QueueWriter(db)
         writer.start()

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from http_api.api_php import Access, Call, command
 from http_api.params import BadRequestBody, read_params
+from http_api.rate_limit import too_many
 from http_api.relay_check import AUTH_FAILED, bearer_token
 from storage.accounts import admin_key_matches
 from storage.domains import enabled_domain_names, relay_domain_names
@@ -54,6 +55,9 @@ async def endpoint(request: Request) -> Response:
     key = bearer_token(request) or str(params.get("adminapikey") or "")
     if not await admin_key_matches(db, key):
         return JSONResponse(AUTH_FAILED, status_code=403)
+    wait = request.app.state.rate_limiter.retry_after(key)
+    if wait is not None:
+        return too_many(wait)
     return await listing(db, _format(params))
 
 

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.commands.events import LEGACY_NAMES, STORED_TYPES
 from http_api.params import BadRequestBody, read_params
+from http_api.rate_limit import too_many
 from http_api.relay_check import bearer_token
 from storage.accounts import domain_for_key
 from storage.engine import Database
@@ -52,6 +53,9 @@ async def endpoint(request: Request) -> Response:
     domain_id = await domain_for_key(db, key)
     if domain_id is None:
         return errors(13, "Invalid SenderAPIKey", 401)
+    wait = request.app.state.rate_limiter.retry_after(key)
+    if wait is not None:
+        return too_many(wait)
     try:
         start = _number(params, "StartFrom", 0, 4) or 0
         count = _number(params, "RetrieveCount", DEFAULT_COUNT, 5) or DEFAULT_COUNT
