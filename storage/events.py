@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import Event, Message
+from storage.models import Event, Message, MessageTag
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,42 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
         )
         for row in rows
     ]
+
+
+async def count_by_type(
+    engine: AsyncEngine, domain_id: int, since: datetime, until: datetime
+) -> dict[str, int]:
+    """How many events of each type a sender domain had in [since, until)."""
+    query = (
+        select(Event.type, func.count())
+        .where(
+            Event.sender_domain_id == domain_id,
+            Event.created_at >= since,
+            Event.created_at < until,
+        )
+        .group_by(Event.type)
+    )
+    async with engine.connect() as conn:
+        return {kind: int(count) for kind, count in await conn.execute(query)}
+
+
+async def count_by_tag(
+    engine: AsyncEngine, domain_id: int, since: datetime, until: datetime, types: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """tag -> event type -> count, for the domain's tagged messages in [since, until)."""
+    query = (
+        select(MessageTag.tag, Event.type, func.count())
+        .join(MessageTag, MessageTag.message_id == Event.message_id)
+        .where(
+            Event.sender_domain_id == domain_id,
+            Event.created_at >= since,
+            Event.created_at < until,
+            Event.type.in_(list(types)),
+        )
+        .group_by(MessageTag.tag, Event.type)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    async with engine.connect() as conn:
+        for tag, kind, count in await conn.execute(query):
+            counts.setdefault(tag, {})[kind] = int(count)
+    return counts

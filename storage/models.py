@@ -233,6 +233,18 @@ class Message(Base):
     created_at: Mapped[created]
 
 
+class MessageTag(Base):
+    """A message's tags as rows (the JSON list on `messages` is what the APIs show): statistics
+    group by tag with a plain join on every backend."""
+
+    __tablename__ = "message_tags"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
 class Delivery(Base):
     """One recipient of one message: the unit of the queue."""
 

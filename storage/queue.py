@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
-from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
+from storage.models import Delivery, DeliveryStatus, Event, Message, MessageTag, utcnow
 
 log = logging.getLogger("mailgate.queue")
 
@@ -100,6 +100,13 @@ def insert_messages(conn: Connection, batch: list[NewMessage]) -> None:
     """Insert messages, their deliveries and their events with one bulk statement per table."""
     messages, deliveries, events = _rows(batch)
     conn.execute(Message.__table__.insert(), messages)
+    tags = [
+        {"message_id": m.id, "tag": tag}
+        for m in batch
+        for tag in dict.fromkeys(tag[:128] for tag in m.tags)
+    ]
+    if tags:
+        conn.execute(MessageTag.__table__.insert(), tags)
     if deliveries:
         conn.execute(Delivery.__table__.insert(), deliveries)
     if events:

@@ -8,7 +8,7 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
-from storage.events import EventQuery, list_events
+from storage.events import EventQuery, count_by_tag, count_by_type, list_events
 
 # Stored event type -> the legacy name /api.php shows (others are shown as stored).
 LEGACY_NAMES = {
@@ -67,3 +67,44 @@ async def get_events(call: Call) -> dict[str, Any]:
         for row in rows
     ]
     return {"Success": True, "ErrorCode": 0, "TotalRecords": total, "Events": events}
+
+
+STAT_NAMES = {  # documented name -> stored event type
+    "Sent": "queued",
+    "Delivered": "delivered",
+    "Bounced": "bounced",
+    "Opened": "opened",
+    "Clicked": "clicked",
+}
+DEFAULT_DAYS = 28
+
+
+@command("emailgateway.domainstats")
+async def domain_stats(call: Call) -> dict[str, Any]:
+    """Counts for [StartDate, EndDate] (default the last 28 days, both days included), the same
+    for the period of equal length before it, and per message tag. 1: no DomainID; 2: no such
+    domain, or another user's; 3: a date not in Y-m-d."""
+    domain_id = await owned_domain(call)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _date(call.get("EndDate"), "EndDate") or today
+    start = _date(call.get("StartDate"), "StartDate") or end - timedelta(days=DEFAULT_DAYS)
+    until = end + timedelta(days=1)
+    engine = call.db.engine
+    now_counts = await count_by_type(engine, domain_id, start, until)
+    before = await count_by_type(engine, domain_id, start - (until - start), start)
+    tagged = await count_by_tag(engine, domain_id, start, until, ["queued", "delivered"])
+    return {
+        "Success": True,
+        "ErrorCode": 0,
+        "Stats": {name: now_counts.get(kind, 0) for name, kind in STAT_NAMES.items()},
+        "ComparisonStats": {
+            "PreviousPeriod": {
+                "Sent": before.get("queued", 0),
+                "Delivered": before.get("delivered", 0),
+            }
+        },
+        "TagStats": {
+            tag: {"Sent": counts.get("queued", 0), "Delivered": counts.get("delivered", 0)}
+            for tag, counts in sorted(tagged.items())
+        },
+    }

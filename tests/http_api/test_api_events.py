@@ -138,3 +138,26 @@ def test_v1_events_errors(
     answer = api.client.get("/api/v1/events", params=params, headers=headers)
     assert answer.status_code == status
     assert answer.json()["Errors"][0]["Code"] == code
+
+
+def test_domain_stats(setup: tuple[Api, int]) -> None:
+    api, domain_id = setup
+    stats = api.call("emailgateway.domainstats", DomainID=domain_id)
+    assert stats == {
+        "Success": True,
+        "ErrorCode": 0,
+        "Stats": {"Sent": 3, "Delivered": 3, "Bounced": 0, "Opened": 0, "Clicked": 0},
+        "ComparisonStats": {"PreviousPeriod": {"Sent": 0, "Delivered": 0}},
+        "TagStats": {},
+    }
+    old = api.call(
+        "emailgateway.domainstats", DomainID=domain_id, StartDate="2020-01-01", EndDate="2020-01-31"
+    )
+    assert old["Stats"]["Sent"] == 0
+    for params, code in (
+        ({}, 1),
+        ({"DomainID": 999999}, 2),
+        ({"DomainID": domain_id, "EndDate": "x"}, 3),
+    ):
+        answer = api.call("emailgateway.domainstats", **params)
+        assert (answer["Success"], answer["ErrorCode"]) == (False, code)

@@ -1,0 +1,59 @@
+"""Statistics queries on both backends: events counted by type and by message tag within a
+period, other domains and periods left out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import accounts, domains
+from storage.engine import Database
+from storage.events import count_by_tag, count_by_type
+from storage.models import Event, utcnow
+from storage.queue import NewMessage, insert_messages
+
+
+async def queued(db: Database, domain_id: int, tags: list[str], recipients: int = 1) -> uuid.UUID:
+    message = NewMessage(
+        id=uuid.uuid4(),
+        mail_from="app@stats.test",
+        recipients=[f"r{n}@example.org" for n in range(recipients)],
+        raw=b"Subject: s\r\n\r\nx\r\n",
+        source="test",
+        sender_domain_id=domain_id,
+        tags=tags,
+    )
+    await db.write(lambda conn: insert_messages(conn, [message]))
+    return message.id
+
+
+async def test_counts_by_type_and_tag(engine: AsyncEngine, db: Database) -> None:
+    user = (await accounts.create_user(engine, "owner@stats.test")).user_id
+    mine = (await domains.add_domain(engine, user, "stats.test", "bounces")).id
+    other = (await domains.add_domain(engine, user, "other.test", "bounces")).id
+    spring = await queued(db, mine, ["spring", "news"], recipients=2)
+    await queued(db, mine, ["news", "news"])  # a repeated tag counts once
+    await queued(db, mine, [])
+    await queued(db, other, ["spring"])
+    async with engine.begin() as conn:
+        await conn.execute(
+            Event.__table__.insert(),
+            [
+                {"type": "delivered", "message_id": spring, "recipient": "r0@example.org",
+                 "sender_domain_id": mine, "created_at": utcnow(), "data": {}},
+                {"type": "delivered", "message_id": spring, "recipient": "r1@example.org",
+                 "sender_domain_id": mine, "created_at": utcnow() - timedelta(days=40),
+                 "data": {}},
+            ],
+        )  # fmt: skip
+
+    since, until = utcnow() - timedelta(days=1), utcnow() + timedelta(seconds=5)
+    assert await count_by_type(engine, mine, since, until) == {"queued": 4, "delivered": 1}
+    assert await count_by_tag(engine, mine, since, until, ["queued", "delivered"]) == {
+        "spring": {"queued": 2, "delivered": 1},
+        "news": {"queued": 3, "delivered": 1},
+    }
+    earlier = await count_by_type(engine, mine, utcnow() - timedelta(days=60), since)
+    assert earlier == {"delivered": 1}
