@@ -18,9 +18,11 @@ def normalize_domain(name: str) -> str:
     """Lower-case ASCII (IDNA) form of `name`; raises InvalidDomain when it is not a host name."""
     text = name.strip().rstrip(".").lower()
     try:
-        ascii_name = text.encode("idna").decode("ascii")
-        dns.name.from_text(ascii_name)  # label and name length rules
-    except (UnicodeError, dns.exception.DNSException):
+        # IDNA 2008 with UTS 46 mapping, as mail and browsers use it (`straße` stays `ß`;
+        # Python's own "idna" codec is IDNA 2003, which would turn it into `strasse`).
+        encoded = dns.name.from_unicode(text, idna_codec=dns.name.IDNA_2008_Practical)
+        ascii_name = encoded.to_text(omit_final_dot=True).lower()
+    except (UnicodeError, ValueError, dns.exception.DNSException):
         raise InvalidDomain(f"invalid domain name: {name!r}") from None
     labels = ascii_name.split(".")
     if len(labels) < 2 or len(ascii_name) > 253 or not all(_LABEL.match(x) for x in labels):
