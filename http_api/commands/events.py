@@ -108,3 +108,28 @@ async def domain_stats(call: Call) -> dict[str, Any]:
             for tag, counts in sorted(tagged.items())
         },
     }
+
+
+@command("emailgateway.aggrevents")
+async def aggregate_events(call: Call) -> dict[str, Any]:
+    """Event counts per type (legacy names) for [StartDate, EndDate] (default the last 28 days),
+    the largest first, at most AggregateSize buckets. 1: no DomainID; 2: no such domain, or
+    another user's; 3: a date not in Y-m-d, or a field other than `event` to aggregate by."""
+    domain_id = await owned_domain(call)
+    field = str(call.get("AggregatedField") or "event").strip().lower()
+    if field not in ("event", "type"):
+        return failed(3, "AggregatedField must be event")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _date(call.get("EndDate"), "EndDate") or today
+    start = _date(call.get("StartDate"), "StartDate") or end - timedelta(days=DEFAULT_DAYS)
+    counts = await count_by_type(call.db.engine, domain_id, start, end + timedelta(days=1))
+    size = call.get("AggregateSize")
+    limit = int(size) if str(size or "").isdigit() and int(size) > 0 else len(counts)
+    buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return {
+        "Success": True,
+        "ErrorCode": 0,
+        "AggBuckets": [
+            {"key": LEGACY_NAMES.get(kind, kind), "doc_count": count} for kind, count in buckets
+        ],
+    }

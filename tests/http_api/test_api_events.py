@@ -161,3 +161,23 @@ def test_domain_stats(setup: tuple[Api, int]) -> None:
     ):
         answer = api.call("emailgateway.domainstats", **params)
         assert (answer["Success"], answer["ErrorCode"]) == (False, code)
+
+
+def test_aggregated_events(setup: tuple[Api, int]) -> None:
+    api, domain_id = setup
+    answer = api.call("emailgateway.aggrevents", DomainID=domain_id)
+    assert answer == {
+        "Success": True,
+        "ErrorCode": 0,
+        "AggBuckets": [{"key": "delivery", "doc_count": 3}, {"key": "queued", "doc_count": 3}],
+    }
+    top = api.call("emailgateway.aggrevents", DomainID=domain_id, AggregateSize=1)
+    assert len(top["AggBuckets"]) == 1
+    for params, code in (
+        ({}, 1),
+        ({"DomainID": 999999}, 2),
+        ({"DomainID": domain_id, "StartDate": "yesterday"}, 3),
+        ({"DomainID": domain_id, "AggregatedField": "subject"}, 3),
+    ):
+        failed = api.call("emailgateway.aggrevents", **params)
+        assert (failed["Success"], failed["ErrorCode"]) == (False, code)
