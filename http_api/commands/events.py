@@ -79,16 +79,21 @@ STAT_NAMES = {  # documented name -> stored event type
 DEFAULT_DAYS = 28
 
 
+def _period(call: Call) -> tuple[datetime, datetime]:
+    """[StartDate, EndDate + 1 day): both days included; by default the last 28 days."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _date(call.get("EndDate"), "EndDate") or today
+    start = _date(call.get("StartDate"), "StartDate") or end - timedelta(days=DEFAULT_DAYS)
+    return start, end + timedelta(days=1)
+
+
 @command("emailgateway.domainstats")
 async def domain_stats(call: Call) -> dict[str, Any]:
     """Counts for [StartDate, EndDate] (default the last 28 days, both days included), the same
     for the period of equal length before it, and per message tag. 1: no DomainID; 2: no such
     domain, or another user's; 3: a date not in Y-m-d."""
     domain_id = await owned_domain(call)
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    end = _date(call.get("EndDate"), "EndDate") or today
-    start = _date(call.get("StartDate"), "StartDate") or end - timedelta(days=DEFAULT_DAYS)
-    until = end + timedelta(days=1)
+    start, until = _period(call)
     engine = call.db.engine
     now_counts = await count_by_type(engine, domain_id, start, until)
     before = await count_by_type(engine, domain_id, start - (until - start), start)
@@ -119,10 +124,8 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
     field = str(call.get("AggregatedField") or "event").strip().lower()
     if field not in ("event", "type"):
         return failed(3, "AggregatedField must be event")
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    end = _date(call.get("EndDate"), "EndDate") or today
-    start = _date(call.get("StartDate"), "StartDate") or end - timedelta(days=DEFAULT_DAYS)
-    counts = await count_by_type(call.db.engine, domain_id, start, end + timedelta(days=1))
+    start, until = _period(call)
+    counts = await count_by_type(call.db.engine, domain_id, start, until)
     size = call.get("AggregateSize")
     limit = int(size) if str(size or "").isdigit() and int(size) > 0 else len(counts)
     buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
