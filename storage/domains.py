@@ -9,6 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.accounts import AlreadyExists
@@ -63,6 +64,31 @@ async def add_domain(
     track_prefix_disabled: bool = False,
 ) -> SenderDomain:
     """Create a domain in `Approval Pending` with its DKIM key and return-path relay domain."""
+    try:
+        return await _insert_domain(
+            engine,
+            user_id,
+            name,
+            default_subdomain,
+            custom_subdomain,
+            custom_track_prefix,
+            track_merge,
+            track_prefix_disabled,
+        )
+    except IntegrityError:  # the same name added at the same moment by someone else
+        raise AlreadyExists(f"sender domain {name.strip().lower()} exists") from None
+
+
+async def _insert_domain(
+    engine: AsyncEngine,
+    user_id: int,
+    name: str,
+    default_subdomain: str,
+    custom_subdomain: str | None = None,
+    custom_track_prefix: str | None = None,
+    track_merge: str | None = None,
+    track_prefix_disabled: bool = False,
+) -> SenderDomain:
     name = name.strip().lower().rstrip(".")
     async with engine.begin() as conn:
         # A write to the user's row comes first: it takes the row lock on PostgreSQL and the write

@@ -123,3 +123,13 @@ async def test_a_refused_add_leaves_no_rows(engine: AsyncEngine) -> None:
         names = (await conn.execute(select(SenderDomain.name))).scalars().all()
         relays = (await conn.execute(select(InboundRelayDomain.name))).scalars().all()
     assert (names, relays) == (["example.com"], ["bounces.example.com"])
+
+
+async def test_the_same_name_added_at_once_by_two_users(engine: AsyncEngine) -> None:
+    first = await new_user(engine)
+    second = await new_user(engine, "second@example.org")
+    results = await asyncio.gather(
+        *(domains.add_domain(engine, user, "race.example", "bounces") for user in (first, second)),
+        return_exceptions=True,
+    )
+    assert sorted(type(result).__name__ for result in results) == ["AlreadyExists", "SenderDomain"]
