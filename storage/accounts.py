@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
@@ -30,6 +31,15 @@ class NewUser:
 async def create_user(engine: AsyncEngine, email: str, password: str | None = None) -> NewUser:
     """Create an active user with one API key, shown here once and stored hashed."""
     email = email.strip().lower()
+    # argon2 is slow on purpose: off the event loop, and before the transaction opens.
+    password_hash = await asyncio.to_thread(hash_password, password) if password else None
+    try:
+        return await _insert_user(engine, email, password_hash)
+    except IntegrityError:  # the same address added at the same moment elsewhere
+        raise AlreadyExists(f"user {email} exists") from None
+
+
+async def _insert_user(engine: AsyncEngine, email: str, password_hash: str | None) -> NewUser:
     key = new_token(USER_KEY_PREFIX)
     async with engine.begin() as conn:
         existing = await conn.scalar(select(User.id).where(User.email == email))
@@ -38,11 +48,7 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
         user_id = (
             await conn.execute(
                 User.__table__.insert()
-                .values(
-                    email=email,
-                    password_hash=hash_password(password) if password else None,
-                    status=UserStatus.ACTIVE,
-                )
+                .values(email=email, password_hash=password_hash, status=UserStatus.ACTIVE)
                 .returning(User.id)
             )
         ).scalar_one()

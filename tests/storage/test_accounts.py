@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -93,3 +95,14 @@ async def test_no_plaintext_secret_is_stored_anywhere(engine: AsyncEngine) -> No
         assert key.startswith(prefix)
         assert key.removeprefix(prefix) not in stored  # nor the random part of a key
     assert token_hash(user.api_key) in stored and token_hash(admin) in stored
+
+
+async def test_the_same_address_added_at_once(engine: AsyncEngine) -> None:
+    results = await asyncio.gather(
+        *(accounts.create_user(engine, "race@example.com", "pw") for _ in range(4)),
+        return_exceptions=True,
+    )
+    names = sorted(type(result).__name__ for result in results)
+    assert names == ["AlreadyExists"] * 3 + ["NewUser"]
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(User.id))).all()) == 1
