@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from http_api import api_php, commands, metrics, relay_check, sender_domains, v1_events
+import http_api.commands  # noqa: F401 - importing registers the /api.php commands
+from http_api import api_php, metrics, relay_check, sender_domains, v1_events
 from http_api.rate_limit import RateLimiter
 from mta.submission import Gateway
 from storage.engine import Database
@@ -26,8 +27,6 @@ from storage.queue import QueueWriter
 
 if TYPE_CHECKING:
     from mailgate.config import Settings
-
-_ = commands  # its import registers the /api.php commands
 
 _PING = text("SELECT 1")
 

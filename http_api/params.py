@@ -4,6 +4,7 @@ or query string, names matched case-insensitively (`DomainName` == `domainname`)
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -31,3 +32,11 @@ async def read_params(request: Request) -> dict[str, Any]:
         form = await request.form()
         params.update({key.lower(): value for key, value in form.items()})
     return params
+
+
+def uuid_or_none(value: Any) -> uuid.UUID | None:
+    """A message id parameter; None when absent or not a UUID (it then names no message)."""
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.commands.events import LEGACY_NAMES, STORED_TYPES
-from http_api.params import BadRequestBody, read_params
+from http_api.params import BadRequestBody, read_params, uuid_or_none
 from http_api.rate_limit import too_many
 from http_api.relay_check import bearer_token
 from storage.accounts import domain_for_key
@@ -74,7 +73,7 @@ async def endpoint(request: Request) -> Response:
         since=datetime.fromtimestamp(since, UTC) if since is not None else None,
         until=datetime.fromtimestamp(until, UTC) if until is not None else None,
         types=[STORED_TYPES.get(event, event)] if event else [],
-        message_id=_uuid(message_id) if message_id else None,
+        message_id=uuid_or_none(message_id),
     )
     if message_id and query.message_id is None:
         return JSONResponse({"TotalRecords": 0, "Events": []})
@@ -92,10 +91,3 @@ async def endpoint(request: Request) -> Response:
         for row in rows
     ]
     return JSONResponse({"TotalRecords": total, "Events": events})
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dns_tools.names import dns_label
 from mailgate.config import ConfigError, Settings, load_settings
 from mailgate.logs import configure_logging
+from mta.sender_records import records_for
 from storage import accounts, credentials, domains
 from storage.engine import create_engine
 from storage.migrate import upgrade
@@ -144,8 +145,6 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
-    from http_api.commands.domains import records_for
-
     return_path = domains.return_path_domain(domain, settings.return_path_subdomain)
     records = records_for(domain, settings)
     return {

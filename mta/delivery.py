@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import random
@@ -23,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import aiosmtplib
 
@@ -340,16 +340,23 @@ class DeliveryWorker:
     # -- outcomes --------------------------------------------------------------------------
 
     def _outcome(
-        self, job: Job, delivery: Claimed, status: DeliveryStatus, reply: str, host: str | None
+        self,
+        job: Job,
+        delivery: Claimed,
+        status: DeliveryStatus,
+        reply: str,
+        host: str | None,
+        **fields: Any,
     ) -> Outcome:
+        fields.setdefault("enhanced_code", enhanced_code_of(reply))
         return Outcome(
             delivery=delivery,
             status=status,
             reply=reply,
             remote_host=host,
-            enhanced_code=enhanced_code_of(reply),
             user_id=job.message.user_id,
             sender_domain_id=job.message.sender_domain_id,
+            **fields,
         )
 
     def delivered(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> Outcome:
@@ -363,11 +370,13 @@ class DeliveryWorker:
         return self.deferral(job, delivery, reply, host)
 
     def bounce(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> Outcome:
-        code = int(reply[:3]) if reply[:3].isdigit() else 550
-        found = classify(code, reply)
-        base = self._outcome(job, delivery, DeliveryStatus.BOUNCED, reply, host)
-        return _replace(
-            base,
+        found = classify(_reply_code(reply, 550), reply)
+        return self._outcome(
+            job,
+            delivery,
+            DeliveryStatus.BOUNCED,
+            reply,
+            host,
             category=found.category,
             enhanced_code=found.enhanced_code,
             suppress=suppresses(found),
@@ -380,18 +389,23 @@ class DeliveryWorker:
         expires = delivery.created_at + timedelta(seconds=self.options.max_lifetime)
         if now >= expires:
             expired = f"4.4.7 message expired after {self.options.max_lifetime:.0f}s: {reply}"
-            base = self._outcome(job, delivery, DeliveryStatus.BOUNCED, expired, host)
-            return _replace(
-                base,
+            return self._outcome(
+                job,
+                delivery,
+                DeliveryStatus.BOUNCED,
+                expired,
+                host,
                 category="message-expired",
                 enhanced_code="4.4.7",
                 data={"bounce_type": "soft"},
             )
-        base = self._outcome(job, delivery, DeliveryStatus.DEFERRED, reply, host)
-        found = classify(int(reply[:3]) if reply[:3].isdigit() else 0, reply)
-        return _replace(
-            base,
-            category=found.category,
+        return self._outcome(
+            job,
+            delivery,
+            DeliveryStatus.DEFERRED,
+            reply,
+            host,
+            category=classify(_reply_code(reply, 0), reply).category,
             next_attempt_at=min(expires, now + self.backoff(delivery.attempts)),
         )
 
@@ -402,8 +416,9 @@ class DeliveryWorker:
         return timedelta(seconds=delay * random.uniform(0.9, 1.1))
 
 
-def _replace(outcome: Outcome, **changes: object) -> Outcome:
-    return dataclasses.replace(outcome, **changes)  # type: ignore[arg-type]
+def _reply_code(reply: str, default: int) -> int:
+    """The reply's 3-digit code; our own texts (DNS, connection failures) have none."""
+    return int(reply[:3]) if reply[:3].isdigit() else default
 
 
 class _StaleSession(Exception):

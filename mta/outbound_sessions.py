@@ -46,7 +46,6 @@ class Session:
     port: int
     smtp: aiosmtplib.SMTP
     tls: bool
-    opened: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
     transactions: int = 0
 

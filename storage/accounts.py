@@ -33,25 +33,21 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
     email = email.strip().lower()
     # argon2 is slow on purpose: off the event loop, and before the transaction opens.
     password_hash = await asyncio.to_thread(hash_password, password) if password else None
-    try:
-        return await _insert_user(engine, email, password_hash)
-    except IntegrityError:  # the same address added at the same moment elsewhere
-        raise AlreadyExists(f"user {email} exists") from None
-
-
-async def _insert_user(engine: AsyncEngine, email: str, password_hash: str | None) -> NewUser:
     key = new_token(USER_KEY_PREFIX)
     async with engine.begin() as conn:
         existing = await conn.scalar(select(User.id).where(User.email == email))
         if existing is not None:
             raise AlreadyExists(f"user {email} exists (UserID {existing})")
-        user_id = (
-            await conn.execute(
-                User.__table__.insert()
-                .values(email=email, password_hash=password_hash, status=UserStatus.ACTIVE)
-                .returning(User.id)
-            )
-        ).scalar_one()
+        try:
+            user_id = (
+                await conn.execute(
+                    User.__table__.insert()
+                    .values(email=email, password_hash=password_hash, status=UserStatus.ACTIVE)
+                    .returning(User.id)
+                )
+            ).scalar_one()
+        except IntegrityError:  # the same address added at the same moment elsewhere
+            raise AlreadyExists(f"user {email} exists") from None
         await conn.execute(
             ApiKey.__table__.insert().values(
                 kind=KeyKind.USER,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -64,32 +65,10 @@ async def add_domain(
     track_prefix_disabled: bool = False,
 ) -> SenderDomain:
     """Create a domain in `Approval Pending` with its DKIM key and return-path relay domain."""
-    try:
-        return await _insert_domain(
-            engine,
-            user_id,
-            name,
-            default_subdomain,
-            custom_subdomain,
-            custom_track_prefix,
-            track_merge,
-            track_prefix_disabled,
-        )
-    except IntegrityError:  # the same name added at the same moment by someone else
-        raise AlreadyExists(f"sender domain {name.strip().lower()} exists") from None
-
-
-async def _insert_domain(
-    engine: AsyncEngine,
-    user_id: int,
-    name: str,
-    default_subdomain: str,
-    custom_subdomain: str | None = None,
-    custom_track_prefix: str | None = None,
-    track_merge: str | None = None,
-    track_prefix_disabled: bool = False,
-) -> SenderDomain:
     name = name.strip().lower().rstrip(".")
+    # RSA key generation takes tens of milliseconds: in a thread, and before the transaction
+    # (on SQLite its write lock would hold back every queue commit meanwhile).
+    private_key = await asyncio.to_thread(new_dkim_key)
     async with engine.begin() as conn:
         # A write to the user's row comes first: it takes the row lock on PostgreSQL and the write
         # lock on SQLite (where a SELECT ... FOR UPDATE means nothing), so concurrent adds for one
@@ -124,14 +103,17 @@ async def _insert_domain(
             "track_merge": track_merge,
             "track_prefix_disabled": track_prefix_disabled,
             "dkim_selector": new_selector(),
-            "dkim_private_key": new_dkim_key(),
+            "dkim_private_key": private_key,
             "webhook_signing_key": new_token("whsec_", 24),
         }
-        domain_id = (
-            await conn.execute(
-                SenderDomain.__table__.insert().values(**values).returning(SenderDomain.id)
-            )
-        ).scalar_one()
+        try:
+            domain_id = (
+                await conn.execute(
+                    SenderDomain.__table__.insert().values(**values).returning(SenderDomain.id)
+                )
+            ).scalar_one()
+        except IntegrityError:  # the same name added at the same moment by someone else
+            raise AlreadyExists(f"sender domain {name} exists") from None
         domain = SenderDomain(id=domain_id, **values)
         await conn.execute(
             InboundRelayDomain.__table__.insert().values(

@@ -17,8 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
-from storage.models import Delivery, DeliveryStatus, Event, Message, SuppressionScope, utcnow
-from storage.suppressions import insert_unless_exists, normalize_address
+from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
+from storage.suppressions import normalize_address, suppress
 
 
 @dataclass(frozen=True)
@@ -78,18 +78,6 @@ def _event(kind: str, message: Any, delivery_id: int | None, recipient: str, dat
         "created_at": utcnow(),
         "data": data,
     }
-
-
-def _suppress(conn: Connection, address: str, user_id: int, reason: str, source: str) -> bool:
-    values = {
-        "address": address,
-        "scope": SuppressionScope.ACCOUNT,
-        "user_id": user_id,
-        "sender_domain_id": None,
-        "reason": reason,
-        "source": source,
-    }
-    return conn.execute(insert_unless_exists(conn.dialect.name, values)).first() is not None
 
 
 def _soft_bounces_in_a_row(conn: Connection, user_id: int, address: str, limit: int) -> bool:
@@ -155,7 +143,7 @@ def _record_bounces(
             not bounce.hard and _soft_bounces_in_a_row(conn, message.user_id, recipient, soft_limit)
         ):
             reason = bounce.category if bounce.hard else "soft bounces in a row"
-            _suppress(conn, recipient, message.user_id, reason, "dsn")
+            suppress(conn, recipient, reason, "dsn", message.user_id)
             recorded.suppressed.append(recipient)
     return recorded
 
@@ -197,7 +185,7 @@ def _record_complaint(
     )
     recorded.events.append(("complained", recipient))
     if message.user_id is not None:
-        _suppress(conn, recipient, message.user_id, "complaint", "fbl")
+        suppress(conn, recipient, "complaint", "fbl", message.user_id)
         recorded.suppressed.append(recipient)
     return recorded
 

@@ -25,11 +25,10 @@ from storage.models import (
     Event,
     Message,
     SenderDomain,
-    SuppressionScope,
     UTCDateTime,
     utcnow,
 )
-from storage.suppressions import insert_unless_exists, normalize_address
+from storage.suppressions import suppress
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
@@ -206,7 +205,8 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
     conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in recorded])
     for outcome in recorded:
         if outcome.suppress and outcome.user_id is not None:
-            _suppress(conn, outcome.delivery.recipient, outcome.user_id, outcome)
+            reason = outcome.category or "hard bounce"
+            suppress(conn, outcome.delivery.recipient, reason, "delivery", outcome.user_id)
 
 
 def _event(outcome: Outcome, now: datetime) -> dict[str, Any]:
@@ -233,18 +233,6 @@ def _event(outcome: Outcome, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "data": data,
     }
-
-
-def _suppress(conn: Connection, address: str, user_id: int, outcome: Outcome) -> None:
-    values = {
-        "address": normalize_address(address),
-        "scope": SuppressionScope.ACCOUNT,
-        "user_id": user_id,
-        "sender_domain_id": None,
-        "reason": outcome.category or "hard bounce",
-        "source": "delivery",
-    }
-    conn.execute(insert_unless_exists(conn.dialect.name, values))
 
 
 async def record_outcomes(db: Database, worker: str, outcomes: Sequence[Outcome]) -> None:

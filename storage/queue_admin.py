@@ -101,8 +101,7 @@ async def fail_pending(
                         "message_id": row.message_id,
                         "delivery_id": row.id,
                         "recipient": row.recipient,
-                        "user_id": owners.get(row.message_id, (None, None))[0],
-                        "sender_domain_id": owners.get(row.message_id, (None, None))[1],
+                        **owners[row.message_id],
                         "created_at": now,
                         "data": {"reply": reason, "category": "other"},
                     }
@@ -112,11 +111,14 @@ async def fail_pending(
     return len(rows)
 
 
-async def _owners(conn: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[int | None, int | None]]:
+async def _owners(conn: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, int | None]]:
+    """The user and sender domain of each message (the events carry them)."""
     rows = await conn.execute(
         select(Message.id, Message.user_id, Message.sender_domain_id).where(Message.id.in_(ids))
     )
-    return {row.id: (row.user_id, row.sender_domain_id) for row in rows}
+    return {
+        row.id: {"user_id": row.user_id, "sender_domain_id": row.sender_domain_id} for row in rows
+    }
 
 
 async def clear_domain_queue(engine: AsyncEngine, sender_domain_id: int) -> int:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.dml import ReturningInsert
 
 from storage.engine import Database
 from storage.models import Suppression, SuppressionScope
@@ -27,32 +24,45 @@ async def add_suppression(
     sender_domain_id: int | None = None,
 ) -> bool:
     """Suppress `address` in the narrowest scope given; False when it was suppressed already."""
+    async with engine.begin() as conn:
+        return await conn.run_sync(
+            lambda sync: suppress(sync, address, reason, source, user_id, sender_domain_id)
+        )
+
+
+def suppress(
+    conn: Connection,
+    address: str,
+    reason: str,
+    source: str,
+    user_id: int | None = None,
+    sender_domain_id: int | None = None,
+) -> bool:
+    """`add_suppression` inside a caller's transaction (delivery outcomes, bounce reports).
+
+    The INSERT does nothing when the entry exists, even when a concurrent transaction has just
+    added it: the unique index decides, not a SELECT."""
     if sender_domain_id is not None:
         scope = SuppressionScope.DOMAIN
     elif user_id is not None:
         scope = SuppressionScope.ACCOUNT
     else:
         scope = SuppressionScope.GLOBAL
-    values = {
-        "address": normalize_address(address),
-        "scope": scope,
-        "user_id": user_id,
-        "sender_domain_id": sender_domain_id,
-        "reason": reason,
-        "source": source,
-    }
-    async with engine.begin() as conn:
-        inserted = await conn.execute(insert_unless_exists(conn.dialect.name, values))
-        return inserted.first() is not None
-
-
-def insert_unless_exists(
-    dialect_name: str, values: Mapping[str, Any]
-) -> ReturningInsert[tuple[int]]:
-    """An INSERT of one entry that does nothing (and returns no row) when the entry exists, even
-    when a concurrent transaction has just added it (the unique index decides, not a SELECT)."""
-    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    return insert(Suppression).values(**values).on_conflict_do_nothing().returning(Suppression.id)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Suppression)
+        .values(
+            address=normalize_address(address),
+            scope=scope,
+            user_id=user_id,
+            sender_domain_id=sender_domain_id,
+            reason=reason,
+            source=source,
+        )
+        .on_conflict_do_nothing()
+        .returning(Suppression.id)
+    )
+    return conn.execute(statement).first() is not None
 
 
 # Built once: the hot path (every RCPT) only binds values.

@@ -30,7 +30,7 @@ async def add_api(call: Call) -> dict[str, Any]:
     if missing:
         return failed(missing)
     try:
-        domain_id = await owned_domain(call)
+        domain_id = (await owned_domain(call)).id
     except Refused:
         return failed(3, "Domain not found or access denied")
     key = await accounts.create_domain_key(call.db.engine, domain_id, str(description))
@@ -40,7 +40,7 @@ async def add_api(call: Call) -> dict[str, Any]:
 @command("emailgateway.getapis")
 async def get_apis(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Keys are shown masked."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     keys = await accounts.list_domain_keys(call.db.engine, domain_id)
     return {"Success": True, "ErrorCode": 0, "APIKeys": [key_view(key) for key in keys]}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from dns_tools.names import InvalidDomain, dns_label, normalize_domain
-from dns_tools.records import DnsRecord, sender_domain_records
 from dns_tools.verification import verify_records
 from http_api.api_php import Call, Refused, command, failed, id_param
+from mta.sender_records import records_for
 from storage import domains
 from storage.accounts import AlreadyExists
 from storage.models import DomainStatus, SenderDomain
@@ -94,15 +94,7 @@ async def add_domain(call: Call) -> dict[str, Any]:
 @command("emailgateway.getdomain")
 async def get_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
-    assert call.caller is not None
-    raw = call.get("DomainID")
-    if raw is None:
-        return failed(1, "Required parameter missing: DomainID")
-    try:
-        domain = await domains.get_domain(call.db.engine, int(raw), call.caller.user_id)
-    except (ValueError, TypeError, domains.NotFound):
-        return failed(2, "Domain not found or access denied")
-    return {"Success": True, "ErrorCode": 0, "Domain": domain_view(domain)}
+    return {"Success": True, "ErrorCode": 0, "Domain": domain_view(await owned_domain(call))}
 
 
 def _domain_id(call: Call) -> int:
@@ -126,23 +118,21 @@ async def get_domains(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "Domains": listed}
 
 
-async def owned_domain(call: Call, not_found: int = 2) -> int:
+async def owned_domain(call: Call) -> SenderDomain:
     """The caller's domain named by DomainID; raises Refused with code 1 when it is missing,
-    `not_found` when it is not a domain of the caller's."""
+    2 when it is not a domain of the caller's."""
     assert call.caller is not None
-    domain_id = _domain_id(call)
     try:
-        await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
+        return await domains.get_domain(call.db.engine, _domain_id(call), call.caller.user_id)
     except domains.NotFound:
-        raise Refused(failed(not_found, "Domain not found or access denied")) from None
-    return domain_id
+        raise Refused(failed(2, "Domain not found or access denied")) from None
 
 
 @command("emailgateway.deletedomain")
 async def delete_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent."""
     assert call.caller is not None
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     await clear_domain_queue(call.db.engine, domain_id)
     try:
         await domains.delete_domain(call.db.engine, domain_id, call.caller.user_id)
@@ -154,7 +144,7 @@ async def delete_domain(call: Call) -> dict[str, Any]:
 @command("emailgateway.cleardomainqueue")
 async def clear_queue(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Pending mail is marked failed."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     await clear_domain_queue(call.db.engine, domain_id)
     return {"Success": True, "ErrorCode": 0}
 
@@ -217,18 +207,6 @@ async def update_domain(call: Call) -> dict[str, Any]:
     }
 
 
-def records_for(domain: SenderDomain, settings: Any) -> list[DnsRecord]:
-    """What the domain must publish (`mailgate domain add` prints the same)."""
-    return sender_domain_records(
-        domain.name,
-        domain.dkim_selector,
-        domain.dkim_private_key,
-        settings.hostname,
-        domains.return_path_domain(domain, settings.return_path_subdomain),
-        domains.tracking_host(domain, settings.track_prefix),
-    )
-
-
 # Records a domain needs before it may send; DMARC is reported, tracking is needed only for
 # tracking (and is checked when a domain turns it on).
 REQUIRED = {"DKIM", "SPF", "Return-Path (bounces)"}
@@ -239,8 +217,8 @@ async def verify_domain(call: Call) -> dict[str, Any]:
     """Asks DNS (the configured resolver) for each record; the domain becomes Enabled when the
     required ones hold. 1: no DomainID; 2: no such domain, or another user's."""
     assert call.caller is not None
-    domain_id = await owned_domain(call)
-    domain = await domains.get_domain(call.db.engine, domain_id, call.caller.user_id)
+    domain = await owned_domain(call)
+    domain_id = domain.id
     settings = call.request.app.state.settings
     checked = await verify_records(records_for(domain, settings), settings.nameservers)
     results = {

@@ -36,7 +36,7 @@ def _date(value: Any, name: str) -> datetime | None:
 async def get_events(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's; 3: a date not in Y-m-d; 4: no
     StartFrom; 5: no (or a non-positive) RetrieveCount, which is capped at 100."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     start = id_param(call, "StartFrom", failed(4, "Missing required parameter (StartFrom)"))
     count = id_param(call, "RetrieveCount", failed(5, "Missing required parameter (RetrieveCount)"))
     if count < 1 or start < 0:
@@ -92,7 +92,7 @@ async def domain_stats(call: Call) -> dict[str, Any]:
     """Counts for [StartDate, EndDate] (default the last 28 days, both days included), the same
     for the period of equal length before it, and per message tag. 1: no DomainID; 2: no such
     domain, or another user's; 3: a date not in Y-m-d."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     start, until = _period(call)
     engine = call.db.engine
     now_counts = await count_by_type(engine, domain_id, start, until)
@@ -120,7 +120,7 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
     """Event counts per type (legacy names) for [StartDate, EndDate] (default the last 28 days),
     the largest first, at most AggregateSize buckets. 1: no DomainID; 2: no such domain, or
     another user's; 3: a date not in Y-m-d, or a field other than `event` to aggregate by."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     field = str(call.get("AggregatedField") or "event").strip().lower()
     if field not in ("event", "type"):
         return failed(3, "AggregatedField must be event")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from http_api.api_php import Access, Call, command, failed
+from http_api.params import uuid_or_none
 from mta.policy import Refusal
 from mta.submission import (
     Origin,
@@ -62,7 +63,7 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
             reason = Refusal.RECIPIENT_SUPPRESSED if suppressed else None
             reply = reason.reply(", ".join(suppressed)) if reason else "554 5.5.1 No recipients"
             return _refused(reason, reply)
-        named = _message_uuid(call.get("UUID"))
+        named = uuid_or_none(call.get("UUID"))
         if named is not None and await call.db.scalar(_EXISTING, {"id": named}) is not None:
             return _queued(named, suppressed) | echo  # a retry of a call that succeeded
         queue_id = await submit(
@@ -95,10 +96,3 @@ def _queued(queue_id: uuid.UUID, suppressed: list[str]) -> dict[str, Any]:
     if suppressed:
         answer["SuppressedRecipients"] = suppressed
     return answer
-
-
-def _message_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return None

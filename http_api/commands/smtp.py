@@ -19,7 +19,7 @@ def _server(call: Call) -> dict[str, Any]:
 @command("emailgateway.addsmtp")
 async def add_smtp(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     new = await credentials.add_credential(call.db.engine, domain_id)
     smtp = {
         "SMTPID": new.credential_id,
@@ -33,7 +33,7 @@ async def add_smtp(call: Call) -> dict[str, Any]:
 @command("emailgateway.getsmtps")
 async def get_smtps(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
-    domain_id = await owned_domain(call)
+    domain_id = (await owned_domain(call)).id
     found = await credentials.list_credentials(call.db.engine, domain_id)
     listed = [
         {

@@ -13,7 +13,7 @@ from storage import accounts, domains
 from storage.engine import Database
 from storage.feedback import AsyncBounce, record_bounces, record_complaint
 from storage.models import Delivery, DeliveryStatus, Suppression
-from storage.queue import NewMessage, insert_messages
+from tests.storage.support import queue_message
 
 SOFT_LIMIT = 3
 
@@ -24,17 +24,7 @@ async def owner(engine: AsyncEngine) -> tuple[int, int]:
 
 
 async def sent(db: Database, user_id: int, domain_id: int, *recipients: str) -> uuid.UUID:
-    message = NewMessage(
-        id=uuid.uuid4(),
-        mail_from="app@feedback.test",
-        recipients=list(recipients),
-        raw=b"From: app@feedback.test\r\n\r\nHi\r\n",
-        source="test",
-        user_id=user_id,
-        sender_domain_id=domain_id,
-    )
-    await db.write(lambda conn: insert_messages(conn, [message]))
-    return message.id
+    return await queue_message(db, recipients, user_id=user_id, sender_domain_id=domain_id)
 
 
 def bounce(address: str, hard: bool, category: str = "bad-mailbox") -> AsyncBounce:

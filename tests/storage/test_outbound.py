@@ -12,22 +12,13 @@ from sqlalchemy import select
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, utcnow
 from storage.outbound import Outcome, claim_due, load_messages, record_outcomes, release
-from storage.queue import NewMessage, insert_messages
+from tests.storage.support import queue_message
 
 LEASE = timedelta(minutes=5)
 
 
 async def queue(db: Database, recipients: list[str], send_in: timedelta | None = None) -> uuid.UUID:
-    message = NewMessage(
-        id=uuid.uuid4(),
-        mail_from="app@outbound.test",
-        recipients=recipients,
-        raw=b"Subject: x\r\n\r\nbody\r\n",
-        source="test",
-        send_at=utcnow() + send_in if send_in else None,
-    )
-    await db.write(lambda conn: insert_messages(conn, [message]))
-    return message.id
+    return await queue_message(db, recipients, send_at=utcnow() + send_in if send_in else None)
 
 
 async def test_claims_lease_and_release(db: Database) -> None:

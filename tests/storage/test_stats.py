@@ -12,21 +12,12 @@ from storage import accounts, domains
 from storage.engine import Database
 from storage.events import count_by_tag, count_by_type
 from storage.models import Event, utcnow
-from storage.queue import NewMessage, insert_messages
+from tests.storage.support import queue_message
 
 
 async def queued(db: Database, domain_id: int, tags: list[str], recipients: int = 1) -> uuid.UUID:
-    message = NewMessage(
-        id=uuid.uuid4(),
-        mail_from="app@stats.test",
-        recipients=[f"r{n}@example.org" for n in range(recipients)],
-        raw=b"Subject: s\r\n\r\nx\r\n",
-        source="test",
-        sender_domain_id=domain_id,
-        tags=tags,
-    )
-    await db.write(lambda conn: insert_messages(conn, [message]))
-    return message.id
+    to = [f"r{n}@example.org" for n in range(recipients)]
+    return await queue_message(db, to, sender_domain_id=domain_id, tags=tags)
 
 
 async def test_counts_by_type_and_tag(engine: AsyncEngine, db: Database) -> None:
