@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -115,6 +117,16 @@ class SuppressionScope(enum.StrEnum):
     GLOBAL = "global"
 
 
+class Permission(enum.StrEnum):
+    """What a user may do on the Email Gateway API (the spec's "Required permissions")."""
+
+    ADD_DOMAIN = "EmailGateway.AddDomain"
+    MANAGE_DOMAIN = "EmailGateway.ManageDomain"
+
+
+ALL_PERMISSIONS = [p.value for p in Permission]
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -127,6 +139,7 @@ class User(Base):
     send_limit_hourly: Mapped[int | None]
     send_limit_daily: Mapped[int | None]
     requires_campaign_approval: Mapped[bool] = mapped_column(default=False)
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(ALL_PERMISSIONS))
     created_at: Mapped[created]
 
 
@@ -213,6 +226,7 @@ class SmtpCredential(Base):
 
 class Message(Base):
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_user_time", "user_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -320,3 +334,58 @@ Index(
     func.coalesce(Suppression.sender_domain_id, 0),
     unique=True,
 )
+
+
+class WebhookEvent(enum.StrEnum):
+    """The events a webhook subscribes to, by their /api.php names (/api/v1 names in the API)."""
+
+    DELIVERY = "delivery"
+    BOUNCE = "bounce"
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    COMPLAINT = "complaint"
+
+
+class Webhook(Base):
+    """A sender domain's endpoint for one event type; `disabled_at` is set when it answers 410."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("sender_domain_id", "event", "url"),)
+
+    id: Mapped[intpk]
+    sender_domain_id: Mapped[int] = mapped_column(
+        ForeignKey("sender_domains.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[WebhookEvent] = mapped_column(_enum(WebhookEvent))
+    url: Mapped[str] = mapped_column(String(2048))
+    disabled_at: Mapped[maybe_time]
+    created_at: Mapped[created]
+
+
+class RateWindow(Base):
+    """Requests counted per key (a SHA-256 of it) and fixed window, shared by every node."""
+
+    __tablename__ = "rate_windows"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hits: Mapped[int] = mapped_column(default=0)
+
+
+class Conversion(Base):
+    """A server-to-server conversion postback (`internal.s2spostback.register`)."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (Index("ix_conversions_user_campaign", "user_id", "campaign_id"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int | None] = mapped_column(BigID)
+    autoresponder_id: Mapped[int | None] = mapped_column(BigID)
+    subscriber_id: Mapped[int | None] = mapped_column(BigID)
+    list_id: Mapped[int | None] = mapped_column(BigID)
+    channel: Mapped[str] = mapped_column(String(64), default="")
+    value: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[created]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage import accounts
 from storage.engine import Database
 from storage.migrate import alembic_config, upgrade_async
-from storage.models import Base, Suppression, SuppressionScope
+from storage.models import ALL_PERMISSIONS, Base, Suppression, SuppressionScope, User
 
 
 async def table_names(engine: AsyncEngine) -> set[str]:
@@ -54,7 +54,7 @@ async def test_suppression_migration_keeps_one_row_per_entry(
 ) -> None:
     """Duplicates stored before the unique entry index are merged into the oldest row."""
     await migrate_to(db_url, "0001")
-    user_id = (await accounts.create_user(engine, "ada@example.com")).user_id
+    user_id = await _user_before_permissions(engine)
     rows = [
         {"address": "x@example.org", "user_id": None, "reason": "first"},
         {"address": "x@example.org", "user_id": None, "reason": "second"},
@@ -89,6 +89,32 @@ async def test_suppression_migration_keeps_one_row_per_entry(
                     **rows[1], scope=SuppressionScope.GLOBAL, source="test"
                 )
             )
+
+
+async def _user_before_permissions(engine: AsyncEngine) -> int:
+    """A user row written by a schema older than 0004 (no permissions column)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text(
+                "INSERT INTO users (email, status, trusted, max_sender_domains,"
+                " requires_campaign_approval, created_at) VALUES ('ada@example.com', 'active',"
+                " true, 10, false, CURRENT_TIMESTAMP) RETURNING id"
+            )
+        )
+        return int(result.scalar_one())
+
+
+async def test_users_from_before_permissions_keep_every_permission(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    await migrate_to(db_url, "0003")
+    user_id = await _user_before_permissions(engine)
+    await upgrade_async(db_url)
+    async with engine.connect() as conn:
+        permissions = (
+            await conn.execute(select(User.permissions).where(User.id == user_id))
+        ).scalar_one()
+    assert sorted(permissions) == sorted(ALL_PERMISSIONS)
 
 
 async def test_model_columns_match_the_migrated_schema(engine: AsyncEngine) -> None:
