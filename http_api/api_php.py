@@ -21,6 +21,7 @@ from http_api.params import BadRequestBody, read_params
 from mta.policy import in_networks
 from storage.accounts import Caller, admin_key_matches, caller_for
 from storage.engine import Database
+from storage.models import Permission
 
 NOT_PRIVILEGED = 99999
 AUTH_FAILED = 99998
@@ -74,12 +75,23 @@ def id_param(call: Call, name: str, missing: dict[str, Any]) -> int:
 
 
 Handler = Callable[[Call], Awaitable[dict[str, Any] | Response]]
-COMMANDS: dict[str, tuple[Access, Handler]] = {}
 
 
-def command(name: str, access: Access = Access.USER) -> Callable[[Handler], Handler]:
+@dataclass(frozen=True)
+class Registered:
+    access: Access
+    handler: Handler
+    permission: Permission | None  # what the caller's user must hold (spec: "Required permissions")
+
+
+COMMANDS: dict[str, Registered] = {}
+
+
+def command(
+    name: str, access: Access = Access.USER, permission: Permission | None = None
+) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        COMMANDS[name.lower()] = (access, handler)
+        COMMANDS[name.lower()] = Registered(access, handler, permission)
         return handler
 
     return register
@@ -113,13 +125,16 @@ async def endpoint(request: Request) -> Response:
     if registered is None:
         shown = name or "(none)"
         return failure(UNKNOWN_COMMAND, f"Unknown command: {shown}", 400)
-    access, handler = registered
+    access, handler = registered.access, registered.handler
     db: Database = request.app.state.db
     caller = await caller_for(
         db, str(params.get("apikey") or ""), str(params.get("sessionid") or "")
     )
     if access is Access.USER and caller is None:
         return failure(AUTH_FAILED, "Authentication failure or session expired")
+    permission = registered.permission
+    if permission is not None and (caller is None or permission not in caller.permissions):
+        return failure(NOT_PRIVILEGED, f"Not enough privileges: {permission} is required", 403)
     if access is Access.ADMIN and not await admin_key_matches(
         db, str(params.get("adminapikey") or "")
     ):

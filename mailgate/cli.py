@@ -22,7 +22,7 @@ from mta.sender_records import records_for
 from storage import accounts, credentials, domains
 from storage.engine import create_engine
 from storage.migrate import upgrade
-from storage.models import DomainStatus
+from storage.models import DomainStatus, Permission
 
 CONFIG_TEMPLATE = Path(__file__).with_name("config_template.toml")
 
@@ -141,6 +141,18 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
         say(str(error))
         return 1
     emit({"UserID": user.user_id, "APIKey": user.api_key})
+    return 0
+
+
+def cmd_user_permissions(settings: Settings, args: argparse.Namespace) -> int:
+    held = with_engine(
+        settings,
+        lambda engine: accounts.change_permissions(engine, args.id, args.grant, args.revoke),
+    )
+    if held is None:
+        say(f"no user {args.id}")
+        return 1
+    emit({"UserID": args.id, "Permissions": held})
     return 0
 
 
@@ -293,6 +305,11 @@ def parser() -> argparse.ArgumentParser:
     user_add = user.add_parser("add", help="create a user; prints UserID and APIKey")
     user_add.add_argument("email")
     user_add.add_argument("--password", help="password for User.Login")
+    permissions = user.add_parser("permissions", help="show, grant or revoke API permissions")
+    permissions.add_argument("id", type=int, help="the UserID")
+    choices = [str(p) for p in Permission]
+    for flag in ("grant", "revoke"):
+        permissions.add_argument(f"--{flag}", action="append", default=[], choices=choices)
 
     domain = commands.add_parser("domain", help="manage sender domains").add_subparsers(
         dest="action", required=True
@@ -334,6 +351,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("worker", None): cmd_worker,
     ("admin-key", None): cmd_admin_key,
     ("user", "add"): cmd_user_add,
+    ("user", "permissions"): cmd_user_permissions,
     ("domain", "add"): cmd_domain_add,
     ("domain", "enable"): cmd_domain_enable,
     ("domain", "disable"): cmd_domain_disable,

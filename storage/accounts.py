@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,6 +67,23 @@ async def set_user_status(engine: AsyncEngine, user_id: int, status: UserStatus)
     return result.rowcount == 1
 
 
+async def change_permissions(
+    engine: AsyncEngine, user_id: int, grant: Iterable[str] = (), revoke: Iterable[str] = ()
+) -> list[str] | None:
+    """Grant and revoke permissions; returns the user's permissions after, None if no user.
+    The row is written first (with its own value) so that it is locked before it is read."""
+    async with engine.begin() as conn:
+        touched = await conn.execute(
+            update(User).where(User.id == user_id).values(permissions=User.permissions)
+        )
+        if touched.rowcount != 1:
+            return None
+        held = (await conn.execute(select(User.permissions).where(User.id == user_id))).scalar()
+        after = sorted((set(held or ()) | set(grant)) - set(revoke))
+        await conn.execute(update(User).where(User.id == user_id).values(permissions=after))
+    return after
+
+
 async def create_admin_key(engine: AsyncEngine) -> str:
     """A new admin key, replacing any earlier one; the caller keeps the only plain copy."""
     key = new_token(ADMIN_KEY_PREFIX, 32)
@@ -119,15 +137,16 @@ class Caller:
 
     user_id: int
     status: UserStatus
+    permissions: frozenset[str] = frozenset()
 
 
 _USER_BY_KEY = (
-    select(User.id, User.status)
+    select(User.id, User.status, User.permissions)
     .join(ApiKey, ApiKey.user_id == User.id)
     .where(ApiKey.kind == KeyKind.USER, ApiKey.key_hash == bindparam("key_hash"))
 )
 _USER_BY_SESSION = (
-    select(User.id, User.status)
+    select(User.id, User.status, User.permissions)
     .join(LoginSession, LoginSession.user_id == User.id)
     .where(
         LoginSession.token_hash == bindparam("key_hash"),
@@ -143,7 +162,7 @@ async def caller_for(db: Database, api_key: str = "", session_id: str = "") -> C
             continue
         row = await db.first(query, {"key_hash": token_hash(secret), "now": utcnow()})
         if row is not None and row.status == UserStatus.ACTIVE:
-            return Caller(row.id, row.status)
+            return Caller(row.id, row.status, frozenset(row.permissions or ()))
     return None
 
 

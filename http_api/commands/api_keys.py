@@ -8,6 +8,7 @@ from typing import Any
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
 from storage import accounts
+from storage.models import Permission
 
 
 def key_view(key: accounts.DomainKey) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def key_view(key: accounts.DomainKey) -> dict[str, Any]:
     }
 
 
-@command("emailgateway.addapi")
+@command("emailgateway.addapi", permission=Permission.MANAGE_DOMAIN)
 async def add_api(call: Call) -> dict[str, Any]:
     """Missing parameters are listed together: [1] Description, [2] DomainID; 3: no such domain,
     or another user's."""
@@ -37,7 +38,7 @@ async def add_api(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "NewAPIKeyID": key.key_id, "APIKey": key_view(key)}
 
 
-@command("emailgateway.getapis")
+@command("emailgateway.getapis", permission=Permission.MANAGE_DOMAIN)
 async def get_apis(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Keys are shown masked."""
     domain_id = (await owned_domain(call)).id
@@ -45,7 +46,7 @@ async def get_apis(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "APIKeys": [key_view(key) for key in keys]}
 
 
-@command("emailgateway.deleteapi")
+@command("emailgateway.deleteapi", permission=Permission.MANAGE_DOMAIN)
 async def delete_api(call: Call) -> dict[str, Any]:
     """1: no APIKeyID (004: ApiKeyId); 2: no such key, or another user's."""
     assert call.caller is not None

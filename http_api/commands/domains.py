@@ -10,7 +10,7 @@ from http_api.api_php import Call, Refused, command, failed, id_param
 from mta.sender_records import records_for
 from storage import domains
 from storage.accounts import AlreadyExists
-from storage.models import DomainStatus, SenderDomain
+from storage.models import DomainStatus, Permission, SenderDomain
 from storage.queue_admin import clear_domain_queue
 
 TRACK_MERGE_CHARACTERS = {"-", ".", "_"}
@@ -50,7 +50,7 @@ def _label_option(call: Call, name: str) -> str | None:
     return None if value is None else dns_label(value)
 
 
-@command("emailgateway.adddomain")
+@command("emailgateway.adddomain", permission=Permission.ADD_DOMAIN)
 async def add_domain(call: Call) -> dict[str, Any]:
     """Errors as a list, as 001 shows: [1] no DomainName, [2] not a domain (or taken), [3] the
     user's limit, [4] a bad subdomain, tracking prefix or merge character."""
@@ -91,7 +91,7 @@ async def add_domain(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "NewSenderDomainID": domain.id, "Domain": view}
 
 
-@command("emailgateway.getdomain")
+@command("emailgateway.getdomain", permission=Permission.MANAGE_DOMAIN)
 async def get_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
     return {"Success": True, "ErrorCode": 0, "Domain": domain_view(await owned_domain(call))}
@@ -101,7 +101,7 @@ def _domain_id(call: Call) -> int:
     return id_param(call, "DomainID", failed(1, "Required parameter missing: DomainID"))
 
 
-@command("emailgateway.getdomains")
+@command("emailgateway.getdomains", permission=Permission.MANAGE_DOMAIN)
 async def get_domains(call: Call) -> dict[str, Any]:
     assert call.caller is not None
     found = await domains.list_domains(call.db.engine, call.caller.user_id)
@@ -128,7 +128,7 @@ async def owned_domain(call: Call) -> SenderDomain:
         raise Refused(failed(2, "Domain not found or access denied")) from None
 
 
-@command("emailgateway.deletedomain")
+@command("emailgateway.deletedomain", permission=Permission.MANAGE_DOMAIN)
 async def delete_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent."""
     assert call.caller is not None
@@ -141,7 +141,7 @@ async def delete_domain(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0}
 
 
-@command("emailgateway.cleardomainqueue")
+@command("emailgateway.cleardomainqueue", permission=Permission.MANAGE_DOMAIN)
 async def clear_queue(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Pending mail is marked failed."""
     domain_id = (await owned_domain(call)).id
@@ -169,7 +169,7 @@ def _override(call: Call, name: str) -> str | None:
     return dns_label(call.get(name))
 
 
-@command("emailgateway.updatedomain")
+@command("emailgateway.updatedomain", permission=Permission.MANAGE_DOMAIN)
 async def update_domain(call: Call) -> dict[str, Any]:
     """1: no DomainID; 5: no such domain, or another user's; 6: an invalid subdomain, tracking
     prefix, merge character or 0/1 option."""
@@ -212,7 +212,7 @@ async def update_domain(call: Call) -> dict[str, Any]:
 REQUIRED = {"DKIM", "SPF", "Return-Path (bounces)"}
 
 
-@command("emailgateway.verifydomain")
+@command("emailgateway.verifydomain", permission=Permission.MANAGE_DOMAIN)
 async def verify_domain(call: Call) -> dict[str, Any]:
     """Asks DNS (the configured resolver) for each record; the domain becomes Enabled when the
     required ones hold. 1: no DomainID; 2: no such domain, or another user's."""

@@ -9,6 +9,7 @@ from typing import Any
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
 from storage.events import EventQuery, count_by_tag, count_by_type, list_events
+from storage.models import Permission
 
 # Stored event type -> the legacy name /api.php shows (others are shown as stored).
 LEGACY_NAMES = {
@@ -32,7 +33,7 @@ def _date(value: Any, name: str) -> datetime | None:
         raise Refused(failed(3, f"Invalid {name} (Y-m-d)")) from None
 
 
-@command("emailgateway.getevents")
+@command("emailgateway.getevents", permission=Permission.MANAGE_DOMAIN)
 async def get_events(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's; 3: a date not in Y-m-d; 4: no
     StartFrom; 5: no (or a non-positive) RetrieveCount, which is capped at 100."""
@@ -87,7 +88,7 @@ def _period(call: Call) -> tuple[datetime, datetime]:
     return start, end + timedelta(days=1)
 
 
-@command("emailgateway.domainstats")
+@command("emailgateway.domainstats", permission=Permission.MANAGE_DOMAIN)
 async def domain_stats(call: Call) -> dict[str, Any]:
     """Counts for [StartDate, EndDate] (default the last 28 days, both days included), the same
     for the period of equal length before it, and per message tag. 1: no DomainID; 2: no such
@@ -115,7 +116,7 @@ async def domain_stats(call: Call) -> dict[str, Any]:
     }
 
 
-@command("emailgateway.aggrevents")
+@command("emailgateway.aggrevents", permission=Permission.MANAGE_DOMAIN)
 async def aggregate_events(call: Call) -> dict[str, Any]:
     """Event counts per type (legacy names) for [StartDate, EndDate] (default the last 28 days),
     the largest first, at most AggregateSize buckets. 1: no DomainID; 2: no such domain, or

@@ -9,6 +9,7 @@ from http_api.api_php import Call, command, failed, id_param
 from http_api.commands.domains import owned_domain
 from storage import credentials
 from storage.domains import NotFound
+from storage.models import Permission
 
 
 def _server(call: Call) -> dict[str, Any]:
@@ -16,7 +17,7 @@ def _server(call: Call) -> dict[str, Any]:
     return {"SMTPHost": settings.hostname, "SMTPPorts": settings.smtp_ports}
 
 
-@command("emailgateway.addsmtp")
+@command("emailgateway.addsmtp", permission=Permission.MANAGE_DOMAIN)
 async def add_smtp(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
     domain_id = (await owned_domain(call)).id
@@ -30,7 +31,7 @@ async def add_smtp(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0, "NewSMTPID": new.credential_id, "SMTP": smtp}
 
 
-@command("emailgateway.getsmtps")
+@command("emailgateway.getsmtps", permission=Permission.MANAGE_DOMAIN)
 async def get_smtps(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
     domain_id = (await owned_domain(call)).id
@@ -53,7 +54,7 @@ def _smtp_id(call: Call) -> int:
     return id_param(call, "SMTPID", failed(1, "Missing required parameter (SMTPID)"))
 
 
-@command("emailgateway.deletesmtp")
+@command("emailgateway.deletesmtp", permission=Permission.MANAGE_DOMAIN)
 async def delete_smtp(call: Call) -> dict[str, Any]:
     """1: no SMTPID; 2: no such credential, or another user's."""
     assert call.caller is not None
@@ -65,7 +66,7 @@ async def delete_smtp(call: Call) -> dict[str, Any]:
     return {"Success": True, "ErrorCode": 0}
 
 
-@command("emailgateway.resetsmtppassword")
+@command("emailgateway.resetsmtppassword", permission=Permission.MANAGE_DOMAIN)
 async def reset_smtp_password(call: Call) -> dict[str, Any]:
     """1: no SMTPID; 2: no such credential, or another user's."""
     assert call.caller is not None

@@ -153,6 +153,26 @@ def test_a_deactivated_user_is_refused(api: Api) -> None:
     assert api.call("emailgateway.getdomain", key=user["APIKey"], DomainID=1)["ErrorCode"] == 99998
 
 
+def test_permissions_are_required_and_can_be_changed(api: Api) -> None:
+    user = api.gateway.json("user", "add", "limited@api.test")
+    key, user_id = user["APIKey"], str(user["UserID"])
+    revoked = api.gateway.json("user", "permissions", user_id, "--revoke", "EmailGateway.AddDomain")
+    assert revoked == {"UserID": user["UserID"], "Permissions": ["EmailGateway.ManageDomain"]}
+    refused = api.client.post(
+        "/api.php",
+        json={"Command": "emailgateway.adddomain", "APIKey": key, "DomainName": "p.example"},
+    )
+    assert refused.status_code == 403
+    assert refused.json()["ErrorCode"] == 99999
+    assert api.call("emailgateway.getdomains", key=key)["Success"] is True
+    api.gateway.json("user", "permissions", user_id, "--revoke", "EmailGateway.ManageDomain")
+    answer = api.client.post("/api.php", json={"Command": "emailgateway.getdomains", "APIKey": key})
+    assert (answer.status_code, answer.json()["ErrorCode"]) == (403, 99999)
+    api.gateway.json("user", "permissions", user_id, "--grant", "EmailGateway.AddDomain")
+    assert api.call("emailgateway.adddomain", key=key, DomainName="p.example")["Success"] is True
+    assert api.gateway.cli("user", "permissions", "999999", check=False).returncode == 1
+
+
 def test_get_domains_lists_only_the_callers(api: Api) -> None:
     mine = api.call("emailgateway.adddomain", DomainName="list-mine.example")["NewSenderDomainID"]
     stranger = api.gateway.json("user", "add", "lister@api.test")["APIKey"]
