@@ -239,6 +239,7 @@ class Message(Base):
     message_id_header: Mapped[str | None] = mapped_column(String(998))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int]
+    recipient_count: Mapped[int] = mapped_column(default=1)  # what sending limits count
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str] = mapped_column(String(16))
     client_ip: Mapped[str | None] = mapped_column(String(45))

@@ -61,6 +61,7 @@ def _rows(batch: list[NewMessage]) -> tuple[list[dict[str, Any]], ...]:
                 "message_id_header": msg.message_id_header,
                 "raw": msg.raw,
                 "size": len(msg.raw),
+                "recipient_count": len(msg.recipients),
                 "tags": msg.tags,
                 "source": msg.source,
                 "client_ip": msg.client_ip,

@@ -1,4 +1,5 @@
-"""webhooks, user permissions, shared rate-limit windows, conversions, messages by user and time
+"""webhooks, user permissions, shared rate-limit windows, conversions; messages by user and time
+with their recipient count (sending limits)
 
 Revision ID: 0004
 Revises: 0003
@@ -83,6 +84,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhooks_sender_domain_id", "webhooks", ["sender_domain_id"])
     op.create_index("ix_messages_user_time", "messages", ["user_id", "created_at"])
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.add_column(
+            sa.Column("recipient_count", sa.Integer(), nullable=False, server_default="1")
+        )
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(
             sa.Column("permissions", sa.JSON(), nullable=False, server_default=EVERY_PERMISSION)
@@ -92,6 +97,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("permissions")
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.drop_column("recipient_count")
     op.drop_index("ix_messages_user_time", table_name="messages")
     op.drop_index("ix_webhooks_sender_domain_id", table_name="webhooks")
     op.drop_table("webhooks")
