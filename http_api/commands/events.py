@@ -8,6 +8,7 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
+from storage.delivery_speed import FAILED, SENT, OutcomeSpeed, delivery_speed
 from storage.events import EventQuery, count_by_tag, count_by_type, list_events
 from storage.models import Permission
 
@@ -136,4 +137,52 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
         "AggBuckets": [
             {"key": LEGACY_NAMES.get(kind, kind), "doc_count": count} for kind, count in buckets
         ],
+    }
+
+
+SPEED_NAMES = {SENT: "Sent", FAILED: "Failed"}  # outcome -> documented Status, in order
+
+
+def _histogram(speed: OutcomeSpeed | None) -> list[dict[str, Any]]:
+    if speed is None:
+        return []
+    return [
+        {
+            "DeliveryBucket": bucket.label,
+            "EmailCount": bucket.count,
+            "Percentage": round(100 * bucket.count / speed.total, 2),
+        }
+        for bucket in speed.buckets
+    ]
+
+
+@command("emailgateway.recipientdomainstats", permission=Permission.MANAGE_DOMAIN)
+async def recipient_domain_stats(call: Call) -> dict[str, Any]:
+    """How fast the domain's mail queued in [StartDate, EndDate] (default the last 28 days)
+    reached RecipientToDomain: per outcome (Sent: delivered; Failed: bounced or failed) the
+    whole seconds from queueing to the outcome, and how many took how long. 1: no DomainID or
+    RecipientToDomain; 2: no such domain, or another user's; 3: a date not in Y-m-d."""
+    recipient_domain = str(call.get("RecipientToDomain") or "").strip()
+    if not recipient_domain:
+        return failed(1, "Missing required parameter (RecipientToDomain)")
+    domain_id = (await owned_domain(call)).id
+    start, until = _period(call)
+    speeds = await delivery_speed(call.db.engine, domain_id, recipient_domain, start, until)
+    return {
+        "Success": True,
+        "ErrorCode": 0,
+        "SummaryStats": [
+            {
+                "Status": name,
+                "TotalEmails": speed.total,
+                "AvgDeliverySeconds": round(speed.avg_seconds, 2),
+                "MinDeliverySeconds": speed.min_seconds,
+                "MaxDeliverySeconds": speed.max_seconds,
+            }
+            for outcome, name in SPEED_NAMES.items()
+            if (speed := speeds.get(outcome)) is not None
+        ],
+        "DeliverySpeedHistogram": {
+            name: _histogram(speeds.get(outcome)) for outcome, name in SPEED_NAMES.items()
+        },
     }
