@@ -19,7 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import http_api.commands  # noqa: F401 - importing registers the /api.php commands
-from http_api import api_php, metrics, relay_check, sender_domains, v1_events
+from http_api import (
+    api_php,
+    metrics,
+    relay_check,
+    sender_domains,
+    v1_email,
+    v1_events,
+    v1_webhooks,
+)
 from http_api.rate_limit import RateLimiter
 from mta.submission import Gateway
 from storage.engine import Database
@@ -58,6 +66,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api.php", api_php.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/sender.domains", sender_domains.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/events", v1_events.endpoint, methods=["GET", "POST"]),
+        Route("/api/v1/webhooks", v1_webhooks.endpoint, methods=["GET", "POST", "DELETE"]),
+        Route("/api/v1/email", v1_email.endpoint, methods=["POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
     ]
     return Starlette(

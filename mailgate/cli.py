@@ -156,6 +156,21 @@ def cmd_user_permissions(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_limits(settings: Settings, args: argparse.Namespace) -> int:
+    if args.hourly < 0 or args.daily < 0:
+        say("limits are counts of recipients: 0 or more")
+        return 2
+    hourly, daily = args.hourly or None, args.daily or None  # 0 removes a limit
+    found = with_engine(
+        settings, lambda engine: accounts.set_send_limits(engine, args.id, hourly, daily)
+    )
+    if not found:
+        say(f"no user {args.id}")
+        return 1
+    emit({"UserID": args.id, "SendLimitHourly": hourly, "SendLimitDaily": daily})
+    return 0
+
+
 def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
     return_path = domains.return_path_domain(domain, settings.return_path_subdomain)
     records = records_for(domain, settings)
@@ -310,6 +325,10 @@ def parser() -> argparse.ArgumentParser:
     choices = [str(p) for p in Permission]
     for flag in ("grant", "revoke"):
         permissions.add_argument(f"--{flag}", action="append", default=[], choices=choices)
+    limits = user.add_parser("limits", help="set recipients per hour and per day (0: no limit)")
+    limits.add_argument("id", type=int, help="the UserID")
+    limits.add_argument("--hourly", type=int, default=0, help="recipients per hour")
+    limits.add_argument("--daily", type=int, default=0, help="recipients per day")
 
     domain = commands.add_parser("domain", help="manage sender domains").add_subparsers(
         dest="action", required=True
@@ -352,6 +371,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("admin-key", None): cmd_admin_key,
     ("user", "add"): cmd_user_add,
     ("user", "permissions"): cmd_user_permissions,
+    ("user", "limits"): cmd_user_limits,
     ("domain", "add"): cmd_domain_add,
     ("domain", "enable"): cmd_domain_enable,
     ("domain", "disable"): cmd_domain_disable,

@@ -23,6 +23,7 @@ class Refusal(enum.Enum):
     INVALID_USER = (6, "550 5.7.1 Invalid user account")
     USER_NOT_ENABLED = (7, "550 5.7.1 User is not trusted or not enabled")
     RECIPIENT_SUPPRESSED = (8, "550 5.7.1 Recipient email address is suppressed")
+    SEND_LIMIT = (0, "451 4.7.1 Sending limit reached; try again later")
     RELAY_DENIED = (0, "550 5.7.1 Relay access denied")
     AUTH_REQUIRED = (0, "530 5.7.0 Authentication required")
 

@@ -29,6 +29,7 @@ from mta.assembly import (
 from mta.dkim_signing import dkim_signature
 from mta.inbound import process_report
 from mta.policy import Refusal, address_refusal, sender_refusal
+from mta.sending_limits import SendingLimits
 from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
 from storage.domains import sender_by_domain_id as _sender_by_domain_id
 from storage.engine import Database
@@ -79,18 +80,28 @@ class Gateway:
     senders: TTLCache[tuple[str, object], SenderContext | None] = field(
         default_factory=lambda: TTLCache(maxsize=10_000, ttl=SENDER_CACHE_SECONDS)
     )
+    limits: SendingLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = SendingLimits(self.db)
 
 
 def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
     return SubmissionRefused(refusal.reply(detail), refusal)
 
 
-async def sender_by_domain_id(gw: Gateway, domain_id: int, mail_from: str) -> SenderContext:
-    """The sender for an authenticated credential, checked against the envelope sender."""
+async def sender_for_domain(gw: Gateway, domain_id: int) -> SenderContext | None:
+    """A sender domain with its owner's state, as of at most a second ago."""
     key = ("id", domain_id)
     sender = gw.senders.get(key, _UNKNOWN)
     if sender is _UNKNOWN:
         sender = gw.senders[key] = await _sender_by_domain_id(gw.db, domain_id)
+    return sender
+
+
+async def sender_by_domain_id(gw: Gateway, domain_id: int, mail_from: str) -> SenderContext:
+    """The sender for an authenticated credential, checked against the envelope sender."""
+    sender = await sender_for_domain(gw, domain_id)
     check_sender(sender, [mail_from])
     assert sender is not None
     return sender
@@ -129,6 +140,23 @@ async def check_recipient(gw: Gateway, sender: SenderContext | None, recipient: 
     reason = await suppression_reason(gw.db, recipient, sender.user_id, sender.domain_id)
     if reason is not None:
         raise _refuse(Refusal.RECIPIENT_SUPPRESSED, f"<{recipient}> ({reason})")
+
+
+async def split_suppressed(
+    gw: Gateway, sender: SenderContext, recipients: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """(accepted, suppressed): the API surfaces queue a message to the recipients that may have
+    it and name the others, where SMTP refuses each suppressed RCPT on its own."""
+    accepted, suppressed = [], []
+    for recipient in recipients:
+        try:
+            await check_recipient(gw, sender, recipient)
+            accepted.append(recipient)
+        except SubmissionRefused as refused:
+            if refused.refusal is not Refusal.RECIPIENT_SUPPRESSED:
+                raise
+            suppressed.append(recipient)
+    return accepted, suppressed
 
 
 def check_content(gw: Gateway, sender: SenderContext | None, content: bytes) -> HeaderSummary:
@@ -185,6 +213,30 @@ async def submit(
     stored for processing, not relayed.
     """
     summary = check_content(gw, sender, content)
+    if sender is not None and not await gw.limits.reserve(sender, len(recipients)):
+        raise _refuse(Refusal.SEND_LIMIT, sender.domain)
+    try:
+        return await _queue(gw, sender, mail_from, recipients, content, summary, origin, source,
+                            tags, send_at, queue_id)  # fmt: skip
+    except BaseException:
+        if sender is not None:
+            gw.limits.release(sender, len(recipients))
+        raise
+
+
+async def _queue(
+    gw: Gateway,
+    sender: SenderContext | None,
+    mail_from: str,
+    recipients: Sequence[str],
+    content: bytes,
+    summary: HeaderSummary,
+    origin: Origin,
+    source: str,
+    tags: Sequence[str],
+    send_at: datetime | None,
+    queue_id: uuid.UUID | None,
+) -> uuid.UUID:
     queue_id = queue_id or uuid.uuid4()
     now = utcnow()
     message = added_headers(gw, sender, summary, origin, str(queue_id), now) + content

@@ -84,6 +84,19 @@ async def change_permissions(
     return after
 
 
+async def set_send_limits(
+    engine: AsyncEngine, user_id: int, hourly: int | None, daily: int | None
+) -> bool:
+    """Recipients the user may send per hour and per day (None: no limit); False if no user."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(send_limit_hourly=hourly, send_limit_daily=daily)
+        )
+    return result.rowcount == 1
+
+
 async def create_admin_key(engine: AsyncEngine) -> str:
     """A new admin key, replacing any earlier one; the caller keeps the only plain copy."""
     key = new_token(ADMIN_KEY_PREFIX, 32)

@@ -158,6 +158,8 @@ class SenderContext:
     user_trusted: bool
     dkim_selector: str
     dkim_private_key: str
+    send_limit_hourly: int | None = None  # recipients per hour / day; None for no limit
+    send_limit_daily: int | None = None
 
 
 _CONTEXT_COLUMNS = (
@@ -169,6 +171,8 @@ _CONTEXT_COLUMNS = (
     User.trusted,
     SenderDomain.dkim_selector,
     SenderDomain.dkim_private_key,
+    User.send_limit_hourly,
+    User.send_limit_daily,
 )
 
 

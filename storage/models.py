@@ -226,7 +226,8 @@ class SmtpCredential(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_user_time", "user_id", "created_at"),)
+    # Covering: sending limits sum a user's recipients over an hour or a day from the index.
+    __table_args__ = (Index("ix_messages_user_time", "user_id", "created_at", "recipient_count"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -8,4 +8,5 @@ from http_api.commands import (  # noqa: F401 - importing registers them
     relay,
     smtp,
     users,
+    webhooks,
 )

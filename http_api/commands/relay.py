@@ -15,8 +15,8 @@ from mta.policy import Refusal
 from mta.submission import (
     Origin,
     SubmissionRefused,
-    check_recipient,
     sender_by_domain_id,
+    split_suppressed,
     submit,
 )
 from storage.credentials import authenticate
@@ -50,15 +50,7 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
     recipients = [r.strip() for r in str(call.get("RcptTo") or "").split(",") if r.strip()]
     try:
         sender = await sender_by_domain_id(gateway, credential.domain_id, mail_from)
-        accepted, suppressed = [], []
-        for recipient in recipients:
-            try:
-                await check_recipient(gateway, sender, recipient)
-                accepted.append(recipient)
-            except SubmissionRefused as refused:
-                if refused.refusal is not Refusal.RECIPIENT_SUPPRESSED:
-                    raise
-                suppressed.append(recipient)
+        accepted, suppressed = await split_suppressed(gateway, sender, recipients)
         if not accepted:
             reason = Refusal.RECIPIENT_SUPPRESSED if suppressed else None
             reply = reason.reply(", ".join(suppressed)) if reason else "554 5.5.1 No recipients"

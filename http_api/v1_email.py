@@ -1,0 +1,347 @@
+"""`POST /api/v1/email`: a message described in JSON, built into MIME and submitted through the
+same path as SMTP (sender policy, suppression, sending limits, headers, DKIM, durable queue).
+The answer, `{"MessageID": ...}`, comes once the message is committed.
+
+Errors use the /api/v1 shape and 001's codes. Request faults that no documented code covers (a
+malformed attachment, a forbidden header, a message over the size limit) answer code 0 with a
+message that names the fault. Templates, lists, subscribers and journeys do not exist in Mailgate
+yet, so `TemplateID`, `TargetListID`, `ListID`, `SubscriberID`, `JourneyID` and `ActionID` name
+nothing and answer their documented "invalid" codes (15, 16, 35-38).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from http_api.params import BadRequestBody, BodyTooLarge, read_params
+from http_api.rate_limit import too_many
+from http_api.relay_check import bearer_token
+from mta.composition import Attachment, Draft, InvalidContent, Mailbox, check_header, compose
+from mta.policy import Refusal, address_refusal, sender_refusal
+from mta.submission import (
+    Gateway,
+    Origin,
+    SubmissionRefused,
+    sender_for_domain,
+    split_suppressed,
+    submit,
+)
+from storage.accounts import domain_for_key
+from storage.queue import QueueWriteError
+
+REPLY_TO_LIMIT = 10
+MAX_SCHEDULE_SECONDS = 3 * 24 * 3600  # as far ahead as SendAt may be (Mailgun allows 3 days)
+# Parameters naming objects Mailgate does not have yet, with their "invalid" code.
+UNKNOWN_OBJECTS = {
+    "templateid": (15, "Invalid TemplateID"),
+    "targetlistid": (16, "Invalid TargetListID"),
+    "listid": (35, "Invalid ListID"),
+    "subscriberid": (36, "Invalid SubscriberID"),
+    "journeyid": (37, "Invalid JourneyID"),
+    "actionid": (38, "Invalid ActionID"),
+}
+# Policy refusals as this route's codes.
+REFUSAL_CODES = {
+    Refusal.INVALID_SENDER_DOMAIN: (2, "Invalid DomainID or invalid user account", 403),
+    Refusal.DOMAIN_NOT_ACTIVE: (32, "Domain is not activated", 403),
+    Refusal.INVALID_USER: (34, "User account is not verified", 403),
+    Refusal.USER_NOT_ENABLED: (12, "Invalid or deactivated user account", 403),
+    Refusal.SEND_LIMIT: (17, "Email sending limit reached", 403),
+    Refusal.RECIPIENT_SUPPRESSED: (
+        14,
+        "Email address is in the suppression list. Email delivery is blocked.",
+        422,
+    ),
+}
+
+
+class Invalid(Exception):
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+    def response(self) -> Response:
+        return JSONResponse(
+            {"Errors": [{"Code": self.code, "Message": self.message}]}, status_code=self.status
+        )
+
+
+@dataclass(frozen=True)
+class AddressRules:
+    """How one address list is checked, and the codes its faults answer with."""
+
+    label: str
+    missing: int
+    invalid: int
+    not_array: int | None = None  # None: a single object is taken as a list of one
+    too_many: int | None = None
+
+
+TO = AddressRules("Recipient", missing=18, invalid=19, too_many=20)
+CC = AddressRules("CC", missing=21, invalid=22, too_many=20)
+BCC = AddressRules("BCC", missing=25, invalid=26, not_array=24, too_many=27)
+REPLY_TO = AddressRules("Reply-To", missing=29, invalid=30, not_array=28, too_many=31)
+
+
+def _get(obj: Mapping[str, Any], name: str) -> Any:
+    """A field of a nested object, its name matched without case like the top-level ones."""
+    for key, value in obj.items():
+        if str(key).lower() == name:
+            return value
+    return None
+
+
+def valid_address(text: str, code: int, label: str) -> str:
+    """The address normalised (IDN domains in their ASCII form), or Invalid(code). Special-use
+    names (localhost, .local, .invalid, .onion, .arpa) are refused; `.test` (RFC 6761) is let
+    through as the SMTP side lets it through, so both paths take the same addresses."""
+    try:
+        checked = validate_email(
+            text, check_deliverability=False, allow_smtputf8=True, test_environment=True
+        )
+    except EmailNotValidError as error:
+        raise Invalid(code, f"{label} email address is invalid: {error}") from None
+    return checked.ascii_email or checked.normalized
+
+
+def mailbox(value: Any, rules: AddressRules) -> Mailbox:
+    address = _get(value, "email") if isinstance(value, Mapping) else None
+    if not isinstance(address, str) or not address.strip():
+        raise Invalid(rules.missing, f"{rules.label} name or email address is missing")
+    name = _get(value, "name")
+    return Mailbox(valid_address(address.strip(), rules.invalid, rules.label), str(name or ""))
+
+
+def mailboxes(value: Any, rules: AddressRules, limit: int) -> list[Mailbox]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, Mapping) and rules.not_array is None:
+        value = [value]
+    if not isinstance(value, list):
+        code = rules.not_array if rules.not_array is not None else rules.missing
+        raise Invalid(code, f"{rules.label} email addresses must be set as an array")
+    if rules.too_many is not None and len(value) > limit:
+        raise Invalid(rules.too_many, f"{rules.label} count exceeds the limit of {limit}")
+    return [mailbox(item, rules) for item in value]
+
+
+def _flag(params: dict[str, Any], name: str) -> None:
+    value = params.get(name)
+    if value is not None and str(value).strip().lower() not in ("true", "false", "1", "0", ""):
+        raise Invalid(0, f"{name} must be true or false")
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    draft: Draft
+    tags: list[str]
+    send_at: datetime | None
+
+
+def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> EmailRequest:
+    """The request's fields checked in the order of the documented codes."""
+    for name, (code, message) in UNKNOWN_OBJECTS.items():
+        if params.get(name) not in (None, "", 0, "0"):
+            raise Invalid(code, message)
+    sender_value = params.get("from")
+    if not isinstance(sender_value, Mapping) or not _get(sender_value, "email"):
+        raise Invalid(3, "From parameter is missing or invalid")
+    sender = mailbox(sender_value, AddressRules("From", missing=3, invalid=23))
+    subject = params.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise Invalid(8, "Missing Subject")
+    if params.get("to") is None:
+        raise Invalid(8, "Missing To email address")
+    content_type = str(params.get("contenttype") or "").strip().lower()
+    if not content_type:
+        raise Invalid(9, "Missing ContentType")
+    if content_type not in ("html", "plain"):
+        raise Invalid(9, "ContentType must be html or plain")
+    html, plain = params.get("htmlcontent"), params.get("plaincontent")
+    if content_type == "html" and not (isinstance(html, str) and html):
+        raise Invalid(10, "Missing HTMLContent")
+    if content_type == "plain" and not (isinstance(plain, str) and plain):
+        raise Invalid(11, "Missing PlainContent")
+    to = mailboxes(params.get("to"), TO, max_recipients)
+    if not to:
+        raise Invalid(20, "There is no recipient set for the email")
+    cc = mailboxes(params.get("cc"), CC, max_recipients)
+    bcc = mailboxes(params.get("bcc"), BCC, max_recipients)
+    reply_to = mailboxes(params.get("replyto"), REPLY_TO, REPLY_TO_LIMIT)
+    _flag(params, "tracklinks")
+    _flag(params, "trackopens")
+    draft = Draft(
+        sender=sender,
+        subject=subject.strip(),
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        html=html if content_type == "html" else None,
+        plain=plain if isinstance(plain, str) and plain else None,
+        attachments=attachments(params.get("attachments"), max_size),
+        headers=headers(params.get("headers")),
+    )
+    if len(draft.recipients()) > max_recipients:
+        raise Invalid(20, f"Recipient count exceeds the limit of {max_recipients}")
+    return EmailRequest(draft, tags(params.get("tags")), send_at(params.get("sendat")))
+
+
+def attachments(value: Any, max_size: int) -> list[Attachment]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise Invalid(0, "Attachments must be an array")
+    found, total = [], 0
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise Invalid(0, "each attachment must be an object")
+        filename, content = _get(item, "filename"), _get(item, "content")
+        if not isinstance(filename, str) or not filename.strip():
+            raise Invalid(0, "an attachment has no filename")
+        if not isinstance(content, str):
+            raise Invalid(0, f"attachment {filename!r} has no base64 content")
+        total += len(content) * 3 // 4
+        if total > max_size:
+            raise Invalid(0, f"attachments exceed the message size limit of {max_size} bytes", 413)
+        try:
+            data = base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid(0, f"attachment {filename!r}: content is not valid base64") from None
+        disposition = str(_get(item, "disposition") or "attachment").strip().lower()
+        if disposition not in ("attachment", "inline"):
+            raise Invalid(0, f"attachment {filename!r}: disposition must be attachment or inline")
+        found.append(
+            Attachment(
+                filename=filename,
+                content=data,
+                content_type=str(_get(item, "type") or ""),
+                inline=disposition == "inline",
+                content_id=str(_get(item, "contentid") or ""),
+            )
+        )
+    return found
+
+
+def headers(value: Any) -> list[tuple[str, str]]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, Mapping):
+        raise Invalid(0, "Headers must be an object of name: value")
+    try:
+        return [check_header(str(name), str(text)) for name, text in value.items()]
+    except InvalidContent as error:
+        raise Invalid(0, str(error)) from None
+
+
+def tags(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else [value]
+    found: list[str] = []
+    for item in items:
+        if not isinstance(item, str | int) or not str(item).strip() or len(str(item)) > 128:
+            raise Invalid(0, "Tags must be strings of 1 to 128 characters")
+        if str(item).strip() not in found:
+            found.append(str(item).strip())
+    return found
+
+
+def send_at(value: Any) -> datetime | None:
+    if value is None or value == "" or value == 0:
+        return None
+    try:
+        when = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(0, "SendAt must be a Unix timestamp") from None
+    now = time.time()
+    if when - now > MAX_SCHEDULE_SECONDS:
+        raise Invalid(0, f"SendAt may be at most {MAX_SCHEDULE_SECONDS // 3600} hours ahead")
+    return datetime.fromtimestamp(when, UTC) if when > now else None
+
+
+def refused(refusal: Refusal | None, reply: str) -> Response:
+    """A policy refusal in this route's codes; one without a code here keeps its SMTP text."""
+    known = REFUSAL_CODES.get(refusal) if refusal is not None else None
+    code, message, status = known or (0, reply, 400)
+    return Invalid(code, message, status).response()
+
+
+async def _params(request: Request, max_size: int) -> dict[str, Any]:
+    """The request's parameters; a body larger than a message may be (base64 makes attachments
+    a third larger, a margin covers the rest) is refused without being read to the end."""
+    try:
+        return await read_params(request, limit=max_size * 4 // 3 + 1024 * 1024)
+    except BodyTooLarge as error:
+        raise Invalid(0, str(error), 413) from None
+    except BadRequestBody as error:
+        raise Invalid(0, str(error)) from None
+
+
+async def endpoint(request: Request) -> Response:
+    settings = request.app.state.settings
+    gateway: Gateway = request.app.state.gateway
+    try:
+        params = await _params(request, settings.max_message_size)
+        key = bearer_token(request) or str(params.get("senderapikey") or "")
+        if not key:
+            raise Invalid(1, "Missing SenderAPIKey", 401)
+        domain_id = await domain_for_key(gateway.db, key)
+        if domain_id is None:
+            raise Invalid(13, "Invalid SenderAPIKey", 401)
+        wait = request.app.state.rate_limiter.retry_after(key)
+        if wait is not None:
+            return too_many(wait)
+        sender = await sender_for_domain(gateway, domain_id)
+        refusal = sender_refusal(sender)
+        if sender is not None and refusal is Refusal.USER_NOT_ENABLED and sender.user_trusted:
+            return refused(refusal, "")  # deactivated: 12
+        if refusal is Refusal.USER_NOT_ENABLED:
+            raise Invalid(2, "Invalid user account: not trusted to send", 403)
+        if refusal is not None or sender is None:
+            return refused(refusal, "")
+        mail = read_request(params, settings.max_recipients, settings.max_message_size)
+        if address_refusal(sender, [mail.draft.sender.address.rpartition("@")[2]]):
+            raise Invalid(3, f"From address must be in {sender.domain}")
+        recipients, suppressed = await split_suppressed(gateway, sender, mail.draft.recipients())
+        if not recipients:
+            return refused(Refusal.RECIPIENT_SUPPRESSED, "")
+        try:
+            content = compose(mail.draft)
+        except InvalidContent as error:
+            raise Invalid(0, str(error)) from None
+        if len(content) > settings.max_message_size:
+            limit = settings.max_message_size
+            raise Invalid(0, f"the message exceeds the size limit of {limit} bytes", 413)
+        client = request.client.host if request.client else ""
+        queue_id = await submit(
+            gateway,
+            sender,
+            mail.draft.sender.address,
+            recipients,
+            content,
+            Origin(helo="api", client_ip=client, protocol="HTTP"),
+            source="api",
+            tags=mail.tags,
+            send_at=mail.send_at,
+        )
+    except Invalid as invalid:
+        return invalid.response()
+    except SubmissionRefused as refusal_of_all:
+        return refused(refusal_of_all.refusal, refusal_of_all.reply)
+    except QueueWriteError:
+        return Invalid(0, "Temporary failure storing the message; try again", 503).response()
+    answer: dict[str, Any] = {"MessageID": str(queue_id)}
+    if suppressed:
+        answer["SuppressedRecipients"] = suppressed
+    return JSONResponse(answer)
