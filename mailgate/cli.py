@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dns_tools.names import dns_label
-from mailgate.config import ConfigError, Settings, load_settings
+from mailgate.config import CONVERSION_KEY_FILE, ConfigError, Settings, load_settings
 from mailgate.logs import configure_logging
+from mta.ocrid import new_key
 from mta.sender_records import records_for
 from storage import accounts, credentials, domains
 from storage.engine import create_engine
@@ -51,10 +52,17 @@ def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]
     return asyncio.run(run())
 
 
-def write_secret(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_secret(path: Path, text: str, replace: bool = True) -> bool:
+    """Write a file only its owner can read. With replace=False an existing file is kept (and
+    False returned): a secret that links out in the world depend on is never overwritten."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return False
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text + "\n")
+    return True
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
@@ -68,6 +76,9 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
 
         write_self_signed(settings.tls_cert, settings.tls_key, settings.hostname)
         say(f"wrote a self-signed certificate for {settings.hostname} to {settings.tls_cert}")
+    conversion_key_file = settings.data_dir / CONVERSION_KEY_FILE
+    if write_secret(conversion_key_file, new_key(), replace=False):
+        say(f"created the conversion key that seals OCRIDs ({conversion_key_file})")
     key_file = settings.data_dir / ADMIN_KEY_FILE
 
     async def ensure_admin_key(engine: AsyncEngine) -> None:
@@ -95,6 +106,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not settings.tls_cert.exists():
         say(f"no TLS certificate at {settings.tls_cert}: run `mailgate init` first")
+        return 2
+    if settings.conversion_key is None:
+        key_file = settings.data_dir / CONVERSION_KEY_FILE
+        say(f"no conversion key at {key_file}: run `mailgate init`, or set conversion_key")
         return 2
     return serve(settings)
 

@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from dns_tools.names import dns_label
+from mta.ocrid import decode_key
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The conversion key `mailgate init` writes, used when the `conversion_key` setting is empty.
+CONVERSION_KEY_FILE = "conversion.key"
 
 
 class ConfigError(Exception):
@@ -167,6 +171,12 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _optional_key(value: Any) -> bytes | None:
+    """32 bytes in URL-safe base64; empty means the data directory's key file."""
+    text = str(value).strip()
+    return decode_key(text) if text else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The gateway's settings. Paths are resolved against the data directory."""
@@ -210,6 +220,8 @@ class Settings:
     soft_bounce_limit: int
     log_format: str
     log_level: str
+    # Seals OCRIDs; None only before `mailgate init`. Kept out of repr so it never reaches a log.
+    conversion_key: bytes | None = dataclasses.field(repr=False)
 
     @property
     def smtp_ports(self) -> list[int]:
@@ -263,7 +275,11 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "soft_bounce_limit": (_positive_int, 3),
     "log_format": (_choice("text", "json"), "text"),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
+    "conversion_key": (_optional_key, ""),
 }
+
+# Settings whose value must not appear in error messages.
+SECRETS = {"conversion_key"}
 
 
 def env_name(setting: str) -> str:
@@ -296,13 +312,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             values[name] = parse(raw)
         except (ValueError, TypeError) as error:
+            got = "" if name in SECRETS else f" (got {raw!r})"
             raise ConfigError(
-                f"invalid setting '{name}' ({env_name(name)}) from {source}: {error} (got {raw!r})"
+                f"invalid setting '{name}' ({env_name(name)}) from {source}: {error}{got}"
             ) from None
     for name in ("tls_cert", "tls_key"):
         if not values[name].is_absolute():
             values[name] = data_dir / values[name]
+    if values["conversion_key"] is None:
+        values["conversion_key"] = _read_key_file(data_dir / CONVERSION_KEY_FILE)
     return Settings(**values)
+
+
+def _read_key_file(path: Path) -> bytes | None:
+    """The key `mailgate init` wrote; None when there is none yet."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the conversion key: {error.strerror}") from None
+    try:
+        return decode_key(text)
+    except ValueError as error:
+        raise ConfigError(f"{path}: not a conversion key: {error}") from None
 
 
 _KNOWN_ENV = {env_name(name) for name in SETTINGS} | {"MAILGATE_DATA_DIR", "MAILGATE_CONFIG"}
