@@ -45,8 +45,9 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.rate_limiter = RateLimiter(*settings.api_rate_limit)
         app.state.db = db = Database(settings.database_url)
+        app.state.rate_limiter = limiter = RateLimiter(*settings.api_rate_limit, db)
+        limiter.start()
         writer = QueueWriter(db)
         writer.start()
         # The same submission path as SMTP: policy, headers, DKIM, group-committed queue.
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            await limiter.close()
             await writer.close()
             await db.dispose()
 
