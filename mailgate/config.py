@@ -210,6 +210,7 @@ class Settings:
     return_path_subdomain: str
     track_prefix: str
     delivery_processes: int
+    http_processes: int
     retry_schedule: tuple[float, ...]
     max_queue_lifetime: float
     delivery_lease: float
@@ -265,6 +266,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "return_path_subdomain": (dns_label, "bounces"),
     "track_prefix": (dns_label, "links"),
     "delivery_processes": (_non_negative_int, 1),
+    "http_processes": (_positive_int, 1),
     "retry_schedule": (_durations, "5m,10m,20m,40m,1h,2h,4h,8h"),
     "max_queue_lifetime": (_duration, "5d"),
     "delivery_lease": (_duration, "15m"),

@@ -97,6 +97,7 @@ def serve(settings: Settings) -> int:
         return 1
     http = bind(settings, "http", settings.http_port) if settings.http_port else None
     smtp, delivery = settings.smtp_processes, settings.delivery_processes
+    web = settings.http_processes if http else 0
     sockets = [listener.sock for listener in listeners] + ([http] if http else [])
 
     def work(index: int) -> None:
@@ -110,7 +111,7 @@ def serve(settings: Settings) -> int:
 
     return supervise(
         work,
-        smtp + delivery + (1 if http else 0),
+        smtp + delivery + web,
         on_stop=lambda: [sock.close() for sock in sockets],
     )
 

@@ -1,21 +1,30 @@
 """Building a MIME message from the fields of an API request (`/api/v1/email`).
 
-The standard library's `EmailMessage` does the MIME work: RFC 2047 encoded words for non-ASCII
-names and subjects, RFC 2231 filenames, a transfer encoding chosen per part, CRLF line endings
-and 78-column folding. It also refuses a header value with CR or LF in it, which is what keeps a
-caller's `Headers` from injecting fields; names are checked here. Message-ID and Date are left to
-the submission path, which adds them to every message whatever its origin.
+The standard library's `email.mime` classes build the parts and its generator writes them:
+RFC 2047 encoded words for non-ASCII names and subjects (`email.header`), RFC 2231 filenames,
+base64 for attachments. They are the library's compat32 API, chosen over `EmailMessage` because
+its header registry parses every header it is given and made composing a third of the cost of a
+request (0.54 ms of a 5 KB message, against about 0.15 ms here). compat32 does not refuse line
+breaks in header values, so every value is checked here first: that is what keeps a caller's
+`Headers`, `Subject` or names from injecting fields. Message-ID and Date are left to the
+submission path, which adds them to every message whatever its origin.
 """
 
 from __future__ import annotations
 
+import email.charset
 import email.policy
 import mimetypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email.encoders import encode_base64
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr
 
 # RFC 5322 3.6.8: a field name is printable US-ASCII except the colon.
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]{1,76}")
@@ -32,6 +41,12 @@ RESERVED_FIELDS = frozenset(
 )  # fmt: skip
 
 
+_UTF8 = "utf-8"
+_UTF8_QP = email.charset.Charset(_UTF8)
+_UTF8_QP.body_encoding = email.charset.QP
+_SMTP = email.policy.compat32.clone(linesep="\r\n")
+
+
 class InvalidContent(ValueError):
     """A request field that cannot become part of a message; the text says which and why."""
 
@@ -40,10 +55,6 @@ class InvalidContent(ValueError):
 class Mailbox:
     address: str  # already validated and normalised
     name: str = ""
-
-    def header(self) -> Address:
-        local, _, domain = self.address.rpartition("@")
-        return Address(display_name=self.name, username=local, domain=domain)
 
 
 @dataclass(frozen=True)
@@ -85,9 +96,6 @@ class Draft:
             seen.setdefault(mailbox.address.lower(), mailbox.address)
         return list(seen.values())
 
-    def needs_smtputf8(self) -> bool:
-        return any(not m.address.isascii() for m in (self.sender, *self.to, *self.cc))
-
 
 def check_header(name: str, value: str) -> tuple[str, str]:
     if not _FIELD_NAME.fullmatch(name):
@@ -106,63 +114,93 @@ def _clean_filename(name: str) -> str:
     return base
 
 
+def _single_line(what: str, value: str) -> str:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise InvalidContent(f"{what} has a line break or NUL in it")
+    return value
+
+
+def _address_list(mailboxes: Sequence[Mailbox]) -> str:
+    return ", ".join(
+        formataddr((_single_line("a name", m.name), m.address), charset=_UTF8) for m in mailboxes
+    )
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    """7bit when the text is ASCII with short lines; quoted-printable UTF-8 otherwise, so no
+    line ever passes SMTP's 998 octets."""
+    if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
+        return MIMEText(text, subtype, "us-ascii")
+    return MIMEText(text, subtype, _UTF8_QP)
+
+
 def compose(draft: Draft) -> bytes:
     """The message as CRLF bytes, ready for the submission path."""
-    message = EmailMessage(policy=email.policy.default)
-    message["From"] = draft.sender.header()
-    for header, mailboxes in (("To", draft.to), ("Cc", draft.cc), ("Reply-To", draft.reply_to)):
+    message = _body(draft)
+    headers: list[tuple[str, str]] = [("From", _address_list([draft.sender]))]
+    for name, mailboxes in (("To", draft.to), ("Cc", draft.cc), ("Reply-To", draft.reply_to)):
         if mailboxes:
-            message[header] = [m.header() for m in mailboxes]
-    message["Subject"] = draft.subject
-    for name, value in draft.headers:
+            headers.append((name, _address_list(mailboxes)))
+    subject = _single_line("Subject", draft.subject)
+    headers.append(("Subject", subject if subject.isascii() else Header(subject, _UTF8).encode()))
+    headers.extend(draft.headers)  # checked by check_header
+    for name, value in headers:  # after the body's own MIME fields; order is free (RFC 5322)
         message[name] = value
-    _set_body(message, draft)
-    policy = email.policy.SMTPUTF8 if draft.needs_smtputf8() else email.policy.SMTP
-    return message.as_bytes(policy=policy)
+    return message.as_string(policy=_SMTP).encode("utf-8")
 
 
-def _set_body(message: EmailMessage, draft: Draft) -> None:
-    if draft.plain is not None:
-        message.set_content(draft.plain)
-        if draft.html is not None:
-            message.add_alternative(draft.html, subtype="html")
+def _body(draft: Draft) -> Message:
+    if draft.plain is not None and draft.html is not None:
+        body: Message = MIMEMultipart("alternative")
+        body.attach(_text_part(draft.plain, "plain"))
+        body.attach(_text_part(draft.html, "html"))
     elif draft.html is not None:
-        message.set_content(draft.html, subtype="html")
+        body = _text_part(draft.html, "html")
     else:
-        message.set_content("")
-    # Inline parts with a Content-ID go next to the HTML that refers to them (multipart/related);
-    # they are placed before any attachment turns the message into multipart/mixed.
+        body = _text_part(draft.plain or "", "plain")
+    # Inline parts with a Content-ID go next to the HTML that refers to them (multipart/related).
     related = [a for a in draft.attachments if a.inline and a.content_id and draft.html is not None]
-    for attachment in related:
-        maintype, subtype = attachment.mime_type()
-        _html_holder(message).add_related(
-            attachment.content, maintype, subtype, cid=_content_id(attachment),
-            filename=_clean_filename(attachment.filename), disposition="inline",
-        )  # fmt: skip
-    placed = {id(a) for a in related}
-    for attachment in draft.attachments:
-        if id(attachment) in placed:
-            continue
-        maintype, subtype = attachment.mime_type()
-        message.add_attachment(
-            attachment.content, maintype, subtype, filename=_clean_filename(attachment.filename),
-            disposition="inline" if attachment.inline else "attachment",
-            cid=_content_id(attachment) or None,
-        )  # fmt: skip
+    if related:
+        body = _with_related(body, [_attachment_part(a) for a in related])
+    others = [a for a in draft.attachments if not any(a is r for r in related)]
+    if not others:
+        return body
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(body)
+    for attachment in others:
+        mixed.attach(_attachment_part(attachment))
+    return mixed
 
 
-def _content_id(attachment: Attachment) -> str:
+def _with_related(body: Message, parts: list[Message]) -> Message:
+    """Wrap the HTML body (alone, or the HTML alternative) in multipart/related with `parts`."""
+    if body.get_content_type() == "multipart/alternative":
+        alternatives = body.get_payload()
+        assert isinstance(alternatives, list)
+        alternatives[-1] = _with_related(alternatives[-1], parts)
+        return body
+    related = MIMEMultipart("related")
+    related.attach(body)
+    for part in parts:
+        related.attach(part)
+    return related
+
+
+def _attachment_part(attachment: Attachment) -> Message:
+    maintype, subtype = attachment.mime_type()
+    filename = _clean_filename(attachment.filename)
+    part = MIMEBase(maintype, subtype)
+    part.set_payload(attachment.content)
+    encode_base64(part)
+    disposition = "inline" if attachment.inline else "attachment"
+    part.add_header("Content-Disposition", disposition, filename=_rfc2231(filename))
     cid = attachment.content_id.strip().strip("<>")
-    if cid and not _FIELD_NAME.fullmatch(cid):
-        raise InvalidContent(f"attachment {attachment.filename!r}: invalid content id")
-    return f"<{cid}>" if cid else ""
+    if cid:
+        if not _FIELD_NAME.fullmatch(cid):
+            raise InvalidContent(f"attachment {filename!r}: invalid content id")
+        part.add_header("Content-ID", f"<{cid}>")
+    return part
 
 
-def _html_holder(message: EmailMessage) -> EmailMessage:
-    """The part that holds the HTML body: the message itself, or the HTML alternative."""
-    if message.get_content_type() == "multipart/alternative":
-        for part in message.iter_parts():
-            assert isinstance(part, EmailMessage)
-            if part.get_content_type() in ("text/html", "multipart/related"):
-                return part
-    return message
+def _rfc2231(filename: str) -> str | tuple[str, str, str]:
+    return filename if filename.isascii() else ("utf-8", "", filename)

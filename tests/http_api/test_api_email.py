@@ -264,6 +264,8 @@ SIX = [person(f"ok-{n}@example.org") for n in range(6)]
         ({"Headers": {"Bcc": "spy@example.org"}}, (400, 0)),
         ({"Headers": {"X-Evil": "a\r\nBcc: spy@example.org"}}, (400, 0)),
         ({"Headers": {"Bad Name": "x"}}, (400, 0)),
+        ({"Subject": "Hi\r\nBcc: spy@example.org"}, (400, 0)),
+        ({"To": [{"name": "J\r\nBcc: spy@example.org", "email": "ok-j@example.org"}]}, (400, 0)),
         ({"Headers": ["X-A: b"]}, (400, 0)),
         ({"Attachments": [{"filename": "a.txt", "content": "%%%"}]}, (400, 0)),
         ({"Attachments": [{"content": "aGk="}]}, (400, 0)),
