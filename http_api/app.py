@@ -29,6 +29,7 @@ from http_api import (
     v1_webhooks,
 )
 from http_api.rate_limit import RateLimiter
+from http_api.v1_auth import KeyCache
 from mta.submission import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = db = Database(settings.database_url)
+        app.state.keys = KeyCache(db)
         app.state.rate_limiter = limiter = RateLimiter(*settings.api_rate_limit, db)
         limiter.start()
         writer = QueueWriter(db)

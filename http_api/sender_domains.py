@@ -17,9 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from http_api.api_php import Access, Call, command
 from http_api.params import BadRequestBody, read_params
-from http_api.rate_limit import too_many
-from http_api.relay_check import AUTH_FAILED, bearer_token
-from storage.accounts import admin_key_matches
+from http_api.relay_check import AUTH_FAILED
+from http_api.v1_auth import admin
 from storage.domains import enabled_domain_names, relay_domain_names
 from storage.engine import Database
 
@@ -52,12 +51,9 @@ async def endpoint(request: Request) -> Response:
         params = await read_params(request)
     except BadRequestBody:
         params = {}
-    key = bearer_token(request) or str(params.get("adminapikey") or "")
-    if not await admin_key_matches(db, key):
-        return JSONResponse(AUTH_FAILED, status_code=403)
-    wait = request.app.state.rate_limiter.retry_after(key)
-    if wait is not None:
-        return too_many(wait)
+    refused = await admin(request, params, JSONResponse(AUTH_FAILED, status_code=403))
+    if refused is not None:
+        return refused
     return await listing(db, _format(params))
 
 

@@ -24,8 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.params import BadRequestBody, BodyTooLarge, read_params
-from http_api.rate_limit import too_many
-from http_api.relay_check import bearer_token
+from http_api.v1_auth import sender_domain
 from mta.composition import Attachment, Draft, InvalidContent, Mailbox, check_header, compose
 from mta.policy import Refusal, address_refusal, sender_refusal
 from mta.submission import (
@@ -36,7 +35,6 @@ from mta.submission import (
     split_suppressed,
     submit,
 )
-from storage.accounts import domain_for_key
 from storage.queue import QueueWriteError
 
 REPLY_TO_LIMIT = 10
@@ -293,15 +291,9 @@ async def endpoint(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
         params = await _params(request, settings.max_message_size)
-        key = bearer_token(request) or str(params.get("senderapikey") or "")
-        if not key:
-            raise Invalid(1, "Missing SenderAPIKey", 401)
-        domain_id = await domain_for_key(gateway.db, key)
-        if domain_id is None:
-            raise Invalid(13, "Invalid SenderAPIKey", 401)
-        wait = request.app.state.rate_limiter.retry_after(key)
-        if wait is not None:
-            return too_many(wait)
+        domain_id = await sender_domain(request, params)
+        if isinstance(domain_id, Response):
+            return domain_id
         sender = await sender_for_domain(gateway, domain_id)
         refusal = sender_refusal(sender)
         if sender is not None and refusal is Refusal.USER_NOT_ENABLED and sender.user_trusted:

@@ -12,17 +12,11 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.commands.events import LEGACY_NAMES, STORED_TYPES
 from http_api.params import BadRequestBody, read_params, uuid_or_none
-from http_api.rate_limit import too_many
-from http_api.relay_check import bearer_token
-from storage.accounts import domain_for_key
+from http_api.v1_auth import errors, sender_domain
 from storage.engine import Database
 from storage.events import EventQuery, list_events
 
 DEFAULT_COUNT, MAX_COUNT = 5, 100
-
-
-def errors(code: int, message: str, status: int) -> Response:
-    return JSONResponse({"Errors": [{"Code": code, "Message": message}]}, status_code=status)
 
 
 class _Invalid(Exception):
@@ -46,15 +40,9 @@ async def endpoint(request: Request) -> Response:
         params = await read_params(request)
     except BadRequestBody as error:
         return errors(0, str(error), 400)
-    key = bearer_token(request) or str(params.get("senderapikey") or "")
-    if not key:
-        return errors(1, "Missing SenderAPIKey", 401)
-    domain_id = await domain_for_key(db, key)
-    if domain_id is None:
-        return errors(13, "Invalid SenderAPIKey", 401)
-    wait = request.app.state.rate_limiter.retry_after(key)
-    if wait is not None:
-        return too_many(wait)
+    domain_id = await sender_domain(request, params)
+    if isinstance(domain_id, Response):
+        return domain_id
     try:
         start = _number(params, "StartFrom", 0, 4) or 0
         count = _number(params, "RetrieveCount", DEFAULT_COUNT, 5) or DEFAULT_COUNT

@@ -18,11 +18,8 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.commands.webhooks import WebhookRefused, add_checked, requested, v1_name, webhook_view
 from http_api.params import BadRequestBody, read_params
-from http_api.rate_limit import too_many
-from http_api.relay_check import bearer_token
-from http_api.v1_events import errors
+from http_api.v1_auth import INVALID_KEY, errors, sender_domain
 from storage import webhooks
-from storage.accounts import domain_for_key
 from storage.domains import sender_by_domain_id
 from storage.engine import Database
 from storage.models import UserStatus
@@ -36,13 +33,9 @@ async def endpoint(request: Request) -> Response:
         params = await read_params(request)
     except BadRequestBody as error:
         return errors(0, str(error), 400)
-    key = bearer_token(request) or str(params.get("senderapikey") or "")
-    domain_id = await domain_for_key(db, key)
-    if domain_id is None:
-        return errors(13, "Invalid SenderAPIKey", 401)
-    wait = request.app.state.rate_limiter.retry_after(key)
-    if wait is not None:
-        return too_many(wait)
+    domain_id = await sender_domain(request, params, missing=INVALID_KEY)
+    if isinstance(domain_id, Response):
+        return domain_id
     sender = await sender_by_domain_id(db, domain_id)
     if sender is None or sender.user_status is not UserStatus.ACTIVE:
         return errors(2, "Invalid user account", 403)

@@ -1,0 +1,105 @@
+"""Who an /api/v1 request acts for, decided in one place for every route: a sender domain's key
+(`Authorization: Bearer eg_live_...`, or `SenderAPIKey` in the query or body) or the admin key,
+then the key's rate limit.
+
+Keys are looked up by their SHA-256 digest and the answers kept for one second (so are the relay
+domains an MX asks about): the hot routes then cost no query per request, and a key deleted or a
+domain removed stops working within a second. No plain key is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import TTLCache
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from http_api.rate_limit import too_many
+from storage.accounts import admin_key_matches, domain_for_key
+from storage.domains import is_inbound_relay_domain
+from storage.engine import Database
+from storage.tokens import token_hash
+
+CACHE_SECONDS = 1.0
+_MISSING: Any = object()
+
+
+def errors(code: int, message: str, status: int) -> Response:
+    """The /api/v1 error shape: {"Errors": [{"Code", "Message"}]}."""
+    return JSONResponse({"Errors": [{"Code": code, "Message": message}]}, status_code=status)
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _cache() -> TTLCache[str, Any]:
+    return TTLCache(maxsize=50_000, ttl=CACHE_SECONDS)
+
+
+@dataclass
+class KeyCache:
+    """Short-lived answers about keys (by digest) and relay domains; one per worker process."""
+
+    db: Database
+    domains: TTLCache[str, Any] = field(default_factory=_cache)
+    admin: TTLCache[str, Any] = field(default_factory=_cache)
+    relay: TTLCache[str, Any] = field(default_factory=_cache)
+
+    async def domain_for(self, key: str) -> int | None:
+        digest = token_hash(key)
+        found = self.domains.get(digest, _MISSING)
+        if found is _MISSING:
+            found = self.domains[digest] = await domain_for_key(self.db, key)
+        return found  # type: ignore[no-any-return]
+
+    async def is_admin(self, key: str) -> bool:
+        if not key:
+            return False
+        digest = token_hash(key)
+        found = self.admin.get(digest, _MISSING)
+        if found is _MISSING:
+            found = self.admin[digest] = await admin_key_matches(self.db, key)
+        return bool(found)
+
+    async def is_relay_domain(self, name: str) -> bool:
+        found = self.relay.get(name, _MISSING)
+        if found is _MISSING:
+            found = self.relay[name] = await is_inbound_relay_domain(self.db, name)
+        return bool(found)
+
+
+def _limited(request: Request, key: str) -> Response | None:
+    wait = request.app.state.rate_limiter.retry_after(key)
+    return too_many(wait) if wait is not None else None
+
+
+MISSING_KEY = (1, "Missing SenderAPIKey")
+INVALID_KEY = (13, "Invalid SenderAPIKey")
+
+
+async def sender_domain(
+    request: Request, params: dict[str, Any], missing: tuple[int, str] = MISSING_KEY
+) -> int | Response:
+    """The sender domain the request's key belongs to, or the error to answer: `missing`
+    without a key (1 on most routes; webhooks answer 13, their 1 meaning a missing WebhookID),
+    13 for a key that is not a domain key, 429 beyond its rate limit."""
+    key = bearer_token(request) or str(params.get("senderapikey") or "")
+    if not key:
+        return errors(*missing, 401)
+    domain_id = await request.app.state.keys.domain_for(key)
+    if domain_id is None:
+        return errors(*INVALID_KEY, 401)
+    return _limited(request, key) or domain_id
+
+
+async def admin(request: Request, params: dict[str, Any], refusal: Response) -> Response | None:
+    """None when the request carries the admin key (Bearer, or `AdminAPIKey`) within its rate
+    limit; else `refusal`, or the 429."""
+    key = bearer_token(request) or str(params.get("adminapikey") or "")
+    if not await request.app.state.keys.is_admin(key):
+        return refusal
+    return _limited(request, key)
