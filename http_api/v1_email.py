@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,16 +101,26 @@ def _get(obj: Mapping[str, Any], name: str) -> Any:
 
 
 def valid_address(text: str, code: int, label: str) -> str:
-    """The address normalised (IDN domains in their ASCII form), or Invalid(code). Special-use
-    names (localhost, .local, .invalid, .onion, .arpa) are refused; `.test` (RFC 6761) is let
-    through as the SMTP side lets it through, so both paths take the same addresses."""
+    """The address normalised (IDN domains in their ASCII form), or Invalid(code)."""
+    normalized, problem = _checked_address(text)
+    if normalized is None:
+        raise Invalid(code, f"{label} email address is invalid: {problem}")
+    return normalized
+
+
+@functools.lru_cache(maxsize=8192)
+def _checked_address(text: str) -> tuple[str | None, str]:
+    """email-validator's verdict, kept: an application sends from the same few addresses, often
+    to the same ones, and the check is a pure function of the text. Special-use names
+    (localhost, .local, .invalid, .onion, .arpa) are refused; `.test` (RFC 6761) is let through
+    as the SMTP side lets it through, so both paths take the same addresses."""
     try:
         checked = validate_email(
             text, check_deliverability=False, allow_smtputf8=True, test_environment=True
         )
     except EmailNotValidError as error:
-        raise Invalid(code, f"{label} email address is invalid: {error}") from None
-    return checked.ascii_email or checked.normalized
+        return None, str(error)
+    return checked.ascii_email or checked.normalized, ""
 
 
 def mailbox(value: Any, rules: AddressRules) -> Mailbox:
