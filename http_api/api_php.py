@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from http_api.metrics import note
 from http_api.params import BadRequestBody, read_params
 from mta.policy import in_networks
 from storage.accounts import Caller, admin_key_matches, caller_for
@@ -126,6 +127,7 @@ async def endpoint(request: Request) -> Response:
         shown = name or "(none)"
         return failure(UNKNOWN_COMMAND, f"Unknown command: {shown}", 400)
     access, handler = registered.access, registered.handler
+    note(request, command=name)
     db: Database = request.app.state.db
     caller = await caller_for(
         db, str(params.get("apikey") or ""), str(params.get("sessionid") or "")

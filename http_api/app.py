@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
     ]
     return Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.CountRequests)]
+        routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]
     )
 
 

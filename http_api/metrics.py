@@ -1,10 +1,13 @@
 """`/metrics` in the Prometheus text format: the counters of every `mailgate serve` process
 (prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set), the queue depth
-read from the database at scrape time, and a middleware counting HTTP requests by route."""
+read from the database at scrape time, and the middleware that counts every HTTP request by
+route and writes the access log."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -50,9 +53,19 @@ async def endpoint(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-class CountRequests:
+access_log = logging.getLogger("mailgate.http")
+
+
+def note(request: Request, **fields: str) -> None:
+    """Fields a handler adds to its request's access-log line (the message id it queued, say)."""
+    request.state.log_fields = {**getattr(request.state, "log_fields", {}), **fields}
+
+
+class ObserveRequests:
     """Counts each request under its route's path template (never the raw path, whose ids
-    would make the label set grow without bound)."""
+    would make the label set grow without bound) and logs one access line per request: method,
+    path (never the query string, where a key may travel), status, time, client, and what the
+    handler noted."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,6 +75,7 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
         status = 500
+        started = time.perf_counter()
 
         async def send_counting(message: Message) -> None:
             nonlocal status
@@ -73,6 +87,18 @@ class CountRequests:
             await self.app(scope, receive, send_counting)
         finally:
             HTTP_REQUESTS.labels(_route(scope), str(status)).inc()
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, time.perf_counter() - started)
+
+
+def _log_access(scope: Scope, status: int, seconds: float) -> None:
+    client = scope.get("client") or ("", 0)
+    noted = (scope.get("state") or {}).get("log_fields") or {}
+    extra = "".join(f" {name}={value}" for name, value in noted.items())
+    access_log.info(
+        "http method=%s path=%s status=%d ms=%.1f client=%s%s",
+        scope["method"], scope["path"], status, seconds * 1000, client[0], extra,
+    )  # fmt: skip
 
 
 def _route(scope: Scope) -> str:

@@ -24,6 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from http_api.metrics import note
 from http_api.params import BadRequestBody, BodyTooLarge, read_params
 from http_api.v1_auth import sender_domain
 from mta.composition import Attachment, Draft, InvalidContent, Mailbox, check_header, compose
@@ -344,6 +345,7 @@ async def endpoint(request: Request) -> Response:
         return refused(refusal_of_all.refusal, refusal_of_all.reply)
     except QueueWriteError:
         return Invalid(0, "Temporary failure storing the message; try again", 503).response()
+    note(request, message_id=str(queue_id))
     answer: dict[str, Any] = {"MessageID": str(queue_id)}
     if suppressed:
         answer["SuppressedRecipients"] = suppressed

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from http_api.api_php import Access, Call, command, failed
+from http_api.metrics import note
 from http_api.params import uuid_or_none
 from mta.policy import Refusal
 from mta.submission import (
@@ -76,6 +77,7 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
         return _refused(refused.refusal, refused.reply)
     except QueueWriteError:
         return _refused(None, "451 4.3.0 Temporary failure; try again")
+    note(call.request, message_id=str(queue_id))
     return _queued(queue_id, suppressed) | echo
 
 

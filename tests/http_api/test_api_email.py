@@ -165,6 +165,16 @@ def test_the_spec_example_as_written(mail: Mail) -> None:
     assert delivered(mail, "ok-example@example.org")["Subject"] == "Welcome to Our Service"
 
 
+def test_the_access_log_names_the_message_and_never_the_key(mail: Mail) -> None:
+    answer = mail.send(To=[person("ok-logged@example.org")])
+    message_id = answer.json()["MessageID"]
+    line = wait_until(
+        lambda: next((x for x in mail.gateway.log().splitlines() if message_id in x), None)
+    )
+    assert "path=/api/v1/email status=200" in line and "client=127.0.0.1" in line
+    assert mail.key not in mail.gateway.log()
+
+
 def test_004_spellings_and_the_key_in_the_body(mail: Mail) -> None:
     answer = mail.client.post(
         "/api/v1/email",
