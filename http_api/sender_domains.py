@@ -1,6 +1,12 @@
 """`sender.domains` (`POST /api/v1/sender.domains`, and the command on /api.php): the domains a
 PowerMTA in front of Mailgate must know, for the admin.
 
+Who may ask: on /api/v1 the admin key (Bearer, or `AdminAPIKey` in the body), or a request with
+no credential at all from the trusted networks (001's example sends none: PowerMTA pulls the
+list from its own box); a wrong key is refused with 403 even from there. The decision is
+http_api/v1_auth.py's `admin_or_trusted_network`. On /api.php the command needs `AdminAPIKey`,
+as 001 says for the legacy endpoint.
+
     json                     {"Success": true, "Domains": [enabled sender domains]}
     powermta-relay-domains   `relay-domain <return-path domain>` lines: PowerMTA accepts the
                              bounces and complaints for them and relays them to Mailgate
@@ -18,7 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from http_api.api_php import Access, Call, command
 from http_api.params import BadRequestBody, read_params
 from http_api.relay_check import AUTH_FAILED
-from http_api.v1_auth import admin
+from http_api.v1_auth import admin_or_trusted_network
 from storage.domains import enabled_domain_names, relay_domain_names
 from storage.engine import Database
 
@@ -45,13 +51,14 @@ def _format(params: dict[str, Any]) -> str:
 
 
 async def endpoint(request: Request) -> Response:
-    """The /api/v1 route: the admin key as a Bearer token (or as AdminAPIKey in the body)."""
+    """The /api/v1 route: the admin key, or no credential from a trusted network."""
     db: Database = request.app.state.db
     try:
         params = await read_params(request)
     except BadRequestBody:
         params = {}
-    refused = await admin(request, params, JSONResponse(AUTH_FAILED, status_code=403))
+    refusal = JSONResponse(AUTH_FAILED, status_code=403)
+    refused = await admin_or_trusted_network(request, params, refusal)
     if refused is not None:
         return refused
     return await listing(db, _format(params))

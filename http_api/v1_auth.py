@@ -1,6 +1,8 @@
 """Who an /api/v1 request acts for, decided in one place for every route: a sender domain's key
 (`Authorization: Bearer eg_live_...`, or `SenderAPIKey` in the query or body) or the admin key,
-then the key's rate limit.
+then the key's rate limit. `POST /api/v1/sender.domains` also answers a request that brings no
+credential at all from the trusted networks (`admin_or_trusted_network`): 001's example sends
+none, as a PowerMTA pulling the list on its own box does.
 
 Keys are looked up by their SHA-256 digest and the answers kept for one second (so are the relay
 domains an MX asks about): the hot routes then cost no query per request, and a key deleted or a
@@ -16,6 +18,7 @@ from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from http_api.api_php import from_trusted_network
 from http_api.rate_limit import too_many
 from storage.accounts import admin_key_matches, domain_for_key
 from storage.domains import is_inbound_relay_domain
@@ -96,10 +99,29 @@ async def sender_domain(
     return _limited(request, key) or domain_id
 
 
+def _admin_key(request: Request, params: dict[str, Any]) -> str:
+    return bearer_token(request) or str(params.get("adminapikey") or "")
+
+
 async def admin(request: Request, params: dict[str, Any], refusal: Response) -> Response | None:
     """None when the request carries the admin key (Bearer, or `AdminAPIKey`) within its rate
     limit; else `refusal`, or the 429."""
-    key = bearer_token(request) or str(params.get("adminapikey") or "")
+    key = _admin_key(request, params)
     if not await request.app.state.keys.is_admin(key):
         return refusal
     return _limited(request, key)
+
+
+async def admin_or_trusted_network(
+    request: Request, params: dict[str, Any], refusal: Response
+) -> Response | None:
+    """As `admin`; and a request with no credential at all (no Authorization header, no
+    `AdminAPIKey`) is let in from the trusted networks (`trusted_networks`, loopback by
+    default), counted against a limit of its own per client address. A credential that is
+    not the admin key is refused wherever it comes from."""
+    if "authorization" in request.headers or _admin_key(request, params):
+        return await admin(request, params, refusal)
+    if not from_trusted_network(request):
+        return refusal
+    client = request.client.host if request.client else ""
+    return _limited(request, f"trusted-network:{client}")

@@ -143,9 +143,40 @@ def test_sender_domains_for_powermta(http: Http) -> None:
         "/api.php", json={"Command": "sender.domains", "AdminAPIKey": http.admin_key}
     )
     assert legacy.json() == listed
-    assert http.client.post("/api/v1/sender.domains", json={}).status_code == 403
     refused = http.client.post("/api.php", json={"Command": "sender.domains", "AdminAPIKey": "x"})
     assert refused.json()["ErrorCode"] == 99998
+    keyless_legacy = http.client.post("/api.php", json={"Command": "sender.domains"})
+    assert keyless_legacy.json()["ErrorCode"] == 99998  # 001: AdminAPIKey, on /api.php
+
+
+def test_sender_domains_without_a_key_from_a_trusted_network(http: Http) -> None:
+    """001's example sends no credential: from loopback (trusted by default) that is enough."""
+    listed = http.client.post("/api/v1/sender.domains", json={"DomainsResponseFormat": "json"})
+    assert listed.status_code == 200
+    assert listed.json()["Success"] is True and "http.test" not in listed.json()["Domains"]
+    relay = http.client.post(
+        "/api/v1/sender.domains", data={"DomainsResponseFormat": "powermta-relay-domains"}
+    )
+    assert f"relay-domain {http.relay_domain}" in relay.text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Authorization": "Bearer wrong"}, {}),
+        ({"Authorization": "Bearer"}, {}),
+        ({"Authorization": "Basic {key}"}, {}),
+        ({}, {"AdminAPIKey": "wrong"}),
+        ({"Authorization": "Bearer wrong"}, {"AdminAPIKey": "{key}"}),
+    ],
+)
+def test_a_wrong_key_is_refused_even_from_a_trusted_network(
+    http: Http, headers: dict[str, str], body: dict[str, str]
+) -> None:
+    headers = {name: value.format(key=http.admin_key) for name, value in headers.items()}
+    body = {name: value.format(key=http.admin_key) for name, value in body.items()}
+    answer = http.client.post("/api/v1/sender.domains", json=body, headers=headers)
+    assert (answer.status_code, answer.json()) == (403, AUTH_FAILED)
 
 
 def test_metrics_sum_every_process(http: Http) -> None:
@@ -170,11 +201,17 @@ def test_metrics_sum_every_process(http: Http) -> None:
     assert 'mailgate_queue_recipients{status="deferred"} 0' in text
 
 
-def test_internal_commands_are_for_the_trusted_networks_only(gateway_factory: Any) -> None:
+def test_outside_the_trusted_networks_a_key_is_needed(gateway_factory: Any) -> None:
+    """internal.* are refused; sender.domains wants the admin key, as from anywhere else."""
     gateway = gateway_factory(MAILGATE_SMTP_PROCESSES="1", MAILGATE_TRUSTED_NETWORKS="10.9.0.0/16")
+    admin_key = gateway.json("admin-key")["AdminAPIKey"]
     with serving(gateway) as client:
         answer = client.post(
             "/api.php", json={"Command": "internal.bounce.register", "EmailMessage": "x"}
+        )
+        keyless = client.post("/api/v1/sender.domains", json={})
+        with_key = client.post(
+            "/api/v1/sender.domains", json={}, headers={"Authorization": f"Bearer {admin_key}"}
         )
     assert answer.status_code == 403
     assert answer.json() == {
@@ -182,6 +219,8 @@ def test_internal_commands_are_for_the_trusted_networks_only(gateway_factory: An
         "ErrorCode": 99999,
         "ErrorText": "Not enough privileges",
     }
+    assert (keyless.status_code, keyless.json()) == (403, AUTH_FAILED)
+    assert (with_key.status_code, with_key.json()) == (200, {"Success": True, "Domains": []})
 
 
 def test_zz_http_stops_cleanly_with_the_gateway(http: Http) -> None:

@@ -79,9 +79,13 @@ def test_beyond_the_limit_429_says_how_long_and_for_how_many(gateway_factory: An
             for _ in range(5)
         ]
         other = domains(client, "not-the-admin-key")
+        # No credential from a trusted network (loopback): counted per client address.
+        keyless = [client.post("/api/v1/sender.domains") for _ in range(4)]
         # Refused requests are not counted; the key is stored only as its digest.
-        wait_until(lambda: stored_hits(sqlite_url(gateway)) == {digest(key): 3})
+        counted = {digest(key): 3, digest("trusted-network:127.0.0.1"): 3}
+        wait_until(lambda: stored_hits(sqlite_url(gateway)) == counted)
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429]
+    assert [answer.status_code for answer in keyless] == [200, 200, 200, 429]
     for answer in answers[3:]:
         assert_refused(answer, attempts=3, window=HOUR)
     assert [answer.status_code for answer in relay] == [500] * 5  # relay denied, not 429
