@@ -117,14 +117,20 @@ async def domain_stats(call: Call) -> dict[str, Any]:
     }
 
 
+# The one field events are aggregated by, under its names (lower case): 001's `event`, 004's
+# `eventType`, and `type`.
+AGGREGATED_FIELDS = frozenset({"event", "eventtype", "type"})
+
+
 @command("emailgateway.aggrevents", permission=Permission.MANAGE_DOMAIN)
 async def aggregate_events(call: Call) -> dict[str, Any]:
     """Event counts per type (legacy names) for [StartDate, EndDate] (default the last 28 days),
     the largest first, at most AggregateSize buckets. 1: no DomainID; 2: no such domain, or
-    another user's; 3: a date not in Y-m-d, or a field other than `event` to aggregate by."""
+    another user's; 3: a date not in Y-m-d, or a field other than the event's type to
+    aggregate by (`event`; 004 spells it `eventType`)."""
     domain_id = (await owned_domain(call)).id
     field = str(call.get("AggregatedField") or "event").strip().lower()
-    if field not in ("event", "type"):
+    if field not in AGGREGATED_FIELDS:
         return failed(3, "AggregatedField must be event")
     start, until = _period(call)
     counts = await count_by_type(call.db.engine, domain_id, start, until)

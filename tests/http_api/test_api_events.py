@@ -173,6 +173,9 @@ def test_aggregated_events(setup: tuple[Api, int]) -> None:
     }
     top = api.call("emailgateway.aggrevents", DomainID=domain_id, AggregateSize=1)
     assert len(top["AggBuckets"]) == 1
+    for field in ("event", "eventType", "EVENTTYPE"):  # 004 spells it eventType
+        by_field = api.call("emailgateway.aggrevents", DomainID=domain_id, AggregatedField=field)
+        assert by_field == answer, field
     for params, code in (
         ({}, 1),
         ({"DomainID": 999999}, 2),
