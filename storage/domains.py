@@ -316,17 +316,18 @@ def tracking_host(domain: SenderDomain, default_prefix: str) -> str | None:
 
 async def record_verification(
     engine: AsyncEngine, domain_id: int, results: dict[str, Any], verified: bool
-) -> DomainStatus:
+) -> SenderDomain:
     """Store a DNS check; a pending domain whose required records all hold becomes Enabled
-    (an Enabled or Disabled domain keeps its status: checks never disable mail on their own)."""
+    (an Enabled or Disabled domain keeps its status: checks never disable mail on their own).
+    Returns the domain as it is stored now."""
     values: dict[str, Any] = {"dns_results": results}
+    this = SenderDomain.id == domain_id
     async with engine.begin() as conn:
-        status = await conn.scalar(select(SenderDomain.status).where(SenderDomain.id == domain_id))
+        status = await conn.scalar(select(SenderDomain.status).where(this))
         if verified:
             values["verified_at"] = utcnow()
             if status == DomainStatus.APPROVAL_PENDING:
-                values["status"] = status = DomainStatus.ENABLED
-        await conn.execute(
-            update(SenderDomain).where(SenderDomain.id == domain_id).values(**values)
-        )
-    return DomainStatus(status)
+                values["status"] = DomainStatus.ENABLED
+        await conn.execute(update(SenderDomain).where(this).values(**values))
+        row = (await conn.execute(select(SenderDomain).where(this))).one()
+    return SenderDomain(**row._mapping)

@@ -33,16 +33,41 @@ def options(domain: SenderDomain) -> dict[str, Any]:
     return shown
 
 
-def domain_view(domain: SenderDomain) -> dict[str, Any]:
-    """The domain as 001 shows it, with 004's names beside (`DomainName`, `IsActive`)."""
+def _flag_text(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def settings_004(domain: SenderDomain) -> dict[str, Any]:
+    """The settings 001 shows under `Options`, as 004's updatedomain shows them: at the top
+    level, the 0/1 options as text, the subdomain as set (empty when none is)."""
+    return {
+        "LinkTracking": _flag_text(domain.link_tracking),
+        "OpenTracking": _flag_text(domain.open_tracking),
+        "UnsubscribeLink": _flag_text(domain.unsubscribe_link),
+        "HostingProvider": domain.hosting_provider or "",
+        "Subdomain": domain.custom_subdomain or "",
+    }
+
+
+def domain_summary(domain: SenderDomain) -> dict[str, Any]:
+    """The domain as getdomains lists it: 001's fields, and 004's beside (`DomainName`;
+    `IsActive` and `Active`: Enabled; `Verified`: its DNS records were found in place)."""
+    active = domain.status == DomainStatus.ENABLED
     return {
         "DomainID": domain.id,
         "SenderDomain": domain.name,
         "DomainName": domain.name,
         "Status": str(domain.status),
-        "IsActive": domain.status == DomainStatus.ENABLED,
-        "Options": options(domain),
+        "IsActive": active,
+        "Verified": domain.verified_at is not None,
+        "Active": active,
     }
+
+
+def domain_view(domain: SenderDomain) -> dict[str, Any]:
+    """The domain as every command but getdomains shows it: its summary, 001's `Options`, and
+    004's top-level settings."""
+    return {**domain_summary(domain), "Options": options(domain), **settings_004(domain)}
 
 
 def _label_option(call: Call, name: str) -> str | None:
@@ -105,17 +130,7 @@ def _domain_id(call: Call) -> int:
 async def get_domains(call: Call) -> dict[str, Any]:
     assert call.caller is not None
     found = await domains.list_domains(call.db.engine, call.caller.user_id)
-    listed = [
-        {
-            "DomainID": domain.id,
-            "SenderDomain": domain.name,
-            "DomainName": domain.name,
-            "Status": str(domain.status),
-            "IsActive": domain.status == DomainStatus.ENABLED,
-        }
-        for domain in found
-    ]
-    return {"Success": True, "ErrorCode": 0, "Domains": listed}
+    return {"Success": True, "ErrorCode": 0, "Domains": [domain_summary(d) for d in found]}
 
 
 async def owned_domain(call: Call) -> SenderDomain:
@@ -216,19 +231,17 @@ REQUIRED = {"DKIM", "SPF", "Return-Path (bounces)"}
 async def verify_domain(call: Call) -> dict[str, Any]:
     """Asks DNS (the configured resolver) for each record; the domain becomes Enabled when the
     required ones hold. 1: no DomainID; 2: no such domain, or another user's."""
-    assert call.caller is not None
     domain = await owned_domain(call)
-    domain_id = domain.id
     settings = call.request.app.state.settings
     checked = await verify_records(records_for(domain, settings), settings.nameservers)
     results = {
         item.record.name: [item.record.type, item.record.value, item.verified] for item in checked
     }
     verified = all(item.verified for item in checked if item.record.purpose in REQUIRED)
-    status = await domains.record_verification(call.db.engine, domain_id, results, verified)
+    domain = await domains.record_verification(call.db.engine, domain.id, results, verified)
     return {
         "Success": True,
         "ErrorCode": 0,
-        "Domain": {"DomainID": domain.id, "SenderDomain": domain.name, "Status": str(status)},
+        "Domain": domain_view(domain),
         "DNSVerificationResults": results,
     }

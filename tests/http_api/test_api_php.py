@@ -52,6 +52,8 @@ def test_add_domain_as_documented(api: Api) -> None:
             "DomainName": "shop.example",
             "Status": "Approval Pending",
             "IsActive": False,
+            "Verified": False,
+            "Active": False,
             "VerificationStatus": "Pending",
             "DKIMStatus": "Pending",
             "SPFStatus": "Pending",
@@ -62,6 +64,12 @@ def test_add_domain_as_documented(api: Api) -> None:
                 "CustomSubdomain": "outbound",
                 "CustomTrackPrefix": "links",
             },
+            # 004's names for the settings
+            "LinkTracking": "1",
+            "OpenTracking": "1",
+            "UnsubscribeLink": "0",
+            "HostingProvider": "",
+            "Subdomain": "outbound",
         },
     }
     with db(api) as conn:
@@ -188,7 +196,16 @@ def test_get_domains_lists_only_the_callers(api: Api) -> None:
         "DomainName": "list-mine.example",
         "Status": "Approval Pending",
         "IsActive": False,
+        "Verified": False,  # 004: its DNS records were not found in place
+        "Active": False,  # 004: not Enabled
     }
+    # Enabled by the operator without a DNS check: active, still not verified.
+    api.gateway.json("domain", "enable", str(mine))
+    enabled = next(
+        d for d in api.call("emailgateway.getdomains")["Domains"] if d["DomainID"] == mine
+    )
+    assert (enabled["Status"], enabled["IsActive"], enabled["Active"]) == ("Enabled", True, True)
+    assert enabled["Verified"] is False
 
 
 def test_update_domain_options_and_return_path(api: Api) -> None:
@@ -200,6 +217,7 @@ def test_update_domain_options_and_return_path(api: Api) -> None:
         UnsubscribeLink="1",
         Subdomain="Outbound",
         TrackPrefixDisabled=1,
+        HostingProvider="Example Hosting",
     )
     assert answer["Success"] is True and answer["SubdomainChanged"] is True
     assert answer["Domain"]["Options"] == {
@@ -209,12 +227,21 @@ def test_update_domain_options_and_return_path(api: Api) -> None:
         "CustomSubdomain": "outbound",
         "TrackPrefixDisabled": True,
     }
+    top_level = ("LinkTracking", "OpenTracking", "UnsubscribeLink", "HostingProvider", "Subdomain")
+    assert {name: answer["Domain"][name] for name in top_level} == {  # as 004 shows them
+        "LinkTracking": "0",
+        "OpenTracking": "1",
+        "UnsubscribeLink": "1",
+        "HostingProvider": "Example Hosting",
+        "Subdomain": "outbound",
+    }
     with db(api) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM inbound_relay_domains")}
     assert "outbound.upd.example" in names and "bounces.upd.example" not in names
 
     again = api.call("emailgateway.updatedomain", DomainID=domain_id, Subdomain="")
     assert again["SubdomainChanged"] is True and "CustomSubdomain" not in again["Domain"]["Options"]
+    assert again["Domain"]["Subdomain"] == ""
     same = api.call("emailgateway.updatedomain", DomainID=domain_id, OpenTracking=0)
     assert same["SubdomainChanged"] is False and same["Domain"]["Options"]["OpenTracking"] == 0
 

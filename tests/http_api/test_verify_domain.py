@@ -58,10 +58,15 @@ def test_a_domain_is_enabled_once_its_records_are_published(setup: Setup) -> Non
     added = add(setup, "shop.example")
     pending = setup.api.call("emailgateway.verifydomain", DomainID=added["DomainID"])
     assert pending["Success"] is True
-    assert pending["Domain"] == {
+    got = setup.api.call("emailgateway.getdomain", DomainID=added["DomainID"])
+    assert pending["Domain"] == got["Domain"]  # one view of a domain for both commands
+    shown = ("DomainID", "SenderDomain", "DomainName", "Status", "Verified")
+    assert {name: pending["Domain"][name] for name in shown} == {
         "DomainID": added["DomainID"],
         "SenderDomain": "shop.example",
+        "DomainName": "shop.example",  # 004's name
         "Status": "Approval Pending",
+        "Verified": False,
     }
     records = {record["Name"]: record for record in added["DNSRecords"]}
     assert set(pending["DNSVerificationResults"]) == set(records)
@@ -70,11 +75,16 @@ def test_a_domain_is_enabled_once_its_records_are_published(setup: Setup) -> Non
     publish(setup.dns, added["DNSRecords"])
     verified = setup.api.call("emailgateway.verifydomain", DomainID=added["DomainID"])
     assert verified["Domain"]["Status"] == "Enabled"
+    assert verified["Domain"]["DomainName"] == "shop.example"
+    assert verified["Domain"]["Verified"] is verified["Domain"]["Active"] is True
     for name, (kind, value, ok) in verified["DNSVerificationResults"].items():
         assert (kind, value, ok) == (records[name]["Type"], records[name]["Value"], True)
     assert setup.api.call("emailgateway.getdomain", DomainID=added["DomainID"])["Domain"][
         "IsActive"
     ]
+    listed = setup.api.call("emailgateway.getdomains")["Domains"]
+    [entry] = [domain for domain in listed if domain["DomainID"] == added["DomainID"]]
+    assert (entry["Verified"], entry["Active"]) == (True, True)  # 004's fields
 
 
 def test_a_wrong_dkim_key_or_missing_spf_keeps_it_pending(setup: Setup) -> None:
