@@ -26,6 +26,9 @@ from storage.engine import Database
 from storage.tokens import token_hash
 
 CACHE_SECONDS = 1.0
+# What a sender domain's key opens, as 004's `Permissions` names it: POST /api/v1/email,
+# GET /api/v1/events, and POST/GET/DELETE /api/v1/webhooks, for its own domain.
+DOMAIN_KEY_PERMISSIONS = "email.send,events.read,webhooks.manage"
 _MISSING: Any = object()
 
 

@@ -188,13 +188,15 @@ class DomainKey:
     domain_id: int
     description: str
     shown: str  # the key itself when just created, else its masked hint
+    created_at: datetime
+    last_used_at: datetime | None
 
 
 async def create_domain_key(engine: AsyncEngine, domain_id: int, description: str) -> DomainKey:
     """A sender domain's API key (Bearer on /api/v1), shown here once and stored hashed."""
     key = new_token(DOMAIN_KEY_PREFIX)
     async with engine.begin() as conn:
-        key_id = (
+        row = (
             await conn.execute(
                 ApiKey.__table__.insert()
                 .values(
@@ -204,15 +206,22 @@ async def create_domain_key(engine: AsyncEngine, domain_id: int, description: st
                     key_hint=token_hint(key),
                     description=description[:255],
                 )
-                .returning(ApiKey.id)
+                .returning(ApiKey.id, ApiKey.created_at)
             )
-        ).scalar_one()
-    return DomainKey(key_id, domain_id, description[:255], key)
+        ).one()
+    return DomainKey(row.id, domain_id, description[:255], key, row.created_at, None)
 
 
 async def list_domain_keys(engine: AsyncEngine, domain_id: int) -> list[DomainKey]:
     query = (
-        select(ApiKey.id, ApiKey.domain_id, ApiKey.description, ApiKey.key_hint)
+        select(
+            ApiKey.id,
+            ApiKey.domain_id,
+            ApiKey.description,
+            ApiKey.key_hint,
+            ApiKey.created_at,
+            ApiKey.last_used_at,
+        )
         .where(ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id == domain_id)
         .order_by(ApiKey.id)
     )

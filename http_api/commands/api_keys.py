@@ -7,16 +7,27 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
+from http_api.formats import utc_text
+from http_api.v1_auth import DOMAIN_KEY_PERMISSIONS
 from storage import accounts
 from storage.models import Permission
 
 
-def key_view(key: accounts.DomainKey) -> dict[str, Any]:
+def key_view(key: accounts.DomainKey, user_id: int) -> dict[str, Any]:
+    """A key as 001 shows it, with 004's names beside: `Key` is the same as `APIKey` (the key
+    itself once, when just made; masked after), ids as text, dates as 004 writes them
+    (`LastUsedDate` "" for a key never used)."""
     return {
         "APIKeyID": key.key_id,
         "APIKey": key.shown,
         "Description": key.description,
         "DomainID": key.domain_id,
+        "KeyID": str(key.key_id),
+        "UserID": str(user_id),
+        "Key": key.shown,
+        "Permissions": DOMAIN_KEY_PERMISSIONS,
+        "CreationDate": utc_text(key.created_at),
+        "LastUsedDate": utc_text(key.last_used_at),
     }
 
 
@@ -31,19 +42,21 @@ async def add_api(call: Call) -> dict[str, Any]:
     if missing:
         return failed(missing)
     try:
-        domain_id = (await owned_domain(call)).id
+        domain = await owned_domain(call)
     except Refused:
         return failed(3, "Domain not found or access denied")
-    key = await accounts.create_domain_key(call.db.engine, domain_id, str(description))
-    return {"Success": True, "ErrorCode": 0, "NewAPIKeyID": key.key_id, "APIKey": key_view(key)}
+    key = await accounts.create_domain_key(call.db.engine, domain.id, str(description))
+    view = key_view(key, domain.user_id)
+    return {"Success": True, "ErrorCode": 0, "NewAPIKeyID": key.key_id, "APIKey": view}
 
 
 @command("emailgateway.getapis", permission=Permission.MANAGE_DOMAIN)
 async def get_apis(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Keys are shown masked."""
-    domain_id = (await owned_domain(call)).id
-    keys = await accounts.list_domain_keys(call.db.engine, domain_id)
-    return {"Success": True, "ErrorCode": 0, "APIKeys": [key_view(key) for key in keys]}
+    domain = await owned_domain(call)
+    keys = await accounts.list_domain_keys(call.db.engine, domain.id)
+    listed = [key_view(key, domain.user_id) for key in keys]
+    return {"Success": True, "ErrorCode": 0, "APIKeys": listed}
 
 
 @command("emailgateway.deleteapi", permission=Permission.MANAGE_DOMAIN)

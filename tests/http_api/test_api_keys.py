@@ -3,11 +3,14 @@ deletable only by their owner, and never accepted as a user's APIKey."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from tests.http_api.conftest import Api, db
+
+UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # 004's 2021-04-01T12:00:00Z
 
 
 def own_domain(api: Api, name: str) -> int:
@@ -21,6 +24,11 @@ def test_add_list_and_delete_a_domain_key(api: Api) -> None:
     assert added["Success"] is True and added["NewAPIKeyID"] == key["APIKeyID"]
     assert key["APIKey"].startswith("eg_live_") and len(key["APIKey"]) > 30
     assert (key["Description"], key["DomainID"]) == ("Production API Key", domain_id)
+    assert key["Key"] == key["APIKey"]  # 004's name for the new key, shown this once
+    assert key["Permissions"] == "email.send,events.read,webhooks.manage"
+    auth = {"Authorization": f"Bearer {key['Key']}"}  # what the permissions say it opens
+    for route in ("/api/v1/events", "/api/v1/webhooks"):
+        assert api.client.get(route, headers=auth).status_code == 200, route
     with db(api) as conn:
         stored = conn.execute("SELECT key_hash FROM api_keys WHERE id = ?", (key["APIKeyID"],))
         assert key["APIKey"] not in str(stored.fetchall())
@@ -29,6 +37,10 @@ def test_add_list_and_delete_a_domain_key(api: Api) -> None:
     assert listed["APIKeyID"] == key["APIKeyID"]
     assert listed["APIKey"].endswith("…") and listed["APIKey"] != key["APIKey"]
     assert key["APIKey"].startswith(listed["APIKey"][:-1])
+    assert listed["Key"] == listed["APIKey"]  # 004's name, masked too
+    assert (listed["KeyID"], listed["UserID"]) == (str(key["APIKeyID"]), str(api.user_id))
+    assert listed["CreationDate"] == key["CreationDate"] and UTC_TEXT.fullmatch(key["CreationDate"])
+    assert listed["LastUsedDate"] == ""  # never used
 
     # A domain key is not a user's key for /api.php.
     assert api.call("emailgateway.getdomains", key=key["APIKey"])["ErrorCode"] == 99998
