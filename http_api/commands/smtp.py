@@ -1,5 +1,6 @@
 """SMTP credential commands of the Email Gateway API. Passwords are generated, shown once
-(`addsmtp`, `resetsmtppassword`) and stored as argon2 hashes; listings never show them."""
+(`addsmtp`, `resetsmtppassword`) and stored as argon2 hashes; listings never show them (004's
+`Password` is a fixed mask)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from http_api.commands.domains import owned_domain
 from storage import credentials
 from storage.domains import NotFound
 from storage.models import Permission
+
+# 004's getsmtps shows a `Password`: passwords are stored only as argon2 hashes and are never
+# shown after addsmtp / resetsmtppassword, so every listing answers this fixed mask.
+PASSWORD_MASK = "********"  # noqa: S105 - a mask, not a password
+# 004's getsmtps also shows From and Reply-To names and addresses: a Mailgate SMTP credential
+# has none (a message's sender is whatever its own headers say), so they are answered empty.
+NO_SENDER_DEFAULTS = {"FromEmail": "", "FromName": "", "ReplyToEmail": "", "ReplyToName": ""}
 
 
 def _server(call: Call) -> dict[str, Any]:
@@ -41,6 +49,8 @@ async def get_smtps(call: Call) -> dict[str, Any]:
             "SMTPID": item.credential_id,
             "SMTPUsername": item.username,
             "Username": item.username,  # 004's name
+            "Password": PASSWORD_MASK,
+            **NO_SENDER_DEFAULTS,
             "IsActive": True,
             **_server(call),
         }

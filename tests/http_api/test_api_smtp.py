@@ -21,7 +21,7 @@ def own_domain(api: Api, name: str) -> int:
     return int(api.call("emailgateway.adddomain", DomainName=name)["NewSenderDomainID"])
 
 
-def test_added_credentials_log_in_and_are_listed_without_password(api: Api) -> None:
+def test_added_credentials_log_in_and_are_listed_with_the_password_masked(api: Api) -> None:
     domain_id = own_domain(api, "smtp-add.example")
     added = api.call("emailgateway.addsmtp", DomainID=domain_id)
     smtp = added["SMTP"]
@@ -36,8 +36,12 @@ def test_added_credentials_log_in_and_are_listed_without_password(api: Api) -> N
 
     listed = api.call("emailgateway.getsmtps", DomainID=domain_id)["SMTPs"]
     assert [item["SMTPID"] for item in listed] == [smtp["SMTPID"]]
-    assert "SMTPPassword" not in listed[0] and "Password" not in listed[0]
+    assert "SMTPPassword" not in listed[0]
+    assert listed[0]["Password"] == "********"  # 004's field: a fixed mask, never the password
     assert smtp["SMTPPassword"] not in str(listed)
+    sender_fields = ("FromEmail", "FromName", "ReplyToEmail", "ReplyToName")
+    assert {name: listed[0][name] for name in sender_fields} == dict.fromkeys(sender_fields, "")
+    assert (listed[0]["Username"], listed[0]["IsActive"]) == (smtp["SMTPUsername"], True)
 
 
 def test_reset_replaces_the_password_and_delete_ends_it(api: Api) -> None:
