@@ -1,5 +1,13 @@
 """`GET /api/v1/events`: a sender domain's events for the holder of its API key (Bearer, or
 `SenderAPIKey` in the query or body). Errors in the /api/v1 shape: {"Errors": [{Code, Message}]}.
+
+Each event as 001 shows it (`Event`, `LoggedAt`, `Message.Headers`; and `Recipient`,
+`MessageID`), with 004's fields beside: `EventId` (`evt_<n>`: event ids are shown nowhere
+else), `EventType` (as `Event`), `EventTimestamp` (`2021-04-01T12:00:00Z`), `MessageId` (the
+message's id as `MessageID` shows it and the `MessageID` filter takes it), `CampaignId` (the
+message's campaign as the campaign APIs number it, "" for none) and `Details` (what was recorded
+with the event: the receiving host and its reply, a bounce's reason, a complaint's user agent,
+... under CamelCase names).
 """
 
 from __future__ import annotations
@@ -10,11 +18,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from http_api.commands.events import LEGACY_NAMES, STORED_TYPES
+from http_api.commands.events import STORED_TYPES, legacy_name
+from http_api.formats import utc_text
 from http_api.params import BadRequestBody, read_params, uuid_or_none
 from http_api.v1_auth import errors, sender_domain
 from storage.engine import Database
-from storage.events import EventQuery, list_events
+from storage.events import EventQuery, EventRow, list_events
 
 DEFAULT_COUNT, MAX_COUNT = 5, 100
 
@@ -66,16 +75,27 @@ async def endpoint(request: Request) -> Response:
     if message_id and query.message_id is None:
         return JSONResponse({"TotalRecords": 0, "Events": []})
     total, rows = await list_events(db.engine, query)
-    events = [
-        {
-            "Event": LEGACY_NAMES.get(row.type, row.type),
-            "LoggedAt": int(row.created_at.timestamp()),
-            "Recipient": row.recipient,
-            "MessageID": row.message_id,
-            "Message": {
-                "Headers": {"From": row.header_from, "To": row.recipient, "Subject": row.subject}
-            },
-        }
-        for row in rows
-    ]
-    return JSONResponse({"TotalRecords": total, "Events": events})
+    return JSONResponse({"TotalRecords": total, "Events": [event_view(row) for row in rows]})
+
+
+def _camel_case(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def event_view(row: EventRow) -> dict[str, Any]:
+    return {
+        "Event": legacy_name(row.type),
+        "LoggedAt": int(row.created_at.timestamp()),
+        "Recipient": row.recipient,
+        "MessageID": row.message_id,
+        "Message": {
+            "Headers": {"From": row.header_from, "To": row.recipient, "Subject": row.subject}
+        },
+        # 004's names
+        "EventId": f"evt_{row.id}",
+        "EventType": legacy_name(row.type),
+        "EventTimestamp": utc_text(row.created_at),
+        "MessageId": row.message_id or "",
+        "CampaignId": "" if row.campaign_id is None else str(row.campaign_id),
+        "Details": {_camel_case(k): v for k, v in row.data.items() if v is not None},
+    }

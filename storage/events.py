@@ -22,6 +22,8 @@ class EventRow:
     header_from: str | None
     subject: str | None
     data: dict
+    id: int
+    campaign_id: int | None  # the campaign of the event's message
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
             Message.header_from,
             Message.subject,
             Event.data,
+            Event.id,
+            Message.campaign_id,
         )
         .outerjoin(Message, Message.id == Event.message_id)
         .where(*conditions)
@@ -84,7 +88,11 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
         rows = (await conn.execute(page)).all()
     return total, [
         EventRow(
-            row[0], row[1], row[2], str(row[3]) if row[3] else None, row[4], row[5], row[6] or {}
+            **{
+                **row._mapping,
+                "message_id": str(row.message_id) if row.message_id else None,
+                "data": row.data or {},
+            }
         )
         for row in rows
     ]

@@ -1,5 +1,6 @@
 """`emailgateway.getevents`: a sender domain's events for /api.php, under the legacy names
-(`delivery`, `bounce`, `complaint`, ...; the /api/v1 names are accepted as filters too)."""
+(`delivery`, `bounce`, `complaint`, ...; the /api/v1 names are accepted as filters too), each
+as `event` (001) and `event_type` (004)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ LEGACY_NAMES = {
 }
 STORED_TYPES = {legacy: stored for stored, legacy in LEGACY_NAMES.items()}
 MAX_COUNT = 100
+
+
+def legacy_name(stored: str) -> str:
+    return LEGACY_NAMES.get(stored, stored)
 
 
 def _date(value: Any, name: str) -> datetime | None:
@@ -57,7 +62,8 @@ async def get_events(call: Call) -> dict[str, Any]:
     total, rows = await list_events(call.db.engine, query)
     events = [
         {
-            "event": LEGACY_NAMES.get(row.type, row.type),
+            "event": legacy_name(row.type),
+            "event_type": legacy_name(row.type),  # 004's name
             "timestamp": int(row.created_at.timestamp()),
             "recipient": row.recipient,
             "message-id": row.message_id,
@@ -140,9 +146,7 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
     return {
         "Success": True,
         "ErrorCode": 0,
-        "AggBuckets": [
-            {"key": LEGACY_NAMES.get(kind, kind), "doc_count": count} for kind, count in buckets
-        ],
+        "AggBuckets": [{"key": legacy_name(kind), "doc_count": count} for kind, count in buckets],
     }
 
 

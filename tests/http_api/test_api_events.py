@@ -3,13 +3,16 @@ delivered to a sink), paged, filtered and searched, under the legacy names."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import make_gateway, wait_until
 from tests.http_api.conftest import Api, serving
+from tests.http_api.test_api_s2spostback import campaign_message
 from tests.mta.conftest import add_sender
 from tests.mta.sink import Sink
 from tests.mta.support import message
@@ -46,6 +49,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, int]]
             yield api, domain_id
 
 
+# 004's fields of a GET /api/v1/events entry, beside 001's.
+FIELDS_004 = ("EventId", "EventType", "EventTimestamp", "MessageId", "CampaignId", "Details")
+
+
 def events(api: Api, domain_id: int, **params: object) -> dict:
     return api.call("emailgateway.getevents", DomainID=domain_id, **params)
 
@@ -56,6 +63,7 @@ def test_events_newest_first_with_headers(setup: tuple[Api, int]) -> None:
     assert answer["Success"] is True and answer["TotalRecords"] == 6  # 3 queued, 3 delivered
     kinds = [event["event"] for event in answer["Events"]]
     assert sorted(kinds) == ["delivery"] * 3 + ["queued"] * 3
+    assert [event["event_type"] for event in answer["Events"]] == kinds  # 004's name
     stamps = [event["timestamp"] for event in answer["Events"]]
     assert stamps == sorted(stamps, reverse=True)
     first = answer["Events"][0]
@@ -106,13 +114,29 @@ def test_v1_events_for_the_holder_of_a_domain_key(setup: tuple[Api, int]) -> Non
     default = api.client.get("/api/v1/events", headers=auth).json()
     assert default["TotalRecords"] == 6 and len(default["Events"]) == 5  # five by default
     event = default["Events"][0]
-    assert set(event) == {"Event", "LoggedAt", "Recipient", "MessageID", "Message"}
+    assert set(event) == {"Event", "LoggedAt", "Recipient", "MessageID", "Message"} | set(
+        FIELDS_004
+    )
     assert set(event["Message"]["Headers"]) == {"From", "To", "Subject"}
 
     delivered = api.client.get(
         "/api/v1/events", params={"Event": "delivered", "RetrieveCount": 50}, headers=auth
     ).json()
     assert {e["Event"] for e in delivered["Events"]} == {"delivery"}
+    first = delivered["Events"][0]
+    assert {name: first[name] for name in FIELDS_004 if name != "Details"} == {
+        "EventId": first["EventId"],
+        "EventType": "delivery",
+        "EventTimestamp": datetime.fromtimestamp(first["LoggedAt"], UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+        "MessageId": first["MessageID"],
+        "CampaignId": "",  # not a campaign's message
+    }
+    assert re.fullmatch(r"evt_\d+", first["EventId"])
+    assert len({e["EventId"] for e in delivered["Events"]}) == 3
+    assert first["Details"]["RemoteHost"] == "127.0.0.1"  # the sink that took it
+    assert first["Details"]["Reply"].startswith("250")
     one = delivered["Events"][0]["MessageID"]
     of_message = api.client.get(
         "/api/v1/events", params={"MessageID": one, "RetrieveCount": 50}, headers=auth
@@ -120,6 +144,17 @@ def test_v1_events_for_the_holder_of_a_domain_key(setup: tuple[Api, int]) -> Non
     assert of_message["TotalRecords"] == 2  # its queued and delivered events
     later = api.client.get("/api/v1/events", params={"StartDate": 32503680000}, headers=auth).json()
     assert later == {"TotalRecords": 0, "Events": []}
+
+
+def test_v1_events_name_the_campaign(setup: tuple[Api, int]) -> None:
+    api, _ = setup
+    other = add_sender(api.gateway, api.user_id, "campaign.events.test")
+    campaign_message(api, api.user_id, 7001, other.domain_id)
+    key = api.call("emailgateway.addapi", Description="campaign", DomainID=other.domain_id)
+    auth = {"Authorization": f"Bearer {key['APIKey']['APIKey']}"}
+    [event] = api.client.get("/api/v1/events", headers=auth).json()["Events"]
+    assert (event["EventType"], event["CampaignId"]) == ("received", "7001")
+    assert event["Details"] == {"Source": "test", "Size": 24}  # as the message was stored
 
 
 @pytest.mark.parametrize(

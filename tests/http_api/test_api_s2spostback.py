@@ -51,7 +51,9 @@ def conversions(api: Api, subscriber_id: int) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
-def campaign_message(api: Api, user_id: int, campaign_id: int) -> None:
+def campaign_message(
+    api: Api, user_id: int, campaign_id: int, sender_domain_id: int | None = None
+) -> None:
     """A message of `user_id` in `campaign_id`, stored by the operation the SMTP path uses."""
     message = NewMessage(
         id=uuid.uuid4(),
@@ -60,6 +62,7 @@ def campaign_message(api: Api, user_id: int, campaign_id: int) -> None:
         raw=b"Subject: offer\r\n\r\nbody\r\n",
         source="test",
         user_id=user_id,
+        sender_domain_id=sender_domain_id,
         campaign_id=campaign_id,
         queue_deliveries=False,
     )
