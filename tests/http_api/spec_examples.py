@@ -1,4 +1,6 @@
-"""The API documents' own curl examples, read from the documents at test time.
+"""The API documents' own curl examples, read from the documents at test time: the copies in
+spec_documents/ beside this file (unchanged copies of ../shared/spec), or the folder
+MAILGATE_SPEC_DIR names.
 
 Each `curl` command of a document (backslash continuations, a quoted body over several lines)
 is split with shlex and paired with the success response the document shows after it: the
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-SPEC_DIR = Path(os.environ.get("MAILGATE_SPEC_DIR", "/work/shared/spec"))
+SPEC_DIR = Path(os.environ.get("MAILGATE_SPEC_DIR") or Path(__file__).parent / "spec_documents")
 DOCUMENTS = {
     "000": "000_81994dc3cb1671fb.txt",
     "001": "001_4fc36e1c043d9886.txt",
