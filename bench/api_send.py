@@ -15,12 +15,12 @@ to measure on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -227,10 +227,24 @@ def main() -> None:
 
 
 def _stored_messages(data_dir: Path, env: dict[str, str]) -> int:
-    if "MAILGATE_DATABASE_URL" in env:
-        return -1  # counted by the SQLite check only
-    with sqlite3.connect(data_dir / "mailgate.db") as conn:
-        return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+    """Messages in the store, counted through the gateway's own engine (SQLite or PostgreSQL)."""
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import func, select
+
+    from storage.engine import create_engine
+    from storage.models import Message
+
+    url = env.get("MAILGATE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'mailgate.db'}"
+
+    async def count() -> int:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return int((await conn.execute(select(func.count(Message.id)))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
 
 
 if __name__ == "__main__":

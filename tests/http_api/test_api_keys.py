@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.http_api.conftest import Api, db
 
 UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # 004's 2021-04-01T12:00:00Z
@@ -50,6 +51,11 @@ def test_add_list_and_delete_a_domain_key(api: Api) -> None:
         "ErrorCode": 0,
     }
     assert api.call("emailgateway.getapis", DomainID=domain_id)["APIKeys"] == []
+    # The /api/v1 routes remember a key's domain for a second, then refuse the deleted key.
+    refused = wait_until(
+        lambda: api.client.get("/api/v1/events", headers=auth).status_code == 401, timeout=5
+    )
+    assert refused
 
 
 @pytest.mark.parametrize(
