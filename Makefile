@@ -31,6 +31,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
+	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/api_send.py
 	bash bench/compare_postfix.sh
 
 clean:

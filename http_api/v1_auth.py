@@ -22,9 +22,11 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.api_php import from_trusted_network
 from http_api.rate_limit import too_many
+from mta.submission import sender_for_domain
 from storage.accounts import admin_key_matches, domain_for_key
 from storage.domains import is_inbound_relay_domain
 from storage.engine import Database
+from storage.models import UserStatus
 from storage.tokens import token_hash
 
 CACHE_SECONDS = 1.0
@@ -88,6 +90,13 @@ async def _remembered(
         if cache.get(name) is found:
             del cache[name]  # a failed lookup is not remembered
         raise
+
+
+async def owner_active(request: Request, domain_id: int) -> bool:
+    """Whether the key's domain still belongs to an active account (the submission path's sender
+    lookup, kept for a second): a deactivated account's keys read and change nothing."""
+    sender = await sender_for_domain(request.app.state.gateway, domain_id)
+    return sender is not None and sender.user_status is UserStatus.ACTIVE
 
 
 def _limited(request: Request, key: str) -> Response | None:

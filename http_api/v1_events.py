@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from http_api.commands.events import STORED_TYPES, legacy_name
 from http_api.formats import utc_text
 from http_api.params import BadRequestBody, read_params, uuid_or_none
-from http_api.v1_auth import errors, sender_domain
+from http_api.v1_auth import errors, owner_active, sender_domain
 from storage.engine import Database
 from storage.events import EventQuery, EventRow, list_events
 
@@ -52,6 +52,8 @@ async def endpoint(request: Request) -> Response:
     domain_id = await sender_domain(request, params)
     if isinstance(domain_id, Response):
         return domain_id
+    if not await owner_active(request, domain_id):
+        return errors(2, "Invalid sender domain: its account is not active", 403)
     try:
         start = _number(params, "StartFrom", 0, 4) or 0
         count = _number(params, "RetrieveCount", DEFAULT_COUNT, 5) or DEFAULT_COUNT

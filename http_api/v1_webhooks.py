@@ -18,11 +18,9 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.commands.webhooks import WebhookRefused, add_checked, requested, v1_name, webhook_view
 from http_api.params import BadRequestBody, read_params
-from http_api.v1_auth import INVALID_KEY, errors, sender_domain
+from http_api.v1_auth import INVALID_KEY, errors, owner_active, sender_domain
 from storage import webhooks
-from storage.domains import sender_by_domain_id
 from storage.engine import Database
-from storage.models import UserStatus
 
 DELETED = {"Message": "Webhook successfully deleted."}  # 004's answer; 001's is {}
 
@@ -36,8 +34,7 @@ async def endpoint(request: Request) -> Response:
     domain_id = await sender_domain(request, params, missing=INVALID_KEY)
     if isinstance(domain_id, Response):
         return domain_id
-    sender = await sender_by_domain_id(db, domain_id)
-    if sender is None or sender.user_status is not UserStatus.ACTIVE:
+    if not await owner_active(request, domain_id):
         return errors(2, "Invalid user account", 403)
     if request.method == "GET":
         return await _list(db, domain_id)

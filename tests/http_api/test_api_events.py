@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import make_gateway, wait_until
-from tests.http_api.conftest import Api, serving
+from tests.http_api.conftest import Api, db, serving
 from tests.http_api.test_api_s2spostback import campaign_message
 from tests.mta.conftest import add_sender
 from tests.mta.sink import Sink
@@ -173,6 +173,23 @@ def test_v1_events_errors(
     answer = api.client.get("/api/v1/events", params=params, headers=headers)
     assert answer.status_code == status
     assert answer.json()["Errors"][0]["Code"] == code
+
+
+def test_v1_events_refuse_a_deactivated_account(setup: tuple[Api, int]) -> None:
+    api, _ = setup
+    user = api.gateway.json("user", "add", "events-gone@events.test")
+    domain_id = api.call("emailgateway.adddomain", key=user["APIKey"], DomainName="gone.example")[
+        "NewSenderDomainID"
+    ]
+    added = api.call("emailgateway.addapi", key=user["APIKey"], Description="d", DomainID=domain_id)
+    auth = {"Authorization": f"Bearer {added['APIKey']['APIKey']}"}
+    assert api.client.get("/api/v1/events", headers=auth).status_code == 200
+    with db(api) as conn:
+        conn.execute("UPDATE users SET status = 'deactivated' WHERE id = ?", (user["UserID"],))
+    answer = wait_until(
+        lambda: (r := api.client.get("/api/v1/events", headers=auth)).status_code == 403 and r
+    )
+    assert answer.json()["Errors"][0]["Code"] == 2
 
 
 def test_domain_stats(setup: tuple[Api, int]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_gateway
+from tests.conftest import make_gateway, wait_until
 from tests.dns_server import DnsServer
 from tests.http_api.conftest import Api, db, serving
 
@@ -326,6 +326,8 @@ def test_v1_refuses_the_key_of_an_inactive_account(api: Api) -> None:
     assert v1(api, "GET", key).status_code == 200
     with db(api) as conn:
         conn.execute("UPDATE users SET status = 'deactivated' WHERE id = ?", (user["UserID"],))
+    # The account's state is the submission path's, kept for a second.
+    wait_until(lambda: v1(api, "GET", key).status_code == 403, timeout=5)
     for method, body in (("GET", {}), ("POST", {"Event": "delivered", "WebhookURL": HOOK}),
                          ("DELETE", {"WebhookID": 1})):  # fmt: skip
         answer = v1(api, method, key, **body)
