@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
+from storage.event_log import record_events
 from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
 from storage.suppressions import normalize_address, suppress
 
@@ -125,10 +126,7 @@ def _record_bounces(
             "source": "dsn",
         }
         kind = "deferred" if bounce.delayed else "bounced"
-        conn.execute(
-            Event.__table__.insert(),
-            [_event(kind, message, deliveries[recipient], recipient, data)],
-        )
+        record_events(conn, [_event(kind, message, deliveries[recipient], recipient, data)])
         recorded.events.append((kind, recipient))
         if bounce.delayed:
             continue
@@ -179,10 +177,7 @@ def _record_complaint(
     if recipient is None:
         return recorded
     data = {"feedback_type": feedback_type, "user_agent": user_agent, "source": "fbl"}
-    conn.execute(
-        Event.__table__.insert(),
-        [_event("complained", message, deliveries[recipient], recipient, data)],
-    )
+    record_events(conn, [_event("complained", message, deliveries[recipient], recipient, data)])
     recorded.events.append(("complained", recipient))
     if message.user_id is not None:
         suppress(conn, recipient, "complaint", "fbl", message.user_id)

@@ -19,10 +19,10 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
+from storage.event_log import record_events
 from storage.models import (
     Delivery,
     DeliveryStatus,
-    Event,
     Message,
     SenderDomain,
     UTCDateTime,
@@ -202,7 +202,7 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
             for outcome in recorded
         ],
     )
-    conn.execute(Event.__table__.insert(), [_event(outcome, now) for outcome in recorded])
+    record_events(conn, [_event(outcome, now) for outcome in recorded])
     for outcome in recorded:
         if outcome.suppress and outcome.user_id is not None:
             reason = outcome.category or "hard bounce"

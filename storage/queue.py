@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
-from storage.models import Delivery, DeliveryStatus, Event, Message, MessageTag, utcnow
+from storage.event_log import record_events
+from storage.models import Delivery, DeliveryStatus, Message, MessageTag, utcnow
 
 log = logging.getLogger("mailgate.queue")
 
@@ -110,8 +111,7 @@ def insert_messages(conn: Connection, batch: list[NewMessage]) -> None:
         conn.execute(MessageTag.__table__.insert(), tags)
     if deliveries:
         conn.execute(Delivery.__table__.insert(), deliveries)
-    if events:
-        conn.execute(Event.__table__.insert(), events)
+    record_events(conn, events)
 
 
 class QueueWriter:

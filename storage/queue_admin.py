@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
+from storage.event_log import record_events
+from storage.models import Delivery, DeliveryStatus, Message, utcnow
 from storage.outbound import PENDING
 
 
@@ -93,21 +94,19 @@ async def fail_pending(
         ).all()
         if rows:
             owners = await _owners(conn, {row.message_id for row in rows})
-            await conn.execute(
-                Event.__table__.insert(),
-                [
-                    {
-                        "type": "failed",
-                        "message_id": row.message_id,
-                        "delivery_id": row.id,
-                        "recipient": row.recipient,
-                        **owners[row.message_id],
-                        "created_at": now,
-                        "data": {"reply": reason, "category": "other"},
-                    }
-                    for row in rows
-                ],
-            )
+            failed = [
+                {
+                    "type": "failed",
+                    "message_id": row.message_id,
+                    "delivery_id": row.id,
+                    "recipient": row.recipient,
+                    **owners[row.message_id],
+                    "created_at": now,
+                    "data": {"reply": reason, "category": "other"},
+                }
+                for row in rows
+            ]
+            await conn.run_sync(lambda sync: record_events(sync, failed))
     return len(rows)
 
 
