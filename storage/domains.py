@@ -23,7 +23,7 @@ from storage.models import (
     UserStatus,
     utcnow,
 )
-from storage.tokens import new_token
+from storage.tokens import new_signing_key
 
 DKIM_KEY_BITS = 2048
 
@@ -104,7 +104,7 @@ async def add_domain(
             "track_prefix_disabled": track_prefix_disabled,
             "dkim_selector": new_selector(),
             "dkim_private_key": private_key,
-            "webhook_signing_key": new_token("whsec_", 24),
+            "webhook_signing_key": new_signing_key(),
         }
         try:
             domain_id = (

@@ -365,6 +365,39 @@ class Webhook(Base):
     created_at: Mapped[created]
 
 
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"  # to be called, now or at next_attempt_at
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    DEAD = "dead"  # every attempt failed, or the endpoint answered 410: kept for replay
+
+
+class WebhookCall(Base):
+    """The webhook outbox: one row per event and subscribed webhook, written in the transaction
+    that records the event, claimed by dispatchers with a lease (`locked_by`, `locked_until`)
+    as the delivery queue is."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_id", "webhook_id"),
+        Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+        Index("ix_webhook_outbox_webhook_status", "webhook_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[maybe_time]
+    last_status: Mapped[int | None]  # the HTTP status of the last answer; None: no answer
+    last_response: Mapped[str | None] = mapped_column(String(500))
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[maybe_time]
+    created_at: Mapped[created]
+    delivered_at: Mapped[maybe_time]
+
+
 class RateWindow(Base):
     """Requests counted per key (a SHA-256 of it) and fixed window, shared by every node."""
 

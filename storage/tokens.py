@@ -7,6 +7,7 @@ with argon2id, slow on purpose.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -22,6 +23,12 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 def new_token(prefix: str = "", nbytes: int = 24) -> str:
     return prefix + secrets.token_urlsafe(nbytes)
+
+
+def new_signing_key() -> str:
+    """A webhook signing key as Standard Webhooks verifiers read it: `whsec_` and 24 random
+    bytes in standard base64 (URL-safe base64 would be misread by their decoders)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
 def new_password(length: int = 24) -> str:

@@ -4,6 +4,7 @@ status, and the lookups of the SMTP path (closest registered parent)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -29,6 +30,9 @@ async def test_add_domain_creates_a_pending_domain_with_key_and_relay_domain(
     key = serialization.load_pem_private_key(domain.dkim_private_key.encode(), password=None)
     assert key.key_size == 2048  # type: ignore[union-attr]
     assert domain.webhook_signing_key.startswith("whsec_")
+    # Standard Webhooks verifiers decode the part after whsec_ as standard base64.
+    secret = domain.webhook_signing_key.removeprefix("whsec_")
+    assert len(base64.b64decode(secret, validate=True)) >= 24
     assert domains.return_path_domain(domain, "bounces") == "bounces.example.com"
     assert await domains.is_inbound_relay_domain(db, "BOUNCES.example.com")
     assert not await domains.is_inbound_relay_domain(db, "example.com")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from alembic import command
@@ -115,6 +116,34 @@ async def test_users_from_before_permissions_keep_every_permission(
             await conn.execute(select(User.permissions).where(User.id == user_id))
         ).scalar_one()
     assert sorted(permissions) == sorted(ALL_PERMISSIONS)
+
+
+async def test_signing_keys_that_verifiers_cannot_decode_are_replaced(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """Before 0005 keys were URL-safe base64; one with `-` or `_` is replaced, a good one kept."""
+    await migrate_to(db_url, "0004")
+    user_id = await _user_before_permissions(engine)
+    good = "whsec_" + base64.b64encode(bytes(range(24))).decode()
+    async with engine.begin() as conn:
+        for name, key in (("a.example", "whsec_ab-_" + "A" * 22), ("b.example", good)):
+            await conn.execute(
+                text(
+                    "INSERT INTO sender_domains (user_id, name, status, link_tracking,"
+                    " open_tracking, unsubscribe_link, track_prefix_disabled, dkim_selector,"
+                    " dkim_private_key, webhook_signing_key, created_at) VALUES (:user, :name,"
+                    " 'Enabled', true, true, false, false, 's', 'k', :key, CURRENT_TIMESTAMP)"
+                ),
+                {"user": user_id, "name": name, "key": key},
+            )
+    await upgrade_async(db_url)
+    async with engine.connect() as conn:
+        keys = dict(
+            (await conn.execute(text("SELECT name, webhook_signing_key FROM sender_domains"))).all()
+        )
+    assert keys["b.example"] == good
+    secret = keys["a.example"].removeprefix("whsec_")
+    assert len(base64.b64decode(secret, validate=True)) == 24
 
 
 async def test_model_columns_match_the_migrated_schema(engine: AsyncEngine) -> None:
