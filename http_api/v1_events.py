@@ -18,11 +18,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from http_api.commands.events import STORED_TYPES, legacy_name
 from http_api.formats import utc_text
 from http_api.params import BadRequestBody, read_params, uuid_or_none
 from http_api.v1_auth import errors, owner_active, sender_domain
 from storage.engine import Database
+from storage.event_names import STORED_TYPES, legacy_name
 from storage.events import EventQuery, EventRow, list_events
 
 DEFAULT_COUNT, MAX_COUNT = 5, 100

@@ -16,11 +16,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from http_api.commands.webhooks import WebhookRefused, add_checked, requested, v1_name, webhook_view
+from http_api.commands.webhooks import WebhookRefused, add_checked, requested, webhook_view
 from http_api.params import BadRequestBody, read_params
 from http_api.v1_auth import INVALID_KEY, errors, owner_active, sender_domain
 from storage import webhooks
 from storage.engine import Database
+from storage.event_names import v1_name
 
 DELETED = {"Message": "Webhook successfully deleted."}  # 004's answer; 001's is {}
 

@@ -10,24 +10,11 @@ from typing import Any
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
 from storage.delivery_speed import FAILED, SENT, OutcomeSpeed, delivery_speed
+from storage.event_names import STORED_TYPES, legacy_name
 from storage.events import EventQuery, count_by_tag, count_by_type, list_events
 from storage.models import Permission
 
-# Stored event type -> the legacy name /api.php shows (others are shown as stored).
-LEGACY_NAMES = {
-    "delivered": "delivery",
-    "bounced": "bounce",
-    "complained": "complaint",
-    "opened": "open",
-    "clicked": "click",
-    "unsubscribed": "unsubscribe",
-}
-STORED_TYPES = {legacy: stored for stored, legacy in LEGACY_NAMES.items()}
 MAX_COUNT = 100
-
-
-def legacy_name(stored: str) -> str:
-    return LEGACY_NAMES.get(stored, stored)
 
 
 def _date(value: Any, name: str) -> datetime | None:

@@ -4,7 +4,7 @@ webhook passes (its URL may only reach public addresses, see dns_tools.public_ta
 
 /api.php shows the legacy event names (`delivery`, `bounce`, ...), /api/v1 the past-tense ones
 (`delivered`, `bounced`, ...); either is accepted on either surface, in any case. The names come
-from the one map in http_api.commands.events.
+from the one map in storage.event_names.
 """
 
 from __future__ import annotations
@@ -14,27 +14,13 @@ from typing import TYPE_CHECKING, Any
 from dns_tools.public_targets import TargetRefused, check_target
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
-from http_api.commands.events import LEGACY_NAMES, STORED_TYPES
 from storage import webhooks
 from storage.engine import Database
+from storage.event_names import webhook_event
 from storage.models import Permission, WebhookEvent
 
 if TYPE_CHECKING:
     from mailgate.config import Settings
-
-
-def webhook_event(name: object) -> WebhookEvent | None:
-    """The event a name means (`delivery`, `Delivered`, ...), or None for no event of ours."""
-    text = str(name).strip().lower()
-    try:
-        return WebhookEvent(LEGACY_NAMES.get(text, text))
-    except ValueError:
-        return None
-
-
-def v1_name(event: WebhookEvent) -> str:
-    """`delivered` for `delivery`: the name /api/v1 shows."""
-    return STORED_TYPES[event.value]
 
 
 class WebhookRefused(Exception):
