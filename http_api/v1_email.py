@@ -37,6 +37,7 @@ from mta.submission import (
     split_suppressed,
     submit,
 )
+from mta.tracking import TrackingRequest
 from storage.queue import QueueWriteError
 
 REPLY_TO_LIMIT = 10
@@ -145,10 +146,13 @@ def mailboxes(value: Any, rules: AddressRules, limit: int) -> list[Mailbox]:
     return [mailbox(item, rules) for item in value]
 
 
-def _flag(params: dict[str, Any], name: str) -> None:
+def _flag(params: dict[str, Any], name: str) -> bool | None:
+    """A true/false parameter; None when it is not given (the domain's setting applies)."""
     value = params.get(name)
-    if value is not None and str(value).strip().lower() not in ("true", "false", "1", "0", ""):
+    text = "" if value is None else str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", ""):
         raise Invalid(0, f"{name} must be true or false")
+    return None if text == "" else text in ("true", "1")
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class EmailRequest:
     draft: Draft
     tags: list[str]
     send_at: datetime | None
+    tracking: TrackingRequest
 
 
 def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> EmailRequest:
@@ -188,8 +193,7 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
     cc = mailboxes(params.get("cc"), CC, max_recipients)
     bcc = mailboxes(params.get("bcc"), BCC, max_recipients)
     reply_to = mailboxes(params.get("replyto"), REPLY_TO, REPLY_TO_LIMIT)
-    _flag(params, "tracklinks")
-    _flag(params, "trackopens")
+    tracking = TrackingRequest(links=_flag(params, "tracklinks"), opens=_flag(params, "trackopens"))
     draft = Draft(
         sender=sender,
         subject=subject.strip(),
@@ -204,7 +208,7 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
     )
     if len(draft.recipients()) > max_recipients:
         raise Invalid(20, f"Recipient count exceeds the limit of {max_recipients}")
-    return EmailRequest(draft, tags(params.get("tags")), send_at(params.get("sendat")))
+    return EmailRequest(draft, tags(params.get("tags")), send_at(params.get("sendat")), tracking)
 
 
 def attachments(value: Any, max_size: int) -> list[Attachment]:
@@ -338,6 +342,7 @@ async def endpoint(request: Request) -> Response:
             source="api",
             tags=mail.tags,
             send_at=mail.send_at,
+            tracking=mail.tracking,
         )
     except Invalid as invalid:
         return invalid.response()

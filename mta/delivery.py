@@ -20,7 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +29,9 @@ import aiosmtplib
 from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, TemporaryRouteError
 from mta import metrics
 from mta.bounce_classes import classify, enhanced_code_of, suppresses
+from mta.dkim_signing import dkim_signature
 from mta.outbound_sessions import Session, SessionOpenError, SessionPool
+from mta.tracking import needs_personalising, personalise
 from storage.engine import Database
 from storage.models import DeliveryStatus, utcnow
 from storage.outbound import (
@@ -57,6 +59,8 @@ class DeliveryOptions:
     max_in_flight: int = 2000
     lease: timedelta = timedelta(minutes=15)
     poll_interval: float = 0.25
+    # Signs the tokens of tracked messages (mta/tracking_tokens.py); None: mailgate init not run.
+    tracking_key: bytes | None = field(default=None, repr=False)
 
 
 def worker_name() -> str:
@@ -121,6 +125,29 @@ class Job:
     message: OutboundMessage
     domain: str
     deliveries: list[Claimed]
+    content: bytes = b""  # what is sent: the stored message, or the recipient's own copy
+
+
+class NoTrackingKey(Exception):
+    """A tracked message cannot be personalised without the tracking key."""
+
+
+def job_content(job: Job, key: bytes | None) -> bytes:
+    """The stored message; for a tracked one (a job of one recipient), that recipient's copy,
+    with its tokens, signed with the sender domain's key."""
+    message = job.message
+    if not needs_personalising(message.raw):
+        return message.raw
+    if key is None:
+        raise NoTrackingKey("no conversion key to sign tracking tokens: run mailgate init")
+    [delivery] = job.deliveries
+    content = personalise(message.raw, delivery.id, key)
+    if message.sender_domain and message.dkim_selector and message.dkim_private_key:
+        signature = dkim_signature(
+            content, message.sender_domain, message.dkim_selector, message.dkim_private_key
+        )
+        content = signature + content
+    return content
 
 
 class DeliveryWorker:
@@ -172,14 +199,16 @@ class DeliveryWorker:
 
     async def _start_jobs(self, claimed: list[Claimed]) -> None:
         messages = await load_messages(self.db, list({c.message_id for c in claimed}))
-        jobs: dict[tuple[uuid.UUID, str], Job] = {}
+        jobs: dict[tuple[uuid.UUID, str, int], Job] = {}
         orphans = []
         for delivery in claimed:
             message = messages.get(delivery.message_id)
             if message is None:  # deleted since it was claimed
                 orphans.append(delivery)
                 continue
-            key = (delivery.message_id, delivery.recipient_domain)
+            # A tracked message is a copy of its own per recipient: one transaction each.
+            own = delivery.id if needs_personalising(message.raw) else 0
+            key = (delivery.message_id, delivery.recipient_domain, own)
             job = jobs.get(key)
             if job is None:
                 job = jobs[key] = Job(message, delivery.recipient_domain, [])
@@ -229,6 +258,7 @@ class DeliveryWorker:
     # -- one job ---------------------------------------------------------------------------
 
     async def deliver(self, job: Job) -> list[Outcome]:
+        job.content = job_content(job, self.options.tracking_key)
         try:
             route = await self.router.route(job.domain)
         except PermanentRouteError as error:
@@ -312,7 +342,7 @@ class DeliveryWorker:
                 await _reset(smtp)
                 return outcomes
             try:
-                response = await smtp.data(job.message.raw)
+                response = await smtp.data(job.content)
             except aiosmtplib.SMTPResponseException as error:
                 reply = f"{error.code} {error.message}"
                 return outcomes + [self.by_reply(job, d, error.code, reply, host) for d in accepted]
@@ -329,8 +359,8 @@ class DeliveryWorker:
         return outcomes + [self.delivered(job, d, reply, host) for d in accepted]
 
     def _mail_options(self, job: Job, smtp: aiosmtplib.SMTP) -> list[str]:
-        options = [f"SIZE={len(job.message.raw)}"] if smtp.supports_extension("size") else []
-        if smtp.supports_extension("8bitmime") and not job.message.raw.isascii():
+        options = [f"SIZE={len(job.content)}"] if smtp.supports_extension("size") else []
+        if smtp.supports_extension("8bitmime") and not job.content.isascii():
             options.append("BODY=8BITMIME")
         addresses = [job.message.mail_from, *(d.recipient for d in job.deliveries)]
         if smtp.supports_extension("smtputf8") and not all(a.isascii() for a in addresses):

@@ -88,10 +88,12 @@ def load_key(pem: str) -> OpenSSLKey:
 def dkim_signature(message: bytes, domain: str, selector: str, private_key_pem: str) -> bytes:
     """The `DKIM-Signature:` header (CRLF-terminated) for `message`.
 
-    rsa-sha256, relaxed/relaxed, the RFC 6376 recommended headers that are present, and `From`
-    signed one extra time so that no second From can be added after signing.
+    rsa-sha256, relaxed/relaxed, the RFC 6376 recommended headers that are present (and
+    `List-Unsubscribe-Post`, which RFC 8058 requires signed), and `From` signed one extra time
+    so that no second From can be added after signing.
     """
     signer = dkim.DKIM(message)
+    signer.should_sign.add(b"list-unsubscribe-post")
     return signer.sign(
         selector.encode("ascii"),
         domain.encode("idna"),

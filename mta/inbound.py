@@ -1,5 +1,6 @@
 """Mail that comes back to Mailgate's return-path domains: bounce reports and complaints about
-messages it sent, turned into events and suppressions (stored first, like any message)."""
+messages it sent, turned into events and suppressions (stored first, like any message), and
+unsubscribe requests sent to the mailto address of `List-Unsubscribe`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from collections.abc import Sequence
 from mta.bounce_classes import Classification, suppresses
 from mta.bounce_parser import Report, parse_report
 from mta.delivery import parse_verp_delivery
+from mta.tracking_tokens import InvalidToken, Purpose, read_recipient_token
 from storage.engine import Database
 from storage.feedback import AsyncBounce, Recorded, record_bounces, record_complaint
+from storage.tracking import tracked_delivery, unsubscribe
+
+UNSUBSCRIBE_LOCAL = "unsubscribe"
 
 log = logging.getLogger("mailgate.inbound")
 
@@ -71,3 +76,27 @@ async def process_report(
         recorded.suppressed,
     )
     return recorded
+
+
+async def unsubscribe_by_mail(db: Database, key: bytes, recipients: Sequence[str]) -> list[str]:
+    """Unsubscribe the recipient each `unsubscribe+TOKEN@<return-path domain>` address names
+    (the mailto of List-Unsubscribe; what the message says does not matter). Returns the
+    addresses unsubscribed; an address with a token that is not ours does nothing."""
+    done = []
+    for address in recipients:
+        local = address.rpartition("@")[0]
+        name, plus, token = local.partition("+")
+        if not plus or name.lower() != UNSUBSCRIBE_LOCAL:
+            continue
+        try:
+            delivery_id = read_recipient_token(key, Purpose.UNSUBSCRIBE, token)
+        except InvalidToken:
+            log.info("inbound unsubscribe with an invalid token to=<%s>", address)
+            continue
+        delivery = await tracked_delivery(db, delivery_id)
+        if delivery is None:
+            continue
+        if await unsubscribe(db, delivery, {"source": "mailto"}):
+            done.append(delivery.recipient)
+        log.info("inbound unsubscribe message=%s delivery=%d", delivery.message_id, delivery.id)
+    return done

@@ -1,6 +1,10 @@
 """The one path a message takes into the queue, from SMTP and HTTP alike.
 
-    sender check -> recipient checks -> content checks -> added headers -> DKIM -> durable queue
+    sender check -> recipient checks -> content checks -> added headers -> tracking -> DKIM
+    -> durable queue
+
+A tracked message is stored unsigned, marked for the delivery worker to personalise and sign
+per recipient (mta/tracking.py); any other is signed here once.
 
 Each step is a short named function; a refusal is a `SubmissionRefused` carrying the policy
 reason, which each surface words in its own way (an SMTP reply, an API error code).
@@ -27,9 +31,10 @@ from mta.assembly import (
     received_header,
 )
 from mta.dkim_signing import dkim_signature
-from mta.inbound import process_report
+from mta.inbound import process_report, unsubscribe_by_mail
 from mta.policy import Refusal, address_refusal, sender_refusal
 from mta.sending_limits import SendingLimits
+from mta.tracking import TrackingRequest, TrackingSettings, plan_for, prepare
 from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
 from storage.domains import sender_by_domain_id as _sender_by_domain_id
 from storage.engine import Database
@@ -77,6 +82,7 @@ class Gateway:
     hostname: str
     hop_limit: int
     soft_bounce_limit: int = 3
+    tracking: TrackingSettings | None = None  # None: no tracking, no List-Unsubscribe
     senders: TTLCache[tuple[str, object], SenderContext | None] = field(
         default_factory=lambda: TTLCache(maxsize=10_000, ttl=SENDER_CACHE_SECONDS)
     )
@@ -84,6 +90,18 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.limits = SendingLimits(self.db)
+
+    @classmethod
+    def configured(cls, db: Database, writer: QueueWriter, settings: Any) -> Gateway:
+        """The gateway as the settings of `mailgate serve` (mailgate/config.py) describe it."""
+        return cls(
+            db,
+            writer,
+            settings.hostname,
+            settings.hop_limit,
+            settings.soft_bounce_limit,
+            tracking=TrackingSettings.of(settings),
+        )
 
 
 def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
@@ -188,6 +206,21 @@ def added_headers(
     return received + missing_headers(summary, queue_id, sender.domain, now)
 
 
+def tracked(
+    gw: Gateway,
+    sender: SenderContext | None,
+    message: bytes,
+    queue_id: uuid.UUID,
+    request: TrackingRequest | None,
+) -> bytes | None:
+    """The message with tracking and List-Unsubscribe, marked for personalisation; None when
+    the sender and the message ask for none of it (or none of it applies)."""
+    if sender is None or gw.tracking is None:
+        return None
+    plan = plan_for(gw.tracking, sender, request)
+    return None if plan is None else prepare(gw.tracking, plan, message, queue_id)
+
+
 def sign(sender: SenderContext | None, message: bytes) -> bytes:
     if sender is None:
         return b""
@@ -205,9 +238,11 @@ async def submit(
     tags: Sequence[str] = (),
     send_at: datetime | None = None,
     queue_id: uuid.UUID | None = None,
+    tracking: TrackingRequest | None = None,
 ) -> uuid.UUID:
     """Check, complete, sign and durably queue one message; returns its id once committed.
-    `queue_id` lets a caller name the message (an idempotent retry of an API call).
+    `queue_id` lets a caller name the message (an idempotent retry of an API call);
+    `tracking`, the message's own tracking choices over its domain's.
 
     `sender` None means inbound mail for one of our relay domains (bounces, complaints): it is
     stored for processing, not relayed.
@@ -217,7 +252,7 @@ async def submit(
         raise _refuse(Refusal.SEND_LIMIT, sender.domain)
     try:
         return await _queue(gw, sender, mail_from, recipients, content, summary, origin, source,
-                            tags, send_at, queue_id)  # fmt: skip
+                            tags, send_at, queue_id, tracking)  # fmt: skip
     except BaseException:
         if sender is not None:
             gw.limits.release(sender, len(recipients))
@@ -236,11 +271,13 @@ async def _queue(
     tags: Sequence[str],
     send_at: datetime | None,
     queue_id: uuid.UUID | None,
+    tracking: TrackingRequest | None = None,
 ) -> uuid.UUID:
     queue_id = queue_id or uuid.uuid4()
     now = utcnow()
     message = added_headers(gw, sender, summary, origin, str(queue_id), now) + content
-    message = sign(sender, message) + message
+    personal = tracked(gw, sender, message, queue_id, tracking)
+    message = sign(sender, message) + message if personal is None else personal
     await gw.writer.enqueue(
         NewMessage(
             id=queue_id,
@@ -269,9 +306,13 @@ async def _queue(
 async def read_inbound_report(
     gw: Gateway, queue_id: uuid.UUID, message: bytes, recipients: Sequence[str]
 ) -> None:
-    """A bounce or complaint for our return-path domains becomes events and suppressions. The
-    message is stored already; a failure here is logged, never a refusal of the report."""
+    """A bounce or complaint for our return-path domains becomes events and suppressions, and
+    mail to an unsubscribe address unsubscribes. The message is stored already; a failure here
+    is logged, never a refusal of the report."""
     try:
+        key = gw.tracking.key if gw.tracking else None
+        if key is not None and await unsubscribe_by_mail(gw.db, key, recipients):
+            return
         await process_report(gw.db, queue_id, message, recipients, gw.soft_bounce_limit)
     except Exception:
         log.exception("reading inbound report failed message=%s", queue_id)

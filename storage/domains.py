@@ -160,6 +160,23 @@ class SenderContext:
     dkim_private_key: str
     send_limit_hourly: int | None = None  # recipients per hour / day; None for no limit
     send_limit_daily: int | None = None
+    # What message assembly adds (tracking, List-Unsubscribe) and the names it uses.
+    link_tracking: bool = False
+    open_tracking: bool = False
+    unsubscribe_link: bool = False
+    custom_subdomain: str | None = None
+    custom_track_prefix: str | None = None
+    track_merge: str | None = None
+    track_prefix_disabled: bool = False
+
+    def tracking_host(self, default_prefix: str) -> str | None:
+        return _tracking_host(
+            self.domain,
+            self.custom_track_prefix,
+            self.track_merge,
+            self.track_prefix_disabled,
+            default_prefix,
+        )
 
 
 _CONTEXT_COLUMNS = (
@@ -173,6 +190,13 @@ _CONTEXT_COLUMNS = (
     SenderDomain.dkim_private_key,
     User.send_limit_hourly,
     User.send_limit_daily,
+    SenderDomain.link_tracking,
+    SenderDomain.open_tracking,
+    SenderDomain.unsubscribe_link,
+    SenderDomain.custom_subdomain,
+    SenderDomain.custom_track_prefix,
+    SenderDomain.track_merge,
+    SenderDomain.track_prefix_disabled,
 )
 
 
@@ -308,10 +332,21 @@ async def relay_domain_names(engine: AsyncEngine) -> list[str]:
 def tracking_host(domain: SenderDomain, default_prefix: str) -> str | None:
     """`links.example.com` (prefix, merge character, domain), or None when the domain's
     tracking uses the return-path domain instead (`TrackPrefixDisabled`)."""
-    if domain.track_prefix_disabled:
+    return _tracking_host(
+        domain.name,
+        domain.custom_track_prefix,
+        domain.track_merge,
+        domain.track_prefix_disabled,
+        default_prefix,
+    )
+
+
+def _tracking_host(
+    name: str, prefix: str | None, merge: str | None, disabled: bool, default_prefix: str
+) -> str | None:
+    if disabled:
         return None
-    prefix = domain.custom_track_prefix or default_prefix
-    return f"{prefix}{domain.track_merge or '.'}{domain.name}"
+    return f"{prefix or default_prefix}{merge or '.'}{name}"
 
 
 async def record_verification(

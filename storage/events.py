@@ -99,11 +99,14 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
 
 
 async def count_by_type(
-    engine: AsyncEngine, domain_id: int, since: datetime, until: datetime
+    engine: AsyncEngine, domain_id: int, since: datetime, until: datetime, unique: bool = False
 ) -> dict[str, int]:
-    """How many events of each type a sender domain had in [since, until)."""
+    """How many events of each type a sender domain had in [since, until); with `unique`, how
+    many recipients of a message (deliveries) had each: unique opens and clicks (events with
+    no delivery, such as `queued`, count 0)."""
+    counted = func.count(func.distinct(Event.delivery_id)) if unique else func.count()
     query = (
-        select(Event.type, func.count())
+        select(Event.type, counted)
         .where(
             Event.sender_domain_id == domain_id,
             Event.created_at >= since,

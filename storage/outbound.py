@@ -56,6 +56,9 @@ class OutboundMessage:
     sender_domain_id: int | None
     sender_domain: str | None
     return_path_subdomain: str | None
+    # For a message personalised per recipient (tracking), which is signed at delivery.
+    dkim_selector: str | None = None
+    dkim_private_key: str | None = field(default=None, repr=False)
 
 
 def _claim_statement() -> Any:
@@ -109,6 +112,8 @@ _MESSAGES = (
         Message.sender_domain_id,
         SenderDomain.name,
         SenderDomain.custom_subdomain,
+        SenderDomain.dkim_selector,
+        SenderDomain.dkim_private_key,
     )
     .outerjoin(SenderDomain, SenderDomain.id == Message.sender_domain_id)
     .where(Message.id.in_(bindparam("ids", expanding=True)))

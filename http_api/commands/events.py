@@ -58,6 +58,7 @@ async def get_events(call: Call) -> dict[str, Any]:
                 "headers": {"from": row.header_from, "to": row.recipient, "subject": row.subject}
             },
             **({"reason": row.data["reply"]} if row.data.get("reply") else {}),
+            **({"url": row.data["link"]} if row.data.get("link") else {}),
         }
         for row in rows
     ]
@@ -71,6 +72,7 @@ STAT_NAMES = {  # documented name -> stored event type
     "Opened": "opened",
     "Clicked": "clicked",
 }
+UNIQUE_STATS = {"Opened": "opened", "Clicked": "clicked"}
 DEFAULT_DAYS = 28
 
 
@@ -91,12 +93,17 @@ async def domain_stats(call: Call) -> dict[str, Any]:
     start, until = _period(call)
     engine = call.db.engine
     now_counts = await count_by_type(engine, domain_id, start, until)
+    unique = await count_by_type(engine, domain_id, start, until, unique=True)
     before = await count_by_type(engine, domain_id, start - (until - start), start)
     tagged = await count_by_tag(engine, domain_id, start, until, ["queued", "delivered"])
     return {
         "Success": True,
         "ErrorCode": 0,
-        "Stats": {name: now_counts.get(kind, 0) for name, kind in STAT_NAMES.items()},
+        "Stats": {
+            **{name: now_counts.get(kind, 0) for name, kind in STAT_NAMES.items()},
+            # Opens and clicks above are totals; these count each recipient of a message once.
+            **{f"Unique{name}": unique.get(kind, 0) for name, kind in UNIQUE_STATS.items()},
+        },
         "ComparisonStats": {
             "PreviousPeriod": {
                 "Sent": before.get("queued", 0),
@@ -113,6 +120,7 @@ async def domain_stats(call: Call) -> dict[str, Any]:
 # The one field events are aggregated by, under its names (lower case): 001's `event`, 004's
 # `eventType`, and `type`.
 AGGREGATED_FIELDS = frozenset({"event", "eventtype", "type"})
+ENGAGEMENT = frozenset(UNIQUE_STATS.values())
 
 
 @command("emailgateway.aggrevents", permission=Permission.MANAGE_DOMAIN)
@@ -127,13 +135,22 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
         return failed(3, "AggregatedField must be event")
     start, until = _period(call)
     counts = await count_by_type(call.db.engine, domain_id, start, until)
+    unique = await count_by_type(call.db.engine, domain_id, start, until, unique=True)
     size = call.get("AggregateSize")
     limit = int(size) if str(size or "").isdigit() and int(size) > 0 else len(counts)
     buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return {
         "Success": True,
         "ErrorCode": 0,
-        "AggBuckets": [{"key": legacy_name(kind), "doc_count": count} for kind, count in buckets],
+        "AggBuckets": [
+            {
+                "key": legacy_name(kind),
+                "doc_count": count,
+                # Opens and clicks: how many recipients of a message, each counted once.
+                **({"unique_count": unique.get(kind, 0)} if kind in ENGAGEMENT else {}),
+            }
+            for kind, count in buckets
+        ],
     }
 
 

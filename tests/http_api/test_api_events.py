@@ -199,7 +199,15 @@ def test_domain_stats(setup: tuple[Api, int]) -> None:
     assert stats == {
         "Success": True,
         "ErrorCode": 0,
-        "Stats": {"Sent": 3, "Delivered": 3, "Bounced": 0, "Opened": 0, "Clicked": 0},
+        "Stats": {
+            "Sent": 3,
+            "Delivered": 3,
+            "Bounced": 0,
+            "Opened": 0,
+            "Clicked": 0,
+            "UniqueOpened": 0,
+            "UniqueClicked": 0,
+        },
         "ComparisonStats": {"PreviousPeriod": {"Sent": 0, "Delivered": 0}},
         "TagStats": {},
     }
