@@ -316,6 +316,41 @@ def cmd_queue_explain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _calls(args: argparse.Namespace) -> Any:
+    from storage.webhook_outbox import Selection
+
+    event = getattr(args, "event", None)
+    return Selection(
+        outbox_id=getattr(args, "outbox", None),
+        webhook_id=args.webhook,
+        event_id=int(event.removeprefix("evt_")) if event else None,
+        dead=args.dead,
+    )
+
+
+def cmd_webhooks_status(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import webhook_outbox
+
+    calls = with_engine(settings, lambda e: webhook_outbox.list_calls(e, _calls(args), args.limit))
+    for call in calls:
+        print(json.dumps(call))
+    return 0
+
+
+def cmd_webhooks_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import webhook_outbox
+
+    if args.event and not args.event.removeprefix("evt_").isdigit():
+        say(f"--event takes an event id (12 or evt_12), not {args.event!r}")
+        return 2
+    if not (args.outbox or args.dead or args.event):
+        say("name what to replay: --outbox ID, --dead [--webhook ID] or --event ID")
+        return 2
+    count = with_engine(settings, lambda e: webhook_outbox.replay(e, _calls(args)))
+    emit({"Replayed": count})
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mailgate", description=__doc__)
     root.add_argument("--data-dir", help="data directory (default $MAILGATE_DATA_DIR or ./data)")
@@ -376,6 +411,17 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--reason", default="no reason given")
     explain = queue_actions.add_parser("explain", help="why a message or recipient is waiting")
     explain.add_argument("id", help="a message id, or a DeliveryID")
+
+    hooks = commands.add_parser("webhooks", help="webhook calls: their state, and replay")
+    hook_actions = hooks.add_subparsers(dest="action", required=True)
+    status = hook_actions.add_parser("status", help="calls as JSON lines, newest first")
+    replay = hook_actions.add_parser("replay", help="make calls pending and due now")
+    for sub in (status, replay):
+        sub.add_argument("--webhook", type=int, help="a WebhookID")
+        sub.add_argument("--dead", action="store_true", help="dead-lettered calls only")
+    status.add_argument("--limit", type=int, default=1000, help="at most this many calls")
+    replay.add_argument("--outbox", type=int, help="one call, by its OutboxID")
+    replay.add_argument("--event", help="the calls of one event (EventID, or evt_<n>)")
     return root
 
 
@@ -395,6 +441,8 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("queue", "retry"): cmd_queue_retry,
     ("queue", "delete"): cmd_queue_delete,
     ("queue", "explain"): cmd_queue_explain,
+    ("webhooks", "status"): cmd_webhooks_status,
+    ("webhooks", "replay"): cmd_webhooks_replay,
 }
 
 

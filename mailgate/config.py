@@ -212,6 +212,7 @@ class Settings:
     delivery_processes: int
     http_processes: int
     retry_schedule: tuple[float, ...]
+    webhook_retry_schedule: tuple[float, ...]
     max_queue_lifetime: float
     delivery_lease: float
     delivery_port: int
@@ -268,6 +269,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "delivery_processes": (_non_negative_int, 1),
     "http_processes": (_positive_int, 1),
     "retry_schedule": (_durations, "5m,10m,20m,40m,1h,2h,4h,8h"),
+    "webhook_retry_schedule": (_durations, "5s,5m,30m,2h,5h,10h,10h"),
     "max_queue_lifetime": (_duration, "5d"),
     "delivery_lease": (_duration, "15m"),
     "delivery_port": (_port, 25),

@@ -27,6 +27,11 @@ DELIVERY_LATENCY = Histogram(
     "Seconds from queueing to delivery",
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
 )
+WEBHOOK_CALLS = Counter(
+    "mailgate_webhook_calls",
+    "Webhook calls, by result (delivered, retry, dead, gone: the endpoint answered 410)",
+    ["result"],
+)
 HTTP_REQUESTS = Counter(
     "mailgate_http_requests", "HTTP requests, by route and status", ["route", "status"]
 )

@@ -7,12 +7,49 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, select
 
-from storage.models import Event
+from storage.event_names import WEBHOOK_EVENTS
+from storage.models import Event, OutboxStatus, Webhook, WebhookCall, utcnow
+
+_INSERT = Event.__table__.insert()
+_INSERT_RETURNING_IDS = Event.__table__.insert().returning(Event.id, sort_by_parameter_order=True)
+# The enabled webhooks of the batch's sender domains: one indexed query per batch, and on the
+# hot path (no webhooks) the only cost webhooks add to recording events.
+_WEBHOOKS = select(Webhook.id, Webhook.sender_domain_id, Webhook.event).where(
+    Webhook.sender_domain_id.in_(bindparam("domains", expanding=True)),
+    Webhook.disabled_at.is_(None),
+)
+_OUTBOX_INSERT = WebhookCall.__table__.insert()
 
 
 def record_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
-    """Insert `events` (column dicts of `events`) with one bulk statement."""
-    if events:
-        conn.execute(Event.__table__.insert(), list(events))
+    """Insert `events` (column dicts of `events`) with one bulk statement, and one outbox row
+    for each enabled webhook of an event's sender domain that subscribes to its type."""
+    if not events:
+        return
+    domains = {event.get("sender_domain_id") for event in events} - {None}
+    hooks = conn.execute(_WEBHOOKS, {"domains": sorted(domains)}).all() if domains else []
+    if not hooks:
+        conn.execute(_INSERT, list(events))
+        return
+    subscribed: dict[tuple[int, str], list[int]] = {}
+    for hook_id, domain_id, event in hooks:
+        subscribed.setdefault((domain_id, event.value), []).append(hook_id)
+    ids = conn.execute(_INSERT_RETURNING_IDS, list(events)).scalars().all()
+    now = utcnow()
+    calls = [
+        {
+            "event_id": event_id,
+            "webhook_id": hook_id,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for event_id, event in zip(ids, events, strict=True)
+        if (webhook_event := WEBHOOK_EVENTS.get(event["type"])) is not None
+        for hook_id in subscribed.get((event.get("sender_domain_id"), webhook_event.value), ())
+    ]
+    if calls:
+        conn.execute(_OUTBOX_INSERT, calls)
