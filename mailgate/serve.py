@@ -7,7 +7,8 @@ with no event loop, so forking from it is safe. Each worker runs its own event l
 own database engine and group-commit queue writer: several workers use both cores.
 
 Beside the SMTP workers run `delivery_processes` delivery workers (mta/delivery.py), which
-claim due recipients from the queue and send them; `mailgate worker` runs those alone.
+claim due recipients from the queue and send them, and (when there is any delivery worker)
+one webhook dispatcher process (mta/webhook_dispatch.py); `mailgate worker` runs those alone.
 
 SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each SMTP worker stops
 accepting, answers idle sessions with 421, lets sessions inside DATA finish, commits what is
@@ -37,6 +38,7 @@ from mta.delivery import DeliveryOptions, DeliveryWorker
 from mta.outbound_sessions import SessionOptions, SessionPool
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
 from mta.submission import Gateway
+from mta.webhook_dispatch import Dispatcher, DispatchOptions
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.queue import QueueWriter
@@ -98,6 +100,9 @@ def serve(settings: Settings) -> int:
     http = bind(settings, "http", settings.http_port) if settings.http_port else None
     smtp, delivery = settings.smtp_processes, settings.delivery_processes
     web = settings.http_processes if http else 0
+    # Webhooks are called where mail is delivered: with no delivery process here
+    # (delivery_processes = 0), `mailgate worker` calls them.
+    hooks = 1 if delivery else 0
     sockets = [listener.sock for listener in listeners] + ([http] if http else [])
 
     def work(index: int) -> None:
@@ -105,25 +110,32 @@ def serve(settings: Settings) -> int:
             run_in_loop(_worker(settings, listeners, index))
         elif index < smtp + delivery:
             run_in_loop(_delivery_worker(settings, index))
+        elif index < smtp + delivery + hooks:
+            run_in_loop(_webhook_dispatcher(settings, index))
         else:
             assert http is not None
             run_in_loop(_http_worker(settings, http, index))
 
     return supervise(
         work,
-        smtp + delivery + web,
+        smtp + delivery + hooks + web,
         on_stop=lambda: [sock.close() for sock in sockets],
     )
 
 
 def deliver_only(settings: Settings) -> int:
-    """`mailgate worker`: delivery workers alone, to scale delivery apart from ingest."""
+    """`mailgate worker`: delivery workers and the webhook dispatcher alone, to scale delivery
+    apart from ingest."""
     upgrade(settings.database_url)
-    return supervise(
-        lambda index: run_in_loop(_delivery_worker(settings, index)),
-        max(1, settings.delivery_processes),
-        on_stop=lambda: None,
-    )
+    delivery = max(1, settings.delivery_processes)
+
+    def work(index: int) -> None:
+        if index < delivery:
+            run_in_loop(_delivery_worker(settings, index))
+        else:
+            run_in_loop(_webhook_dispatcher(settings, index))
+
+    return supervise(work, delivery + 1, on_stop=lambda: None)
 
 
 def supervise(work: Callable[[int], None], count: int, on_stop: Callable[[], object]) -> int:
@@ -229,6 +241,31 @@ async def _delivery_worker(settings: Settings, index: int) -> None:
         orphan_watch.cancel()
         await db.dispose()
     log.info("delivery worker stopped index=%d", index)
+
+
+async def _webhook_dispatcher(settings: Settings, index: int) -> None:
+    """A process of its own: webhook receivers, however slow or many, never share an event loop
+    with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running."""
+    stop = _stop_on_signals()
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
+    db = Database(settings.database_url)
+    dispatcher = Dispatcher(db, dispatch_options(settings))
+    log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
+    try:
+        await dispatcher.run(stop)
+    finally:
+        orphan_watch.cancel()
+        await db.dispose()
+    log.info("webhook dispatcher stopped index=%d", index)
+
+
+def dispatch_options(settings: Settings) -> DispatchOptions:
+    return DispatchOptions(
+        retry_schedule=settings.webhook_retry_schedule,
+        nameservers=settings.nameservers,
+        allow_private=settings.allow_private_targets,
+        lease=timedelta(seconds=settings.delivery_lease),
+    )
 
 
 async def _http_worker(settings: Settings, sock: socket.socket, index: int) -> None:
