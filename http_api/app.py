@@ -24,6 +24,7 @@ from http_api import (
     metrics,
     relay_check,
     sender_domains,
+    tracking,
     v1_email,
     v1_events,
     v1_webhooks,
@@ -53,9 +54,7 @@ def create_app(settings: Settings) -> Starlette:
         writer = QueueWriter(db)
         writer.start()
         # The same submission path as SMTP: policy, headers, DKIM, group-committed queue.
-        app.state.gateway = Gateway(
-            db, writer, settings.hostname, settings.hop_limit, settings.soft_bounce_limit
-        )
+        app.state.gateway = Gateway.configured(db, writer, settings)
         try:
             yield
         finally:
@@ -73,6 +72,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/webhooks", v1_webhooks.endpoint, methods=["GET", "POST", "DELETE"]),
         Route("/api/v1/email", v1_email.endpoint, methods=["POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
+        Route("/t/o/{token}", tracking.open_pixel, methods=["GET"]),
+        Route("/t/c/{token}", tracking.click, methods=["GET"]),
+        Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),
+        Route("/u/{token}", tracking.unsubscribe_post, methods=["POST"]),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]

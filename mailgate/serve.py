@@ -38,6 +38,7 @@ from mta.delivery import DeliveryOptions, DeliveryWorker
 from mta.outbound_sessions import SessionOptions, SessionPool
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
 from mta.submission import Gateway
+from mta.tracking import TrackingSettings
 from mta.webhook_dispatch import Dispatcher, DispatchOptions
 from storage.engine import Database
 from storage.migrate import upgrade
@@ -309,6 +310,7 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
         concurrency=settings.destination_concurrency,
         rate_per_minute=settings.destination_rate_limit,
         lease=timedelta(seconds=settings.delivery_lease),
+        tracking_key=TrackingSettings.of(settings).key,
     )
 
 
@@ -320,7 +322,7 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
     db = Database(settings.database_url)
     writer = QueueWriter(db)
     writer.start()
-    gateway = Gateway(db, writer, settings.hostname, settings.hop_limit, settings.soft_bounce_limit)
+    gateway = Gateway.configured(db, writer, settings)
     handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings))
     tls = server_context(settings.tls_cert, settings.tls_key)
     sessions: set = set()
