@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/api_send.py
+	$(BIN)/python bench/webhooks.py
 	bash bench/compare_postfix.sh
 
 clean:

@@ -17,15 +17,14 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from smtp_ingest import ROOT, free_port, group_cpu_seconds, mailgate, make_message
+from draining import drain
+from smtp_ingest import ROOT, free_port, mailgate, make_message
 
 sys.path.insert(0, str(ROOT))
 
@@ -114,7 +113,6 @@ def main() -> None:
         env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
     url = env.get("MAILGATE_DATABASE_URL", f"sqlite+aiosqlite:///{data / 'mailgate.db'}")
     sink = start_sink(sink_port)
-    worker = None
     try:
         mailgate(env, "init")
         user = mailgate(env, "user", "add", f"bench@{DOMAIN}")["UserID"]
@@ -122,39 +120,12 @@ def main() -> None:
         mailgate(env, "domain", "enable", str(domain))
         asyncio.run(fill_queue(url, domain, user, args.messages, args.size))
 
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "mailgate.cli", "worker"], env=env, cwd=ROOT,
-            start_new_session=True,
-        )  # fmt: skip
-        cpu_before = group_cpu_seconds(worker.pid)
-        started = time.perf_counter()
-        done = 0
-        first: tuple[float, int] | None = None  # when deliveries began, and how many were done
-        while done < args.messages:
-            if worker.poll() is not None:
-                raise SystemExit(f"mailgate worker exited with {worker.returncode}")
-            time.sleep(0.05)
-            done = asyncio.run(delivered(url))
-            if first is None and done:
-                first = (time.perf_counter(), done)
-        finished = time.perf_counter()
-        assert first is not None
-        user_cpu, system_cpu = (
-            b - a for a, b in zip(cpu_before, group_cpu_seconds(worker.pid), strict=True)
-        )
-        # The rate is the queue draining: from the first recorded deliveries to the last (the
-        # worker's start-up, imports and schema check, is printed apart).
-        draining = (args.messages - first[1]) / (finished - first[0])
+        drained = drain(env, args.messages, lambda: asyncio.run(delivered(url)))
         print(
             f"delivery messages={args.messages} size={args.size} processes={args.processes} "
-            f"msgs_per_s={draining:.1f} total_seconds={finished - started:.2f} "
-            f"startup_seconds={first[0] - started:.2f} "
-            f"worker_cpu_ms_per_msg={(user_cpu + system_cpu) * 1000 / args.messages:.2f}"
+            + drained.fields("msgs", "msg")
         )
     finally:
-        if worker is not None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(timeout=60)
         sink.terminate()
         sink.wait(timeout=10)
         shutil.rmtree(data, ignore_errors=True)

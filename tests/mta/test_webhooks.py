@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import threading
 import uuid
 from collections import Counter
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from standardwebhooks import Webhook
 
 from tests.conftest import Gateway, make_gateway, wait_until
@@ -47,11 +49,13 @@ class Received:
 @dataclass
 class Receiver:
     """An HTTP endpoint on loopback. /ok answers 200; /flaky 503 three times per webhook-id,
-    then 200; /gone 410; /down 503 until `healthy` is set."""
+    then 200; /gone 410; /down 503 until `healthy` is set; /stall answers 200 only once
+    `released` is set."""
 
     calls: list[Received] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)
     healthy: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
 
@@ -75,7 +79,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def serve_receiver(receiver: Receiver) -> ThreadingHTTPServer:
+def serve_receiver(receiver: Receiver, tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
@@ -84,6 +88,8 @@ def serve_receiver(receiver: Receiver) -> ThreadingHTTPServer:
                 receiver.calls.append(received)
                 status = receiver.status_for(received)
                 receiver.answered.append(status)
+            if self.path == "/stall":
+                receiver.released.wait(timeout=60)
             self.send_response(status)
             self.send_header("content-length", "2")
             self.end_headers()
@@ -93,6 +99,8 @@ def serve_receiver(receiver: Receiver) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     receiver.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -110,17 +118,15 @@ class Hooks:
     def gateway(self) -> Gateway:
         return self.setup.gateway
 
-    def add(self, event: str, path: str, domain_id: int | None = None) -> int:
-        answer = self.client.post(
-            "/api.php",
-            json={
-                "Command": "emailgateway.addwebhook",
-                "APIKey": self.api_key,
-                "DomainID": domain_id or self.setup.sender.domain_id,
-                "Event": event,
-                "WebhookURL": self.receiver.url(path),
-            },
-        ).json()
+    def api(self, command: str, **params: Any) -> dict[str, Any]:
+        """An /api.php command with the owner's key, about the sender domain unless told."""
+        body = {"Command": command, "APIKey": self.api_key, "DomainID": self.setup.sender.domain_id}
+        return dict(self.client.post("/api.php", json={**body, **params}).json())
+
+    def add(self, event: str, path: str) -> int:
+        answer = self.api(
+            "emailgateway.addwebhook", Event=event, WebhookURL=self.receiver.url(path)
+        )
         assert answer["Success"] is True, answer
         return int(answer["NewWebhookID"])
 
@@ -239,6 +245,21 @@ def test_a_receiver_that_fails_three_times_gets_the_event_once_more(hooks: Hooks
     assert len({verified(hooks, c)["event_id"] for c in calls}) == 1
 
 
+def test_a_stalled_receiver_does_not_hold_back_the_others(hooks: Hooks) -> None:
+    """More events than a webhook's concurrency, its receiver not answering: the other
+    webhook's calls for the same events are made meanwhile."""
+    stalled = hooks.add("delivery", "/stall")
+    recipients = [f"ok-stall{index}@example.org" for index in range(15)]
+    for recipient in recipients:
+        hooks.send(recipient)
+    for recipient in recipients:
+        first_to(hooks, "/ok/delivery", recipient)
+    assert not hooks.receiver.released.is_set() and len(hooks.receiver.to("/stall")) >= 10
+    hooks.receiver.released.set()
+    wait_until(lambda: len(hooks.calls(stalled, "delivered")) == len(recipients), timeout=30)
+    assert hooks.api("emailgateway.deletewebhook", WebhookID=stalled)["Success"] is True
+
+
 def test_410_disables_the_webhook(hooks: Hooks) -> None:
     webhook_id = hooks.add("delivery", "/gone")
     hooks.send("ok-gone1@example.org")
@@ -246,14 +267,7 @@ def test_410_disables_the_webhook(hooks: Hooks) -> None:
     wait_until(
         lambda: [s["Status"] for s in hooks.status("--webhook", str(webhook_id))] == ["dead"]
     )
-    answer = hooks.client.post(
-        "/api.php",
-        json={
-            "Command": "emailgateway.getwebhooks",
-            "APIKey": hooks.api_key,
-            "DomainID": hooks.setup.sender.domain_id,
-        },
-    ).json()
+    answer = hooks.api("emailgateway.getwebhooks")
     [listed] = [w for w in answer["Webhooks"] if w["WebhookID"] == webhook_id]
     assert listed["Status"] != "Active"
     queue_id = hooks.send("ok-gone2@example.org")
@@ -332,6 +346,69 @@ def test_a_url_that_turned_private_is_refused_at_delivery(
             assert call["Attempts"] == 2 and call["LastHTTPStatus"] is None
             assert "loopback" in call["LastResponse"], call
             assert receiver.calls == []
+        finally:
+            client.close()
+            gateway.stop()
+            server.shutdown()
+
+
+def test_https_is_verified_against_the_urls_name_while_connecting_to_the_checked_address(
+    tmp_path_factory: pytest.TempPathFactory, dns_server: DnsServer
+) -> None:
+    """The call connects to the address the check returned, yet sends the URL's host as SNI and
+    Host and verifies the certificate against that name (not the address, which the certificate
+    does not name): a certificate for another name fails the call."""
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("secure-hooks.test").configure_cert(tls)
+    names: list[str | None] = []
+    tls.sni_callback = lambda _sock, name, _context: names.append(name)  # type: ignore[assignment,misc,return-value]
+    receiver = Receiver()
+    server = serve_receiver(receiver, tls)
+    tmp = tmp_path_factory.mktemp("https-hooks")
+    ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+    for name in ("secure-hooks.test", "impostor-hooks.test"):
+        dns_server.set(name, "A", 1, ["127.0.0.1"])
+    with Sink() as sink:
+        gateway = make_gateway(
+            tmp / "data",
+            SSL_CERT_FILE=str(tmp / "ca.pem"),  # the dispatcher trusts the test CA
+            MAILGATE_RELAY_NETWORKS="127.0.0.0/8",
+            MAILGATE_SMTP_PROCESSES="1",
+            MAILGATE_DELIVERY_PROCESSES="1",
+            MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
+            MAILGATE_NAMESERVERS=f"{dns_server.host}:{dns_server.port}",
+            MAILGATE_ALLOW_PRIVATE_TARGETS="1",
+            MAILGATE_WEBHOOK_RETRY_SCHEDULE="0.2",
+        )
+        user = gateway.json("user", "add", "owner@https.test")
+        sender: Sender = add_sender(gateway, int(user["UserID"]), "https.test")
+        client = start(gateway)
+        try:
+            for host in ("secure-hooks.test", "impostor-hooks.test"):
+                body = {
+                    "Command": "emailgateway.addwebhook",
+                    "APIKey": user["APIKey"],
+                    "DomainID": sender.domain_id,
+                    "Event": "delivery",
+                    "WebhookURL": f"https://{host}:{receiver.port}/ok",
+                }
+                assert client.post("/api.php", json=body).json()["Success"] is True
+            submit(Setup(gateway, sink, sender), ["ok-https@example.org"])
+            [received] = wait_until(lambda: receiver.to("/ok"), timeout=30)
+            assert received.headers["host"] == f"secure-hooks.test:{receiver.port}"
+            assert received.json["recipient"] == "ok-https@example.org"
+
+            def dead() -> list[dict[str, Any]]:
+                lines = gateway.cli("webhooks", "status", "--dead").stdout.splitlines()
+                return [json.loads(line) for line in lines]
+
+            [call] = wait_until(dead, timeout=30)
+            assert "impostor-hooks.test" in call["URL"] and call["LastHTTPStatus"] is None
+            assert "certificate" in call["LastResponse"].lower(), call
+            assert len(receiver.to("/ok")) == 1
+            assert "secure-hooks.test" in names and "impostor-hooks.test" in names
+            assert None not in names  # never a bare address
         finally:
             client.close()
             gateway.stop()
