@@ -86,11 +86,16 @@ class _Scanner(HTMLParser):
             self.body_end = self._offset()
 
 
-def rewrite_html(source: str, link: Callable[[str], str | None], pixel: str | None) -> str:
+def rewrite_html(
+    source: str,
+    link: Callable[[str], str | None],
+    pixel: str | None,
+    footer: str | None = None,
+) -> str:
     """`source` with each link `link(url)` maps to a new URL replaced by that URL (which must
-    need no escaping in an attribute), and an `<img>` of `pixel` before `</body>` (or at the
-    end). `link` receives the URL as the browser would follow it (character references
-    resolved, surrounding blanks dropped)."""
+    need no escaping in an attribute), and the HTML `footer` and an `<img>` of `pixel` before
+    `</body>` (or at the end). `link` receives the URL as the browser would follow it
+    (character references resolved, surrounding blanks dropped)."""
     scanner = _Scanner(source)
     scanner.feed(source)
     scanner.close()
@@ -99,9 +104,10 @@ def rewrite_html(source: str, link: Callable[[str], str | None], pixel: str | No
         new = link(html.unescape(source[start:end]).strip())
         if new is not None:
             edits.append((start, end, new))
-    if pixel is not None:
+    added = (footer or "") + (PIXEL_TAG.format(url=pixel) if pixel is not None else "")
+    if added:
         at = len(source) if scanner.body_end is None else scanner.body_end
-        edits.append((at, at, PIXEL_TAG.format(url=pixel)))
+        edits.append((at, at, added))
     pieces, done = [], 0
     for start, end, new in sorted(edits, key=lambda edit: edit[0]):
         pieces += [source[done:start], new]

@@ -1,11 +1,12 @@
-"""Open and click tracking and the List-Unsubscribe header, in two steps.
+"""Open and click tracking, the unsubscribe link and the List-Unsubscribe header, in two steps.
 
 A message has one stored body for all its recipients and tokens name one recipient, so:
 
 1. At submission (`prepare`), once per message: the links of its HTML parts become click URLs
-   and an open pixel is added, and `List-Unsubscribe` / `List-Unsubscribe-Post` (RFC 8058) are
-   added, all with a per-message placeholder where the recipient's token will be. The message
-   is stored unsigned, its first line a marker that says it must be personalised.
+   and an open pixel is added (and the unsubscribe link, at the sender's tag or in a footer),
+   and `List-Unsubscribe` / `List-Unsubscribe-Post` (RFC 8058) are added, all with a
+   per-message placeholder where the recipient's token will be. The message is stored
+   unsigned, its first line a marker that says it must be personalised.
 2. At delivery (`personalise`), once per recipient: the marker goes, each placeholder becomes
    that delivery's signed token (the same length, so no encoding changes), and the delivery
    worker DKIM-signs that copy.
@@ -32,6 +33,12 @@ _NONCE_CHARS = 28  # placeholder: "mgt", the purpose, the nonce: as long as a to
 _HTML = re.compile(rb"text/html", re.IGNORECASE)
 _HTTP = ("http://", "https://")
 ONE_CLICK = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+# Where a sender's HTML wants the unsubscribe link (Mailgun's tag): `<a href="%unsubscribe_url%">`.
+UNSUBSCRIBE_TAG = "%unsubscribe_url%"
+FOOTER = (
+    '<p style="font-size:12px;color:#666666">If you no longer wish to receive these emails, '
+    '<a href="{url}">unsubscribe</a>.</p>'
+)
 
 
 class _Settings(Protocol):
@@ -111,12 +118,8 @@ def prepare(
     nonce = secrets.token_hex(_NONCE_CHARS // 2)
     atoms = {purpose: placeholder(purpose, nonce) for purpose in Purpose}
     new = message
-    if (plan.links or plan.opens) and _HTML.search(message):
-        link = functools.partial(_click_url, settings.key, plan, atoms[Purpose.CLICK], message_id)
-        pixel = f"{plan.base_url}/t/o/{atoms[Purpose.OPEN]}" if plan.opens else None
-        rewrite = functools.partial(
-            rewrite_html, link=link if plan.links else _untouched, pixel=pixel
-        )
+    if (plan.links or plan.opens or plan.unsubscribe) and _HTML.search(message):
+        rewrite = functools.partial(_rewrite, settings.key, plan, atoms, message_id)
         new = rewrite_html_parts(message, rewrite, list(atoms.values())) or message
     if plan.unsubscribe and not _has_field(message, b"list-unsubscribe"):
         new = unsubscribe_fields(plan, atoms[Purpose.UNSUBSCRIBE]) + new
@@ -125,8 +128,25 @@ def prepare(
     return MARKER + nonce.encode("ascii") + b"\r\n" + new
 
 
-def _untouched(url: str) -> None:
-    return None
+def _rewrite(
+    key: bytes, plan: Plan, atoms: dict[Purpose, str], message_id: uuid.UUID, source: str
+) -> str:
+    """One HTML part: links to click URLs, the unsubscribe tag's links to the unsubscribe page
+    (or, without the tag, a footer with that link), the open pixel."""
+    unsubscribe = f"{plan.base_url}/u/{atoms[Purpose.UNSUBSCRIBE]}"
+
+    def link(url: str) -> str | None:
+        if url == UNSUBSCRIBE_TAG:
+            return unsubscribe if plan.unsubscribe else None
+        if not plan.links:
+            return None
+        return _click_url(key, plan, atoms[Purpose.CLICK], message_id, url)
+
+    footer = None
+    if plan.unsubscribe and UNSUBSCRIBE_TAG not in source:
+        footer = FOOTER.format(url=unsubscribe)
+    pixel = f"{plan.base_url}/t/o/{atoms[Purpose.OPEN]}" if plan.opens else None
+    return rewrite_html(source, link, pixel, footer)
 
 
 def _click_url(key: bytes, plan: Plan, atom: str, message_id: uuid.UUID, url: str) -> str | None:

@@ -17,10 +17,12 @@ from mta.mime_rewrite import rewrite_html_parts
 from mta.tracking import (
     MARKER,
     Plan,
+    TrackingRequest,
     TrackingSettings,
     needs_personalising,
     personalise,
     placeholder,
+    plan_for,
     prepare,
 )
 from mta.tracking_tokens import (
@@ -32,6 +34,8 @@ from mta.tracking_tokens import (
     recipient_token,
     tracking_key,
 )
+from storage.domains import SenderContext
+from storage.models import DomainStatus, UserStatus
 
 KEY = tracking_key(b"k" * 32)
 SETTINGS = TrackingSettings(KEY, "https://gateway.example:8443/", "links", "bounces")
@@ -138,13 +142,13 @@ def test_a_line_that_grows_past_998_octets_becomes_quoted_printable() -> None:
     assert max(len(line) for line in rewritten.split(b"\r\n")) <= 998
 
 
-def tracked(html: str) -> bytes:
+def tracked(html: str, plan: Plan = PLAN) -> bytes:
     raw = (
         b"From: a@shop.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
         b"\r\n\r\n"
     ) + binascii.b2a_qp(html.encode()).replace(b"\n", b"\r\n")
-    prepared = prepare(SETTINGS, PLAN, raw, uuid.UUID(int=7))
+    prepared = prepare(SETTINGS, plan, raw, uuid.UUID(int=7))
     assert prepared is not None
     return prepared
 
@@ -175,6 +179,23 @@ def test_a_message_with_nothing_to_track_is_left_to_be_signed_as_it_is() -> None
     assert b"/t/o/" in only_mailto and b"/t/c/" not in only_mailto
 
 
+def test_the_unsubscribe_link_goes_where_the_tag_is_or_else_in_a_footer() -> None:
+    unsubscribing = Plan(False, False, True, BASE, "bounces.shop.example")
+    page = f"{BASE}/u/{recipient_token(KEY, Purpose.UNSUBSCRIBE, 9)}"
+    tagged = html_of(personalise(tracked(
+        '<body><a href="https://shop.example/">Shop</a> <a href="%unsubscribe_url%">Leave</a>'
+        "</body>", unsubscribing), 9, KEY))[0]  # fmt: skip
+    assert tagged == (
+        f'<body><a href="https://shop.example/">Shop</a> <a href="{page}">Leave</a></body>'
+    )
+    footed = html_of(personalise(tracked("<body><p>Hi</p></body>", unsubscribing), 9, KEY))[0]
+    assert footed.startswith("<body><p>Hi</p><p style=") and footed.endswith("</p></body>")
+    assert f'<a href="{page}">unsubscribe</a>' in footed
+    # Without UnsubscribeLink the tag is left alone and no footer is added.
+    untouched = html_of(tracked('<body><a href="%unsubscribe_url%">x</a></body>'))[0]
+    assert '<a href="%unsubscribe_url%">x</a><img' in untouched and "/u/" not in untouched
+
+
 def test_tokens_refuse_other_purposes_keys_messages_and_alterations() -> None:
     token = recipient_token(KEY, Purpose.UNSUBSCRIBE, 123456789)
     assert len(token) == 32 and token == token.lower()
@@ -192,3 +213,43 @@ def test_tokens_refuse_other_purposes_keys_messages_and_alterations() -> None:
     for other_message, other_part in ((uuid.uuid4(), part), (message_id, "A" + part[1:])):
         with pytest.raises(InvalidToken):
             read_link_part(KEY, other_message, other_part)
+
+
+def sender(**options: object) -> SenderContext:
+    fields: dict[str, object] = {"link_tracking": True, "open_tracking": True, **options}
+    return SenderContext(
+        1, "shop.example", DomainStatus.ENABLED, 1, UserStatus.ACTIVE, False, "s", "", **fields
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "base", "return_path"),
+    [
+        ({}, "https://links.shop.example:8443", "bounces.shop.example"),
+        (
+            {"custom_track_prefix": "go", "track_merge": "-", "custom_subdomain": "rp"},
+            "https://go-shop.example:8443",
+            "rp.shop.example",
+        ),
+        (
+            {"track_prefix_disabled": True},
+            BASE.replace("links.", "bounces."),
+            "bounces.shop.example",
+        ),
+    ],
+)
+def test_the_tracking_host_follows_the_domains_options_and_the_public_url(
+    options: dict[str, object], base: str, return_path: str
+) -> None:
+    plan = plan_for(SETTINGS, sender(**options), None)
+    assert plan == Plan(True, True, False, base, return_path)
+
+
+def test_a_messages_choice_overrides_the_domains_and_nothing_asked_is_no_plan() -> None:
+    plan = plan_for(SETTINGS, sender(), TrackingRequest(links=False))
+    assert plan is not None and (plan.links, plan.opens) == (False, True)
+    assert plan_for(SETTINGS, sender(), TrackingRequest(links=False, opens=False)) is None
+    headers_only = plan_for(SETTINGS, sender(unsubscribe_link=True), TrackingRequest(False, False))
+    assert headers_only is not None and headers_only.unsubscribe
+    keyless = TrackingSettings(None, SETTINGS.public_url, "links", "bounces")
+    assert plan_for(keyless, sender(), None) is None  # no key, no tokens: nothing is tracked
