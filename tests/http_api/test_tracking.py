@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 import dkim
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from tests.conftest import Gateway, make_gateway, wait_until
 from tests.http_api.conftest import serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
 from tests.mta.support import expect, logged_in, queued_id, send
+from tests.mta.test_webhooks import Receiver, serve_receiver
 
 DOMAIN = "tracking.test"
 PLAIN_DOMAIN = "untracked.test"  # the defaults: links and opens tracked, no List-Unsubscribe
@@ -103,6 +105,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             MAILGATE_SMTP_PROCESSES="1",
             MAILGATE_DELIVERY_PROCESSES="1",
             MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
+            MAILGATE_ALLOW_PRIVATE_TARGETS="1",  # the webhook receiver is on loopback
         )
         user = gateway.json("user", "add", f"owner@{DOMAIN}")
         sender = add_sender(gateway, int(user["UserID"]), DOMAIN)
@@ -356,3 +359,47 @@ def test_track_links_and_opens_false_keep_the_domains_list_unsubscribe(setup: Se
     assert "<img" not in html and "/t/c/" not in html and "shop.example/item" in html
     assert parsed(raw)["List-Unsubscribe"] is not None
     assert dkim.verify(raw, dnsfunc=DnsRecord(setup.sender))
+
+
+def test_opens_clicks_and_unsubscribes_reach_the_webhooks_signed(setup: Setup) -> None:
+    receiver = Receiver()
+    server = serve_receiver(receiver)
+    hooks = []
+    try:
+        for event in ("open", "click", "unsubscribe"):
+            added = setup.api(
+                "emailgateway.addwebhook",
+                DomainID=setup.sender.domain_id,
+                Event=event,
+                WebhookURL=receiver.url(f"/{event}"),
+            )
+            assert added["Success"] is True, added
+            hooks.append(added["NewWebhookID"])
+        key = setup.api("emailgateway.getwebhooks", DomainID=setup.sender.domain_id)["SigningKey"]
+        reader = "ok-hooked@example.org"
+        message_id = setup.send(reader, Tags=["spring"])
+        [raw] = delivered(setup, reader)
+        found = links(html_of(raw))
+        pixel = re.search(r'<img src="([^"]+)"', html_of(raw))
+        assert pixel is not None
+        setup.fetch(pixel.group(1))
+        setup.fetch(found[0])
+        setup.fetch(found[4], "POST", content=b"List-Unsubscribe=One-Click")
+
+        for path, name, legacy in (
+            ("/open", "opened", "open"),
+            ("/click", "clicked", "click"),
+            ("/unsubscribe", "unsubscribed", "unsubscribe"),
+        ):
+            [call] = wait_until(lambda path=path: receiver.to(path), timeout=30)
+            payload = Webhook(key).verify(call.body, call.headers)
+            assert (payload["event"], payload["legacy_event"]) == (name, legacy)
+            assert payload["recipient"] == reader and payload["message_id"] == message_id
+            assert payload["tags"] == ["spring"]
+            assert payload["details"]["user_agent"] == "TestMail/1.0"
+        [click] = receiver.to("/click")
+        assert click.json["link"] == "https://shop.example/item?id=7&ref=mail"
+    finally:
+        for hook in hooks:
+            setup.api("emailgateway.deletewebhook", DomainID=setup.sender.domain_id, WebhookID=hook)
+        server.shutdown()
