@@ -121,7 +121,8 @@ def test_two_workers_deliver_every_recipient_once(
     gateway = installation(tmp_path, postgres_url, sink)
     worker = start_worker(gateway)
     try:
-        wait_until(lambda: len(worker_children(worker.pid)) == 2)
+        # Two delivery processes and the webhook dispatcher's.
+        wait_until(lambda: len(worker_children(worker.pid)) == 3)
         wait_until(lambda: all_delivered(postgres_url), timeout=120, interval=0.2)
     finally:
         stop_worker(worker)
