@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/delivery.py --tracked
 	$(BIN)/python bench/api_send.py
 	$(BIN)/python bench/webhooks.py
 	bash bench/compare_postfix.sh
