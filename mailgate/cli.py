@@ -155,7 +155,12 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     except accounts.AlreadyExists as error:
         say(str(error))
         return 1
-    emit({"UserID": user.user_id, "APIKey": user.api_key})
+    shown = {"UserID": user.user_id, "APIKey": user.api_key, "RestApiKey": user.rest_api_key}
+    if settings.conversion_key is not None:  # made by `mailgate init`
+        shown["RestApiSecret"] = user.rest_secret(settings.conversion_key)
+    else:
+        say("no conversion key (run `mailgate init`): RestApiSecret cannot be derived yet")
+    emit(shown)
     return 0
 
 
@@ -367,7 +372,7 @@ def parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
-    user_add = user.add_parser("add", help="create a user; prints UserID and APIKey")
+    user_add = user.add_parser("add", help="create a user; prints its keys and REST credentials")
     user_add.add_argument("email")
     user_add.add_argument("--password", help="password for User.Login")
     permissions = user.add_parser("permissions", help="show, grant or revoke API permissions")

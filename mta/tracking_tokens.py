@@ -25,8 +25,7 @@ import hashlib
 import hmac
 import uuid
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from storage.tokens import derive_key
 
 _MAC_BYTES = 12
 _ID_BYTES = 8
@@ -48,9 +47,7 @@ class InvalidToken(ValueError):
 @functools.lru_cache(maxsize=4)
 def tracking_key(conversion_key: bytes) -> bytes:
     """The tracking key: HKDF-SHA256 of the conversion key, under a label of its own."""
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"mailgate tracking v1"
-    ).derive(conversion_key)
+    return derive_key(conversion_key, b"mailgate tracking v1")
 
 
 def _mac(key: bytes, *parts: bytes) -> bytes:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
@@ -13,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
 from storage.models import ApiKey, KeyKind, LoginSession, SenderDomain, User, UserStatus, utcnow
-from storage.tokens import hash_password, new_token, token_hash, token_hint, verify_password
+from storage.tokens import (
+    derive_key,
+    hash_password,
+    new_token,
+    rest_secret,
+    token_hash,
+    token_hint,
+    verify_password,
+)
 
 USER_KEY_PREFIX = "mg_"
 ADMIN_KEY_PREFIX = "mgadmin_"
@@ -27,6 +36,24 @@ class AlreadyExists(Exception):
 class NewUser:
     user_id: int
     api_key: str
+    rest_api_key: str
+    rest_secret_salt: str = field(repr=False)
+    account_hash: str
+
+    def rest_secret(self, server_key: bytes) -> str:
+        return rest_secret(derive_key(server_key, REST_SECRET_LABEL), self.rest_secret_salt)
+
+
+REST_SECRET_LABEL = b"mailgate rest secrets v1"
+
+
+def new_rest_credentials() -> dict[str, str]:
+    """A REST key (32 characters), the salt of its secret, and the account's public hash."""
+    return {
+        "rest_api_key": secrets.token_hex(16),
+        "rest_secret_salt": secrets.token_hex(16),
+        "account_hash": secrets.token_hex(5),
+    }
 
 
 async def create_user(engine: AsyncEngine, email: str, password: str | None = None) -> NewUser:
@@ -35,6 +62,7 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
     # argon2 is slow on purpose: off the event loop, and before the transaction opens.
     password_hash = await asyncio.to_thread(hash_password, password) if password else None
     key = new_token(USER_KEY_PREFIX)
+    rest = new_rest_credentials()
     async with engine.begin() as conn:
         existing = await conn.scalar(select(User.id).where(User.email == email))
         if existing is not None:
@@ -43,7 +71,12 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
             user_id = (
                 await conn.execute(
                     User.__table__.insert()
-                    .values(email=email, password_hash=password_hash, status=UserStatus.ACTIVE)
+                    .values(
+                        email=email,
+                        password_hash=password_hash,
+                        status=UserStatus.ACTIVE,
+                        **rest,
+                    )
                     .returning(User.id)
                 )
             ).scalar_one()
@@ -58,7 +91,7 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
                 description="created with the user",
             )
         )
-    return NewUser(user_id=user_id, api_key=key)
+    return NewUser(user_id=user_id, api_key=key, **rest)
 
 
 async def set_user_status(engine: AsyncEngine, user_id: int, status: UserStatus) -> bool:

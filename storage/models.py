@@ -141,6 +141,20 @@ class User(Base):
     requires_campaign_approval: Mapped[bool] = mapped_column(default=False)
     permissions: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(ALL_PERMISSIONS))
     created_at: Mapped[created]
+    # The signed REST API (/rest): a public key, and the salt its secret is derived from with
+    # the server's key (the secret signs requests, so it cannot be stored as a hash; derived,
+    # it is never stored at all). Accounts made by /rest/account/create have a parent.
+    # (Unique indexes and no foreign key: SQLite adds such columns in place, where a constraint
+    # would make the migration rebuild `users`, and dropping it would cascade to every row
+    # that refers to a user.)
+    rest_api_key: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    rest_secret_salt: Mapped[str | None] = mapped_column(String(32))
+    account_hash: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    parent_user_id: Mapped[int | None] = mapped_column(BigID, index=True)
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    last_name: Mapped[str] = mapped_column(String(128), default="")
+    company: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
 
 
 class ApiKey(Base):
@@ -424,3 +438,104 @@ class Conversion(Base):
     value: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
     unit: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[created]
+
+
+class SubscriberState(enum.IntEnum):
+    """The documented subscriber states of /rest/subscriber (003)."""
+
+    ACTIVE = 1
+    AWAITING_ACTIVATION = 2
+    INACTIVE = 3
+    RESIGNED = 4
+    SOFT_BOUNCE = 5
+    HARD_BOUNCE = 8
+
+
+class SubscriberList(Base):
+    """A subscriber list: `/rest/subscribers_list`, and what campaigns and /api/v1/email's
+    ListID / TargetListID name (by `id` or by `hash`)."""
+
+    __tablename__ = "subscriber_lists"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    hash: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created]
+
+
+class ListField(Base):
+    """A custom field of a list: its values are the subscribers' `custom_fields` under `tag`."""
+
+    __tablename__ = "list_fields"
+    __table_args__ = (UniqueConstraint("list_id", "tag"),)
+
+    id: Mapped[intpk]
+    list_id: Mapped[int] = mapped_column(ForeignKey("subscriber_lists.id", ondelete="CASCADE"))
+    hash: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    tag: Mapped[str] = mapped_column(String(64))
+    numeric: Mapped[bool] = mapped_column(default=False)  # type 1; 0 is text
+    created_at: Mapped[created]
+
+
+class Subscriber(Base):
+    """One address on one list, its state and its custom field values (by tag)."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        UniqueConstraint("list_id", "email"),
+        Index("ix_subscribers_list_state", "list_id", "state"),
+        Index("ix_subscribers_email", "email"),
+    )
+
+    id: Mapped[intpk]
+    list_id: Mapped[int] = mapped_column(ForeignKey("subscriber_lists.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    state: Mapped[int] = mapped_column(Integer, default=SubscriberState.AWAITING_ACTIVATION)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[created]
+    updated_at: Mapped[maybe_time]
+    confirmed_at: Mapped[maybe_time]
+
+
+class SmsSender(Base):
+    """A sender name (signature) an account announced for PRO SMS; usable once confirmed."""
+
+    __tablename__ = "sms_senders"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(11))
+    confirmed_at: Mapped[maybe_time]
+    created_at: Mapped[created]
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class BackgroundJob(Base):
+    """Work an API call leaves to run later (`/rest/subscriber/updateFieldValue`), its result
+    and the callback that reports it, retried with a lease like the other queues."""
+
+    __tablename__ = "background_jobs"
+    __table_args__ = (Index("ix_background_jobs_due", "status", "next_attempt_at"),)
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[maybe_time]
+    created_at: Mapped[created]
+    finished_at: Mapped[maybe_time]

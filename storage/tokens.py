@@ -14,11 +14,27 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _hasher = PasswordHasher()
 
 # Verifying against this keeps the time of an unknown-username failure close to a wrong password's.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def derive_key(secret: bytes, label: bytes) -> bytes:
+    """A key of its own for one use of the server's secret (HKDF-SHA256 under `label`): one
+    secret to keep and share between nodes, and no use's key tells anything of another's."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(secret)
+
+
+def rest_secret(key: bytes, salt: str) -> str:
+    """A REST account's 40-character ApiSecret. The REST scheme signs with the secret itself
+    (sha1 of key, path, body and secret), so the server must know it; derived from a stored
+    salt and the server's key, it is never stored, and a copy of the database alone does not
+    reveal it. A new salt is a new secret."""
+    return hmac.new(key, salt.encode("ascii"), hashlib.sha256).hexdigest()[:40]
 
 
 def new_token(prefix: str = "", nbytes: int = 24) -> str:

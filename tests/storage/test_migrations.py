@@ -92,15 +92,16 @@ async def test_suppression_migration_keeps_one_row_per_entry(
             )
 
 
-async def _user_before_permissions(engine: AsyncEngine) -> int:
+async def _user_before_permissions(engine: AsyncEngine, email: str = "ada@example.com") -> int:
     """A user row written by a schema older than 0004 (no permissions column)."""
     async with engine.begin() as conn:
         result = await conn.execute(
             text(
                 "INSERT INTO users (email, status, trusted, max_sender_domains,"
-                " requires_campaign_approval, created_at) VALUES ('ada@example.com', 'active',"
+                " requires_campaign_approval, created_at) VALUES (:email, 'active',"
                 " true, 10, false, CURRENT_TIMESTAMP) RETURNING id"
-            )
+            ),
+            {"email": email},
         )
         return int(result.scalar_one())
 
@@ -116,6 +117,36 @@ async def test_users_from_before_permissions_keep_every_permission(
             await conn.execute(select(User.permissions).where(User.id == user_id))
         ).scalar_one()
     assert sorted(permissions) == sorted(ALL_PERMISSIONS)
+
+
+async def test_users_from_before_rest_get_credentials_and_keep_what_refers_to_them(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    await migrate_to(db_url, "0003")
+    first, second = (
+        await _user_before_permissions(engine),
+        await _user_before_permissions(engine, "bob@example.com"),
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            Suppression.__table__.insert().values(
+                address="x@example.org", user_id=first, reason="r", scope="account", source="t"
+            )
+        )
+    await upgrade_async(db_url)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(User.rest_api_key, User.rest_secret_salt, User.account_hash, User.phone)
+            )
+        ).all()
+        kept = (await conn.execute(select(Suppression.user_id))).scalars().all()
+    assert len(rows) == 2 and len({row[0] for row in rows}) == 2
+    assert all(
+        len(key) == 32 and len(salt) == 32 and hash_ and phone == ""
+        for key, salt, hash_, phone in rows
+    )
+    assert kept == [first] and second != first  # adding the columns rebuilt nothing
 
 
 async def test_signing_keys_that_verifiers_cannot_decode_are_replaced(
