@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import http_api.commands  # noqa: F401 - importing registers the /api.php commands
+import http_api.commands
+import http_api.rest.controllers  # noqa: F401 - importing registers the /rest actions
 from http_api import (
     api_php,
     metrics,
@@ -30,6 +31,7 @@ from http_api import (
     v1_webhooks,
 )
 from http_api.rate_limit import RateLimiter
+from http_api.rest import protocol as rest_protocol
 from http_api.v1_auth import KeyCache
 from mta.submission import Gateway
 from storage.engine import Database
@@ -72,6 +74,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/webhooks", v1_webhooks.endpoint, methods=["GET", "POST", "DELETE"]),
         Route("/api/v1/email", v1_email.endpoint, methods=["POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
+        Route(
+            "/rest/{path:path}", rest_protocol.endpoint, methods=["GET", "POST", "PUT", "DELETE"]
+        ),
         Route("/t/o/{token}", tracking.open_pixel, methods=["GET"]),
         Route("/t/c/{token}", tracking.click, methods=["GET"]),
         Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),

@@ -4,7 +4,10 @@ HTTP port, and a user (plus a second one) with API keys."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,12 +40,81 @@ def serving(gateway: Gateway) -> Iterator[httpx.Client]:
 
 
 @dataclass
+class RestClient:
+    """A client of the signed /rest API written from 003's text alone (not Mailgate's code):
+    X-Rest-ApiSign = sha1(ApiKey + access path + body + ApiSecret), hex."""
+
+    client: httpx.Client
+    key: str
+    secret: str
+
+    def sign(self, path: str, body: bytes) -> str:
+        return hashlib.sha1((self.key + path).encode() + body + self.secret.encode()).hexdigest()
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+    ) -> httpx.Response:
+        headers = {
+            "X-Rest-ApiKey": self.key,
+            "X-Rest-ApiSign": self.sign(path, body),
+            "Content-Type": content_type,
+        }
+        return self.client.request(method, path, content=body, headers=headers)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.request("GET", path)
+
+    def post(self, path: str, data: Any = None) -> httpx.Response:
+        """POST `data` as JSON (the document's second scheme)."""
+        body = b"" if data is None else json.dumps(data).encode()
+        return self.request("POST", path, body)
+
+    def post_form(self, path: str, pairs: list[tuple[str, str]]) -> httpx.Response:
+        """POST URL-encoded data (the first scheme), names as PHP clients write them."""
+        body = urllib.parse.urlencode(pairs).encode()
+        return self.request("POST", path, body, "application/x-www-form-urlencoded")
+
+    def ok(self, path: str, data: Any = None) -> Any:
+        """The `data` of a successful POST (or GET when `data` is None and the path wants it)."""
+        answer = self.post(path, data)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["status"] == "OK", body
+        return body["data"]
+
+    def error(self, path: str, data: Any = None, method: str = "POST") -> tuple[int, list[int]]:
+        """The HTTP status and the error codes of a refused request."""
+        body = b"" if data is None else json.dumps(data).encode()
+        answer = self.request(method, path, body)
+        parsed = answer.json()
+        assert parsed["status"] == "ERROR", parsed
+        return answer.status_code, [error["code"] for error in parsed["errors"]]
+
+
+@dataclass
 class Api:
     gateway: Gateway
     client: httpx.Client
     key: str
     other_key: str
     user_id: int
+    rest: RestClient
+    other_rest: RestClient
+
+    @classmethod
+    def of(
+        cls, gateway: Gateway, client: httpx.Client, owner: dict[str, Any], other: dict[str, Any]
+    ) -> Api:
+        """From what `mailgate user add` printed for the owner and the other user."""
+        return cls(
+            gateway,
+            client,
+            owner["APIKey"],
+            other["APIKey"],
+            int(owner["UserID"]),
+            RestClient(client, owner["RestApiKey"], owner["RestApiSecret"]),
+            RestClient(client, other["RestApiKey"], other["RestApiSecret"]),
+        )
 
     def call(self, command: str, key: str | None = None, **params: Any) -> dict[str, Any]:
         body = {"Command": command, "APIKey": self.key if key is None else key, **params}
@@ -57,7 +129,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     owner = gateway.json("user", "add", "owner@api.test")
     other = gateway.json("user", "add", "other@api.test")
     with serving(gateway) as client:
-        yield Api(gateway, client, owner["APIKey"], other["APIKey"], owner["UserID"])
+        yield Api.of(gateway, client, owner, other)
 
 
 def db(api: Api) -> sqlite3.Connection:

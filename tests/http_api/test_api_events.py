@@ -31,7 +31,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, int]]
         owner = gateway.json("user", "add", "owner@events.test")
         sender = add_sender(gateway, owner["UserID"], "events.test")
         with serving(gateway) as client:
-            api = Api(gateway, client, owner["APIKey"], owner["APIKey"], owner["UserID"])
+            api = Api.of(gateway, client, owner, owner)
             with smtplib.SMTP("127.0.0.1", gateway.ports["smtp"], timeout=15) as smtp:
                 for n, subject in enumerate(["Invoice 100%", "Welcome", "Welcome back"]):
                     to = f"ok-{n}@dest.example"

@@ -55,7 +55,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         mine = add_sender(gateway, owner["UserID"], "speed.test")
         theirs = add_sender(gateway, other["UserID"], "their-speed.test")
         with serving(gateway) as client:
-            api = Api(gateway, client, owner["APIKey"], other["APIKey"], owner["UserID"])
+            api = Api.of(gateway, client, owner, other)
             # slow- is accepted after two seconds, unknown- is refused with 550 5.1.1.
             send(api, mine, ["ok-1@dest.example", "slow-1@dest.example"])
             send(api, mine, ["unknown-1@dest.example", "ok-2@elsewhere.example"])

@@ -38,7 +38,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         owner = gateway.json("user", "add", "owner@webhooks.test")
         other = gateway.json("user", "add", "other@webhooks.test")
         with serving(gateway) as client:
-            api = Api(gateway, client, owner["APIKey"], other["APIKey"], owner["UserID"])
+            api = Api.of(gateway, client, owner, other)
             with db(api) as conn:  # every test adds domains of its own
                 conn.execute("UPDATE users SET max_sender_domains = 1000")
             yield api
@@ -356,7 +356,7 @@ def test_private_targets_when_the_configuration_allows_them(gateway_factory: Any
     gateway = gateway_factory(MAILGATE_SMTP_PROCESSES="1", MAILGATE_ALLOW_PRIVATE_TARGETS="1")
     owner = gateway.json("user", "add", "owner@private.test")
     with serving(gateway) as client:
-        local = Api(gateway, client, owner["APIKey"], owner["APIKey"], owner["UserID"])
+        local = Api.of(gateway, client, owner, owner)
         domain_id = own_domain(local, "hooks-private.example")
         for url in ("http://127.0.0.1:9000/hook", "http://[::1]:9000/hook", "http://localhost/h"):
             assert add_hook(local, domain_id, "delivery", url)["Success"] is True

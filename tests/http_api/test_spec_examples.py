@@ -273,7 +273,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         user = gateway.json("user", "add", EMAIL, "--password", PASSWORD)
         admin_key = gateway.json("admin-key")["AdminAPIKey"]
         with serving(gateway) as client:
-            api = Api(gateway, client, user["APIKey"], user["APIKey"], int(user["UserID"]))
+            api = Api.of(gateway, client, user, user)
             yield _populated(api, sink, admin_key)
 
 

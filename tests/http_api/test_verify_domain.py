@@ -35,7 +35,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         )
         owner = gateway.json("user", "add", "owner@verify.test")
         with serving(gateway) as client:
-            api = Api(gateway, client, owner["APIKey"], owner["APIKey"], owner["UserID"])
+            api = Api.of(gateway, client, owner, owner)
             yield Setup(api, dns)
 
 

@@ -1,0 +1,3 @@
+"""Every `/rest` controller module, imported so that their actions register."""
+
+from http_api.rest import ping  # noqa: F401
