@@ -13,21 +13,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.metrics import note
 from http_api.params import BadRequestBody, BodyTooLarge, read_params
 from http_api.v1_auth import sender_domain
-from mta.composition import Attachment, Draft, InvalidContent, Mailbox, check_header, compose
+from mta.composition import (
+    Attachment,
+    Draft,
+    InvalidContent,
+    Mailbox,
+    check_header,
+    checked_address,
+    compose,
+)
 from mta.policy import Refusal, address_refusal, sender_refusal
 from mta.submission import (
     Gateway,
@@ -104,25 +110,10 @@ def _get(obj: Mapping[str, Any], name: str) -> Any:
 
 def valid_address(text: str, code: int, label: str) -> str:
     """The address normalised (IDN domains in their ASCII form), or Invalid(code)."""
-    normalized, problem = _checked_address(text)
+    normalized, problem = checked_address(text)
     if normalized is None:
         raise Invalid(code, f"{label} email address is invalid: {problem}")
     return normalized
-
-
-@functools.lru_cache(maxsize=8192)
-def _checked_address(text: str) -> tuple[str | None, str]:
-    """email-validator's verdict, kept: an application sends from the same few addresses, often
-    to the same ones, and the check is a pure function of the text. Special-use names
-    (localhost, .local, .invalid, .onion, .arpa) are refused; `.test` (RFC 6761) is let through
-    as the SMTP side lets it through, so both paths take the same addresses."""
-    try:
-        checked = validate_email(
-            text, check_deliverability=False, allow_smtputf8=True, test_environment=True
-        )
-    except EmailNotValidError as error:
-        return None, str(error)
-    return checked.ascii_email or checked.normalized, ""
 
 
 def mailbox(value: Any, rules: AddressRules) -> Mailbox:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.charset
 import email.policy
+import functools
 import mimetypes
 import re
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr
+
+from email_validator import EmailNotValidError, validate_email
 
 # RFC 5322 3.6.8: a field name is printable US-ASCII except the colon.
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]{1,76}")
@@ -95,6 +98,22 @@ class Draft:
         for mailbox in (*self.to, *self.cc, *self.bcc):
             seen.setdefault(mailbox.address.lower(), mailbox.address)
         return list(seen.values())
+
+
+@functools.lru_cache(maxsize=8192)
+def checked_address(text: str) -> tuple[str | None, str]:
+    """An address from a request, normalised (IDN domains in their ASCII form), or None and
+    email-validator's reason. Kept: an application sends from the same few addresses, often
+    to the same ones, and the check is a pure function of the text. Special-use names
+    (localhost, .local, .invalid, .onion, .arpa) are refused; `.test` (RFC 6761) is let through
+    as the SMTP side lets it through, so both paths take the same addresses."""
+    try:
+        checked = validate_email(
+            text, check_deliverability=False, allow_smtputf8=True, test_environment=True
+        )
+    except EmailNotValidError as error:
+        return None, str(error)
+    return checked.ascii_email or checked.normalized, ""
 
 
 def check_header(name: str, value: str) -> tuple[str, str]:
