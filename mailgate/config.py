@@ -145,6 +145,14 @@ def _routes(value: Any) -> dict[str, tuple[str, int]]:
     return routes
 
 
+def _host_port(value: Any) -> tuple[str, int]:
+    """`host:port`, the host a name or an address (IPv6 in brackets)."""
+    host, sep, port = str(value).strip().rpartition(":")
+    if not sep or not host.strip("[]"):
+        raise ValueError("expected host:port")
+    return host.strip("[]"), _port(port)
+
+
 def _nameservers(value: Any) -> tuple[tuple[str, int], ...]:
     servers = []
     for item in _split(value):
@@ -220,6 +228,8 @@ class Settings:
     destination_rate_limit: int
     connection_idle_timeout: float
     soft_bounce_limit: int
+    spamd_address: tuple[str, int]
+    spam_test_daily_limit: int
     log_format: str
     log_level: str
     # Seals OCRIDs; None only before `mailgate init`. Kept out of repr so it never reaches a log.
@@ -277,6 +287,8 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "destination_rate_limit": (_non_negative_int, 0),
     "connection_idle_timeout": (_non_negative_float, 5.0),
     "soft_bounce_limit": (_positive_int, 3),
+    "spamd_address": (_host_port, "127.0.0.1:783"),
+    "spam_test_daily_limit": (_non_negative_int, 100),
     "log_format": (_choice("text", "json"), "text"),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
     "conversion_key": (_optional_key, ""),

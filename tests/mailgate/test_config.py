@@ -72,6 +72,23 @@ def test_unknown_environment_variable_is_refused(tmp_path: Path) -> None:
     assert "MAILGATE_SMTP_PROT" in config_error(tmp_path, MAILGATE_SMTP_PROT="25")
 
 
+def test_spam_test_settings(tmp_path: Path) -> None:
+    defaults = settings(tmp_path)
+    assert (defaults.spamd_address, defaults.spam_test_daily_limit) == (("127.0.0.1", 783), 100)
+    got = settings(
+        tmp_path, MAILGATE_SPAMD_ADDRESS="[::1]:7830", MAILGATE_SPAM_TEST_DAILY_LIMIT="0"
+    )
+    assert (got.spamd_address, got.spam_test_daily_limit) == (("::1", 7830), 0)
+    assert settings(tmp_path, 'spamd_address = "spamd.internal:783"\n').spamd_address == (
+        "spamd.internal",
+        783,
+    )
+    assert "expected host:port" in config_error(tmp_path, MAILGATE_SPAMD_ADDRESS="783")
+    assert "MAILGATE_SPAM_TEST_DAILY_LIMIT" in config_error(
+        tmp_path, MAILGATE_SPAM_TEST_DAILY_LIMIT="-1"
+    )
+
+
 def test_invalid_toml_is_refused_with_the_file_named(tmp_path: Path) -> None:
     assert f"{tmp_path / 'mailgate.toml'}: not valid TOML" in config_error(tmp_path, "smtp_port =")
 
