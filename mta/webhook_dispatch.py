@@ -13,31 +13,27 @@ the call is dead-lettered (`mailgate webhooks replay` sends it again).
 
 Each webhook has its own concurrency limit, and a dispatcher claims no more calls of a webhook
 whose backlog it already holds: a slow receiver waits on its own calls, not the others'. Every
-call checks its URL again (dns_tools.public_targets, shared for a few seconds among the calls to
-one URL) and connects to an address that was checked, with the URL's host kept for the Host
-header and for TLS (SNI and certificate); redirects are not followed.
+call checks its URL again (mta/checked_http: dns_tools.public_targets, shared for a few seconds
+among the calls to one URL) and connects to an address that was checked, with the URL's host
+kept for the Host header and for TLS (SNI and certificate); redirects are not followed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import hashlib
 import hmac
 import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
-import aiohttp
-import yarl
-
-from dns_tools.public_targets import Target, TargetRefused, check_target
 from mta import metrics
+from mta.checked_http import Answer, CallFailed, HttpOptions, HttpSender
 from mta.delivery import _wait_any, worker_name
 from storage.engine import Database
 from storage.event_names import legacy_name
@@ -55,7 +51,6 @@ from storage.webhook_outbox import (
 log = logging.getLogger("mailgate.webhooks")
 
 RETRY_AFTER_CAP = 3600.0  # seconds: a Retry-After beyond this is read as this
-RESPONSE_BYTES = 500  # of an answer's body kept for `mailgate webhooks status`
 USER_AGENT = "Mailgate-Webhooks/1"
 
 
@@ -73,6 +68,9 @@ class DispatchOptions:
     lease: timedelta = timedelta(minutes=15)
     poll_interval: float = 0.2
     check_ttl: float = 5.0  # seconds a URL check is shared among calls to that URL
+
+    def http(self) -> HttpOptions:
+        return HttpOptions(self.nameservers, self.allow_private, self.timeout, self.check_ttl)
 
 
 # -- what is sent --------------------------------------------------------------------------
@@ -131,141 +129,6 @@ def signed_request(call: Call, now: float | None = None) -> tuple[bytes, dict[st
     return body, headers
 
 
-# -- the one way out: HTTP to a checked address ---------------------------------------------
-
-
-class CallFailed(Exception):
-    """No answer came: the target was refused, could not be reached, or timed out."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    text: str
-    retry_after: float | None  # seconds, when the answer said
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-@dataclass
-class _Checked:
-    expires: float
-    target: Target | None = None
-    refused: str = ""
-
-
-@dataclass
-class HttpSender:
-    """POSTs to webhook URLs: checks each URL (shared briefly among calls to it), connects to
-    an address that passed, and keeps one connection pool per URL origin (a pool keyed by the
-    address alone could carry one host's request over a TLS session verified for another).
-
-    aiohttp rather than httpx: its client costs about a third of the CPU per call, which is
-    what a dispatcher spends its time on."""
-
-    options: DispatchOptions
-    _checks: dict[str, _Checked] = field(default_factory=dict)
-    _sessions: dict[tuple[str, str, int], tuple[aiohttp.ClientSession, float]] = field(
-        default_factory=dict
-    )
-
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-        target = await self._target(url)
-        parsed = yarl.URL(url)
-        headers = {**headers, "Host": parsed.host_port_subcomponent or target.host}
-        tls_name = target.host if target.scheme == "https" else None
-        session = self._session(target)
-        failure = "no address"
-        for address in target.addresses:
-            try:
-                async with asyncio.timeout(self.options.timeout):
-                    return await _send(session, parsed.with_host(address), body, headers, tls_name)
-            except aiohttp.ClientConnectorError as error:
-                failure = f"{address}: {error.os_error or error}"
-                continue  # the next checked address
-            except TimeoutError:
-                raise CallFailed(f"timed out after {self.options.timeout:g}s") from None
-            except aiohttp.ClientError as error:
-                raise CallFailed(f"{type(error).__name__}: {error}") from None
-        raise CallFailed(f"could not connect: {failure}")
-
-    async def _target(self, url: str) -> Target:
-        now = time.monotonic()
-        checked = self._checks.get(url)
-        if checked is None or checked.expires < now:
-            checked = _Checked(now + self.options.check_ttl)
-            try:
-                checked.target = await check_target(
-                    url, self.options.nameservers, self.options.allow_private
-                )
-            except TargetRefused as refused:
-                checked.refused = refused.reason
-            self._checks[url] = checked
-        if checked.target is None:
-            raise CallFailed(f"refused: {checked.refused}")
-        return checked.target
-
-    def _session(self, target: Target) -> aiohttp.ClientSession:
-        key = (target.scheme, target.host, target.port)
-        found = self._sessions.get(key)
-        session = found[0] if found else None
-        if session is None:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, limit_per_host=0),
-                timeout=aiohttp.ClientTimeout(total=self.options.timeout),
-                trust_env=False,  # no proxy from the environment: we connect where we checked
-                auto_decompress=False,
-                skip_auto_headers=("Accept-Encoding",),
-            )
-        self._sessions[key] = (session, time.monotonic())
-        return session
-
-    async def sweep(self, idle: float = 60.0) -> None:
-        """Close the pools of origins not called for `idle` seconds; forget old checks."""
-        now = time.monotonic()
-        for key, (session, used) in list(self._sessions.items()):
-            if now - used > idle:
-                del self._sessions[key]
-                await session.close()
-        for url, checked in list(self._checks.items()):
-            if checked.expires < now:
-                del self._checks[url]
-
-    async def close(self) -> None:
-        for session, _ in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
-
-
-async def _send(
-    session: aiohttp.ClientSession,
-    url: yarl.URL,
-    body: bytes,
-    headers: dict[str, str],
-    tls_name: str | None,
-) -> Answer:
-    async with session.post(
-        url, data=body, headers=headers, allow_redirects=False, server_hostname=tls_name
-    ) as response:
-        kept = await response.content.read(RESPONSE_BYTES)
-        text = kept.decode("utf-8", "replace")
-        return Answer(response.status, text, retry_after(response.headers.get("Retry-After")))
-
-
 # -- the dispatcher ------------------------------------------------------------------------
 
 
@@ -279,7 +142,7 @@ class Dispatcher:
     ) -> None:
         self.db = db
         self.options = options
-        self.sender = sender or HttpSender(options)
+        self.sender = sender or HttpSender(options.http())
         self.name = name or worker_name()
         self.held: dict[int, int] = {}  # webhook id -> calls claimed and not yet recorded
         self.slots: dict[int, asyncio.Semaphore] = {}
