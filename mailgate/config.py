@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dns_tools.names import dns_label
 from mta.ocrid import decode_key
@@ -179,6 +180,15 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _optional_http_url(value: Any) -> str:
+    """An http or https URL, or empty for none."""
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if text and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ValueError("expected an http:// or https:// URL, or empty for none")
+    return text
+
+
 def _optional_key(value: Any) -> bytes | None:
     """32 bytes in URL-safe base64; empty means the data directory's key file."""
     text = str(value).strip()
@@ -230,6 +240,8 @@ class Settings:
     soft_bounce_limit: int
     spamd_address: tuple[str, int]
     spam_test_daily_limit: int
+    sms_provider_url: str
+    sms_provider_token: str = dataclasses.field(repr=False)
     log_format: str
     log_level: str
     # Seals OCRIDs; None only before `mailgate init`. Kept out of repr so it never reaches a log.
@@ -289,13 +301,15 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "soft_bounce_limit": (_positive_int, 3),
     "spamd_address": (_host_port, "127.0.0.1:783"),
     "spam_test_daily_limit": (_non_negative_int, 100),
+    "sms_provider_url": (_optional_http_url, ""),
+    "sms_provider_token": (_text, ""),
     "log_format": (_choice("text", "json"), "text"),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
     "conversion_key": (_optional_key, ""),
 }
 
 # Settings whose value must not appear in error messages.
-SECRETS = {"conversion_key"}
+SECRETS = {"conversion_key", "sms_provider_token"}
 
 
 def env_name(setting: str) -> str:

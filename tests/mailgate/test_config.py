@@ -89,6 +89,23 @@ def test_spam_test_settings(tmp_path: Path) -> None:
     )
 
 
+def test_sms_provider_settings(tmp_path: Path) -> None:
+    defaults = settings(tmp_path)
+    assert (defaults.sms_provider_url, defaults.sms_provider_token) == ("", "")
+    got = settings(
+        tmp_path,
+        MAILGATE_SMS_PROVIDER_URL="https://sms.example.net/send",
+        MAILGATE_SMS_PROVIDER_TOKEN="tok-secret-91",
+    )
+    assert (got.sms_provider_url, got.sms_provider_token) == (
+        "https://sms.example.net/send",
+        "tok-secret-91",
+    )
+    assert "tok-secret-91" not in repr(got)
+    for url in ("sms.example.net/send", "ftp://sms.example.net", "https://"):
+        assert "MAILGATE_SMS_PROVIDER_URL" in config_error(tmp_path, MAILGATE_SMS_PROVIDER_URL=url)
+
+
 def test_invalid_toml_is_refused_with_the_file_named(tmp_path: Path) -> None:
     assert f"{tmp_path / 'mailgate.toml'}: not valid TOML" in config_error(tmp_path, "smtp_port =")
 
