@@ -180,3 +180,11 @@ async def count_daily_test(
     key, window = daily_key(user_id), day_end(now or _now())
     totals = await db.write(lambda conn: add_hits(conn, window, {key: 1}))
     return totals[key] <= limit
+
+
+async def uncount_daily_test(db: Database, user_id: int, limit: int, now: datetime) -> None:
+    """Give back a test counted at `now` that spamd could not score: an outage of ours must not
+    use up an account's tests."""
+    if limit:
+        key, window = daily_key(user_id), day_end(now)
+        await db.write(lambda conn: add_hits(conn, window, {key: -1}))

@@ -265,6 +265,23 @@ def gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             gateway.stop(signal.SIGKILL)
 
 
+SPAMD = ("127.0.0.1", 783)
+
+
+@pytest.fixture
+def spamd() -> tuple[str, int]:
+    """SpamAssassin's spamd on 127.0.0.1:783 (.ci/run starts it): a test that needs it skips
+    without one, or fails when MAILGATE_REQUIRE_SPAMD=1."""
+    try:
+        with socket.create_connection(SPAMD, timeout=1):
+            return SPAMD
+    except OSError:
+        message = f"spamd not answering on {SPAMD[0]}:{SPAMD[1]}"
+    if os.environ.get("MAILGATE_REQUIRE_SPAMD") == "1":
+        pytest.fail(message + " (MAILGATE_REQUIRE_SPAMD=1)")
+    pytest.skip(message)
+
+
 @pytest.fixture
 def dns_server() -> Iterator[DnsServer]:
     """A running DNS server on loopback with an empty zone; tests publish what they need."""

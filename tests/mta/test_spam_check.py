@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import os
-import socket
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -24,34 +22,15 @@ from mta.spam_check import (
     daily_key,
     day_end,
     parse_report,
+    uncount_daily_test,
 )
 from storage.engine import Database
 from storage.rate_windows import purge_windows, window_totals
 from tests.conftest import free_port
 
-SPAMD = ("127.0.0.1", 783)
 # SpamAssassin's test string: the GTUBE rule gives any message carrying it 1000 points.
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 ACCOUNT = "owner@sender.example"
-
-
-def spamd_answers() -> bool:
-    try:
-        with socket.create_connection(SPAMD, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def spamd() -> tuple[str, int]:
-    """spamd's address; a test needing it skips without one, or fails where it is required."""
-    if not spamd_answers():
-        message = f"spamd not answering on {SPAMD[0]}:{SPAMD[1]}"
-        if os.environ.get("MAILGATE_REQUIRE_SPAMD") == "1":
-            pytest.fail(message + " (MAILGATE_REQUIRE_SPAMD=1)")
-        pytest.skip(message)
-    return SPAMD
 
 
 def message(**fields: str) -> bytes:
@@ -211,6 +190,13 @@ async def test_the_daily_limit_refuses_the_test_past_it(db: Database) -> None:
     assert await count_daily_test(db, 8, limit=3, now=NOON), "another account has its own count"
     tomorrow = NOON + timedelta(days=1)
     assert await count_daily_test(db, 7, limit=3, now=tomorrow), "a new UTC day starts afresh"
+
+
+async def test_a_test_given_back_does_not_count(db: Database) -> None:
+    assert await count_daily_test(db, 7, limit=1, now=NOON)
+    await uncount_daily_test(db, 7, limit=1, now=NOON)
+    assert await count_daily_test(db, 7, limit=1, now=NOON)
+    assert not await count_daily_test(db, 7, limit=1, now=NOON)
 
 
 async def test_no_limit_counts_nothing(db: Database) -> None:
