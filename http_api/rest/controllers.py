@@ -1,3 +1,6 @@
 """Every `/rest` controller module, imported so that their actions register."""
 
-from http_api.rest import ping  # noqa: F401
+from http_api.rest import (
+    ping,  # noqa: F401
+    spam_test,  # noqa: F401
+)
