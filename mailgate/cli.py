@@ -20,7 +20,8 @@ from mailgate.config import CONVERSION_KEY_FILE, ConfigError, Settings, load_set
 from mailgate.logs import configure_logging
 from mta.ocrid import new_key
 from mta.sender_records import records_for
-from storage import accounts, credentials, domains
+from mta.sms_text import SmsError, check_sender_name
+from storage import accounts, credentials, domains, sms_senders
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.models import DomainStatus, Permission
@@ -356,6 +357,24 @@ def cmd_webhooks_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sms_sender(settings: Settings, args: argparse.Namespace) -> int:
+    """`sms sender add` announces an account's sender name; `sms sender confirm` lets the
+    account send SMS under it."""
+    try:
+        name = check_sender_name(args.name)
+    except SmsError as error:
+        say(f"not a sender name: {args.name!r} ({error.detail})")
+        return 1
+    operation = sms_senders.add_sender if args.step == "add" else sms_senders.confirm_sender
+    try:
+        sender = with_engine(settings, lambda engine: operation(engine, args.user_id, name))
+    except sms_senders.NotFound as error:
+        say(str(error))
+        return 1
+    emit({"UserID": sender.user_id, "Name": sender.name, "Status": str(sender.status)})
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mailgate", description=__doc__)
     root.add_argument("--data-dir", help="data directory (default $MAILGATE_DATA_DIR or ./data)")
@@ -427,6 +446,20 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--limit", type=int, default=1000, help="at most this many calls")
     replay.add_argument("--outbox", type=int, help="one call, by its OutboxID")
     replay.add_argument("--event", help="the calls of one event (EventID, or evt_<n>)")
+
+    sms = commands.add_parser("sms", help="SMS sender names").add_subparsers(
+        dest="action", required=True
+    )
+    sms_sender = sms.add_parser("sender", help="an account's SMS sender names").add_subparsers(
+        dest="step", required=True
+    )
+    for step, helptext in (
+        ("add", "add a sender name, awaiting confirmation"),
+        ("confirm", "confirm a sender name: SMS may be sent under it"),
+    ):
+        sub = sms_sender.add_parser(step, help=helptext)
+        sub.add_argument("user_id", type=int, help="the UserID")
+        sub.add_argument("name", help="at most 11 GSM characters, as phones will show it")
     return root
 
 
@@ -448,6 +481,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("queue", "explain"): cmd_queue_explain,
     ("webhooks", "status"): cmd_webhooks_status,
     ("webhooks", "replay"): cmd_webhooks_replay,
+    ("sms", "sender"): cmd_sms_sender,
 }
 
 

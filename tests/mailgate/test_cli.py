@@ -231,3 +231,25 @@ def test_smtp_add_shows_the_password_once_and_stores_an_argon2_hash(
     assert query(
         gateway.data_dir, "SELECT count(*) FROM smtp_credentials WHERE domain_id = 999999"
     ) == [(0,)]
+
+
+def test_sms_sender_names_are_added_then_confirmed(gateway: Gateway, user_id: int) -> None:
+    added = gateway.json("sms", "sender", "add", str(user_id), "My Shop")
+    assert added == {"UserID": user_id, "Name": "My Shop", "Status": "unconfirmed"}
+    confirmed = gateway.json("sms", "sender", "confirm", str(user_id), "My Shop")
+    assert confirmed == {**added, "Status": "confirmed"}
+    assert gateway.json("sms", "sender", "add", str(user_id), "My Shop") == confirmed
+    [(stored,)] = query(
+        gateway.data_dir, "SELECT confirmed_at FROM sms_senders WHERE user_id = ?", user_id
+    )
+    assert stored is not None
+
+    for args, shown in [
+        (("add", str(user_id), "Twelve chars"), "Twelve chars"),
+        (("add", str(user_id), "Sklep ą"), "Sklep ą"),
+        (("add", "999999", "Shop"), "999999"),
+        (("confirm", str(user_id), "Unknown"), "add it first"),
+    ]:
+        refused = gateway.cli("sms", "sender", *args, check=False)
+        assert refused.returncode == 1 and shown in refused.stderr, refused.stderr
+    assert query(gateway.data_dir, "SELECT name FROM sms_senders") == [("My Shop",)]
