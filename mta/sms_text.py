@@ -96,9 +96,10 @@ class SmsError(Exception):
     """A request the document refuses: `code` is its error code, `detail` says what was wrong."""
 
     def __init__(self, code: SmsCode, detail: str = "") -> None:
-        super().__init__(f"{code.value} {MESSAGES[code]}" + (f": {detail}" if detail else ""))
         self.code = code
         self.detail = detail
+        self.message = MESSAGES[code] + (f": {detail}" if detail else "")
+        super().__init__(f"{code.value} {self.message}")
 
 
 @dataclass(frozen=True)
@@ -190,17 +191,23 @@ def check_sender_name(value: str) -> str:
 # -- a request --------------------------------------------------------------------------------
 
 
+REPLACEMENT = "\ufffd"  # what a decoder that replaces (a URL-encoded form's) puts for bad bytes
+
+
 def decoded(value: str | bytes | None) -> str | None:
-    """A parameter as text: bytes must be UTF-8 (the document's coding), text must be
-    encodable (no lone surrogates, which undecodable input may have become)."""
+    """A parameter as text: bytes must be UTF-8 (the document's coding); text must hold no
+    lone surrogate (undecodable bytes escaped) and no U+FFFD, the mark undecodable bytes leave
+    where they were replaced (a form's percent-escapes in Latin-1, say). An SMS that really
+    means to show U+FFFD is not worth sending a phone mojibake for."""
     try:
-        if isinstance(value, bytes):
-            return value.decode("utf-8")
-        if value is not None:
-            value.encode("utf-8")
+        text = value.decode("utf-8") if isinstance(value, bytes) else value
+        if text is not None:
+            text.encode("utf-8")
     except UnicodeError:
         raise SmsError(SmsCode.BAD_CODING, "not valid UTF-8") from None
-    return value
+    if text is not None and REPLACEMENT in text:
+        raise SmsError(SmsCode.BAD_CODING, "not valid UTF-8 (U+FFFD where bytes were replaced)")
+    return text
 
 
 def check_single(value: str | None) -> bool:

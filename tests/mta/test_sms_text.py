@@ -177,6 +177,7 @@ def test_a_request_checked_whole() -> None:
         {"gsm": b"\xff600100200", "text": "Hello"},
         {"gsm": "600100200", "text": "Hello", "sender": b"Sh\xc3"},
         {"gsm": "600100200", "text": "caf\udce9"},  # what surrogateescape makes of bad bytes
+        {"gsm": "600100200", "text": "caf\ufffd"},  # what errors="replace" makes of them
         {"gsm": "600100200", "text": "Hello", "single": "2"},
         {"gsm": "600100200", "text": "Hello", "single": "yes"},
         {"gsm": "bad", "text": b"\xff"},  # coding is checked before anything else
@@ -189,5 +190,8 @@ def test_bad_coding_is_an_error_in_the_command(params: dict[str, str | bytes]) -
 
 
 def test_the_error_names_its_code_in_the_documents_words() -> None:
-    with pytest.raises(SmsError, match=r"^1103 SMS content too long \(SMS without special"):
+    with pytest.raises(SmsError, match=r"^1103 SMS content too long \(SMS without special") as e:
         check_text("a" * 460)
+    assert e.value.message == (
+        "SMS content too long (SMS without special characters): 460 septets, at most 459"
+    )
