@@ -10,6 +10,7 @@ import sqlite3
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -100,6 +101,7 @@ class Api:
     user_id: int
     rest: RestClient
     other_rest: RestClient
+    other_user_id: int
 
     @classmethod
     def of(
@@ -114,6 +116,7 @@ class Api:
             int(owner["UserID"]),
             RestClient(client, owner["RestApiKey"], owner["RestApiSecret"]),
             RestClient(client, other["RestApiKey"], other["RestApiSecret"]),
+            int(other["UserID"]),
         )
 
     def call(self, command: str, key: str | None = None, **params: Any) -> dict[str, Any]:
@@ -123,13 +126,21 @@ class Api:
         return answer.json()
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    gateway = make_gateway(tmp_path_factory.mktemp("api"), MAILGATE_SMTP_PROCESSES="1")
-    owner = gateway.json("user", "add", "owner@api.test")
-    other = gateway.json("user", "add", "other@api.test")
+@contextlib.contextmanager
+def running_api(data_dir: Path, domain: str = "api.test", **env: str) -> Iterator[Api]:
+    """A running gateway with `env`, and two accounts (owner@ and other@ `domain`) made by
+    `mailgate user add`."""
+    gateway = make_gateway(data_dir, MAILGATE_SMTP_PROCESSES="1", **env)
+    owner = gateway.json("user", "add", f"owner@{domain}")
+    other = gateway.json("user", "add", f"other@{domain}")
     with serving(gateway) as client:
         yield Api.of(gateway, client, owner, other)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with running_api(tmp_path_factory.mktemp("api")) as api:
+        yield api
 
 
 def db(api: Api) -> sqlite3.Connection:

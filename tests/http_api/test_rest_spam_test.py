@@ -4,33 +4,24 @@ the answer's score and tests, and every error code of 003's "Spamtests" (1901, 1
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import free_port, make_gateway
-from tests.http_api.conftest import Api, serving
+from tests.conftest import free_port
+from tests.http_api.conftest import Api, running_api
 
 PATH = "/rest/spam_test/check"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 NOTE = {"subject": "Lunch on Friday", "text": "Shall we meet at noon on Friday?"}
 
 
-@contextlib.contextmanager
-def gateway_api(tmp: pytest.TempPathFactory, **env: str) -> Iterator[Api]:
-    """A running gateway with `env`, and two accounts made by `mailgate user add`."""
-    gateway = make_gateway(tmp.mktemp("spam"), MAILGATE_SMTP_PROCESSES="1", **env)
-    owner = gateway.json("user", "add", "owner@spam.test")
-    other = gateway.json("user", "add", "other@spam.test")
-    with serving(gateway) as client:
-        yield Api.of(gateway, client, owner, other)
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """One test a day per account: the owner's first test passes, the next is refused."""
-    with gateway_api(tmp_path_factory, MAILGATE_SPAM_TEST_DAILY_LIMIT="1") as api:
+    with running_api(
+        tmp_path_factory.mktemp("spam"), "spam.test", MAILGATE_SPAM_TEST_DAILY_LIMIT="1"
+    ) as api:
         yield api
 
 
@@ -76,7 +67,7 @@ def test_spamd_out_of_reach_is_an_error_in_the_verification_system(
 ) -> None:
     closed = f"127.0.0.1:{free_port()}"
     env = {"MAILGATE_SPAMD_ADDRESS": closed, "MAILGATE_SPAM_TEST_DAILY_LIMIT": "1"}
-    with gateway_api(tmp_path_factory, **env) as api:
+    with running_api(tmp_path_factory.mktemp("spam"), "spam.test", **env) as api:
         # Twice over a limit of one: a test spamd could not score is given back.
         assert api.rest.error(PATH, NOTE) == (400, [1906])
         assert api.rest.error(PATH, NOTE) == (400, [1906])
