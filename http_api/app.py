@@ -32,6 +32,8 @@ from http_api import (
 )
 from http_api.rate_limit import RateLimiter
 from http_api.rest import protocol as rest_protocol
+from http_api.subscriber_activation import ROUTE as ACTIVATE_ROUTE
+from http_api.subscriber_activation import activate_page
 from http_api.v1_auth import KeyCache
 from mta.submission import Gateway
 from storage.engine import Database
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/t/c/{token}", tracking.click, methods=["GET"]),
         Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", tracking.unsubscribe_post, methods=["POST"]),
+        Route(ACTIVATE_ROUTE, activate_page, methods=["GET"]),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]

@@ -231,6 +231,23 @@ async def sender_for_address_domain(db: Database, name: str) -> SenderContext | 
     return SenderContext(*closest)
 
 
+_FIRST_ENABLED = (
+    select(SenderDomain.id)
+    .where(
+        SenderDomain.user_id == bindparam("user_id"), SenderDomain.status == DomainStatus.ENABLED
+    )
+    .order_by(SenderDomain.id)
+    .limit(1)
+)
+
+
+async def first_enabled_domain_id(db: Database, user_id: int) -> int | None:
+    """The account's oldest Enabled sender domain: what mail the gateway sends on the
+    account's behalf (subscription confirmations) is sent from."""
+    found = await db.scalar(_FIRST_ENABLED, {"user_id": user_id})
+    return None if found is None else int(found)
+
+
 async def is_inbound_relay_domain(db: Database, name: str) -> bool:
     return await db.scalar(_RELAY_DOMAIN, {"name": name.lower()}) is not None
 
