@@ -9,8 +9,9 @@ the gateway logs why.
 
 Where the document is silent: addresses are matched in lower case; every documented state may
 be given to add and edit; `get` of an address not on the list answers 1313 (getHistory's code
-for it); the batch answers keep addMultiple's `Errors` ({email, error, code}) with counts named
-after the action (`inserted`/`not_inserted`, `updated`/`not_updated`, `deleted`/`not_deleted`);
+for it); the batch answers are addMultiple's (`inserted`, `not_inserted`, `Errors` of {email, error,
+code}), with the counts also under the action's names (`updated`/`not_updated`,
+`deleted`/`not_deleted`);
 a batch in which no address succeeds is an error (1331 for add and edit, 1321 for delete) that
 lists each address's error after it; `getMultiple` answers one item per address asked for,
 `{email, state, custom_fields}` or `{email, errors: [{error, code}]}`; `deleteMultiple` without
@@ -263,7 +264,11 @@ def batch_answer(
     if not done and errors:
         more = [(error.code, f"{error.email}: {error.message}") for error in errors]
         raise RestError(failed, "Adding/updating subscriber failed", None, *more)
-    return {counts[0]: done, counts[1]: len(errors), "Errors": [e.answer() for e in errors]}
+    # The document says edit and delete answer "identically" to addMultiple: its counts are
+    # always there, and the action's own names beside them.
+    answer = {"inserted": done, "not_inserted": len(errors)}
+    answer.update({counts[0]: done, counts[1]: len(errors), "Errors": [e.answer() for e in errors]})
+    return answer
 
 
 @action("subscriber", "addMultiple")

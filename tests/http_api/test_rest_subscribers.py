@@ -185,6 +185,7 @@ def test_multiple_actions_and_their_errors(api: Api) -> None:
             {"email": "nobody@example.com"}, {"email": "m1@example.com"}]},
     )  # fmt: skip
     assert (edited["updated"], edited["not_updated"]) == (2, 1)
+    assert (edited["inserted"], edited["not_inserted"]) == (2, 1)  # addMultiple's names too
     assert edited["Errors"] == [
         {"email": "nobody@example.com", "error": "Subscriber doesn't exist", "code": 1331}
     ]
