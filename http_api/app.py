@@ -35,6 +35,8 @@ from http_api.rest import protocol as rest_protocol
 from http_api.subscriber_activation import ROUTE as ACTIVATE_ROUTE
 from http_api.subscriber_activation import activate_page
 from http_api.v1_auth import KeyCache
+from mta.checked_http import HttpOptions
+from mta.sms_transport import configured_transport
 from mta.submission import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
@@ -59,9 +61,15 @@ def create_app(settings: Settings) -> Starlette:
         writer.start()
         # The same submission path as SMTP: policy, headers, DKIM, group-committed queue.
         app.state.gateway = Gateway.configured(db, writer, settings)
+        app.state.sms_transport = sms = configured_transport(
+            settings.sms_provider_url,
+            settings.sms_provider_token,
+            HttpOptions(settings.nameservers, settings.allow_private_targets),
+        )
         try:
             yield
         finally:
+            await sms.close()
             await limiter.close()
             await writer.close()
             await db.dispose()

@@ -2,6 +2,7 @@
 
 from http_api.rest import (
     ping,  # noqa: F401
+    sms,  # noqa: F401
     spam_test,  # noqa: F401
     subscriber_lists,  # noqa: F401
     subscribers,  # noqa: F401
