@@ -17,7 +17,7 @@ import email.policy
 import functools
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.encoders import encode_base64
 from email.header import Header
@@ -52,6 +52,10 @@ _SMTP = email.policy.compat32.clone(linesep="\r\n")
 
 class InvalidContent(ValueError):
     """A request field that cannot become part of a message; the text says which and why."""
+
+
+class UnencodableText(InvalidContent):
+    """Text that the message's charset cannot represent."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +95,19 @@ class Draft:
     plain: str | None = None
     attachments: Sequence[Attachment] = ()
     headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    charset: str = _UTF8  # of the text parts, the subject and the names: utf-8 or iso-8859-2
 
     def recipients(self) -> list[str]:
         """Envelope recipients: To, Cc and Bcc, each address once (compared without case)."""
-        seen: dict[str, str] = {}
-        for mailbox in (*self.to, *self.cc, *self.bcc):
-            seen.setdefault(mailbox.address.lower(), mailbox.address)
-        return list(seen.values())
+        return unique_addresses(mailbox.address for mailbox in (*self.to, *self.cc, *self.bcc))
+
+
+def unique_addresses(addresses: Iterable[str]) -> list[str]:
+    """Each address once, compared without case, the first spelling kept, in order."""
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.lower(), address)
+    return list(seen.values())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -139,29 +149,50 @@ def _single_line(what: str, value: str) -> str:
     return value
 
 
-def _address_list(mailboxes: Sequence[Mailbox]) -> str:
-    return ", ".join(
-        formataddr((_single_line("a name", m.name), m.address), charset=_UTF8) for m in mailboxes
-    )
+def _encodable(what: str, text: str, charset: str) -> str:
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError as error:
+        bad = text[error.start]
+        raise UnencodableText(f"{what}: {bad!r} cannot be written in {charset}") from None
+    return text
 
 
-def _text_part(text: str, subtype: str) -> MIMEText:
-    """7bit when the text is ASCII with short lines; quoted-printable UTF-8 otherwise, so no
-    line ever passes SMTP's 998 octets."""
+def _address_list(mailboxes: Sequence[Mailbox], charset: str = _UTF8) -> str:
+    return ", ".join(_mailbox(m, charset) for m in mailboxes)
+
+
+def _mailbox(mailbox: Mailbox, charset: str) -> str:
+    name = _encodable("a name", _single_line("a name", mailbox.name), charset)
+    return formataddr((name, mailbox.address), charset=charset)
+
+
+def _text_part(text: str, subtype: str, charset: str = _UTF8) -> MIMEText:
+    """7bit when the text is ASCII with short lines; quoted-printable in `charset` otherwise,
+    so no line ever passes SMTP's 998 octets."""
     if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
         return MIMEText(text, subtype, "us-ascii")
-    return MIMEText(text, subtype, _UTF8_QP)
+    if charset == _UTF8:
+        return MIMEText(text, subtype, _UTF8_QP)
+    _encodable(f"the {subtype} text", text, charset)
+    encoded = email.charset.Charset(charset)
+    encoded.body_encoding = email.charset.QP
+    return MIMEText(text, subtype, encoded)
 
 
 def compose(draft: Draft) -> bytes:
-    """The message as CRLF bytes, ready for the submission path."""
+    """The message as CRLF bytes, ready for the submission path. Text the draft's charset
+    cannot represent is UnencodableText."""
     message = _body(draft)
-    headers: list[tuple[str, str]] = [("From", _address_list([draft.sender]))]
+    charset = draft.charset
+    headers: list[tuple[str, str]] = [("From", _address_list([draft.sender], charset))]
     for name, mailboxes in (("To", draft.to), ("Cc", draft.cc), ("Reply-To", draft.reply_to)):
         if mailboxes:
-            headers.append((name, _address_list(mailboxes)))
-    subject = _single_line("Subject", draft.subject)
-    headers.append(("Subject", subject if subject.isascii() else Header(subject, _UTF8).encode()))
+            headers.append((name, _address_list(mailboxes, charset)))
+    if not draft.to and not draft.cc:  # recipients all hidden, as Postfix writes it
+        headers.append(("To", "undisclosed-recipients:;"))
+    subject = _encodable("Subject", _single_line("Subject", draft.subject), charset)
+    headers.append(("Subject", subject if subject.isascii() else Header(subject, charset).encode()))
     headers.extend(draft.headers)  # checked by check_header
     for name, value in headers:  # after the body's own MIME fields; order is free (RFC 5322)
         message[name] = value
@@ -171,12 +202,12 @@ def compose(draft: Draft) -> bytes:
 def _body(draft: Draft) -> Message:
     if draft.plain is not None and draft.html is not None:
         body: Message = MIMEMultipart("alternative")
-        body.attach(_text_part(draft.plain, "plain"))
-        body.attach(_text_part(draft.html, "html"))
+        body.attach(_text_part(draft.plain, "plain", draft.charset))
+        body.attach(_text_part(draft.html, "html", draft.charset))
     elif draft.html is not None:
-        body = _text_part(draft.html, "html")
+        body = _text_part(draft.html, "html", draft.charset)
     else:
-        body = _text_part(draft.plain or "", "plain")
+        body = _text_part(draft.plain or "", "plain", draft.charset)
     # Inline parts with a Content-ID go next to the HTML that refers to them (multipart/related).
     related = [a for a in draft.attachments if a.inline and a.content_id and draft.html is not None]
     if related:
