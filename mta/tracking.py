@@ -76,10 +76,13 @@ class TrackingSettings:
 
 @dataclass(frozen=True)
 class TrackingRequest:
-    """A message's own choice (`TrackLinks`, `TrackOpens`); None follows the domain's."""
+    """A message's own choice (`TrackLinks`, `TrackOpens`); None follows the domain's.
+    `rebrand`: another sender domain (a SenderContext) whose tracking host the message's
+    tracking and unsubscribe URLs use instead of its own domain's (/rest/mail's `domain`)."""
 
     links: bool | None = None
     opens: bool | None = None
+    rebrand: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,14 @@ def plan_for(
     opens = sender.open_tracking if request.opens is None else request.opens
     if settings.key is None or not (links or opens or sender.unsubscribe_link):
         return None
-    return_path = f"{sender.custom_subdomain or settings.return_path_subdomain}.{sender.domain}"
-    host = sender.tracking_host(settings.track_prefix) or return_path
+    return_path = _return_path(settings, sender)
+    brand = request.rebrand or sender
+    host = brand.tracking_host(settings.track_prefix) or _return_path(settings, brand)
     return Plan(links, opens, sender.unsubscribe_link, settings.base_url(host), return_path)
+
+
+def _return_path(settings: TrackingSettings, sender: Any) -> str:
+    return f"{sender.custom_subdomain or settings.return_path_subdomain}.{sender.domain}"
 
 
 def placeholder(purpose: Purpose, nonce: str) -> str:

@@ -8,6 +8,7 @@ import binascii
 import email
 import email.policy
 import uuid
+from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
@@ -253,3 +254,12 @@ def test_a_messages_choice_overrides_the_domains_and_nothing_asked_is_no_plan() 
     assert headers_only is not None and headers_only.unsubscribe
     keyless = TrackingSettings(None, SETTINGS.public_url, "links", "bounces")
     assert plan_for(keyless, sender(), None) is None  # no key, no tokens: nothing is tracked
+
+
+def test_a_rebranding_domain_gives_its_tracking_host_and_the_return_path_stays() -> None:
+    brand = replace(sender(custom_track_prefix="t"), domain="brand.example")
+    plan = plan_for(SETTINGS, sender(), TrackingRequest(True, True, rebrand=brand))
+    assert plan == Plan(True, True, False, BASE.replace("links.shop", "t.brand"), PLAN.return_path)
+    disabled = replace(brand, track_prefix_disabled=True, custom_subdomain="rp")
+    plan = plan_for(SETTINGS, sender(), TrackingRequest(True, True, rebrand=disabled))
+    assert plan is not None and plan.base_url == BASE.replace("links.shop", "rp.brand")
