@@ -1,8 +1,9 @@
 """HTTP calls the gateway makes to URLs it does not control (webhook receivers, an SMS
-provider): each URL is checked (dns_tools.public_targets: http or https, public addresses only
-unless `allow_private`), the check shared for a few seconds among calls to that URL, and the call
-connects to an address that passed, with the URL's host kept for the Host header and for TLS (SNI
-and certificate). Redirects are not followed: they would lead past the check.
+provider, attachment links): each URL is checked (dns_tools.public_targets: http or https,
+public addresses only unless `allow_private`), the check shared for a few seconds among calls to
+that URL, and the call connects to an address that passed, with the URL's host kept for the Host
+header and for TLS (SNI and certificate). Redirects are not followed: they would lead past the
+check.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import aiohttp
 import yarl
@@ -38,11 +40,31 @@ class CallRefused(CallFailed):
     """The URL failed the check: no call was made."""
 
 
+class TooLarge(CallFailed):
+    """The answer's body is longer than the caller's limit; reading stopped there."""
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
     text: str
     retry_after: float | None  # seconds, when the answer said
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer to a GET: its body only when the status is 2xx."""
+
+    status: int
+    body: bytes
+    content_type: str  # as the answer said, "" when it did not
+    filename: str  # from Content-Disposition, "" when it named none
+
+
+T = TypeVar("T")
+# One request over a connection to a checked address: (session, URL with that address, headers,
+# TLS name) -> the answer.
+Exchange = Callable[[aiohttp.ClientSession, yarl.URL, dict[str, str], str | None], Awaitable[T]]
 
 
 def retry_after(value: str | None) -> float | None:
@@ -84,6 +106,25 @@ class HttpSender:
     )
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        async def exchange(
+            session: aiohttp.ClientSession, at: yarl.URL, sent: dict[str, str], tls: str | None
+        ) -> Answer:
+            return await _send(session, at, body, sent, tls)
+
+        return await self._call(url, headers, exchange)
+
+    async def get(self, url: str, limit: int, headers: dict[str, str] | None = None) -> Fetched:
+        """GET `url`; a 2xx body longer than `limit` bytes is TooLarge, found while reading
+        (or from Content-Length), never read further."""
+
+        async def exchange(
+            session: aiohttp.ClientSession, at: yarl.URL, sent: dict[str, str], tls: str | None
+        ) -> Fetched:
+            return await _fetch(session, at, sent, tls, limit)
+
+        return await self._call(url, headers or {}, exchange)
+
+    async def _call(self, url: str, headers: dict[str, str], exchange: Exchange[T]) -> T:
         target = await self._target(url)
         parsed = yarl.URL(url)
         headers = {**headers, "Host": parsed.host_port_subcomponent or target.host}
@@ -93,7 +134,7 @@ class HttpSender:
         for address in target.addresses:
             try:
                 async with asyncio.timeout(self.options.timeout):
-                    return await _send(session, parsed.with_host(address), body, headers, tls_name)
+                    return await exchange(session, parsed.with_host(address), headers, tls_name)
             except aiohttp.ClientConnectorError as error:
                 failure = f"{address}: {error.os_error or error}"
                 continue  # the next checked address
@@ -164,3 +205,29 @@ async def _send(
         kept = await response.content.read(RESPONSE_BYTES)
         text = kept.decode("utf-8", "replace")
         return Answer(response.status, text, retry_after(response.headers.get("Retry-After")))
+
+
+async def _fetch(
+    session: aiohttp.ClientSession,
+    url: yarl.URL,
+    headers: dict[str, str],
+    tls_name: str | None,
+    limit: int,
+) -> Fetched:
+    async with session.get(
+        url, headers=headers, allow_redirects=False, server_hostname=tls_name
+    ) as response:
+        if not 200 <= response.status < 300:
+            return Fetched(response.status, b"", "", "")
+        if response.content_length is not None and response.content_length > limit:
+            raise TooLarge(f"{response.content_length} bytes, more than {limit}")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise TooLarge(f"more than {limit} bytes")
+        disposition = response.content_disposition
+        filename = (disposition.filename or "") if disposition else ""
+        return Fetched(
+            response.status, bytes(body), response.headers.get("Content-Type", ""), filename
+        )
