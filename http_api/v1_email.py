@@ -47,6 +47,7 @@ from mta.tracking import TrackingRequest
 from storage.queue import QueueWriteError
 
 REPLY_TO_LIMIT = 10
+MAX_TAG_LENGTH = 128  # characters of one tag (also /rest/mail's `tag`)
 MAX_SCHEDULE_SECONDS = 3 * 24 * 3600  # as far ahead as SendAt may be (Mailgun allows 3 days)
 # Parameters naming objects Mailgate does not have yet, with their "invalid" code.
 UNKNOWN_OBJECTS = {
@@ -255,8 +256,12 @@ def tags(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value]
     found: list[str] = []
     for item in items:
-        if not isinstance(item, str | int) or not str(item).strip() or len(str(item)) > 128:
-            raise Invalid(0, "Tags must be strings of 1 to 128 characters")
+        if (
+            not isinstance(item, str | int)
+            or not str(item).strip()
+            or len(str(item)) > MAX_TAG_LENGTH
+        ):
+            raise Invalid(0, f"Tags must be strings of 1 to {MAX_TAG_LENGTH} characters")
         if str(item).strip() not in found:
             found.append(str(item).strip())
     return found

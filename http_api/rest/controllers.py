@@ -1,6 +1,7 @@
 """Every `/rest` controller module, imported so that their actions register."""
 
 from http_api.rest import (
+    mail,  # noqa: F401
     ping,  # noqa: F401
     sms,  # noqa: F401
     spam_test,  # noqa: F401

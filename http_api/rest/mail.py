@@ -1,0 +1,290 @@
+"""`POST /rest/mail` (003): one transactional mail to one subscriber, through the same path as
+`/api/v1/email` and SMTP (mta/composition.compose, sender policy, suppressions, sending limits,
+DKIM, durable queue). The answer, `{"message_id": ...}`, comes once the message is committed.
+
+Decisions where 003 is silent:
+- `from` empty: `noreply@` the account's oldest Enabled sender domain. `from` must be at (or
+  under) an Enabled sender domain of the account (1205 otherwise, also when the account may not
+  send at all). `from_name` absent: no display name; given but blank: 1206. `reply_to` absent:
+  no Reply-To.
+- `encoding`: UTF-8 (default) or ISO-8859-2 (any name Python knows for either, any case); text
+  parts, subject and names are written in it. Text ISO-8859-2 cannot represent, or another
+  encoding: 1208.
+- `attachments`: a link or a list of links (at most 10), fetched over HTTP(S) as webhooks are
+  called (public addresses only, no redirects); 0.5 MB (512 KiB) for all of them together.
+  Not an http(s) URL, or a host that does not resolve or is not public: 1209; no 2xx answer
+  (404, a redirect, unreachable): 1210; over the limit: 1211, found while reading. One limit for
+  all: 003 gives one maximum for the "attachments to mail", not one per file.
+- `tracking`: 1 tracks links and opens, 0 or absent tracks neither (003: "Select 1 to
+  enable"). `domain`, read only when tracking is 1: the name of an Enabled sender domain of the
+  account whose tracking host the links use (1212 otherwise).
+- `tag`: one tag of at most 128 characters (as /api/v1/email's Tags), printable: 1213 otherwise.
+- 1207: the account's hourly or daily recipient limit; 1251: the subscriber is suppressed for
+  this account or domain; 1250: the message is larger than `max_message_size` or the queue did
+  not store it.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from typing import Any
+
+from http_api.metrics import note
+from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
+from http_api.v1_email import MAX_TAG_LENGTH
+from mta.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
+from mta.checked_http import HttpOptions, HttpSender
+from mta.composition import (
+    Attachment,
+    Draft,
+    InvalidContent,
+    Mailbox,
+    UnencodableText,
+    checked_address,
+    compose,
+)
+from mta.policy import Refusal, address_refusal, sender_refusal
+from mta.submission import (
+    Gateway,
+    Origin,
+    SubmissionRefused,
+    sender_for_domain,
+    split_suppressed,
+    submit,
+)
+from mta.tracking import TrackingRequest
+from storage.domains import SenderContext, first_enabled_domain_id, sender_for_address_domain
+from storage.queue import QueueWriteError
+
+SUBSCRIBER = 1201
+NO_SUBJECT = 1202
+NO_CONTENT = 1203
+REPLY_TO = 1204
+SENDER = 1205
+SENDER_NAME = 1206
+DAILY_LIMIT = 1207
+ENCODING = 1208
+ATTACHMENT_LINK = 1209
+ATTACHMENT_MISSING = 1210
+ATTACHMENT_SIZE = 1211
+REBRANDING = 1212
+TAG = 1213
+NOT_SENT = 1250
+BLOCKED = 1251
+
+ENCODINGS = {"utf-8": "utf-8", "iso8859-2": "iso-8859-2"}  # Python's codec name -> charset
+LINK_CODES = {
+    LinkProblem.BAD_LINK: ATTACHMENT_LINK,
+    LinkProblem.MISSING: ATTACHMENT_MISSING,
+    LinkProblem.TOO_LARGE: ATTACHMENT_SIZE,
+}
+SOURCE = "rest"
+
+
+@dataclass(frozen=True)
+class MailRequest:
+    subscriber: str
+    subject: str
+    html: str | None
+    text: str | None
+    sender: str  # "" for the account's default
+    sender_name: str
+    reply_to: str
+    charset: str
+    links: list[str]
+    tracking: bool
+    domain: str
+    tags: list[str]
+
+
+def _text(call: RestCall, name: str) -> str:
+    value = call.param(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _one_line(value: str) -> bool:
+    return not any(char in value for char in "\r\n\0")
+
+
+def read_request(call: RestCall) -> MailRequest:
+    """The request's fields, checked in the order of the documented codes."""
+    subscriber, problem = checked_address(_text(call, "subscriber"))
+    if subscriber is None:
+        raise RestError(SUBSCRIBER, f"Error in subscriber address: {problem}")
+    subject = _text(call, "subject")
+    if not subject or not _one_line(subject):
+        raise RestError(
+            NO_SUBJECT, "No email subject" if not subject else "Subject has a line break"
+        )
+    html, text = (call.param(name) for name in ("html", "text"))
+    html = html if isinstance(html, str) and html.strip() else None
+    text = text if isinstance(text, str) and text.strip() else None
+    if html is None and text is None:
+        raise RestError(NO_CONTENT, "No HTML or text content")
+    return MailRequest(
+        subscriber, subject, html, text,
+        sender=_text(call, "from"),
+        sender_name=_sender_name(call.param("from_name")),
+        reply_to=_reply_to(_text(call, "reply_to")),
+        charset=_charset(_text(call, "encoding")),
+        links=_links(call.param("attachments")),
+        tracking=_tracking(call.param("tracking")),
+        domain=_text(call, "domain").lower().rstrip("."),
+        tags=_tag(call.param("tag")),
+    )  # fmt: skip
+
+
+def _reply_to(value: str) -> str:
+    if not value:
+        return ""
+    address, problem = checked_address(value)
+    if address is None:
+        raise RestError(REPLY_TO, f"Error in reply to address: {problem}")
+    return address
+
+
+def _sender_name(value: Any) -> str:
+    """Absent: no name. Given: a non-blank line."""
+    if value is None:
+        return ""
+    name = value.strip() if isinstance(value, str) else ""
+    if not name or not _one_line(name):
+        raise RestError(SENDER_NAME, "Sender name cannot be empty or span lines")
+    return name
+
+
+def _charset(value: str) -> str:
+    if not value:
+        return "utf-8"
+    try:
+        charset = ENCODINGS.get(codecs.lookup(value).name)
+    except LookupError:
+        charset = None
+    if charset is None:
+        raise RestError(ENCODING, f"Unsupported coding {value!r}: UTF-8 or iso-8859-2")
+    return charset
+
+
+def _links(value: Any) -> list[str]:
+    """One link, a list of links, or PHP's `attachments[0]=...` (a dict)."""
+    if value is None or value == "":
+        return []
+    items = list(value.values()) if isinstance(value, dict) else value
+    items = items if isinstance(items, list) else [items]
+    if not all(isinstance(item, str) and item.strip() for item in items):
+        raise RestError(ATTACHMENT_LINK, "Error in attachment link: links must be URLs")
+    return [item.strip() for item in items]
+
+
+def _tracking(value: Any) -> bool:
+    text = "" if value is None else str(value).strip().lower()
+    if text not in ("", "0", "1", "false", "true"):
+        raise RestError(UNSUPPORTED_PROTOCOL, "tracking must be 0 or 1")
+    return text in ("1", "true")
+
+
+def _tag(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    usable = isinstance(value, str | int) and not isinstance(value, bool)
+    tag = str(value).strip() if usable else ""
+    if not tag or len(tag) > MAX_TAG_LENGTH or not tag.isprintable():
+        raise RestError(TAG, f"Error in tag: 1 to {MAX_TAG_LENGTH} printable characters")
+    return [tag]
+
+
+async def _sender(gw: Gateway, user_id: int, address: str) -> tuple[SenderContext, str]:
+    """The sender domain the mail goes out from, and the From address."""
+    if not address:
+        domain_id = await first_enabled_domain_id(gw.db, user_id)
+        sender = None if domain_id is None else await sender_for_domain(gw, domain_id)
+        if sender is None:
+            raise RestError(SENDER, "Error in sender address: the account has no enabled domain")
+        address = f"noreply@{sender.domain}"
+    else:
+        checked, problem = checked_address(address)
+        if checked is None:
+            raise RestError(SENDER, f"Error in sender address: {problem}")
+        address = checked
+        sender = await sender_for_address_domain(gw.db, address.rpartition("@")[2])
+    if sender is None or sender.user_id != user_id:
+        raise RestError(SENDER, f"Error in sender address: {address} is not in a domain of yours")
+    refusal = sender_refusal(sender) or address_refusal(sender, [address.rpartition("@")[2]])
+    if refusal is not None:
+        raise RestError(SENDER, f"Error in sender address: {refusal.reply(sender.domain)}")
+    return sender, address
+
+
+async def _rebrand(gw: Gateway, user_id: int, name: str) -> SenderContext | None:
+    """The account's Enabled sender domain called `name`, whose tracking host the links use."""
+    if not name:
+        return None
+    found = await sender_for_address_domain(gw.db, name)
+    if found is None or found.domain != name or found.user_id != user_id or sender_refusal(found):
+        raise RestError(REBRANDING, f"Error in rebranding domain {name!r}: not an active domain")
+    return found
+
+
+async def _attachments(settings: Any, links: list[str]) -> list[Attachment]:
+    if not links:
+        return []
+    http = HttpSender(HttpOptions(settings.nameservers, settings.allow_private_targets))
+    try:
+        return await fetch_attachments(http, links)
+    except AttachmentLinkError as error:
+        raise RestError(LINK_CODES[error.problem], f"Attachment: {error}") from None
+    finally:
+        await http.close()
+
+
+def _composed(draft: Draft, max_size: int) -> bytes:
+    try:
+        content = compose(draft)
+    except UnencodableText as error:
+        raise RestError(ENCODING, f"Unsupported coding: {error}") from None
+    except InvalidContent as error:
+        raise RestError(NOT_SENT, f"System error, mail not sent: {error}") from None
+    if len(content) > max_size:
+        raise RestError(NOT_SENT, f"System error, mail not sent: over {max_size} bytes")
+    return content
+
+
+@action("mail")
+async def send_mail(call: RestCall) -> dict[str, str]:
+    gw: Gateway = call.request.app.state.gateway
+    settings = call.request.app.state.settings
+    mail = read_request(call)
+    sender, address = await _sender(gw, call.account.user_id, mail.sender)
+    rebrand = await _rebrand(gw, call.account.user_id, mail.domain) if mail.tracking else None
+    accepted, _ = await split_suppressed(gw, sender, [mail.subscriber])
+    if not accepted:
+        raise RestError(BLOCKED, "Admin block, mail not sent to particular subscriber")
+    draft = Draft(
+        sender=Mailbox(address, mail.sender_name),
+        subject=mail.subject,
+        to=[Mailbox(mail.subscriber)],
+        reply_to=[Mailbox(mail.reply_to)] if mail.reply_to else [],
+        html=mail.html,
+        plain=mail.text,
+        attachments=await _attachments(settings, mail.links),
+        charset=mail.charset,
+    )
+    content = _composed(draft, settings.max_message_size)
+    client = call.request.client.host if call.request.client else ""
+    tracking = TrackingRequest(mail.tracking, mail.tracking, rebrand)
+    try:
+        queue_id = await submit(
+            gw, sender, address, accepted, content, Origin("rest", client, "HTTP"),
+            source=SOURCE, tags=mail.tags, tracking=tracking,
+        )  # fmt: skip
+    except SubmissionRefused as refused:
+        if refused.refusal is Refusal.SEND_LIMIT:
+            raise RestError(DAILY_LIMIT, "Daily limit of mails exceeded") from None
+        raise RestError(NOT_SENT, f"System error, mail not sent: {refused.reply}") from None
+    except QueueWriteError:
+        raise RestError(
+            NOT_SENT, "System error, mail not sent: not stored, try again", 503
+        ) from None
+    note(call.request, message_id=str(queue_id))
+    return {"message_id": str(queue_id)}
