@@ -4,9 +4,17 @@ The answer, `{"MessageID": ...}`, comes once the message is committed.
 
 Errors use the /api/v1 shape and 001's codes. Request faults that no documented code covers (a
 malformed attachment, a forbidden header, a message over the size limit) answer code 0 with a
-message that names the fault. Templates, lists, subscribers and journeys do not exist in Mailgate
-yet, so `TemplateID`, `TargetListID`, `ListID`, `SubscriberID`, `JourneyID` and `ActionID` name
-nothing and answer their documented "invalid" codes (15, 16, 35-38).
+message that names the fault. Templates and journeys do not exist in Mailgate yet, so
+`TemplateID`, `JourneyID` and `ActionID` name nothing and answer their documented "invalid"
+codes (15, 37, 38).
+
+Lists and subscribers are those of `/rest` (their numeric ids, as `/rest/subscribers_list/lists`
+shows them): `TargetListID` must be a list of the domain's owner (else 16) and adds its active
+subscribers to the recipients (To becomes optional; without To or Cc the header says
+`undisclosed-recipients:;`, and each recipient of a tracked message gets a copy of its own); the
+list counts against the recipient limit of one message, a larger send being a campaign's work.
+`ListID` must be the owner's list (35), `SubscriberID` the owner's subscriber, on `ListID` when
+both are given (36).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from mta.composition import (
     check_header,
     checked_address,
     compose,
+    unique_addresses,
 )
 from mta.policy import Refusal, address_refusal, sender_refusal
 from mta.submission import (
@@ -44,7 +53,9 @@ from mta.submission import (
     submit,
 )
 from mta.tracking import TrackingRequest
+from storage.engine import Database
 from storage.queue import QueueWriteError
+from storage.subscribers import active_emails, owns_list, subscriber_list_of
 
 REPLY_TO_LIMIT = 10
 MAX_TAG_LENGTH = 128  # characters of one tag (also /rest/mail's `tag`)
@@ -52,12 +63,12 @@ MAX_SCHEDULE_SECONDS = 3 * 24 * 3600  # as far ahead as SendAt may be (Mailgun a
 # Parameters naming objects Mailgate does not have yet, with their "invalid" code.
 UNKNOWN_OBJECTS = {
     "templateid": (15, "Invalid TemplateID"),
-    "targetlistid": (16, "Invalid TargetListID"),
-    "listid": (35, "Invalid ListID"),
-    "subscriberid": (36, "Invalid SubscriberID"),
     "journeyid": (37, "Invalid JourneyID"),
     "actionid": (38, "Invalid ActionID"),
 }
+TARGET_LIST_INVALID = (16, "Invalid TargetListID")
+LIST_INVALID = (35, "Invalid ListID")
+SUBSCRIBER_INVALID = (36, "Invalid SubscriberID")
 # Policy refusals as this route's codes.
 REFUSAL_CODES = {
     Refusal.INVALID_SENDER_DOMAIN: (2, "Invalid DomainID or invalid user account", 403),
@@ -148,11 +159,34 @@ def _flag(params: dict[str, Any], name: str) -> bool | None:
 
 
 @dataclass(frozen=True)
+class References:
+    """The request's lists and subscriber, by id, to be checked against the owner's."""
+
+    target_list: int | None = None
+    list_id: int | None = None
+    subscriber: int | None = None
+
+
+@dataclass(frozen=True)
 class EmailRequest:
     draft: Draft
     tags: list[str]
     send_at: datetime | None
     tracking: TrackingRequest
+    references: References = References()
+
+
+def _reference(params: dict[str, Any], name: str, code: int, message: str) -> int | None:
+    value = params.get(name)
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(code, message) from None
+    if number <= 0 or isinstance(value, bool | float):
+        raise Invalid(code, message)
+    return number
 
 
 def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> EmailRequest:
@@ -167,7 +201,12 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
     subject = params.get("subject")
     if not isinstance(subject, str) or not subject.strip():
         raise Invalid(8, "Missing Subject")
-    if params.get("to") is None:
+    references = References(
+        target_list=_reference(params, "targetlistid", *TARGET_LIST_INVALID),
+        list_id=_reference(params, "listid", *LIST_INVALID),
+        subscriber=_reference(params, "subscriberid", *SUBSCRIBER_INVALID),
+    )
+    if params.get("to") is None and references.target_list is None:
         raise Invalid(8, "Missing To email address")
     content_type = str(params.get("contenttype") or "").strip().lower()
     if not content_type:
@@ -180,7 +219,7 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
     if content_type == "plain" and not (isinstance(plain, str) and plain):
         raise Invalid(11, "Missing PlainContent")
     to = mailboxes(params.get("to"), TO, max_recipients)
-    if not to:
+    if not to and references.target_list is None:
         raise Invalid(20, "There is no recipient set for the email")
     cc = mailboxes(params.get("cc"), CC, max_recipients)
     bcc = mailboxes(params.get("bcc"), BCC, max_recipients)
@@ -200,7 +239,9 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
     )
     if len(draft.recipients()) > max_recipients:
         raise Invalid(20, f"Recipient count exceeds the limit of {max_recipients}")
-    return EmailRequest(draft, tags(params.get("tags")), send_at(params.get("sendat")), tracking)
+    return EmailRequest(
+        draft, tags(params.get("tags")), send_at(params.get("sendat")), tracking, references
+    )
 
 
 def attachments(value: Any, max_size: int) -> list[Attachment]:
@@ -298,6 +339,34 @@ async def _params(request: Request, max_size: int) -> dict[str, Any]:
         raise Invalid(0, str(error)) from None
 
 
+async def referenced_recipients(
+    db: Database, user_id: int, mail: EmailRequest, settings: Any
+) -> list[str]:
+    """Check the request's lists and subscriber against the owner's; the target list's active
+    subscribers, who count against the recipient limit with the others."""
+    found = mail.references
+    if found.list_id is not None and not await owns_list(db, user_id, found.list_id):
+        raise Invalid(*LIST_INVALID)
+    if found.subscriber is not None:
+        on_list = await subscriber_list_of(db, user_id, found.subscriber)
+        if on_list is None or found.list_id not in (None, on_list):
+            raise Invalid(*SUBSCRIBER_INVALID)
+    if found.target_list is None:
+        return []
+    if not await owns_list(db, user_id, found.target_list):
+        raise Invalid(*TARGET_LIST_INVALID)
+    room = settings.max_recipients - len(mail.draft.recipients())
+    listed = await active_emails(db, found.target_list, room + 1)
+    if len(listed) > room:
+        limit = settings.max_recipients
+        raise Invalid(20, f"Recipient count exceeds the limit of {limit}: send a campaign")
+    if not listed and not mail.draft.recipients():
+        raise Invalid(
+            20, "There is no recipient set for the email: the list has no active subscribers"
+        )
+    return listed
+
+
 async def endpoint(request: Request) -> Response:
     settings = request.app.state.settings
     gateway: Gateway = request.app.state.gateway
@@ -317,7 +386,10 @@ async def endpoint(request: Request) -> Response:
         mail = read_request(params, settings.max_recipients, settings.max_message_size)
         if address_refusal(sender, [mail.draft.sender.address.rpartition("@")[2]]):
             raise Invalid(3, f"From address must be in {sender.domain}")
-        recipients, suppressed = await split_suppressed(gateway, sender, mail.draft.recipients())
+        listed = await referenced_recipients(gateway.db, sender.user_id, mail, settings)
+        recipients, suppressed = await split_suppressed(
+            gateway, sender, unique_addresses([*mail.draft.recipients(), *listed])
+        )
         if not recipients:
             return refused(Refusal.RECIPIENT_SUPPRESSED, "")
         try:

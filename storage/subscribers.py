@@ -24,6 +24,7 @@ from storage.models import (
     Event,
     Message,
     Subscriber,
+    SubscriberList,
     SubscriberState,
     utcnow,
 )
@@ -327,3 +328,39 @@ async def history(db: Database, user_id: int, email: str, limit: int) -> list[Hi
         HistoryEntry(subject or "", sent_at, HISTORY_STATES[DeliveryStatus(status)], opens, clicks)
         for subject, sent_at, status, opens, clicks in rows
     ]
+
+
+_OWNED_LIST = select(SubscriberList.id).where(
+    SubscriberList.id == bindparam("list_id"), SubscriberList.user_id == bindparam("user_id")
+)
+_OWNED_SUBSCRIBER = (
+    select(Subscriber.list_id)
+    .join(SubscriberList, SubscriberList.id == Subscriber.list_id)
+    .where(
+        Subscriber.id == bindparam("subscriber_id"), SubscriberList.user_id == bindparam("user_id")
+    )
+)
+_ACTIVE_EMAILS = (
+    select(Subscriber.email)
+    .where(Subscriber.list_id == bindparam("list_id"), Subscriber.state == SubscriberState.ACTIVE)
+    .order_by(Subscriber.id)
+    .limit(bindparam("limit"))
+)
+
+
+async def owns_list(db: Database, user_id: int, list_id: int) -> bool:
+    """Whether the list with this numeric id is the user's (the ids /rest lists show)."""
+    return await db.scalar(_OWNED_LIST, {"list_id": list_id, "user_id": user_id}) is not None
+
+
+async def subscriber_list_of(db: Database, user_id: int, subscriber_id: int) -> int | None:
+    """The list of the user's subscriber with this id, or None (none, or another's)."""
+    params = {"subscriber_id": subscriber_id, "user_id": user_id}
+    found = await db.scalar(_OWNED_SUBSCRIBER, params)
+    return int(found) if found is not None else None
+
+
+async def active_emails(db: Database, list_id: int, limit: int) -> list[str]:
+    """Up to `limit` addresses of the list's active subscribers, oldest first."""
+    rows = await db.rows(_ACTIVE_EMAILS, {"list_id": list_id, "limit": limit})
+    return [str(row.email) for row in rows]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
-from tests.http_api.conftest import serving
+from tests.http_api.conftest import RestClient, serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
 from tests.mta.support import expect, logged_in, message, send
@@ -36,6 +36,7 @@ class Mail:
     user_id: int
     user_key: str
     key: str  # the sender domain's eg_live_ key
+    rest: RestClient  # the owner's /rest client
 
     def send(self, key: str | None = None, **fields: Any) -> httpx.Response:
         body = {
@@ -82,7 +83,8 @@ def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
         user = gateway.json("user", "add", f"owner@{DOMAIN}")
         sender = add_sender(gateway, int(user["UserID"]), DOMAIN)
         with serving(gateway) as client:
-            setup = Mail(gateway, client, sink, sender, user["UserID"], user["APIKey"], "")
+            rest = RestClient(client, user["RestApiKey"], user["RestApiSecret"])
+            setup = Mail(gateway, client, sink, sender, user["UserID"], user["APIKey"], "", rest)
             setup.key = setup.domain_key(sender.domain_id)
             yield setup
 
@@ -364,3 +366,56 @@ def test_the_rate_limit(mail: Mail) -> None:
     limited = mail.send(key=key)
     assert error(limited) == (429, 429)
     assert int(limited.headers["Retry-After"]) > 0
+
+
+def subscriber_list(mail: Mail, name: str, members: dict[str, int]) -> tuple[int, dict[str, int]]:
+    """A /rest list of the owner with `members` (address: state); its id and the members' ids."""
+    made = mail.rest.ok("/rest/subscribers_list/create", {"name": name})
+    lists = mail.rest.ok("/rest/subscribers_list/lists")
+    [listed] = [row for row in lists if row["hash"] == made["hash"]]
+    for address, state in members.items():
+        mail.rest.ok(
+            "/rest/subscriber/add",
+            {"email": address, "list": made["hash"], "state": state, "confirm": 0},
+        )
+    ids = dict(mail.sql("SELECT email, id FROM subscribers WHERE list_id = ?", listed["id"]))
+    return int(listed["id"]), ids
+
+
+def test_target_list_sends_to_its_active_subscribers(mail: Mail) -> None:
+    members = {"ok-tl1@example.org": 1, "ok-tl2@example.org": 1, "ok-tl3@example.org": 2}
+    list_id, ids = subscriber_list(mail, "readers", members)
+    answer = mail.send(
+        To=None, TargetListID=list_id, ListID=list_id, SubscriberID=ids["ok-tl1@example.org"]
+    )
+    assert answer.status_code == 200, answer.text
+    for address in ("ok-tl1@example.org", "ok-tl2@example.org"):
+        assert delivered(mail, address)["To"] == "undisclosed-recipients:;"
+    [(recipients,)] = mail.sql(
+        "SELECT recipient_count FROM messages WHERE id = ?",
+        answer.json()["MessageID"].replace("-", ""),
+    )
+    assert recipients == 2  # the subscriber awaiting activation is not sent to
+
+
+def test_lists_and_subscribers_must_be_the_owners(mail: Mail) -> None:
+    list_id, ids = subscriber_list(mail, "owned", {"ok-o1@example.org": 1})
+    other_id, other_ids = subscriber_list(mail, "second", {"ok-o2@example.org": 1})
+    stranger = mail.gateway.json("user", "add", "stranger@elsewhere.test")
+    theirs = RestClient(mail.client, stranger["RestApiKey"], stranger["RestApiSecret"])
+    foreign = theirs.ok("/rest/subscribers_list/create", {"name": "theirs"})
+    [(foreign_id,)] = mail.sql("SELECT id FROM subscriber_lists WHERE hash = ?", foreign["hash"])
+    assert error(mail.send(TargetListID=foreign_id)) == (400, 16)
+    assert error(mail.send(TargetListID="seven")) == (400, 16)
+    assert error(mail.send(ListID=foreign_id)) == (400, 35)
+    assert error(mail.send(ListID=list_id, SubscriberID=other_ids["ok-o2@example.org"])) == (
+        400,
+        36,
+    )
+    assert (
+        mail.send(ListID=other_id, SubscriberID=other_ids["ok-o2@example.org"]).status_code == 200
+    )
+    big, _ = subscriber_list(mail, "big", {f"ok-b{n}@example.org": 1 for n in range(5)})
+    assert error(mail.send(TargetListID=big)) == (400, 20)  # 5 + Jane: past MAX_RECIPIENTS
+    assert mail.send(To=None, TargetListID=big).status_code == 200
+    assert mail.send(ListID=list_id, SubscriberID=ids["ok-o1@example.org"]).status_code == 200
