@@ -9,10 +9,7 @@ subscriber who got the same id after a deletion.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import hashlib
 import hmac
 import html
 
@@ -23,12 +20,9 @@ from http_api.tracking import _page as tracking_page
 from http_api.tracking import not_found
 from storage.models import SubscriberState
 from storage.subscribers import activate, activation_target
-from storage.tokens import derive_key
+from storage.tokens import derive_key, id_of_token, id_token
 
 ROUTE = "/rest-activate/{token}"
-_ID_BYTES = 8
-_MAC_BYTES = 16
-TOKEN_LENGTH = 32  # base64 of 24 bytes
 
 
 @functools.lru_cache(maxsize=4)
@@ -36,14 +30,8 @@ def activation_key(conversion_key: bytes) -> bytes:
     return derive_key(conversion_key, b"mailgate subscriber activation v1")
 
 
-def _mac(key: bytes, number: bytes, email: str) -> bytes:
-    digest = hmac.new(key, number + b"\0" + email.lower().encode("utf-8"), hashlib.sha256)
-    return digest.digest()[:_MAC_BYTES]
-
-
 def activation_token(key: bytes, subscriber_id: int, email: str) -> str:
-    number = subscriber_id.to_bytes(_ID_BYTES, "big")
-    return base64.urlsafe_b64encode(number + _mac(key, number, email)).decode("ascii")
+    return id_token(key, subscriber_id, email.lower())
 
 
 def activation_link(request: Request, subscriber_id: int, email: str) -> str | None:
@@ -56,16 +44,6 @@ def activation_link(request: Request, subscriber_id: int, email: str) -> str | N
     return settings.public_url.rstrip("/") + ROUTE.format(token=token)
 
 
-def _subscriber_id(token: str) -> int | None:
-    if len(token) != TOKEN_LENGTH or not token.isascii():
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token)
-    except (binascii.Error, ValueError):
-        return None
-    return int.from_bytes(raw[:_ID_BYTES], "big")
-
-
 def _page(title: str, text: str, status: int = 200) -> Response:
     shown = tracking_page(title, text)  # the unsubscribe pages' look
     shown.status_code = status
@@ -75,7 +53,7 @@ def _page(title: str, text: str, status: int = 200) -> Response:
 async def activate_page(request: Request) -> Response:
     token = request.path_params["token"]
     conversion = request.app.state.settings.conversion_key
-    subscriber_id = _subscriber_id(token)
+    subscriber_id = id_of_token(token)
     if subscriber_id is None or not conversion:
         return not_found()
     db = request.app.state.db

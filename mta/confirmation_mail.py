@@ -1,5 +1,7 @@
-"""The double opt-in mail: a subscriber added awaiting activation is asked, in a mail from the
-list owner's sender domain, to follow a link that confirms the subscription.
+"""Mail the gateway itself sends on an account's behalf, with a link to follow: the double
+opt-in mail (a subscriber added awaiting activation is asked, in a mail from the list owner's
+sender domain, to follow a link that confirms the subscription), and the activation mail of an
+account made by /rest/account/create (http_api/rest/accounts.py).
 
 The mail goes through the one submission path (policy, sending limits, suppressions, DKIM,
 queue) as the account's own mail, from `noreply@` the account's oldest Enabled sender domain.
@@ -26,7 +28,7 @@ from mta.submission import (
     submit,
 )
 from mta.tracking import TrackingRequest
-from storage.domains import first_enabled_domain_id
+from storage.domains import SenderContext, first_enabled_domain_id
 from storage.queue import QueueWriteError
 
 log = logging.getLogger("mailgate.subscribers")
@@ -63,27 +65,52 @@ def confirmation_draft(sender_address: str, recipient: str, list_name: str, link
     )
 
 
+class NotSent(Exception):
+    """Mail the gateway sends for an account cannot be sent; the text says why."""
+
+
+def noreply_address(sender: SenderContext) -> str:
+    return f"noreply@{sender.domain}"
+
+
+async def account_sender(gw: Gateway, user_id: int, recipient: str) -> SenderContext:
+    """The sender domain mail for the account `user_id` goes out from, able to mail
+    `recipient` now; NotSent when there is none."""
+    domain_id = await first_enabled_domain_id(gw.db, user_id)
+    sender = None if domain_id is None else await sender_for_domain(gw, domain_id)
+    if sender is None:
+        raise NotSent("the account has no enabled sender domain")
+    if sender_refusal(sender) is not None:
+        raise NotSent(f"{sender.domain} may not send")
+    accepted, _ = await split_suppressed(gw, sender, [recipient])
+    if not accepted:
+        raise NotSent("the recipient is suppressed")
+    return sender
+
+
+async def send_untracked(
+    gw: Gateway, sender: SenderContext, draft: Draft, origin: Origin, source: str
+) -> uuid.UUID:
+    """Compose `draft` and queue it through the submission path, its links as written (no
+    tracking); NotSent when it is refused or cannot be queued."""
+    try:
+        content = compose(draft)
+        return await submit(gw, sender, draft.sender.address, draft.recipients(), content,
+                            origin, source, tracking=_UNTRACKED)  # fmt: skip
+    except (InvalidContent, SubmissionRefused, QueueWriteError) as error:
+        raise NotSent(str(error) or type(error).__name__) from None
+
+
 async def send_confirmation(
     gw: Gateway, user_id: int, recipient: str, list_name: str, link: str, origin: Origin
 ) -> Confirmation:
     """Queue the confirmation mail to `recipient` on behalf of the account `user_id`."""
-    domain_id = await first_enabled_domain_id(gw.db, user_id)
-    sender = None if domain_id is None else await sender_for_domain(gw, domain_id)
-    if sender is None:
-        return _not_sent(user_id, recipient, "the account has no enabled sender domain")
-    if sender_refusal(sender) is not None:
-        return _not_sent(user_id, recipient, f"{sender.domain} may not send")
-    accepted, _ = await split_suppressed(gw, sender, [recipient])
-    if not accepted:
-        return _not_sent(user_id, recipient, "the recipient is suppressed")
-    mail_from = f"noreply@{sender.domain}"
     try:
-        content = compose(confirmation_draft(mail_from, recipient, list_name, link))
-        queued = await submit(gw, sender, mail_from, accepted, content, origin, SOURCE,
-                              tracking=_UNTRACKED)  # fmt: skip
-    except (InvalidContent, SubmissionRefused, QueueWriteError) as error:
+        sender = await account_sender(gw, user_id, recipient)
+        draft = confirmation_draft(noreply_address(sender), recipient, list_name, link)
+        return Confirmation(await send_untracked(gw, sender, draft, origin, SOURCE))
+    except NotSent as error:
         return _not_sent(user_id, recipient, str(error))
-    return Confirmation(queued)
 
 
 def _not_sent(user_id: int, recipient: str, reason: str) -> Confirmation:

@@ -8,6 +8,7 @@ with argon2id, slow on purpose.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -35,6 +36,34 @@ def rest_secret(key: bytes, salt: str) -> str:
     salt and the server's key, it is never stored, and a copy of the database alone does not
     reveal it. A new salt is a new secret."""
     return hmac.new(key, salt.encode("ascii"), hashlib.sha256).hexdigest()[:40]
+
+
+ID_TOKEN_LENGTH = 32  # URL-safe base64 of 24 bytes: no padding
+_ID_BYTES = 8
+_ID_MAC_BYTES = 16
+
+
+def id_token(key: bytes, number: int, bound: str) -> str:
+    """A link's token naming one row: its id in 8 bytes and an HMAC-SHA256 (128 bits) of the id
+    and `bound`, a value of that row another row given the same id later would not share (an
+    address, a random hash), in URL-safe base64. Checked by making it again (same_secret)."""
+    raw = number.to_bytes(_ID_BYTES, "big")
+    mac = hmac.new(key, raw + b"\0" + bound.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(raw + mac[:_ID_MAC_BYTES]).decode("ascii")
+
+
+def id_of_token(token: str) -> int | None:
+    """The id an id_token names, not yet checked; None when `token` cannot be one (ids are
+    signed 64-bit numbers in the database)."""
+    if len(token) != ID_TOKEN_LENGTH or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != _ID_BYTES + _ID_MAC_BYTES or raw[0] >= 0x80:
+        return None
+    return int.from_bytes(raw[:_ID_BYTES], "big")
 
 
 def new_token(prefix: str = "", nbytes: int = 24) -> str:
