@@ -31,6 +31,7 @@ from http_api import (
     v1_webhooks,
 )
 from http_api.rate_limit import RateLimiter
+from http_api.rest import accounts as rest_accounts
 from http_api.rest import protocol as rest_protocol
 from http_api.subscriber_activation import ROUTE as ACTIVATE_ROUTE
 from http_api.subscriber_activation import activate_page
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", tracking.unsubscribe_post, methods=["POST"]),
         Route(ACTIVATE_ROUTE, activate_page, methods=["GET"]),
+        Route("/account-activate/{token}", rest_accounts.activate, methods=["GET"]),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]

@@ -56,8 +56,20 @@ def new_rest_credentials() -> dict[str, str]:
     }
 
 
-async def create_user(engine: AsyncEngine, email: str, password: str | None = None) -> NewUser:
-    """Create an active user with one API key, shown here once and stored hashed."""
+async def create_user(
+    engine: AsyncEngine,
+    email: str,
+    password: str | None = None,
+    *,
+    status: UserStatus = UserStatus.ACTIVE,
+    parent_user_id: int | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    company: str = "",
+    phone: str = "",
+) -> NewUser:
+    """Create a user (active unless `status` says otherwise) with one API key, shown here once
+    and stored hashed. `parent_user_id`: the primary account a sub account belongs to."""
     email = email.strip().lower()
     # argon2 is slow on purpose: off the event loop, and before the transaction opens.
     password_hash = await asyncio.to_thread(hash_password, password) if password else None
@@ -74,7 +86,12 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
                     .values(
                         email=email,
                         password_hash=password_hash,
-                        status=UserStatus.ACTIVE,
+                        status=status,
+                        parent_user_id=parent_user_id,
+                        first_name=first_name,
+                        last_name=last_name,
+                        company=company,
+                        phone=phone,
                         **rest,
                     )
                     .returning(User.id)
@@ -92,6 +109,49 @@ async def create_user(engine: AsyncEngine, email: str, password: str | None = No
             )
         )
     return NewUser(user_id=user_id, api_key=key, **rest)
+
+
+_USER_BY_EMAIL = select(User.id).where(User.email == bindparam("email")).limit(1)
+
+
+async def email_taken(db: Database, email: str) -> bool:
+    """Whether a user has this address already (compared as create_user stores it)."""
+    return await db.scalar(_USER_BY_EMAIL, {"email": email.strip().lower()}) is not None
+
+
+async def remove_unverified_user(engine: AsyncEngine, user_id: int) -> bool:
+    """Undo the creation of an account that was never activated (its keys go with it); an
+    active or deactivated account is never removed here."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            User.__table__.delete().where(User.id == user_id, User.status == UserStatus.UNVERIFIED)
+        )
+    return result.rowcount == 1
+
+
+_ACCOUNT_HASH = select(User.account_hash, User.status).where(User.id == bindparam("id"))
+
+
+async def account_state(db: Database, user_id: int) -> tuple[str | None, UserStatus] | None:
+    """A user's account hash and status, or None when there is no such user."""
+    row = await db.first(_ACCOUNT_HASH, {"id": user_id})
+    return None if row is None else (row.account_hash, row.status)
+
+
+async def activate_user(engine: AsyncEngine, user_id: int, account_hash: str) -> bool:
+    """UNVERIFIED to ACTIVE for the account with this id and hash; False when it is not an
+    account awaiting activation (already active, deactivated, or another account)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(User)
+            .where(
+                User.id == user_id,
+                User.account_hash == account_hash,
+                User.status == UserStatus.UNVERIFIED,
+            )
+            .values(status=UserStatus.ACTIVE)
+        )
+    return result.rowcount == 1
 
 
 async def set_user_status(engine: AsyncEngine, user_id: int, status: UserStatus) -> bool:

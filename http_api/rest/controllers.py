@@ -1,6 +1,7 @@
 """Every `/rest` controller module, imported so that their actions register."""
 
 from http_api.rest import (
+    accounts,  # noqa: F401
     mail,  # noqa: F401
     ping,  # noqa: F401
     sms,  # noqa: F401

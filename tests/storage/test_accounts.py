@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts
+from storage.engine import Database
 from storage.models import ApiKey, Base, KeyKind, User, UserStatus
 from storage.tokens import token_hash
 
@@ -106,3 +107,65 @@ async def test_the_same_address_added_at_once(engine: AsyncEngine) -> None:
     assert names == ["AlreadyExists"] * 3 + ["NewUser"]
     async with engine.connect() as conn:
         assert len((await conn.execute(select(User.id))).all()) == 1
+
+
+async def test_a_sub_account_is_created_with_its_profile_awaiting_activation(
+    engine: AsyncEngine,
+) -> None:
+    parent = await accounts.create_user(engine, "parent@example.com")
+    user = await accounts.create_user(
+        engine,
+        "Sub@Example.com",
+        "Secret-pass1",
+        status=UserStatus.UNVERIFIED,
+        parent_user_id=parent.user_id,
+        first_name="Ada",
+        last_name="Lovelace",
+        company="Engines",
+        phone="+44 20 7946 0958",
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(User.__table__).where(User.id == user.user_id))).one()
+    assert (row.email, row.status, row.parent_user_id) == (
+        "sub@example.com",
+        UserStatus.UNVERIFIED,
+        parent.user_id,
+    )
+    assert (row.first_name, row.last_name, row.company, row.phone) == (
+        "Ada",
+        "Lovelace",
+        "Engines",
+        "+44 20 7946 0958",
+    )
+    assert row.account_hash == user.account_hash and row.rest_api_key == user.rest_api_key
+
+
+async def test_activation_takes_the_accounts_hash_and_only_an_unverified_account(
+    engine: AsyncEngine, db: Database
+) -> None:
+    user = await accounts.create_user(engine, "new@example.com", status=UserStatus.UNVERIFIED)
+    assert await accounts.email_taken(db, " NEW@example.com")
+    assert not await accounts.email_taken(db, "other@example.com")
+    assert not await accounts.activate_user(engine, user.user_id, "0" * 10)
+    assert await accounts.account_state(db, user.user_id) == (
+        user.account_hash,
+        UserStatus.UNVERIFIED,
+    )
+    assert await accounts.activate_user(engine, user.user_id, user.account_hash)
+    assert not await accounts.activate_user(engine, user.user_id, user.account_hash)  # done
+    assert await accounts.account_state(db, user.user_id) == (user.account_hash, UserStatus.ACTIVE)
+    # A deactivated account is not made active again by its old link.
+    await accounts.set_user_status(engine, user.user_id, UserStatus.DEACTIVATED)
+    assert not await accounts.activate_user(engine, user.user_id, user.account_hash)
+    assert await accounts.account_state(db, 999_999) is None
+
+
+async def test_only_an_unverified_account_is_removed_with_its_key(engine: AsyncEngine) -> None:
+    active = await accounts.create_user(engine, "active@example.com")
+    waiting = await accounts.create_user(engine, "wait@example.com", status=UserStatus.UNVERIFIED)
+    assert not await accounts.remove_unverified_user(engine, active.user_id)
+    assert await accounts.remove_unverified_user(engine, waiting.user_id)
+    async with engine.connect() as conn:
+        users = (await conn.execute(select(User.email))).scalars().all()
+        keys = (await conn.execute(select(ApiKey.user_id))).scalars().all()
+    assert users == ["active@example.com"] and keys == [active.user_id]
