@@ -1,10 +1,10 @@
 """The queue's read side for delivery: claiming due recipients with a lease, loading what a
 session needs to send them, and recording each outcome with its event.
 
-Claiming is one statement: an UPDATE of the rows chosen by a sub-select that takes them
-`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on several nodes never claim the same row; on
-SQLite the statement runs in the single writer, which makes it atomic. A claim is a lease: rows
-whose lease has run out (a crashed worker) are due again.
+Claiming is one statement (storage/leases.py): an UPDATE of the rows chosen by a sub-select
+that takes them `FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on several nodes never claim
+the same row; on SQLite the statement runs in the single writer, which makes it atomic. A claim
+is a lease: rows whose lease has run out (a crashed worker) are due again.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
+from storage.leases import claim_statement
 from storage.models import (
     Delivery,
     DeliveryStatus,
@@ -61,36 +62,18 @@ class OutboundMessage:
     dkim_private_key: str | None = field(default=None, repr=False)
 
 
-def _claim_statement() -> Any:
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.status.in_(PENDING),
-            Delivery.next_attempt_at <= bindparam("now"),
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until < bindparam("now")),
-        )
-        .order_by(Delivery.next_attempt_at)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return (
-        update(Delivery)
-        .where(Delivery.id.in_(due))
-        .values(locked_by=bindparam("worker"), locked_until=bindparam("until"))
-        .returning(
-            Delivery.id,
-            Delivery.message_id,
-            Delivery.recipient,
-            Delivery.recipient_domain,
-            Delivery.attempts,
-            Delivery.created_at,
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
-_CLAIM = _claim_statement()
+_CLAIM = claim_statement(
+    Delivery,
+    Delivery.status.in_(PENDING),
+    (
+        Delivery.id,
+        Delivery.message_id,
+        Delivery.recipient,
+        Delivery.recipient_domain,
+        Delivery.attempts,
+        Delivery.created_at,
+    ),
+)
 
 
 async def claim_due(

@@ -2,7 +2,7 @@
 recording each attempt, and the operator's listing and replay.
 
 Rows are written by `storage.event_log.record_events` with the events they announce. Claiming
-works as the delivery queue's (storage/outbound.py): one UPDATE of the rows a sub-select takes
+works as the delivery queue's (storage/leases.py): one UPDATE of the rows a sub-select takes
 `FOR UPDATE SKIP LOCKED` on PostgreSQL, atomic in SQLite's single writer; a lease that runs out
 (a crashed dispatcher) makes the rows due again. A claim can leave out webhooks whose calls the
 dispatcher has enough of already, so that one slow receiver's backlog does not fill its hands.
@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
+from storage.leases import claim_statement
 from storage.models import (
     Event,
     Message,
@@ -40,30 +41,12 @@ class Claimed:
     webhook_id: int
 
 
-def _claim_statement() -> Any:
-    due = (
-        select(WebhookCall.id)
-        .where(
-            WebhookCall.status == OutboxStatus.PENDING,
-            WebhookCall.next_attempt_at <= bindparam("now"),
-            or_(WebhookCall.locked_until.is_(None), WebhookCall.locked_until < bindparam("now")),
-            WebhookCall.webhook_id.not_in(bindparam("busy", expanding=True)),
-        )
-        .order_by(WebhookCall.next_attempt_at)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return (
-        update(WebhookCall)
-        .where(WebhookCall.id.in_(due))
-        .values(locked_by=bindparam("worker"), locked_until=bindparam("until"))
-        .returning(WebhookCall.id, WebhookCall.webhook_id)
-        .execution_options(synchronize_session=False)
-    )
-
-
-_CLAIM = _claim_statement()
+_CLAIM = claim_statement(
+    WebhookCall,
+    WebhookCall.status == OutboxStatus.PENDING,
+    (WebhookCall.id, WebhookCall.webhook_id),
+    WebhookCall.webhook_id.not_in(bindparam("busy", expanding=True)),
+)
 
 
 async def claim_due(
