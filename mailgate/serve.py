@@ -8,7 +8,8 @@ own database engine and group-commit queue writer: several workers use both core
 
 Beside the SMTP workers run `delivery_processes` delivery workers (mta/delivery.py), which
 claim due recipients from the queue and send them, and (when there is any delivery worker)
-one webhook dispatcher process (mta/webhook_dispatch.py); `mailgate worker` runs those alone.
+one webhook dispatcher process (mta/webhook_dispatch.py), which also runs the background jobs
+(mta/background_jobs.py); `mailgate worker` runs those alone.
 
 SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each SMTP worker stops
 accepting, answers idle sessions with 421, lets sessions inside DATA finish, commits what is
@@ -34,6 +35,7 @@ from dns_tools.routing import Router
 from mailgate.config import Settings
 from mailgate.tls import server_context
 from mta.auth_throttle import AuthThrottle
+from mta.background_jobs import JobOptions, JobRunner
 from mta.delivery import DeliveryOptions, DeliveryWorker
 from mta.outbound_sessions import SessionOptions, SessionPool
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
@@ -251,9 +253,10 @@ async def _webhook_dispatcher(settings: Settings, index: int) -> None:
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
     dispatcher = Dispatcher(db, dispatch_options(settings))
+    jobs = JobRunner(db, job_options(settings))
     log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
     try:
-        await dispatcher.run(stop)
+        await asyncio.gather(dispatcher.run(stop), jobs.run(stop))
     finally:
         orphan_watch.cancel()
         await db.dispose()
@@ -267,6 +270,12 @@ def dispatch_options(settings: Settings) -> DispatchOptions:
         allow_private=settings.allow_private_targets,
         lease=timedelta(seconds=settings.delivery_lease),
     )
+
+
+def job_options(settings: Settings) -> JobOptions:
+    """Background jobs' callbacks are retried on the webhooks' schedule."""
+    options = dispatch_options(settings)
+    return JobOptions(options.retry_schedule, options.lease, http=options.http())
 
 
 async def _http_worker(settings: Settings, sock: socket.socket, index: int) -> None:

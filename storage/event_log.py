@@ -1,6 +1,7 @@
 """Writing the event log: every event any part of Mailgate records goes through `record_events`,
 inside the caller's transaction, so that whatever must follow an event (the webhook outbox)
-is written in that same transaction or not at all."""
+is written in that same transaction or not at all, as are the subscriber states events change
+(storage/subscriber_states.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from storage.event_names import WEBHOOK_EVENTS
 from storage.models import Event, OutboxStatus, Webhook, WebhookCall, utcnow
+from storage.subscriber_states import follow_events
 
 _INSERT = Event.__table__.insert()
 _INSERT_RETURNING_IDS = Event.__table__.insert().returning(Event.id, sort_by_parameter_order=True)
@@ -25,9 +27,11 @@ _OUTBOX_INSERT = WebhookCall.__table__.insert()
 
 def record_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
     """Insert `events` (column dicts of `events`) with one bulk statement, and one outbox row
-    for each enabled webhook of an event's sender domain that subscribes to its type."""
+    for each enabled webhook of an event's sender domain that subscribes to its type; move the
+    subscribers that bounces, complaints and unsubscribes are about."""
     if not events:
         return
+    follow_events(conn, events)
     domains = {event.get("sender_domain_id") for event in events} - {None}
     hooks = conn.execute(_WEBHOOKS, {"domains": sorted(domains)}).all() if domains else []
     if not hooks:

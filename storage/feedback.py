@@ -3,7 +3,8 @@ to the message and recipient they are about, recorded as events, and turned into
 
 A hard bounce about the address suppresses it for the sender's account at once; soft bounces
 do when the address's last `soft_limit` messages from that account all bounced; a complaint
-always does.
+always does. A soft bounce that suppresses moves the address's subscribers on the account's
+lists to 003's state 5 (storage/subscriber_states.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
-from storage.models import Delivery, DeliveryStatus, Event, Message, utcnow
+from storage.models import Delivery, DeliveryStatus, Event, Message, SubscriberState, utcnow
+from storage.subscriber_states import mark
 from storage.suppressions import normalize_address, suppress
 
 
@@ -142,6 +144,8 @@ def _record_bounces(
         ):
             reason = bounce.category if bounce.hard else "soft bounces in a row"
             suppress(conn, recipient, reason, "dsn", message.user_id)
+            if not bounce.hard:  # hard bounces moved their subscribers when recorded
+                mark(conn, message.user_id, [recipient], SubscriberState.SOFT_BOUNCE)
             recorded.suppressed.append(recipient)
     return recorded
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, or_, select
+from collections.abc import Sequence
+
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
 from storage.models import Suppression, SuppressionScope
+
+# Entries an account added itself (003's /rest/subscriber/addBlocks): the only ones it may take
+# off again (removeBlocks). Bounces, complaints and unsubscribes have sources of their own.
+BLOCK_REASON = "blocked"
+BLOCK_SOURCE = "api-block"
 
 
 def normalize_address(address: str) -> str:
@@ -96,3 +103,29 @@ async def suppression_reason(
         "domain_id": sender_domain_id,
     }
     return await db.scalar(_REASON, params)
+
+
+async def block(db: Database, user_id: int, addresses: Sequence[str]) -> int:
+    """Add `addresses` to the account's suppression list as its own blocks, in one transaction;
+    returns how many were not on it already (for whatever reason they were)."""
+    return await db.write(
+        lambda conn: sum(
+            suppress(conn, address, BLOCK_REASON, BLOCK_SOURCE, user_id) for address in addresses
+        )
+    )
+
+
+async def unblock(db: Database, user_id: int, addresses: Sequence[str]) -> int:
+    """Take `addresses` off the account's suppression list where the account blocked them
+    itself; entries a bounce, complaint or unsubscribe made stay. Returns how many went."""
+    statement = (
+        delete(Suppression)
+        .where(
+            Suppression.scope == SuppressionScope.ACCOUNT,
+            Suppression.user_id == user_id,
+            Suppression.source == BLOCK_SOURCE,
+            Suppression.address.in_(sorted({normalize_address(a) for a in addresses})),
+        )
+        .returning(Suppression.id)
+    )
+    return await db.write(lambda conn: len(conn.execute(statement).all()))

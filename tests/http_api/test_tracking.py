@@ -403,3 +403,27 @@ def test_opens_clicks_and_unsubscribes_reach_the_webhooks_signed(setup: Setup) -
         for hook in hooks:
             setup.api("emailgateway.deletewebhook", DomainID=setup.sender.domain_id, WebhookID=hook)
         server.shutdown()
+
+
+def test_an_unsubscribe_makes_the_senders_subscribers_resigned(setup: Setup) -> None:
+    """003's subscriber state 4 (resigned) follows an unsubscribe, on the sender's lists (other
+    accounts' lists are left alone: tests/storage/test_subscriber_states.py)."""
+    reader = "ok-resigning@example.org"
+    [(owner,)] = setup.sql(
+        "SELECT user_id FROM sender_domains WHERE id = ?", setup.sender.domain_id
+    )
+    setup.sql(
+        "INSERT INTO subscriber_lists (user_id, hash, name, description, created_at) "
+        "VALUES (?, 'resigning1', 'News', '', '2026-01-01 00:00:00')",
+        owner,
+    )
+    setup.sql(
+        "INSERT INTO subscribers (list_id, email, state, custom_fields, created_at) "
+        "SELECT id, ?, 1, '{}', '2026-01-01 00:00:00' FROM subscriber_lists "
+        "WHERE hash = 'resigning1'",
+        reader,
+    )
+    url = list_unsubscribe(setup, reader, "http")
+    answer = setup.fetch(url, "POST", content=b"List-Unsubscribe=One-Click")
+    assert answer.status_code == 200
+    assert setup.sql("SELECT state FROM subscribers WHERE email = ?", reader) == [(4,)]

@@ -71,6 +71,9 @@ class Receiver:
             return 503
         return 200
 
+    def body_for(self, received: Received) -> bytes:
+        return b"ok"
+
     def to(self, path: str) -> list[Received]:
         with self.lock:
             return [call for call in self.calls if call.path == path]
@@ -87,13 +90,14 @@ def serve_receiver(receiver: Receiver, tls: ssl.SSLContext | None = None) -> Thr
             with receiver.lock:
                 receiver.calls.append(received)
                 status = receiver.status_for(received)
+                answer = receiver.body_for(received)
                 receiver.answered.append(status)
             if self.path == "/stall":
                 receiver.released.wait(timeout=60)
             self.send_response(status)
-            self.send_header("content-length", "2")
+            self.send_header("content-length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -1,0 +1,84 @@
+"""Subscriber states that follow what happened to the mail (003's status codes): when an event is
+recorded (storage.event_log.record_events), the recipient's subscribers on the lists of the
+event's account change state, in the event's transaction.
+
+- a hard bounce: 8 (hard bounce);
+- a soft bounce that makes the address suppressed (several in a row, storage/feedback.py): 5
+  (soft bounce), set where that decision is made, with `mark`;
+- an unsubscribe: 4 (resigned);
+- a complaint: 4 (resigned). 003 has no complaint state; the recipient has said, more loudly
+  than by unsubscribing, that the mail is unwanted, and the address is suppressed as for an
+  unsubscribe, so resigned is the nearest state.
+
+A resigned subscriber stays resigned (the recipient's own wish outlasts what servers say), and a
+soft bounce does not undo a hard one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from storage.models import Subscriber, SubscriberList, SubscriberState, utcnow
+from storage.suppressions import normalize_address
+
+# The states each automatic change leaves as they are.
+_KEPT = {
+    SubscriberState.RESIGNED: [SubscriberState.RESIGNED],
+    SubscriberState.HARD_BOUNCE: [SubscriberState.RESIGNED, SubscriberState.HARD_BOUNCE],
+    SubscriberState.SOFT_BOUNCE: [
+        SubscriberState.RESIGNED,
+        SubscriberState.HARD_BOUNCE,
+        SubscriberState.SOFT_BOUNCE,
+    ],
+}
+_BY_TYPE = {"unsubscribed": SubscriberState.RESIGNED, "complained": SubscriberState.RESIGNED}
+
+# By address (ix_subscribers_email), on the account's lists only.
+_UPDATE = (
+    update(Subscriber)
+    .where(
+        Subscriber.email.in_(bindparam("b_emails", expanding=True)),
+        Subscriber.list_id.in_(
+            select(SubscriberList.id).where(SubscriberList.user_id == bindparam("b_user"))
+        ),
+        Subscriber.state.not_in(bindparam("b_kept", expanding=True)),
+    )
+    .values(state=bindparam("b_state"), updated_at=bindparam("b_now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def state_after(event: dict[str, Any]) -> SubscriberState | None:
+    """The state an event moves its recipient's subscribers to, if any."""
+    kind = event.get("type")
+    if kind == "bounced" and (event.get("data") or {}).get("bounce_type") == "hard":
+        return SubscriberState.HARD_BOUNCE
+    return _BY_TYPE.get(str(kind))
+
+
+def follow_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+    """Move the subscribers the events are about: one UPDATE per account and state."""
+    changes: dict[tuple[int, SubscriberState], set[str]] = {}
+    for event in events:
+        state = state_after(event)
+        user_id, recipient = event.get("user_id"), event.get("recipient")
+        if state is not None and user_id is not None and recipient:
+            changes.setdefault((user_id, state), set()).add(normalize_address(recipient))
+    for (user_id, state), addresses in changes.items():
+        mark(conn, user_id, addresses, state)
+
+
+def mark(conn: Connection, user_id: int, addresses: Iterable[str], state: SubscriberState) -> int:
+    """Set `state` on the subscribers with these addresses on the account's lists (those in a
+    state it must not override aside); returns how many changed."""
+    params = {
+        "b_emails": sorted({normalize_address(address) for address in addresses}),
+        "b_user": user_id,
+        "b_kept": [int(kept) for kept in _KEPT[state]],
+        "b_state": int(state),
+        "b_now": utcnow(),
+    }
+    return int(conn.execute(_UPDATE, params).rowcount)
