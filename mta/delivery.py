@@ -410,7 +410,10 @@ class DeliveryWorker:
             category=found.category,
             enhanced_code=found.enhanced_code,
             suppress=suppresses(found),
-            data={"bounce_type": "hard" if found.hard else "soft"},
+            data={
+                "bounce_type": "hard" if found.hard else "soft",
+                "address_suppressed": found.hard and suppresses(found),
+            },
         )
 
     def deferral(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> Outcome:

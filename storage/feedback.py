@@ -125,6 +125,7 @@ def _record_bounces(
             "enhanced_code": bounce.enhanced_code,
             "category": bounce.category,
             "bounce_type": "hard" if bounce.hard else "soft",
+            "address_suppressed": bounce.hard and bounce.suppress,  # about the address itself
             "source": "dsn",
         }
         kind = "deferred" if bounce.delayed else "bounced"

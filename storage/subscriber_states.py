@@ -2,7 +2,7 @@
 recorded (storage.event_log.record_events), the recipient's subscribers on the lists of the
 event's account change state, in the event's transaction.
 
-- a hard bounce: 8 (hard bounce);
+- a hard bounce about the address (one that suppresses it; not a block of the message): 8;
 - a soft bounce that makes the address suppressed (several in a row, storage/feedback.py): 5
   (soft bounce), set where that decision is made, with `mark`;
 - an unsubscribe: 4 (resigned);
@@ -54,8 +54,9 @@ _UPDATE = (
 def state_after(event: dict[str, Any]) -> SubscriberState | None:
     """The state an event moves its recipient's subscribers to, if any."""
     kind = event.get("type")
-    if kind == "bounced" and (event.get("data") or {}).get("bounce_type") == "hard":
-        return SubscriberState.HARD_BOUNCE
+    data = event.get("data") or {}
+    if kind == "bounced" and data.get("bounce_type") == "hard" and data.get("address_suppressed"):
+        return SubscriberState.HARD_BOUNCE  # the address is bad, not the message (a spam block)
     return _BY_TYPE.get(str(kind))
 
 

@@ -64,14 +64,16 @@ async def test_events_move_the_accounts_subscribers(engine: AsyncEngine, db: Dat
             "fbl@x.test": S.ACTIVE,
             "soft@x.test": S.ACTIVE,
             "quiet@x.test": S.ACTIVE,
+            "spam@x.test": S.ACTIVE,
         },
     )
     second = await lists_with(engine, owner, "ownerlist2", {"hard@x.test": S.SOFT_BOUNCE})
     theirs = await lists_with(engine, other, "otherlist1", {"hard@x.test": S.ACTIVE})
 
     batch = [
-        event("bounced", owner, "Hard@X.test", bounce_type="hard"),
-        event("bounced", owner, "gone@x.test", bounce_type="hard"),
+        event("bounced", owner, "Hard@X.test", bounce_type="hard", address_suppressed=True),
+        event("bounced", owner, "gone@x.test", bounce_type="hard", address_suppressed=True),
+        event("bounced", owner, "spam@x.test", bounce_type="hard", address_suppressed=False),
         event("bounced", owner, "soft@x.test", bounce_type="soft"),  # not suppressing: kept
         event("unsubscribed", owner, "unsub@x.test"),
         event("complained", owner, "fbl@x.test"),
@@ -86,6 +88,7 @@ async def test_events_move_the_accounts_subscribers(engine: AsyncEngine, db: Dat
         "fbl@x.test": S.RESIGNED,
         "soft@x.test": S.ACTIVE,
         "quiet@x.test": S.ACTIVE,
+        "spam@x.test": S.ACTIVE,  # a hard bounce of the message, not of the address
     }
     assert await states(engine, second) == {"hard@x.test": S.HARD_BOUNCE}
     assert await states(engine, theirs) == {"hard@x.test": S.ACTIVE}  # another account's list
