@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from draining import drain
+from draining import count_where, drain
 from smtp_ingest import ROOT, free_port, mailgate, make_message
 
 sys.path.insert(0, str(ROOT))
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from mailgate.config import load_settings
 from mta.tracking import Plan, TrackingSettings, prepare
 from storage.engine import Database
+from storage.models import Delivery, DeliveryStatus
 from storage.queue import NewMessage, insert_messages
 
 DOMAIN = "bench.example"
@@ -110,19 +111,6 @@ async def fill_queue(
         await db.dispose()
 
 
-async def delivered(url: str) -> int:
-    from sqlalchemy import func, select
-
-    from storage.models import Delivery, DeliveryStatus
-
-    db = Database(url)
-    try:
-        query = select(func.count()).where(Delivery.status == DeliveryStatus.DELIVERED)
-        return int(await db.scalar(query) or 0)
-    finally:
-        await db.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20000)
@@ -156,7 +144,8 @@ def main() -> None:
             make = lambda size, index, _id: make_message(size, index)  # noqa: E731
         asyncio.run(fill_queue(url, domain, user, args.messages, args.size, make))
 
-        drained = drain(env, args.messages, lambda: asyncio.run(delivered(url)))
+        done = Delivery.status == DeliveryStatus.DELIVERED
+        drained = drain(env, args.messages, lambda: asyncio.run(count_where(url, done)))
         print(
             f"delivery messages={args.messages} size={args.size} processes={args.processes} "
             f"tracked={args.tracked} " + drained.fields("msgs", "msg")

@@ -13,6 +13,12 @@ from dataclasses import dataclass
 
 from smtp_ingest import ROOT, group_cpu_seconds
 
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import ColumnElement, func, select
+
+from storage.engine import Database
+
 
 @dataclass(frozen=True)
 class Drained:
@@ -28,6 +34,15 @@ class Drained:
             f"startup_seconds={self.startup_seconds:.2f} "
             f"worker_cpu_ms_per_{item}={self.cpu_ms_per_item:.2f}"
         )
+
+
+async def count_where(url: str, condition: ColumnElement[bool]) -> int:
+    """How many rows meet `condition` (one table's status, say), asked as a client would."""
+    db = Database(url)
+    try:
+        return int(await db.scalar(select(func.count()).where(condition)) or 0)
+    finally:
+        await db.dispose()
 
 
 def drain(env: dict[str, str], total: int, done: Callable[[], int]) -> Drained:

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from draining import drain
+from draining import count_where, drain
 from smtp_ingest import ROOT, free_port, mailgate
 
 sys.path.insert(0, str(ROOT))
@@ -101,17 +101,6 @@ async def fill_outbox(url: str, domain_id: int, hook_url: str, count: int) -> No
         await db.dispose()
 
 
-async def delivered(url: str) -> int:
-    from sqlalchemy import func, select
-
-    db = Database(url)
-    try:
-        query = select(func.count()).where(WebhookCall.status == OutboxStatus.DELIVERED)
-        return int(await db.scalar(query) or 0)
-    finally:
-        await db.dispose()
-
-
 def wait_for_port(port: int) -> None:
     import socket
 
@@ -151,7 +140,8 @@ def main() -> None:
         domain = mailgate(env, "domain", "add", DOMAIN, "--user", str(user))["DomainID"]
         asyncio.run(fill_outbox(url, domain, f"http://127.0.0.1:{port}/hook", args.events))
 
-        drained = drain(env, args.events, lambda: asyncio.run(delivered(url)))
+        done = WebhookCall.status == OutboxStatus.DELIVERED
+        drained = drain(env, args.events, lambda: asyncio.run(count_where(url, done)))
         peer = yardstick(f"http://127.0.0.1:{port}/hook", args.events)
         print(
             f"webhooks events={args.events} {drained.fields('events', 'event')} "

@@ -73,11 +73,17 @@ def noreply_address(sender: SenderContext) -> str:
     return f"noreply@{sender.domain}"
 
 
+async def default_sender(gw: Gateway, user_id: int) -> SenderContext | None:
+    """The sender domain the account's mail goes out from when it names none: its oldest
+    Enabled one."""
+    domain_id = await first_enabled_domain_id(gw.db, user_id)
+    return None if domain_id is None else await sender_for_domain(gw, domain_id)
+
+
 async def account_sender(gw: Gateway, user_id: int, recipient: str) -> SenderContext:
     """The sender domain mail for the account `user_id` goes out from, able to mail
     `recipient` now; NotSent when there is none."""
-    domain_id = await first_enabled_domain_id(gw.db, user_id)
-    sender = None if domain_id is None else await sender_for_domain(gw, domain_id)
+    sender = await default_sender(gw, user_id)
     if sender is None:
         raise NotSent("the account has no enabled sender domain")
     if sender_refusal(sender) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,10 +42,20 @@ class NewUser:
     account_hash: str
 
     def rest_secret(self, server_key: bytes) -> str:
-        return rest_secret(derive_key(server_key, REST_SECRET_LABEL), self.rest_secret_salt)
+        return account_rest_secret(server_key, self.rest_secret_salt)
 
 
 REST_SECRET_LABEL = b"mailgate rest secrets v1"
+
+
+@functools.lru_cache(maxsize=4)
+def _rest_key(server_key: bytes) -> bytes:
+    return derive_key(server_key, REST_SECRET_LABEL)
+
+
+def account_rest_secret(server_key: bytes, salt: str) -> str:
+    """An account's ApiSecret, from its stored salt and the server's key (derived once)."""
+    return rest_secret(_rest_key(server_key), salt)
 
 
 def new_rest_credentials() -> dict[str, str]:

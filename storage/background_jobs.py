@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from storage.dialects import json_with_key
 from storage.engine import Database
-from storage.leases import claim_statement
+from storage.leases import claim_statement, lease_rows
 from storage.models import (
     BackgroundJob,
     JobStatus,
@@ -162,10 +162,7 @@ async def claim_due(
     db: Database, worker: str, limit: int, lease: timedelta, now: datetime | None = None
 ) -> list[Job]:
     """Lease up to `limit` due jobs to `worker`, oldest due first."""
-    now = now or utcnow()
-    params = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
-    rows = await db.write(lambda conn: conn.execute(_CLAIM, params).all())
-    return [Job(*row) for row in rows]
+    return [Job(*row) for row in await lease_rows(db, _CLAIM, worker, limit, lease, now)]
 
 
 def _leased(job_id: int, worker: str) -> Any:

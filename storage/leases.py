@@ -9,9 +9,14 @@ A queue's table has `id`, `next_attempt_at`, `locked_by` and `locked_until`; the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, or_, select, update
+
+from storage.engine import Database
+from storage.models import utcnow
 
 
 def claim_statement(
@@ -39,3 +44,18 @@ def claim_statement(
         .returning(*returning)
         .execution_options(synchronize_session=False)
     )
+
+
+async def lease_rows(
+    db: Database,
+    statement: Any,
+    worker: str,
+    limit: int,
+    lease: timedelta,
+    now: datetime | None = None,
+    **more: Any,
+) -> Sequence[Row[Any]]:
+    """Run a `claim_statement` (with the values of its `more` conditions' parameters)."""
+    now = now or utcnow()
+    params = {"now": now, "limit": limit, "worker": worker, "until": now + lease, **more}
+    return await db.write(lambda conn: conn.execute(statement, params).all())

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
-from storage.leases import claim_statement
+from storage.leases import claim_statement, lease_rows
 from storage.models import (
     Delivery,
     DeliveryStatus,
@@ -80,9 +80,7 @@ async def claim_due(
     db: Database, worker: str, limit: int, lease: timedelta, now: datetime | None = None
 ) -> list[Claimed]:
     """Lease up to `limit` due recipients to `worker`, oldest due first."""
-    now = now or utcnow()
-    params = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
-    rows = await db.write(lambda conn: conn.execute(_CLAIM, params).all())
+    rows = await lease_rows(db, _CLAIM, worker, limit, lease, now)
     return sorted((Claimed(*row) for row in rows), key=lambda c: (c.message_id, c.id))
 
 

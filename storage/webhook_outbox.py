@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
-from storage.leases import claim_statement
+from storage.leases import claim_statement, lease_rows
 from storage.models import (
     Event,
     Message,
@@ -58,10 +58,7 @@ async def claim_due(
     now: datetime | None = None,
 ) -> list[Claimed]:
     """Lease up to `limit` due calls to `worker`, oldest due first, none of the `busy` webhooks."""
-    now = now or utcnow()
-    params = {"now": now, "limit": limit, "worker": worker, "until": now + lease}
-    params["busy"] = list(busy)
-    rows = await db.write(lambda conn: conn.execute(_CLAIM, params).all())
+    rows = await lease_rows(db, _CLAIM, worker, limit, lease, now, busy=list(busy))
     return [Claimed(*row) for row in rows]
 
 

@@ -44,17 +44,17 @@ from mta.composition import (
     checked_address,
     compose,
 )
+from mta.confirmation_mail import default_sender, noreply_address
 from mta.policy import Refusal, address_refusal, sender_refusal
 from mta.submission import (
     Gateway,
     Origin,
     SubmissionRefused,
-    sender_for_domain,
     split_suppressed,
     submit,
 )
 from mta.tracking import TrackingRequest
-from storage.domains import SenderContext, first_enabled_domain_id, sender_for_address_domain
+from storage.domains import SenderContext, sender_for_address_domain
 from storage.queue import QueueWriteError
 
 SUBSCRIBER = 1201
@@ -197,11 +197,10 @@ def _tag(value: Any) -> list[str]:
 async def _sender(gw: Gateway, user_id: int, address: str) -> tuple[SenderContext, str]:
     """The sender domain the mail goes out from, and the From address."""
     if not address:
-        domain_id = await first_enabled_domain_id(gw.db, user_id)
-        sender = None if domain_id is None else await sender_for_domain(gw, domain_id)
+        sender = await default_sender(gw, user_id)
         if sender is None:
             raise RestError(SENDER, "Error in sender address: the account has no enabled domain")
-        address = f"noreply@{sender.domain}"
+        address = noreply_address(sender)
     else:
         checked, problem = checked_address(address)
         if checked is None:

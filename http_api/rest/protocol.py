@@ -5,7 +5,7 @@ Every request carries `X-Rest-ApiKey` (the account's 32-character key) and `X-Re
 (`/rest/ping`, with its query string when there is one) and the body is the raw POST data, URL
 encoded or JSON, empty for a GET. The signature is checked over the bytes received, so both of
 the document's schemes are the same check. The account's secret is derived from its stored salt
-(storage/tokens.rest_secret), never stored.
+(storage/accounts.account_rest_secret), never stored.
 
 Answers: `{"status":"OK","data":...}`, or `{"status":"ERROR","errors":[{"message","code"}]}`
 with an HTTP status that says what kind of failure it was (401 for 1000, 404 for 1001, 405 for
@@ -31,10 +31,9 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.metrics import note
 from http_api.params import BodyTooLarge, read_body
-from storage.accounts import REST_SECRET_LABEL
+from storage.accounts import account_rest_secret
 from storage.engine import Database
 from storage.models import User, UserStatus
-from storage.tokens import derive_key, rest_secret
 
 log = logging.getLogger("mailgate.rest")
 
@@ -153,8 +152,8 @@ def signature(api_key: str, path: str, body: bytes, secret: str) -> str:
 def signed_path(request: Request) -> str:
     """The access path the client signed: the path as sent, with its query string if any."""
     path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-    query = request.url.query
-    return f"{path}?{query}" if query and "?" not in path else path
+    query = request.url.query  # (ASGI's raw_path never holds the query)
+    return f"{path}?{query}" if query else path
 
 
 _ACCOUNT = select(
@@ -173,7 +172,7 @@ async def authenticate(request: Request, body: bytes) -> Account:
     server_key: bytes | None = request.app.state.settings.conversion_key
     if row is None or row.rest_secret_salt is None or server_key is None:
         raise RestError(NO_AUTHORIZATION)
-    secret = rest_secret(derive_key(server_key, REST_SECRET_LABEL), row.rest_secret_salt)
+    secret = account_rest_secret(server_key, row.rest_secret_salt)
     expected = signature(key, signed_path(request), body, secret)
     if not hmac.compare_digest(expected, sign):
         raise RestError(NO_AUTHORIZATION)

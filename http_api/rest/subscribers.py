@@ -59,6 +59,14 @@ def address(value: Any) -> str | None:
     return checked.lower() if checked else None
 
 
+def required_address(value: Any, code: int, message: str) -> str:
+    """The address as stored, or RestError(code, message) for a missing or bad one."""
+    checked = address(value)
+    if checked is None:
+        raise RestError(code, message)
+    return checked
+
+
 def state_of(value: Any, default: SubscriberState | None, code: int) -> SubscriberState | None:
     if value is None or text(value) == "":
         return default
@@ -109,29 +117,20 @@ async def confirm(
         if result.outcome is Added.EXISTS:
             continue
         link = activation_link(call.request, result.subscriber_id, result.email)
-        sent = (
-            link is not None
-            and (
-                await send_confirmation(
-                    call.request.app.state.gateway,
-                    call.account.user_id,
-                    result.email,
-                    found.name,
-                    link,
-                    origin,
-                )
-            ).message_id
-            is not None
+        if link is None:
+            all_sent = False
+            continue
+        gateway = call.request.app.state.gateway
+        mailed = await send_confirmation(
+            gateway, call.account.user_id, result.email, found.name, link, origin
         )
-        all_sent = all_sent and sent
+        all_sent = all_sent and mailed.message_id is not None
     return all_sent
 
 
 @action("subscriber", "add")
 async def add(call: RestCall) -> Any:
-    checked = address(call.param("email"))
-    if checked is None:
-        raise RestError(1301, "Email address error")
+    checked = required_address(call.param("email"), 1301, "Email address error")
     found = await owned_list(call, call.param("list"), 1302, "Subscriber list does not exist")
     state = state_of(call.param("state"), SubscriberState.AWAITING_ACTIVATION, 1305)
     assert state is not None
@@ -176,9 +175,7 @@ def _shown(view: Any) -> dict[str, Any]:
 async def get(call: RestCall) -> Any:
     list_hash, email = [*call.path, "", ""][:2]
     found = await owned_list(call, list_hash, 1312, "Subscriber list doesn't exist")
-    checked = address(email)
-    if checked is None:
-        raise RestError(1311, "Error in email address")
+    checked = required_address(email, 1311, "Error in email address")
     subscriber = (await subscribers_by_email(call.db, found.id, [checked])).get(checked)
     if subscriber is None:
         raise RestError(1313, "Subscriber doesn't exist on given list")
@@ -206,9 +203,7 @@ def history_limit(value: Any) -> int:
 
 @action("subscriber", "getHistory")
 async def get_history(call: RestCall) -> Any:
-    checked = address(call.param("email"))
-    if checked is None:
-        raise RestError(1311, "Incorrect email address")
+    checked = required_address(call.param("email"), 1311, "Incorrect email address")
     found = await owned_list(call, call.param("list"), 1312, "Subscriber list does not exist")
     limit = history_limit(call.param("limit"))
     if not await subscribers_by_email(call.db, found.id, [checked]):

@@ -6,7 +6,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from storage.engine import Database
+from storage.models import SubscriberList
 from storage.queue import NewMessage, insert_messages
 
 
@@ -22,3 +26,13 @@ async def queue_message(db: Database, recipients: Iterable[str], **fields: Any) 
     )
     await db.write(lambda conn: insert_messages(conn, [message]))
     return message.id
+
+
+async def insert_list(conn: AsyncConnection, user_id: int, hash_: str) -> int:
+    """A subscriber list of `user_id` named and hashed `hash_`, inside the caller's transaction."""
+    statement = (
+        insert(SubscriberList)
+        .values(user_id=user_id, hash=hash_, name=hash_)
+        .returning(SubscriberList.id)
+    )
+    return int((await conn.execute(statement)).scalar_one())

@@ -19,18 +19,13 @@ from storage.background_jobs import (
     set_field,
 )
 from storage.engine import Database
-from storage.models import JobStatus, ListField, Subscriber, SubscriberList, utcnow
+from storage.models import JobStatus, ListField, Subscriber, utcnow
+from tests.storage.support import insert_list
 
 
 async def make_list(engine: AsyncEngine, user_id: int, hash_: str, fields: list[dict]) -> int:
     async with engine.begin() as conn:
-        list_id = (
-            await conn.execute(
-                insert(SubscriberList)
-                .values(user_id=user_id, hash=hash_, name=hash_)
-                .returning(SubscriberList.id)
-            )
-        ).scalar_one()
+        list_id = await insert_list(conn, user_id, hash_)
         await conn.execute(
             insert(ListField).values(list_id=list_id, hash=f"f{hash_}", name="Code", tag="code")
         )

@@ -13,22 +13,16 @@ from storage import accounts, domains
 from storage.engine import Database
 from storage.event_log import record_events
 from storage.feedback import AsyncBounce, record_bounces
-from storage.models import Subscriber, SubscriberList, SubscriberState, Suppression, utcnow
+from storage.models import Subscriber, SubscriberState, Suppression, utcnow
 from storage.suppressions import block, suppress, unblock
-from tests.storage.support import queue_message
+from tests.storage.support import insert_list, queue_message
 
 S = SubscriberState
 
 
 async def lists_with(engine: AsyncEngine, user_id: int, hash_: str, states: dict[str, int]) -> int:
     async with engine.begin() as conn:
-        list_id = (
-            await conn.execute(
-                insert(SubscriberList)
-                .values(user_id=user_id, hash=hash_, name=hash_)
-                .returning(SubscriberList.id)
-            )
-        ).scalar_one()
+        list_id = await insert_list(conn, user_id, hash_)
         rows = [{"list_id": list_id, "email": e, "state": s} for e, s in states.items()]
         await conn.execute(insert(Subscriber), rows)
     return int(list_id)
