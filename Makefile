@@ -18,8 +18,9 @@ init: $(STAMP)
 run: init
 	$(BIN)/mailgate serve
 
+# Two workers (this machine has 2 cores); --dist loadfile keeps a module's gateway on one worker.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

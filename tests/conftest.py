@@ -4,8 +4,10 @@ processes on free loopback ports."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -108,10 +110,32 @@ def postgres_url() -> Iterator[str]:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _port_range() -> range:
+    """Ports this test process hands out: below the kernel's ephemeral range (so no outgoing
+    connection takes one meanwhile), a separate block per pytest-xdist worker, so two workers
+    never pick the same port in the moment before a started gateway binds it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    start = 12000 + (index % 4) * 5000
+    return range(start, start + 5000)
+
+
+_PORTS = _port_range()
+# A random start keeps two pytest runs on one machine (a developer's and a helper's) apart.
+_next_port = itertools.count(random.randrange(len(_PORTS)))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port no socket holds now and this process has not handed out before."""
+    for _ in range(len(_PORTS)):
+        port = _PORTS[next(_next_port) % len(_PORTS)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 def wait_until(condition: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
