@@ -62,7 +62,7 @@ def _rows(batch: list[NewMessage]) -> tuple[list[dict[str, Any]], ...]:
                 "message_id_header": msg.message_id_header,
                 "raw": msg.raw,
                 "size": len(msg.raw),
-                "recipient_count": len(msg.recipients),
+                "recipient_count": len(set(msg.recipients)),
                 "tags": msg.tags,
                 "source": msg.source,
                 "client_ip": msg.client_ip,
@@ -71,7 +71,7 @@ def _rows(batch: list[NewMessage]) -> tuple[list[dict[str, Any]], ...]:
                 "created_at": now,
             }
         )
-        for rcpt in msg.recipients:
+        for rcpt in dict.fromkeys(msg.recipients):  # RCPT TO twice means the address once
             if msg.queue_deliveries:
                 deliveries.append(
                     {
