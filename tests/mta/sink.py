@@ -8,6 +8,9 @@ answers depend on the recipient's local part.
     spam-...       550 5.7.1 (blocked as spam)
     drop-...       the connection is closed at RCPT
     slow-...       accepted after two seconds
+
+`gate`, cleared, holds every DATA answer until it is set again: deliveries stay in flight while
+a test acts (pauses a campaign, restarts the gateway).
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ class SinkHandler:
     quits: int = 0
     ehlo_names: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
@@ -80,6 +87,8 @@ class SinkHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not self.gate.is_set():
+            await asyncio.to_thread(self.gate.wait)
         with self.lock:
             self.received.append(
                 Received(
