@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Integer
+from sqlalchemy import JSON, ColumnElement, Integer, String, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -71,3 +71,37 @@ def _json_with_key_sqlite(element: json_with_key, compiler: SQLCompiler, **kw: A
     # json_patch (RFC 7396) replaces a target that is not an object by the patch.
     document, key, value = _json_operands(element, compiler, **kw)
     return f"json_patch(coalesce({document}, '{{}}'), json_object({key}, {value}))"
+
+
+class time_bucket(FunctionElement[str]):
+    """The start of the `seconds`-long period (counted from the epoch, so from midnight UTC
+    when it divides a day) that the timestamp falls in, as text `YYYY-MM-DD HH:MM` in UTC.
+    `seconds` is written into the SQL as a number, not bound, so that a GROUP BY of the same
+    expression matches its SELECT on PostgreSQL (and it is part of the statement's cache key)."""
+
+    type = String()
+    inherit_cache = True
+    name = "time_bucket"
+
+    def __init__(self, timestamp: ColumnElement[Any], seconds: int) -> None:
+        super().__init__(timestamp, literal_column(str(int(seconds))))
+
+
+def _bucket_operands(element: time_bucket, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    timestamp, seconds = element.clauses.clauses
+    return compiler.process(timestamp, **kw), compiler.process(seconds, **kw)
+
+
+@compiles(time_bucket)
+def _time_bucket(element: time_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    timestamp, seconds = _bucket_operands(element, compiler, **kw)
+    start = f"to_timestamp(floor(extract(epoch FROM {timestamp}) / {seconds}) * {seconds})"
+    return f"to_char({start} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+
+
+@compiles(time_bucket, "sqlite")
+def _time_bucket_sqlite(element: time_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    # Timestamps are stored as UTC text; strftime('%s') reads them as seconds (fractions cut).
+    timestamp, seconds = _bucket_operands(element, compiler, **kw)
+    start = f"(CAST(strftime('%s', {timestamp}) AS INTEGER) / {seconds}) * {seconds}"
+    return f"strftime('%Y-%m-%d %H:%M', {start}, 'unixepoch')"

@@ -314,11 +314,14 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_domain_time", "sender_domain_id", "created_at"),
         Index("ix_events_user_time", "user_id", "created_at"),
+        # A message's events, and one recipient's of them (a campaign run's message has a
+        # delivery per subscriber: a subscriber's opens are found without reading the run's).
+        Index("ix_events_message_delivery", "message_id", "delivery_id"),
     )
 
     id: Mapped[intpk]
     type: Mapped[str] = mapped_column(String(32))
-    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     delivery_id: Mapped[int | None] = mapped_column(BigID)
     recipient: Mapped[str | None] = mapped_column(String(512))
     user_id: Mapped[int | None] = mapped_column(BigID)

@@ -12,17 +12,12 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from storage.engine import Database
 from storage.models import (
-    Delivery,
-    DeliveryStatus,
-    Event,
-    Message,
     Subscriber,
     SubscriberList,
     SubscriberState,
@@ -259,75 +254,6 @@ async def activate(db: Database, subscriber_id: int) -> SubscriberState | None:
         return None if found is None else SubscriberState(found)
 
     return await db.write(work)
-
-
-# What the history calls the outcome of a mail to the subscriber.
-HISTORY_STATES = {
-    DeliveryStatus.QUEUED: "QUEUED",
-    DeliveryStatus.DEFERRED: "SOFT_BOUNCE",
-    DeliveryStatus.DELIVERED: "DELIVERED",
-    DeliveryStatus.BOUNCED: "HARD_BOUNCE",
-    DeliveryStatus.FAILED: "HARD_BOUNCE",
-}
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    subject: str
-    sent_at: datetime  # when it was (or is to be) sent
-    state: str  # HISTORY_STATES
-    opens: int
-    clicks: int
-
-
-def _engagements(kind: str) -> Any:
-    return (
-        select(func.count())
-        .where(
-            and_(
-                Event.message_id == Delivery.message_id,
-                Event.delivery_id == Delivery.id,
-                Event.type == kind,
-            )
-        )
-        .correlate(Delivery)
-        .scalar_subquery()
-    )
-
-
-_HISTORY = (
-    select(
-        Message.subject,
-        func.coalesce(Message.send_at, Message.created_at),
-        Delivery.status,
-        _engagements("opened"),
-        _engagements("clicked"),
-    )
-    .join(Message, Message.id == Delivery.message_id)
-    .where(
-        Delivery.recipient_domain == bindparam("domain"),
-        func.lower(Delivery.recipient) == bindparam("email"),
-        Message.user_id == bindparam("user_id"),
-    )
-    .order_by(Message.created_at.desc(), Delivery.id.desc())
-    .limit(bindparam("limit"))
-)
-
-
-async def history(db: Database, user_id: int, email: str, limit: int) -> list[HistoryEntry]:
-    """The mails this account sent to `email`, newest first: subject, time, outcome, and the
-    opens and clicks recorded for each."""
-    params = {
-        "domain": email.rpartition("@")[2].lower(),
-        "email": email.lower(),
-        "user_id": user_id,
-        "limit": limit,
-    }
-    rows = await db.rows(_HISTORY, params)
-    return [
-        HistoryEntry(subject or "", sent_at, HISTORY_STATES[DeliveryStatus(status)], opens, clicks)
-        for subject, sent_at, status, opens, clicks in rows
-    ]
 
 
 _OWNED_LIST = select(SubscriberList.id).where(

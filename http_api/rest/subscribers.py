@@ -17,6 +17,10 @@ lists each address's error after it; `getMultiple` answers one item per address 
 `{email, state, custom_fields}` or `{email, errors: [{error, code}]}`; `deleteMultiple` without
 addresses answers 1352; a custom field value that the list's fields do not allow is 1303 in
 every action; history `limit` is 1 to 1000.
+
+The history is the account's campaigns sent to the address (whichever of its lists took it
+there), newest first: `state` is DELIVERED, SOFT_BOUNCE, HARD_BOUNCE, or SENT while the mail is
+still on its way; `get`'s `sent` is when the latest of them was sent (null before any).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from http_api.subscriber_activation import activation_link
 from mta.composition import checked_address
 from mta.confirmation_mail import send_confirmation
 from mta.submission import Origin
+from storage.campaign_reports import subscriber_history
 from storage.models import SubscriberState
 from storage.subscriber_lists import FieldView, fields_of, list_for_owner
 from storage.subscribers import (
@@ -43,7 +48,6 @@ from storage.subscribers import (
     checked_values,
     delete_subscribers,
     edit_subscribers,
-    history,
     subscribers_by_email,
 )
 
@@ -179,7 +183,7 @@ async def get(call: RestCall) -> Any:
     subscriber = (await subscribers_by_email(call.db, found.id, [checked])).get(checked)
     if subscriber is None:
         raise RestError(1313, "Subscriber doesn't exist on given list")
-    last = await history(call.db, call.account.user_id, checked, 1)
+    last = await subscriber_history(call.db, call.account.user_id, checked, 1)
     return {**_shown(subscriber), "sent": last[0].sent_at.strftime(TIME_FORMAT) if last else None}
 
 
@@ -208,12 +212,12 @@ async def get_history(call: RestCall) -> Any:
     limit = history_limit(call.param("limit"))
     if not await subscribers_by_email(call.db, found.id, [checked]):
         raise RestError(1313, "Subscriber doesn't exist")
-    entries = await history(call.db, call.account.user_id, checked, limit)
+    entries = await subscriber_history(call.db, call.account.user_id, checked, limit)
     if not entries:
         raise RestError(1315, "Subscriber does not have an action")
     return [
         {
-            "name": item.subject,
+            "name": item.name,
             "email_topic": item.subject,
             "scheduled_sent": item.sent_at.strftime(TIME_FORMAT),
             "state": item.state,

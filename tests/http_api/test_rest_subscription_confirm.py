@@ -1,7 +1,7 @@
 """Double opt-in end to end: a subscriber added over /rest awaiting activation is sent a
 confirmation mail from the account's sender domain, delivered to a sink MX; the link in it is
 followed over real HTTP and the subscriber becomes active. A tampered link answers 404. The
-subscriber's history then shows the mail."""
+subscriber's history (the campaigns sent to it) does not count the confirmation."""
 
 from __future__ import annotations
 
@@ -91,19 +91,15 @@ def test_confirmation_mail_link_activates_the_subscriber(setup: Setup) -> None:
     assert state(setup, list_hash, "ok-ann@reader.test") == 1
     assert setup.client.get(link.path).status_code == 200  # followed again: still confirmed
 
+    # The confirmation is not a campaign: the history (campaigns sent) has nothing yet.
     asked = {"email": "ok-ann@reader.test", "list": list_hash}
-
-    def delivered() -> list[dict[str, str]] | None:
-        answer = setup.rest.post("/rest/subscriber/getHistory", asked).json()
-        done = answer["status"] == "OK" and answer["data"][0]["state"] == "DELIVERED"
-        return answer["data"] if done else None
-
-    history = wait_until(delivered)
-    assert [(h["email_topic"], h["opens_count"], h["clicks_count"]) for h in history] == [
-        ("Confirm your subscription to Weekly news", "0", "0")
-    ]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", history[0]["scheduled_sent"])
-    assert state(setup, list_hash, "ok-ann@reader.test") == 1
+    assert setup.rest.error("/rest/subscriber/getHistory", asked) == (400, [1315])
+    assert (
+        setup.rest.get(f"/rest/subscriber/get/{list_hash}/ok-ann@reader.test").json()["data"][
+            "sent"
+        ]
+        is None
+    )
 
 
 def test_a_deleted_subscribers_link_no_longer_works(setup: Setup) -> None:

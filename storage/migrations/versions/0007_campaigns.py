@@ -239,9 +239,17 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_message_recipient", "deliveries", ["message_id", "recipient"], unique=True
     )
+    # A subscriber's events within a run's message (history, per-recipient reports): the
+    # message's index extended by the delivery, in place of it.
+    op.drop_index("ix_events_message_id", table_name="events")
+    op.create_index(
+        "ix_events_message_delivery", "events", ["message_id", "delivery_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_message_delivery", table_name="events")
+    op.create_index("ix_events_message_id", "events", ["message_id"], unique=False)
     op.drop_index("ix_deliveries_message_recipient", table_name="deliveries")
     op.create_index("ix_deliveries_message_id", "deliveries", ["message_id"], unique=False)
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
