@@ -6,6 +6,7 @@ from http_api.rest import (
     field_values,  # noqa: F401
     mail,  # noqa: F401
     ping,  # noqa: F401
+    reports,  # noqa: F401
     sms,  # noqa: F401
     spam_test,  # noqa: F401
     subscriber_lists,  # noqa: F401
