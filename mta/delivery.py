@@ -30,6 +30,7 @@ from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, Te
 from mta import metrics
 from mta.bounce_classes import classify, enhanced_code_of, suppresses
 from mta.dkim_signing import dkim_signature
+from mta.merge_tags import merge, needs_merging
 from mta.outbound_sessions import Session, SessionOpenError, SessionPool
 from mta.tracking import needs_personalising, personalise
 from storage.engine import Database
@@ -39,6 +40,7 @@ from storage.outbound import (
     OutboundMessage,
     Outcome,
     claim_due,
+    load_merge_values,
     load_messages,
     record_outcomes,
     release,
@@ -126,6 +128,7 @@ class Job:
     domain: str
     deliveries: list[Claimed]
     content: bytes = b""  # what is sent: the stored message, or the recipient's own copy
+    values: dict[str, str] | None = None  # a campaign recipient's merge values
 
 
 class NoTrackingKey(Exception):
@@ -134,7 +137,7 @@ class NoTrackingKey(Exception):
 
 def job_content(job: Job, key: bytes | None) -> bytes:
     """The stored message; for a tracked one (a job of one recipient), that recipient's copy,
-    with its tokens, signed with the sender domain's key."""
+    with its tokens (and a campaign's merge values), signed with the sender domain's key."""
     message = job.message
     if not needs_personalising(message.raw):
         return message.raw
@@ -142,6 +145,8 @@ def job_content(job: Job, key: bytes | None) -> bytes:
         raise NoTrackingKey("no conversion key to sign tracking tokens: run mailgate init")
     [delivery] = job.deliveries
     content = personalise(message.raw, delivery.id, key)
+    if needs_merging(content):
+        content = merge(content, delivery.recipient, job.values)
     if message.sender_domain and message.dkim_selector and message.dkim_private_key:
         signature = dkim_signature(
             content, message.sender_domain, message.dkim_selector, message.dkim_private_key
@@ -199,6 +204,8 @@ class DeliveryWorker:
 
     async def _start_jobs(self, claimed: list[Claimed]) -> None:
         messages = await load_messages(self.db, list({c.message_id for c in claimed}))
+        subscribers = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
+        values = await load_merge_values(self.db, subscribers) if subscribers else {}
         jobs: dict[tuple[uuid.UUID, str, int], Job] = {}
         orphans = []
         for delivery in claimed:
@@ -212,6 +219,8 @@ class DeliveryWorker:
             job = jobs.get(key)
             if job is None:
                 job = jobs[key] = Job(message, delivery.recipient_domain, [])
+                if delivery.subscriber_id is not None:
+                    job.values = values.get(delivery.subscriber_id)
             job.deliveries.append(delivery)
         await release(self.db, self.name, orphans)
         for job in jobs.values():

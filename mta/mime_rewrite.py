@@ -6,9 +6,13 @@ rewritten, and every header, keeps its bytes. A rewritten part keeps its encodin
 7bit and 8bit text stays as it is unless a line grows beyond SMTP's 998 octets; otherwise, and
 for quoted-printable and base64 parts, it is written as quoted-printable.
 
-`atoms` are strings that a later step replaces with others of the same length (per-recipient
-tokens): the quoted-printable encoder never breaks a line inside one, so the replacement needs
-no re-encoding.
+`atoms` are strings that a later step replaces with others (per-recipient tokens): the
+quoted-printable encoder never breaks a line inside one and always ends its line after one, so a
+replacement of the same length needs no re-encoding, and one of another length is written from
+the atom's column on (mta/merge_tags.py).
+
+Campaign messages (`rewrite_text_parts`) rewrite text/plain parts too, and every part they
+change is written as quoted-printable in a charset they name, whatever it was before.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import binascii
 import codecs
 import email.parser
 import email.policy
+import email.utils
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.message import Message
 
 MAX_LINE = 998
@@ -29,9 +34,17 @@ _PROBE = '<a href="http://x/">'
 
 
 class _Rewriter:
-    def __init__(self, rewrite: Callable[[str], str], atoms: Sequence[str]) -> None:
-        self.rewrite = rewrite
-        self.atoms = re.compile(b"(" + b"|".join(re.escape(a.encode()) for a in atoms) + b")")
+    def __init__(
+        self,
+        rewrites: Mapping[str, Callable[[str], str]],
+        atoms: Sequence[str],
+        charset: str | None = None,
+    ) -> None:
+        self.rewrites = rewrites  # by content type
+        self.charset = charset  # None: a changed part keeps its charset and, if it can, encoding
+        # Without atoms, a pattern that never matches (an empty group would match everywhere).
+        words = b"|".join(re.escape(a.encode()) for a in atoms) or b"(?!)"
+        self.atoms = re.compile(b"(" + words + b")")
 
     def entity(self, data: bytes, depth: int = 0) -> bytes | None:
         """The entity (header fields, blank line, body) rewritten, or None when unchanged."""
@@ -49,14 +62,17 @@ class _Rewriter:
                 return None
             new_body = self.multipart(body, boundary.encode("ascii", "replace"), depth)
             return None if new_body is None else data[: len(data) - len(body)] + new_body
-        if kind != "text/html" or fields.get_content_disposition() == "attachment":
+        rewrite = self.rewrites.get(kind)
+        if rewrite is None or fields.get_content_disposition() == "attachment":
             return None
-        leaf = self.leaf(body, fields)
+        leaf = self.leaf(body, fields, rewrite)
         if leaf is None:
             return None
         new_body, encoding = leaf
         if encoding is not None:
             head = set_transfer_encoding(head, encoding)
+        if self.charset is not None:
+            head = set_charset(head, fields, self.charset)
         return head + b"\r\n\r\n" + new_body
 
     def multipart(self, body: bytes, boundary: bytes, depth: int) -> bytes | None:
@@ -71,7 +87,9 @@ class _Rewriter:
                 done, changed = end, True
         return b"".join(pieces) + body[done:] if changed else None
 
-    def leaf(self, body: bytes, fields: Message) -> tuple[bytes, str | None] | None:
+    def leaf(
+        self, body: bytes, fields: Message, rewrite: Callable[[str], str]
+    ) -> tuple[bytes, str | None] | None:
         """(new body, new transfer encoding or None to keep it), or None when unchanged."""
         encoding = str(fields.get("content-transfer-encoding") or "7bit").strip().lower()
         charset = fields.get_content_charset() or "us-ascii"
@@ -89,9 +107,11 @@ class _Rewriter:
         except (binascii.Error, ValueError):
             return None
         text = raw.decode(charset, "surrogateescape")
-        new_text = self.rewrite(text)
+        new_text = rewrite(text)
         if new_text == text:
             return None
+        if self.charset is not None:
+            return self.quoted_printable(new_text.encode(self.charset)), "quoted-printable"
         data = new_text.encode(charset, "surrogateescape")
         if encoding in ("7bit", "8bit", "binary") and all(
             len(line) <= MAX_LINE for line in data.split(b"\r\n")
@@ -171,9 +191,41 @@ def set_transfer_encoding(head: bytes, encoding: str) -> bytes:
     return b"\r\n".join(line for line in kept if line)
 
 
+def set_charset(head: bytes, fields: Message, charset: str) -> bytes:
+    """The header section with its Content-Type field written again with `charset` (its type
+    and other parameters kept)."""
+    params = "".join(
+        f'; {name}="{email.utils.quote(value)}"'
+        for name, value in (fields.get_params() or [])[1:]
+        if name.lower() != "charset" and isinstance(value, str)
+    )
+    kept, skipping = [], False
+    for line in head.split(b"\r\n"):
+        if skipping and line[:1] in (b" ", b"\t"):
+            continue
+        skipping = line.lower().startswith(b"content-type:")
+        if not skipping:
+            kept.append(line)
+    field = f'Content-Type: {fields.get_content_type()}{params}; charset="{charset}"'
+    kept.append(field.encode("ascii", "replace"))
+    return b"\r\n".join(line for line in kept if line)
+
+
 def rewrite_html_parts(
     message: bytes, rewrite: Callable[[str], str], atoms: Sequence[str]
 ) -> bytes | None:
     """`message` with `rewrite` applied to the text of each text/html part (not attachments),
     or None when no part changed."""
-    return _Rewriter(rewrite, atoms).entity(message)
+    return _Rewriter({"text/html": rewrite}, atoms).entity(message)
+
+
+def rewrite_text_parts(
+    message: bytes,
+    rewrites: Mapping[str, Callable[[str], str]],
+    atoms: Sequence[str],
+    charset: str = "utf-8",
+) -> bytes | None:
+    """`message` with each text part whose content type `rewrites` names (not attachments)
+    rewritten by that function, every part that changed written as quoted-printable in
+    `charset`; None when no part changed."""
+    return _Rewriter(rewrites, atoms, charset).entity(message)

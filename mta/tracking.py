@@ -12,6 +12,9 @@ A message has one stored body for all its recipients and tokens name one recipie
    worker DKIM-signs that copy.
 
 A message that asks for none of it is stored signed, exactly as before.
+
+A campaign's message is always marked (`mark` when tracking adds nothing): its copies also get
+the recipient's merge tags (mta/merge_tags.py), whose placeholders `prepare` keeps whole.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import functools
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -118,17 +122,23 @@ def placeholder(purpose: Purpose, nonce: str) -> str:
 
 
 def prepare(
-    settings: TrackingSettings, plan: Plan, message: bytes, message_id: uuid.UUID
+    settings: TrackingSettings,
+    plan: Plan,
+    message: bytes,
+    message_id: uuid.UUID,
+    keep: Sequence[str] = (),
 ) -> bytes | None:
     """The message to store, marked for personalisation; None when nothing was added (no HTML
-    part to track, no unsubscribe header to add): it is then signed and stored as it is."""
+    part to track, no unsubscribe header to add): it is then signed and stored as it is.
+    `keep`: other placeholders in the message (merge tags), never split by a re-encoding; a
+    link with one in it is left untracked, to be personalised where it stands."""
     assert settings.key is not None
     nonce = secrets.token_hex(_NONCE_CHARS // 2)
     atoms = {purpose: placeholder(purpose, nonce) for purpose in Purpose}
     new = message
     if (plan.links or plan.opens or plan.unsubscribe) and _HTML.search(message):
-        rewrite = functools.partial(_rewrite, settings.key, plan, atoms, message_id)
-        new = rewrite_html_parts(message, rewrite, list(atoms.values())) or message
+        rewrite = functools.partial(_rewrite, settings.key, plan, atoms, message_id, keep)
+        new = rewrite_html_parts(message, rewrite, [*atoms.values(), *keep]) or message
     if plan.unsubscribe and not _has_field(message, b"list-unsubscribe"):
         new = unsubscribe_fields(plan, atoms[Purpose.UNSUBSCRIBE]) + new
     if new is message:
@@ -136,8 +146,20 @@ def prepare(
     return MARKER + nonce.encode("ascii") + b"\r\n" + new
 
 
+def mark(message: bytes) -> bytes:
+    """`message` marked for personalisation with no tracking placeholder in it (a campaign's
+    message that tracking left as it was: its copies still differ by recipient)."""
+    nonce = secrets.token_hex(_NONCE_CHARS // 2)
+    return MARKER + nonce.encode("ascii") + b"\r\n" + message
+
+
 def _rewrite(
-    key: bytes, plan: Plan, atoms: dict[Purpose, str], message_id: uuid.UUID, source: str
+    key: bytes,
+    plan: Plan,
+    atoms: dict[Purpose, str],
+    message_id: uuid.UUID,
+    keep: Sequence[str],
+    source: str,
 ) -> str:
     """One HTML part: links to click URLs, the unsubscribe tag's links to the unsubscribe page
     (or, without the tag, a footer with that link), the open pixel."""
@@ -146,7 +168,7 @@ def _rewrite(
     def link(url: str) -> str | None:
         if url == UNSUBSCRIBE_TAG:
             return unsubscribe if plan.unsubscribe else None
-        if not plan.links:
+        if not plan.links or any(word in url for word in keep):
             return None
         return _click_url(key, plan, atoms[Purpose.CLICK], message_id, url)
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
+from storage.campaign_content import merge_values
 from storage.engine import Database
 from storage.event_log import record_events
 from storage.leases import claim_statement, lease_rows
@@ -26,6 +27,7 @@ from storage.models import (
     DeliveryStatus,
     Message,
     SenderDomain,
+    Subscriber,
     UTCDateTime,
     utcnow,
 )
@@ -44,6 +46,7 @@ class Claimed:
     recipient_domain: str
     attempts: int
     created_at: datetime
+    subscriber_id: int | None = None  # a campaign's recipient: whose merge values it gets
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ _CLAIM = claim_statement(
         Delivery.recipient_domain,
         Delivery.attempts,
         Delivery.created_at,
+        Delivery.subscriber_id,
     ),
 )
 
@@ -104,6 +108,20 @@ _MESSAGES = (
 async def load_messages(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OutboundMessage]:
     rows = await db.rows(_MESSAGES, {"ids": list(ids)})
     return {row[0]: OutboundMessage(*row) for row in rows}
+
+
+_MERGE_VALUES = select(Subscriber.id, Subscriber.email, Subscriber.custom_fields).where(
+    Subscriber.id.in_(bindparam("ids", expanding=True))
+)
+
+
+async def load_merge_values(
+    db: Database, subscriber_ids: Sequence[int]
+) -> dict[int, dict[str, str]]:
+    """Each subscriber's merge values: `email` and its custom fields by tag (lower case), as
+    text. A subscriber deleted since it was queued has none."""
+    rows = await db.rows(_MERGE_VALUES, {"ids": list(subscriber_ids)})
+    return {row[0]: merge_values(row[1], row[2]) for row in rows}
 
 
 @dataclass(frozen=True)
