@@ -496,6 +496,8 @@ class Subscriber(Base):
         UniqueConstraint("list_id", "email"),
         Index("ix_subscribers_list_state", "list_id", "state"),
         Index("ix_subscribers_email", "email"),
+        # A list's subscribers in id order: a campaign run queues them in batches after a cursor.
+        Index("ix_subscribers_list_id", "list_id", "id"),
     )
 
     id: Mapped[intpk]

@@ -239,6 +239,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_message_recipient", "deliveries", ["message_id", "recipient"], unique=True
     )
+    op.create_index("ix_subscribers_list_id", "subscribers", ["list_id", "id"], unique=False)
     # A subscriber's events within a run's message (history, per-recipient reports): the
     # message's index extended by the delivery, in place of it.
     op.drop_index("ix_events_message_id", table_name="events")
@@ -248,6 +249,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_subscribers_list_id", table_name="subscribers")
     op.drop_index("ix_events_message_delivery", table_name="events")
     op.create_index("ix_events_message_id", "events", ["message_id"], unique=False)
     op.drop_index("ix_deliveries_message_recipient", table_name="deliveries")
