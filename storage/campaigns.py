@@ -40,6 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from storage.campaign_audience import checked_rules_bundle, run_plan
+from storage.campaign_runs import cancel_campaign, pause_campaign, resume_campaign
 from storage.campaign_schedule import (
     ScheduleError,
     checked_field,
@@ -400,8 +402,6 @@ async def _set_status(
 
 async def pause(db: Database, user_id: int, campaign_id: int) -> Outcome:
     """Pause the owner's Sending campaign (queueing stops, queued recipients are held)."""
-    from storage.campaign_runs import pause_campaign
-
     found = await get_campaign(db, user_id, campaign_id)
     if found is None:
         return Outcome.NOT_FOUND
@@ -412,8 +412,6 @@ async def pause(db: Database, user_id: int, campaign_id: int) -> Outcome:
 
 async def resume(db: Database, user_id: int, campaign_id: int) -> Outcome:
     """Resume the owner's Paused campaign where it stopped."""
-    from storage.campaign_runs import resume_campaign
-
     found = await get_campaign(db, user_id, campaign_id)
     if found is None:
         return Outcome.NOT_FOUND
@@ -423,8 +421,6 @@ async def resume(db: Database, user_id: int, campaign_id: int) -> Outcome:
 
 
 async def _cancel(db: Database, found: CampaignView) -> Outcome:
-    from storage.campaign_runs import cancel_campaign
-
     if found.status is CampaignStatus.CANCELED:
         return Outcome.DONE
     if found.status is CampaignStatus.DRAFT and await _set_status(
@@ -468,7 +464,7 @@ async def delete_campaigns(db: Database, user_id: int, campaign_ids: Sequence[in
 # --- listing ------------------------------------------------------------------------------------
 
 ORDER_FIELDS = {
-    "campaignname": Campaign.name,
+    "campaignname": func.lower(Campaign.name),  # without regard to case, on every backend
     "campaignid": Campaign.id,
     "campaignstatus": Campaign.status,
     "senddate": func.coalesce(Campaign.sent_at, Campaign.send_at, Campaign.next_run_at),
@@ -596,6 +592,14 @@ async def resolve_targets(db: Database, user_id: int, items: Sequence[str]) -> l
     """targets_in, for callers outside a transaction (REST's `list` and `group` hashes)."""
     async with db.engine.connect() as conn:
         return await conn.run_sync(lambda sync: targets_in(sync, user_id, items))
+
+
+async def checked_rules(db: Database, user_id: int, value: Any) -> dict[str, Any]:
+    """A RulesJsonBundle (a JSON text or an object) as stored, checked in form and against the
+    account's lists and their fields as a run would resolve it; AudienceError otherwise."""
+    bundle = checked_rules_bundle(value)
+    await run_plan(db, user_id, {"rules": bundle})
+    return bundle
 
 
 # --- schedule -----------------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from http_api.commands import (  # noqa: F401 - importing registers them
     api_keys,
+    campaigns,
     domains,
+    emails,
     events,
     internal,
     relay,
+    segments,
     smtp,
     users,
     webhooks,

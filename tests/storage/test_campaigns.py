@@ -402,7 +402,10 @@ async def test_listing(db: Database) -> None:
     assert await ids() == (4, names[::-1])
     assert await ids(descending=False, count=2) == (4, names[:2])
     assert await ids(descending=False, start=3) == (4, names[3:])
-    assert await ids(order_field="CampaignName", descending=False) == (4, sorted(names))
+    assert await ids(order_field="CampaignName", descending=False) == (
+        4,
+        sorted(names, key=str.lower),
+    )
     assert await ids(order_field="nonsense", descending=False) == (4, names)
     assert await ids(keyword="SUMMER", descending=False) == (2, [names[0], names[2]])
     assert await ids(keyword="100%_") == (1, [names[1]])

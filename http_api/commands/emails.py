@@ -1,0 +1,116 @@
+"""`Email.Create`, `Email.Update`, `Email.Get`, `Email.Delete`: the email objects that 002's
+`RelEmailID` names (a campaign's subject, sender, reply-to and content), in the style of the
+other commands: 1 a required parameter missing, 2 no such email of the user, 3 a value the email
+cannot take (too long, a From or Reply-To that is not an address, a FetchURL that is not http(s)),
+and for Email.Delete 3 while a campaign (not deleted) sends it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from http_api.api_php import Call, Refused, command, failed, id_param
+from http_api.formats import utc_text
+from storage import campaigns
+
+# Parameters and the email values they set.
+EMAIL_PARAMS = {
+    "EmailName": "name",
+    "Subject": "subject",
+    "FromName": "from_name",
+    "FromEmail": "from_email",
+    "ReplyToName": "reply_to_name",
+    "ReplyToEmail": "reply_to_email",
+    "HTMLContent": "html",
+    "PlainContent": "text",
+    "FetchURL": "content_url",
+}
+
+
+def email_view(email: campaigns.EmailView) -> dict[str, Any]:
+    shown: dict[str, Any] = {"EmailID": email.id}
+    shown |= {param: getattr(email, key) or "" for param, key in EMAIL_PARAMS.items()}
+    shown |= {
+        "CreateDateTime": utc_text(email.created_at),
+        "UpdateDateTime": utc_text(email.updated_at),
+    }
+    return shown
+
+
+def _checked_address(value: str, name: str) -> None:
+    local, at, domain = value.strip().rpartition("@")
+    if value.strip() and (not at or not local or "." not in domain or " " in value.strip()):
+        raise Refused(failed(3, f"{name} is not an email address"))
+
+
+def requested_values(call: Call) -> dict[str, str | None]:
+    """The email values the request gives ("" included: it clears a value)."""
+    values = {
+        key: str(value)
+        for param, key in EMAIL_PARAMS.items()
+        if (value := call.params.get(param.lower())) is not None
+    }
+    for param, key in (("FromEmail", "from_email"), ("ReplyToEmail", "reply_to_email")):
+        _checked_address(values.get(key, ""), param)
+    url = values.get("content_url", "").strip()
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise Refused(failed(3, "FetchURL must be an http:// or https:// address"))
+    return values
+
+
+@command("email.create")
+async def create(call: Call) -> dict[str, Any]:
+    """1: no EmailName; 3: a value the email cannot take."""
+    assert call.caller is not None
+    if call.get("EmailName") is None:
+        return failed(1, "Missing required parameter: EmailName")
+    try:
+        email = await campaigns.create_email(call.db, call.caller.user_id, requested_values(call))
+    except campaigns.ContentTooLong as error:
+        return failed(3, f"Invalid value: {error}")
+    return {"Success": True, "ErrorCode": 0, "EmailID": email.id}
+
+
+def _email_id(call: Call) -> int:
+    return id_param(call, "EmailID", failed(1, "Missing required parameter: EmailID"))
+
+
+NOT_FOUND = "Email not found or does not belong to the user"
+
+
+@command("email.update")
+async def update(call: Call) -> dict[str, Any]:
+    """1: no EmailID; 2: no such email of the user; 3: a value the email cannot take."""
+    assert call.caller is not None
+    email_id = _email_id(call)
+    try:
+        email = await campaigns.update_email(
+            call.db, call.caller.user_id, email_id, requested_values(call)
+        )
+    except campaigns.ContentTooLong as error:
+        return failed(3, f"Invalid value: {error}")
+    if email is None:
+        return failed(2, NOT_FOUND)
+    return {"Success": True, "ErrorCode": 0}
+
+
+@command("email.get")
+async def get(call: Call) -> dict[str, Any]:
+    """1: no EmailID; 2: no such email of the user."""
+    assert call.caller is not None
+    email = await campaigns.get_email(call.db, call.caller.user_id, _email_id(call))
+    if email is None:
+        return failed(2, NOT_FOUND)
+    return {"Success": True, "ErrorCode": 0, "Email": email_view(email)}
+
+
+@command("email.delete")
+async def delete(call: Call) -> dict[str, Any]:
+    """1: no EmailID; 2: no such email of the user; 3: a campaign still sends it."""
+    assert call.caller is not None
+    try:
+        deleted = await campaigns.delete_email(call.db, call.caller.user_id, _email_id(call))
+    except campaigns.EmailInUse:
+        return failed(3, "The email is used by a campaign")
+    if not deleted:
+        return failed(2, NOT_FOUND)
+    return {"Success": True, "ErrorCode": 0}
