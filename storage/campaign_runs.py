@@ -463,10 +463,13 @@ async def cancel_campaign(db: Database, campaign_id: int) -> bool:
             finished_at=now,
         ):
             return False
+        # The runs first: an UPDATE of a run waits for a batch that holds it (PostgreSQL), so
+        # the deliveries' UPDATE after it sees that batch's recipients too.
         runs = conn.execute(
-            select(CampaignRun.id, CampaignRun.message_id).where(
-                CampaignRun.campaign_id == campaign_id, CampaignRun.status.in_(LIVE_RUNS)
-            )
+            update(CampaignRun)
+            .where(CampaignRun.campaign_id == campaign_id, CampaignRun.status.in_(LIVE_RUNS))
+            .values(status=RunStatus.CANCELED, finished_at=now)
+            .returning(CampaignRun.id, CampaignRun.message_id)
         ).all()
         for run_id, message_id in runs:
             messages = [message_id] if message_id is not None else []
@@ -474,11 +477,7 @@ async def cancel_campaign(db: Database, campaign_id: int) -> bool:
             conn.execute(
                 update(CampaignRun)
                 .where(CampaignRun.id == run_id)
-                .values(
-                    status=RunStatus.CANCELED,
-                    finished_at=now,
-                    canceled=CampaignRun.canceled + canceled,
-                )
+                .values(canceled=CampaignRun.canceled + canceled)
             )
         return True
 

@@ -4,12 +4,14 @@ batch runs again), pause, resume and cancel of a campaign's deliveries, and the 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+import pytest
+from sqlalchemy import func, insert, select, text, update
 
 from storage.accounts import create_user
 from storage.campaign_audience import run_plan
@@ -40,6 +42,7 @@ from storage.models import (
     SuppressionScope,
 )
 from storage.outbound import claim_due
+from tests.conftest import async_wait_until
 from tests.storage.support import insert_list, queue_message
 
 
@@ -394,3 +397,43 @@ async def set_status(db: Database, delivery_id: int, status: DeliveryStatus) -> 
 
 async def statuses(db: Database, run_id: int) -> dict[str, DeliveryStatus]:
     return {recipient: row.status for recipient, row in (await deliveries(db, run_id)).items()}
+
+
+async def test_cancel_waits_for_a_batch_in_flight_and_cancels_its_recipients(
+    db: Database,
+) -> None:
+    """PostgreSQL: a batch holds its run's row until it commits; cancel waits for it, then
+    cancels what the batch queued too."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writer is alone: there is no batch in flight")
+    owner = await account(db, lists=1)
+    await subscribe(db, owner.lists[0], ["a@flight.test"])
+    run_id = await campaign_run(db, owner, {"lists": [{"list_id": owner.lists[0]}]})
+    campaign_id = (await campaign_of(db, run_id)).id
+    message_id = (await run_row(db, run_id)).message_id
+    async with db.engine.connect() as batch:
+        await batch.execute(
+            select(CampaignRun.id).where(CampaignRun.id == run_id).with_for_update()
+        )
+        await batch.execute(
+            insert(Delivery).values(
+                message_id=message_id,
+                recipient="a@flight.test",
+                recipient_domain="flight.test",
+                next_attempt_at=datetime.now(UTC),
+            )
+        )
+        canceling = asyncio.create_task(cancel_campaign(db, campaign_id))
+        await async_wait_until(lambda: lock_waiters(db))
+        await batch.commit()
+    assert await canceling is True
+    assert await statuses(db, run_id) == {"a@flight.test": DeliveryStatus.CANCELED}
+    assert (await run_row(db, run_id)).canceled == 1
+
+
+async def lock_waiters(db: Database) -> int:
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return int(await db.scalar(waiting))
