@@ -172,17 +172,27 @@ async def time_details(db: Database, campaign_id: int) -> list[dict[str, Any]]:
     ]
 
 
-_OWNED = select(Campaign.id).where(
-    Campaign.hash == bindparam("hash"),
-    Campaign.user_id == bindparam("user_id"),
-    Campaign.deleted_at.is_(None),
+_OWNED = select(Campaign.id, Campaign.deleted_at.is_not(None)).where(
+    Campaign.hash == bindparam("hash"), Campaign.user_id == bindparam("user_id")
 )
+
+
+@dataclass(frozen=True)
+class CampaignRef:
+    id: int
+    deleted: bool
+
+
+async def owned_campaign(db: Database, user_id: int, campaign_hash: str) -> CampaignRef | None:
+    """The user's campaign with this hash, deleted or not (None: none, or another's)."""
+    row = await db.first(_OWNED, {"hash": campaign_hash, "user_id": user_id})
+    return CampaignRef(int(row[0]), bool(row[1])) if row else None
 
 
 async def reported_campaign(db: Database, user_id: int, campaign_hash: str) -> int | None:
     """The id of the user's campaign with this hash (not deleted), or None."""
-    found = await db.scalar(_OWNED, {"hash": campaign_hash, "user_id": user_id})
-    return int(found) if found is not None else None
+    found = await owned_campaign(db, user_id, campaign_hash)
+    return found.id if found is not None and not found.deleted else None
 
 
 _QUEUED_BY_RUNS = (

@@ -3,6 +3,7 @@
 from http_api.rest import (
     accounts,  # noqa: F401
     blocks,  # noqa: F401
+    campaigns,  # noqa: F401
     field_values,  # noqa: F401
     mail,  # noqa: F401
     ping,  # noqa: F401
