@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert, update
 
-from storage import campaigns
+from storage import campaigns, segments
 from storage.accounts import create_user
+from storage.campaign_audience import AudienceError
 from storage.campaigns import (
     BadStatus,
     CampaignQuery,
@@ -415,3 +416,31 @@ async def test_listing(db: Database) -> None:
     assert await ids(tags=["SALE"], descending=False) == (2, names[:2])
     assert await ids(tags=["q3", "nothing"]) == (1, [names[0]])
     assert await ids(tags=["sal"]) == (0, [])
+
+
+async def test_segments(db: Database) -> None:
+    owner, other = await users(db)
+    list_id, _, list_hash = await audience(db, owner)
+    assert await segments.owned_list_id(db, owner, list_hash) == list_id
+    assert await segments.owned_list_id(db, owner, str(list_id)) == list_id
+    assert await segments.owned_list_id(db, other, list_id) is None
+    rule = {"type": "fields", "field_id": "EmailAddress", "operator": "contains", "value": "@x"}
+    criteria = await segments.checked_segment_criteria(db, owner, list_id, "or", [rule])
+    assert criteria["operator"] == "or" and len(criteria["rules"]) == 1
+    for wrong in ("{", [{**rule, "field_id": "nosuchfield"}], {"operator": "xor"}):
+        with pytest.raises(AudienceError):
+            await segments.checked_segment_criteria(db, owner, list_id, None, wrong)
+    made = await segments.create_segment(db, owner, list_id, "S", criteria)
+    assert await segments.get_segment(db, other, made.id) is None
+    assert await segments.update_segment(db, other, made.id, "X", None) is None
+    renamed = await segments.update_segment(db, owner, made.id, "Renamed", None)
+    assert renamed is not None and (renamed.name, renamed.rules) == ("Renamed", criteria)
+    campaign = await campaigns.create_campaign(db, owner, "C")
+    await campaigns.update_campaign(
+        db, owner, campaign.id, CampaignUpdate(targets=[f"{list_id}:{made.id}"])
+    )
+    with pytest.raises(segments.SegmentInUse):
+        await segments.delete_segment(db, owner, made.id)
+    await campaigns.delete_campaigns(db, owner, [campaign.id])
+    assert await segments.delete_segment(db, other, made.id) is False
+    assert await segments.delete_segment(db, owner, made.id) is True
