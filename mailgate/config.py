@@ -238,6 +238,7 @@ class Settings:
     destination_rate_limit: int
     connection_idle_timeout: float
     soft_bounce_limit: int
+    campaign_batch: int
     spamd_address: tuple[str, int]
     spam_test_daily_limit: int
     sms_provider_url: str
@@ -299,6 +300,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "destination_rate_limit": (_non_negative_int, 0),
     "connection_idle_timeout": (_non_negative_float, 5.0),
     "soft_bounce_limit": (_positive_int, 3),
+    "campaign_batch": (_positive_int, 2000),
     "spamd_address": (_host_port, "127.0.0.1:783"),
     "spam_test_daily_limit": (_non_negative_int, 100),
     "sms_provider_url": (_optional_http_url, ""),

@@ -36,6 +36,7 @@ from mailgate.config import Settings
 from mailgate.tls import server_context
 from mta.auth_throttle import AuthThrottle
 from mta.background_jobs import JobOptions, JobRunner
+from mta.campaign_scheduler import CampaignScheduler, SchedulerOptions
 from mta.delivery import DeliveryOptions, DeliveryWorker
 from mta.outbound_sessions import SessionOptions, SessionPool
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
@@ -248,17 +249,24 @@ async def _delivery_worker(settings: Settings, index: int) -> None:
 
 async def _webhook_dispatcher(settings: Settings, index: int) -> None:
     """A process of its own: webhook receivers, however slow or many, never share an event loop
-    with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running."""
+    with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running.
+    Background jobs and the campaign scheduler run here too."""
     stop = _stop_on_signals()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
     dispatcher = Dispatcher(db, dispatch_options(settings))
     jobs = JobRunner(db, job_options(settings))
+    writer = QueueWriter(db)  # for campaign runs' messages
+    writer.start()
+    campaigns = CampaignScheduler(
+        Gateway.configured(db, writer, settings), SchedulerOptions(batch=settings.campaign_batch)
+    )
     log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
     try:
-        await asyncio.gather(dispatcher.run(stop), jobs.run(stop))
+        await asyncio.gather(dispatcher.run(stop), jobs.run(stop), campaigns.run(stop))
     finally:
         orphan_watch.cancel()
+        await writer.close()
         await db.dispose()
     log.info("webhook dispatcher stopped index=%d", index)
 

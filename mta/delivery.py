@@ -44,6 +44,7 @@ from storage.outbound import (
     load_messages,
     record_outcomes,
     release,
+    withdrawn,
 )
 
 log = logging.getLogger("mailgate.delivery")
@@ -280,6 +281,11 @@ class DeliveryWorker:
                 self.options.concurrency, self.options.rate_per_minute
             )
         async with destination.slot():
+            # A campaign's recipient (a job of its own) paused or canceled since the claim.
+            if job.deliveries[0].subscriber_id is not None and await withdrawn(
+                self.db, self.name, job.deliveries
+            ):
+                return []
             return await self._try_hosts(job, route)
 
     async def _try_hosts(self, job: Job, route: Route) -> list[Outcome]:

@@ -256,3 +256,19 @@ async def release(db: Database, worker: str, deliveries: Sequence[Claimed]) -> N
         .values(locked_by=None, locked_until=None)
     )
     await db.write(lambda conn: conn.execute(statement))
+
+
+_WITHDRAWN = select(Delivery.id).where(
+    Delivery.id.in_(bindparam("ids", expanding=True)),
+    Delivery.status.in_((DeliveryStatus.HELD, DeliveryStatus.CANCELED)),
+)
+
+
+async def withdrawn(db: Database, worker: str, deliveries: Sequence[Claimed]) -> list[Claimed]:
+    """The claimed campaign recipients held (paused) or canceled since they were claimed: they
+    are not sent, and their rows are let go so that a resume queues them at once."""
+    ids = [claimed.id for claimed in deliveries]
+    found = {row[0] for row in await db.rows(_WITHDRAWN, {"ids": ids})}
+    gone = [claimed for claimed in deliveries if claimed.id in found]
+    await release(db, worker, gone)
+    return gone
