@@ -70,23 +70,17 @@ async def build_run_message(
     sender = await campaign_sender(gw, content)
     page = await _page(content, http)
     template = _template(content.subject, page, content.text)
-    subject = template.subject if TAG.search(content.subject) else content.subject
-    raw = _compose(content, page, subject, template.recipient)
-    rewrites = {
-        "text/html": functools.partial(template.replace, context=HTML),
-        "text/plain": functools.partial(template.replace, context=TEXT),
-    }
-    raw = rewrite_text_parts(raw, rewrites, template.words()) or raw
+    raw = _template_message(content, page, template)
     queue_id = uuid.uuid4()
     summary = _checked(gw, sender, raw)
     message = added_headers(gw, sender, summary, ORIGIN, str(queue_id), utcnow()) + raw
     marker, _, rest = _tracked(gw, sender, message, queue_id, template.words()).partition(b"\r\n")
-    merge_line = template.line(content.subject if subject == template.subject else None)
+    subject = content.subject if TAG.search(content.subject) else None
     return NewMessage(
         id=queue_id,
-        mail_from=content.from_email,
+        mail_from=_from_address(content),
         recipients=[],
-        raw=marker + b"\r\n" + merge_line + rest,
+        raw=marker + b"\r\n" + template.line(subject) + rest,
         source=SOURCE,
         user_id=sender.user_id,
         sender_domain_id=sender.domain_id,
@@ -97,6 +91,18 @@ async def build_run_message(
         campaign_id=content.campaign_id,
         queue_deliveries=False,
     )
+
+
+def _template_message(content: CampaignContent, page: str, template: Template) -> bytes:
+    """The composed message with placeholders for the subject (when it has tags), the
+    recipient and each tag in the text parts (then quoted-printable UTF-8)."""
+    subject = template.subject if TAG.search(content.subject) else content.subject
+    raw = _compose(content, page, subject, template.recipient)
+    rewrites = {
+        "text/html": functools.partial(template.replace, context=HTML),
+        "text/plain": functools.partial(template.replace, context=TEXT),
+    }
+    return rewrite_text_parts(raw, rewrites, template.words()) or raw
 
 
 async def _content(gw: Gateway, campaign_id: int) -> CampaignContent:
@@ -116,9 +122,7 @@ async def campaign_sender(gw: Gateway, content: CampaignContent) -> SenderContex
     """The sender domain of the email's From address, checked as the submission path checks a
     sender (registered, Enabled, its owner active and trusted, the address within it), and the
     campaign owner's."""
-    address, problem = checked_address(content.from_email)
-    if address is None:
-        raise CampaignContentError(f"From address {content.from_email!r} is invalid: {problem}")
+    address = _from_address(content)
     try:
         sender = await sender_by_address(gw, address)
     except SubmissionRefused as refused:
@@ -128,6 +132,13 @@ async def campaign_sender(gw: Gateway, content: CampaignContent) -> SenderContex
             f"From address {address}: {sender.domain} is not a sender domain of the account"
         )
     return sender
+
+
+def _from_address(content: CampaignContent) -> str:
+    address, problem = checked_address(content.from_email.strip())
+    if address is None:
+        raise CampaignContentError(f"From address {content.from_email!r} is invalid: {problem}")
+    return address
 
 
 async def _page(content: CampaignContent, http: HttpSender | None) -> str:
@@ -180,7 +191,7 @@ def _compose(content: CampaignContent, page: str, subject: str, to: str) -> byte
             raise CampaignContentError(f"Reply-To address is invalid: {problem}")
         reply_to.append(Mailbox(address, content.reply_to_name))
     draft = Draft(
-        sender=Mailbox(content.from_email, content.from_name),
+        sender=Mailbox(_from_address(content), content.from_name),
         subject=subject,
         to=[Mailbox(to)],
         reply_to=reply_to,
@@ -288,7 +299,7 @@ async def send_test(
     for address in accepted:
         raw = _test_message(content, page, address, {"email": address, **values})
         try:
-            done.sent[address] = await submit(gw, sender, content.from_email, [address], raw,
+            done.sent[address] = await submit(gw, sender, _from_address(content), [address], raw,
                                               ORIGIN, TEST_SOURCE, tags=[TEST_TAG])  # fmt: skip
         except (SubmissionRefused, QueueWriteError) as error:
             raise CampaignContentError(f"test to {address}: {error}") from None
