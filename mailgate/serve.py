@@ -37,6 +37,7 @@ from mailgate.tls import server_context
 from mta.auth_throttle import AuthThrottle
 from mta.background_jobs import JobOptions, JobRunner
 from mta.campaign_scheduler import CampaignScheduler, SchedulerOptions
+from mta.checked_http import HttpSender
 from mta.delivery import DeliveryOptions, DeliveryWorker
 from mta.outbound_sessions import SessionOptions, SessionPool
 from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
@@ -259,7 +260,9 @@ async def _webhook_dispatcher(settings: Settings, index: int) -> None:
     writer = QueueWriter(db)  # for campaign runs' messages
     writer.start()
     campaigns = CampaignScheduler(
-        Gateway.configured(db, writer, settings), SchedulerOptions(batch=settings.campaign_batch)
+        Gateway.configured(db, writer, settings),
+        SchedulerOptions(batch=settings.campaign_batch),
+        http=HttpSender(dispatch_options(settings).http()),
     )
     log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
     try:

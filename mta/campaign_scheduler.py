@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mta.campaign_message import CampaignContentError, build_run_message
+from mta.checked_http import HttpSender
 from mta.delivery import _wait_any, worker_name
 from mta.submission import Gateway
 from storage.campaign_audience import AudienceError, run_plan
@@ -34,6 +35,7 @@ from storage.campaign_claims import (
     Schedulable,
     claim_campaign,
     claim_run,
+    discard_message,
     due_campaigns,
     fail_campaign,
     release_run,
@@ -62,23 +64,31 @@ class CampaignScheduler:
         options: SchedulerOptions | None = None,
         clock: Callable[[], datetime] = utcnow,
         name: str | None = None,
+        http: HttpSender | None = None,
     ) -> None:
+        """`http` fetches campaigns' content URLs (the gateway's nameservers and private-target
+        setting); without one, a sender for public addresses is made per fetch."""
         self.gw = gw
         self.db = gw.db
         self.options = options or SchedulerOptions()
         self.clock = clock
         self.name = name or worker_name()
+        self.http = http
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set; straight on while there is work, else every poll."""
-        while not stop.is_set():
-            try:
-                busy = await self.tick()
-            except Exception:
-                log.exception("campaign scheduler tick failed")
-                busy = False
-            if not busy:
-                await _wait_any(stop, None, self.options.poll_interval)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.tick()
+                except Exception:
+                    log.exception("campaign scheduler tick failed")
+                    busy = False
+                if not busy:
+                    await _wait_any(stop, None, self.options.poll_interval)
+        finally:
+            if self.http is not None:
+                await self.http.close()
 
     async def tick(self) -> bool:
         """One round of starting, queueing and finishing; True when there was work."""
@@ -103,13 +113,16 @@ class CampaignScheduler:
             return 0
         try:
             plan = await run_plan(self.db, campaign.user_id, campaign.audience)
-            message = await build_run_message(self.gw, campaign_id)
+            message = await build_run_message(self.gw, campaign_id, self.http)
         except (CampaignContentError, AudienceError) as refused:
             log.warning("campaign failed campaign=%d reason=%s", campaign_id, refused)
             await fail_campaign(self.db, campaign_id, str(refused))
             return 0
         await self.gw.writer.enqueue(message)
         run_id = await start_run(self.db, campaign_id, message.id, plan)
+        if run_id is None:  # canceled or changed while its message was built
+            await discard_message(self.db, message.id)
+            return 0
         log.info("campaign run started campaign=%d run=%d", campaign_id, run_id)
         return 1
 

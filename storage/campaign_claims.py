@@ -12,14 +12,22 @@ scheduler died is taken over where the last batch left it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from storage.engine import Database
-from storage.models import Campaign, CampaignRun, CampaignStatus, RunStatus, ScheduleType
+from storage.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    Message,
+    RunStatus,
+    ScheduleType,
+)
 
 STARTABLE = (CampaignStatus.READY, CampaignStatus.SCHEDULED)
 
@@ -124,3 +132,9 @@ async def schedulable(db: Database, campaign_id: int) -> Schedulable | None:
         ).where(Campaign.id == campaign_id)
     )
     return None if row is None else Schedulable(*row)
+
+
+async def discard_message(db: Database, message_id: uuid.UUID) -> None:
+    """The message of a run that did not start (it has no deliveries yet)."""
+    statement = delete(Message).where(Message.id == message_id)
+    await db.write(lambda conn: conn.execute(statement))

@@ -82,15 +82,23 @@ class BatchResult:
     finished: bool
 
 
-async def start_run(db: Database, campaign_id: int, message_id: uuid.UUID, plan: dict) -> int:
+async def start_run(
+    db: Database, campaign_id: int, message_id: uuid.UUID, plan: dict
+) -> int | None:
     """A new run of the campaign (its next instance) that queues `plan`'s recipients for the
-    stored `message_id`; the campaign becomes Sending. Returns the run's id."""
+    stored `message_id`; the campaign becomes Sending. Returns the run's id, or None when the
+    campaign is no longer Ready or Scheduled (canceled, paused back to Draft, deleted while its
+    message was being built)."""
 
-    def work(conn: Connection) -> int:
+    def work(conn: Connection) -> int | None:
         now = utcnow()
         instance = conn.execute(
             update(Campaign)
-            .where(Campaign.id == campaign_id)
+            .where(
+                Campaign.id == campaign_id,
+                Campaign.status.in_((CampaignStatus.READY, CampaignStatus.SCHEDULED)),
+                Campaign.deleted_at.is_(None),
+            )
             .values(
                 instances=Campaign.instances + 1,
                 status=CampaignStatus.SENDING,
@@ -100,7 +108,7 @@ async def start_run(db: Database, campaign_id: int, message_id: uuid.UUID, plan:
             .returning(Campaign.instances)
         ).scalar_one_or_none()
         if instance is None:
-            raise LookupError(f"no campaign {campaign_id}")
+            return None
         run = CampaignRun.__table__.insert().values(
             campaign_id=campaign_id,
             instance=instance,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage.campaign_content import merge_values
@@ -156,7 +156,22 @@ _RESULT = (
     update(Delivery)
     .where(Delivery.id == bindparam("b_id"), Delivery.locked_by == bindparam("b_worker"))
     .values(
-        status=bindparam("b_status"),
+        # A campaign's recipient paused (held) or canceled while its attempt was under way
+        # stays so when the attempt is deferred: it must not become due again.
+        status=case(
+            (
+                and_(
+                    # not IN (...): an expanding parameter cannot be executemany'd
+                    or_(
+                        Delivery.status == DeliveryStatus.HELD,
+                        Delivery.status == DeliveryStatus.CANCELED,
+                    ),
+                    bindparam("b_status", type_=Delivery.status.type) == DeliveryStatus.DEFERRED,
+                ),
+                Delivery.status,
+            ),
+            else_=bindparam("b_status", type_=Delivery.status.type),
+        ),
         attempts=bindparam("b_attempts"),
         last_attempt_at=bindparam("b_now"),
         last_response=bindparam("b_reply"),

@@ -90,7 +90,13 @@ async def suppress(db: Database, address: str, scope: SuppressionScope, **owner:
 async def campaign_run(db: Database, owner: Account, audience: dict[str, Any]) -> int:
     statement = (
         insert(Campaign)
-        .values(user_id=owner.user, hash=uuid.uuid4().hex[:16], name="C", audience=audience)
+        .values(
+            user_id=owner.user,
+            hash=uuid.uuid4().hex[:16],
+            name="C",
+            audience=audience,
+            status=CampaignStatus.READY,
+        )
         .returning(Campaign.id)
     )
     campaign_id = int(await db.write(lambda conn: conn.execute(statement).scalar_one()))
@@ -103,7 +109,9 @@ async def campaign_run(db: Database, owner: Account, audience: dict[str, Any]) -
         queue_deliveries=False,
     )
     plan = await run_plan(db, owner.user, audience)
-    return await start_run(db, campaign_id, message_id, plan)
+    run_id = await start_run(db, campaign_id, message_id, plan)
+    assert run_id is not None
+    return run_id
 
 
 async def run_row(db: Database, run_id: int) -> Any:
@@ -362,6 +370,9 @@ async def test_runs_finish_when_no_recipient_is_left_to_send(db: Database) -> No
     campaign = await campaign_of(db, run_id)
     assert campaign.status is CampaignStatus.SENT and campaign.finished_at is not None
     assert campaign.next_run_at is None
+    # Only a Ready or Scheduled campaign starts a run (one canceled while its message was
+    # built does not).
+    assert await start_run(db, campaign_id, run.message_id, run.plan) is None
 
 
 async def test_twenty_thousand_subscribers_queue_in_batches(db: Database) -> None:
