@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, utcnow
@@ -82,3 +82,32 @@ async def test_outcomes_are_recorded_only_for_rows_still_leased(db: Database) ->
     assert abs((a.next_attempt_at - retry_at).total_seconds()) < 1
     assert a.delivered_at is None
     assert (b.status, b.attempts) == ("queued", 0)  # untouched
+
+
+async def test_a_held_or_canceled_recipient_deferred_meanwhile_stays_so(db: Database) -> None:
+    """A campaign paused or canceled during an attempt: a deferral does not make the row due
+    again, a delivery is still recorded as one."""
+    await queue(db, ["held@x.example", "canceled@x.example", "sent@x.example"])
+    held, canceled, sent = await claim_due(db, "w1", 10, LEASE)
+    for claimed, status in ((held, "held"), (canceled, "canceled"), (sent, "held")):
+        statement = (
+            update(Delivery).where(Delivery.id == claimed.id).values(status=DeliveryStatus(status))
+        )
+        await db.write(lambda conn, statement=statement: conn.execute(statement))
+    later = utcnow() + timedelta(minutes=10)
+    await record_outcomes(
+        db,
+        "w1",
+        [
+            Outcome(held, DeliveryStatus.DEFERRED, "451 later", "mx", next_attempt_at=later),
+            Outcome(canceled, DeliveryStatus.DEFERRED, "451 later", "mx", next_attempt_at=later),
+            Outcome(sent, DeliveryStatus.DELIVERED, "250 ok", "mx"),
+        ],
+    )
+    rows = dict(await db.rows(select(Delivery.recipient, Delivery.status)))
+    assert rows == {
+        "held@x.example": DeliveryStatus.HELD,
+        "canceled@x.example": DeliveryStatus.CANCELED,
+        "sent@x.example": DeliveryStatus.DELIVERED,
+    }
+    assert await claim_due(db, "w2", 10, LEASE, now=later + LEASE) == []
