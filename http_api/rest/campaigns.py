@@ -11,8 +11,8 @@ Where the document is silent:
   goes to exactly the lists and groups given.
 - `url`: an http(s) page fetched now as attachments of /rest/mail are (public addresses only,
   no redirects, 2 MiB at most): 1703 when it cannot be; the page is fetched again when each run
-  starts (the email's content URL), and replaces `html`. A later `html` or `text` without `url`
-  drops the URL.
+  starts (the email's content URL), and replaces `html`; a later `html` without `url` drops
+  the URL.
 - `from_address`: at an Enabled sender domain of the account, as /rest/mail's `from` (1706);
   absent: `noreply@` the account's oldest Enabled domain (none: the campaign cannot be sent,
   1735, until one is given). `from_name` absent: no display name. `reply_to` absent: none
@@ -148,7 +148,7 @@ async def _content(call: RestCall, creating: bool, name: str | None) -> dict[str
     if url:
         await _page_checked(call, url)
         content["content_url"] = url
-    elif html or body_text:
+    elif html:
         content["content_url"] = None
     if html:
         content["html"] = str(call.param("html"))

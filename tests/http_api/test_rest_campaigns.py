@@ -251,6 +251,11 @@ def test_edit(setup: Setup) -> None:
     )
     setup.rest.ok(edit, {"id_hash": campaign_hash, "url": f"{setup.pages}/page.html"})
     assert setup.campaign(campaign_hash)["content_url"] == f"{setup.pages}/page.html"
+    setup.rest.ok(edit, {"id_hash": campaign_hash, "text": "Text only"})
+    assert setup.campaign(campaign_hash)["content_url"] == f"{setup.pages}/page.html"
+    setup.rest.ok(edit, {"id_hash": campaign_hash, "html": "<p>Own HTML</p>"})
+    stored = setup.campaign(campaign_hash)
+    assert (stored["content_url"], stored["html"]) == (None, "<p>Own HTML</p>")
     assert setup.rest.error(edit, {"id_hash": "zzzzzzzzzz", "name": "x"}) == (400, [1750])
     assert setup.rest.error(edit, {"name": "x"}) == (400, [1750])
     assert setup.other.error(edit, {"id_hash": campaign_hash, "name": "x"}) == (400, [1750])
