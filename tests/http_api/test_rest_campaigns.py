@@ -1,6 +1,7 @@
 """`/rest/campaigns` over real HTTP against `mailgate serve`: create (content, a page fetched from
 a local HTTP server, sender, lists and groups), edit, delete, test copies delivered to a sink
-MX, and send now or at a time; every error code of 003 for these actions."""
+MX, and send now or at a time; every error code of 003 for these actions. Last, end to end: a
+campaign sent now reaches its list's subscribers and shows in the reports and their history."""
 
 from __future__ import annotations
 
@@ -358,3 +359,28 @@ def test_send_at_a_time_and_now(setup: Setup) -> None:
     bare_list = setup.bare.ok("/rest/subscribers_list/create", {"name": "bare 2"})["hash"]
     not_ready = setup.create(setup.bare, list=bare_list)
     assert setup.bare.error(path, {"hash": not_ready}) == (400, [1735])
+
+
+def test_sent_campaign_reaches_subscribers_and_reports(setup: Setup) -> None:
+    """End to end: subscribers of the list receive the campaign sent now; the reports and the
+    subscriber's history count the delivery."""
+    shop = setup.rest.ok("/rest/subscribers_list/create", {"name": "shop"})["hash"]
+    for address in ("Ann@Readers.test", "bob@readers.test"):
+        setup.rest.ok("/rest/subscriber/add", {"email": address, "list": shop, "state": 1})
+    campaign_hash = setup.create(name="Weekly", subject="Weekly news", list=shop)
+    setup.rest.ok("/rest/campaigns/send", {"hash": campaign_hash})
+    for recipient in ("ann@readers.test", "bob@readers.test"):
+        assert received(setup, recipient)["Subject"] == "Weekly news"
+
+    def report() -> dict[str, Any] | None:
+        found = setup.rest.get(f"/rest/reports/campaign/{campaign_hash}").json()["data"]
+        return found if found["delivered"] == 2 else None
+
+    assert wait_until(report)["subscribers"] == 2
+    sent = setup.rest.get("/rest/reports/campaignsList").json()["data"]
+    assert sent[0]["id_hash"] == campaign_hash and sent[0]["subscribers"] == 2
+    history = setup.rest.ok("/rest/subscriber/getHistory", {"email": "ann@readers.test",
+                                                             "list": shop})  # fmt: skip
+    assert [(h["name"], h["email_topic"], h["state"]) for h in history] == [
+        ("Weekly", "Weekly news", "DELIVERED")
+    ]
