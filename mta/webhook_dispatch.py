@@ -94,8 +94,8 @@ def webhook_message_id(call: Call) -> str:
 
 def payload(call: Call) -> dict[str, Any]:
     """The JSON an endpoint receives: the event under both names, its time, the message and
-    recipient, the message's tags and headers (as the events API shows them), the receiving
-    server's reply (deliveries, bounces) or the link (clicks), and everything recorded with it."""
+    recipient, the message's tags, campaign and headers (as the events API shows them), the
+    receiving server's reply (deliveries, bounces) or the link (clicks), and all recorded."""
     data = call.data
     return {
         "event": call.event_type,  # the /api/v1 name: delivered, bounced, opened, ...
@@ -106,6 +106,7 @@ def payload(call: Call) -> dict[str, Any]:
         "message_id": str(call.message_id) if call.message_id else None,
         "recipient": call.recipient,
         "tags": call.tags,
+        "campaign_id": call.campaign_id,  # as Campaign.* number it; None outside campaigns
         "reply": data.get("reply"),
         "link": data.get("link") or data.get("url"),
         "headers": {"From": call.header_from, "To": call.recipient, "Subject": call.subject},

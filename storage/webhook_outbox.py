@@ -81,6 +81,7 @@ class Call:
     header_from: str | None
     subject: str | None
     tags: list[str]
+    campaign_id: int | None = None  # the campaign whose run sent the message
 
 
 _CALLS = (
@@ -100,6 +101,7 @@ _CALLS = (
         Message.header_from,
         Message.subject,
         Message.tags,
+        Message.campaign_id,
     )
     .join(Webhook, Webhook.id == WebhookCall.webhook_id)
     .join(SenderDomain, SenderDomain.id == Webhook.sender_domain_id)
@@ -116,8 +118,11 @@ async def load_calls(db: Database, ids: Sequence[int]) -> list[Call]:
 
 
 def _call(*row: Any) -> Call:
-    *head, data, header_from, subject, tags = row
-    return Call(*head, data=data or {}, header_from=header_from, subject=subject, tags=tags or [])
+    *head, data, header_from, subject, tags, campaign_id = row
+    return Call(
+        *head, data=data or {}, header_from=header_from, subject=subject, tags=tags or [],
+        campaign_id=campaign_id,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

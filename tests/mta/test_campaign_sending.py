@@ -25,6 +25,7 @@ from tests.conftest import Gateway, make_gateway, wait_until
 from tests.http_api.conftest import RestClient, serving
 from tests.mta.conftest import Sender, add_sender
 from tests.mta.sink import Sink
+from tests.mta.test_webhooks import Receiver, serve_receiver
 
 DOMAIN = "news.test"
 NOW = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -138,6 +139,17 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook endpoint on loopback (its /ok path answers 200)."""
+    made = Receiver()
+    server = serve_receiver(made)
+    try:
+        yield made
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with Sink() as sink:
         gateway = make_gateway(
@@ -146,6 +158,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             MAILGATE_DELIVERY_PROCESSES="1",
             MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
             MAILGATE_CAMPAIGN_BATCH="100",  # runs of several batches
+            MAILGATE_ALLOW_PRIVATE_TARGETS="1",  # the webhook receiver is on loopback
         )
         user = gateway.json("user", "add", f"owner@{DOMAIN}")
         sender = add_sender(gateway, int(user["UserID"]), DOMAIN)
@@ -172,11 +185,16 @@ def part(message: EmailMessage, kind: str) -> str:
 
 
 def test_a_segmented_campaign_reaches_exactly_its_audience_personalised_and_reported(
-    setup: Setup,
+    setup: Setup, receiver: Receiver
 ) -> None:
     """1,000 subscribers: a segment (age over 20), an exclusion list, inactive and suppressed
     addresses. The sink gets exactly the right people, once each, personalised; opens, clicks
-    and an unsubscribe followed over HTTP show in the reports."""
+    and an unsubscribe followed over HTTP show in the reports and reach webhooks with the
+    campaign's id."""
+    hook = setup.ok(
+        "emailgateway.addwebhook", DomainID=setup.sender.domain_id, Event="open",
+        WebhookURL=receiver.url("/ok"),
+    )  # fmt: skip
     main = setup.new_list("readers", {"name": False, "age": True})
     people, expected = [], set()
     for n in range(1000):
@@ -266,6 +284,13 @@ def test_a_segmented_campaign_reaches_exactly_its_audience_personalised_and_repo
         "SELECT state FROM subscribers WHERE list_id = ? AND email = ?", main, sample[4]
     )
     assert state == 4  # resigned
+
+    calls = wait_until(lambda: len(receiver.to("/ok")) >= 10 and receiver.to("/ok"), timeout=30)
+    assert {json.loads(call.body)["campaign_id"] for call in calls} == {campaign_id}
+    setup.ok(
+        "emailgateway.deletewebhook", DomainID=setup.sender.domain_id,
+        WebhookID=hook["NewWebhookID"],
+    )  # fmt: skip
 
 
 def _people(prefix: str, count: int) -> list[tuple[str, int, dict[str, Any]]]:
