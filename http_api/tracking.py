@@ -6,7 +6,8 @@
     GET  /u/{token}     the unsubscribe page, a button that confirms (a visit alone records
                         nothing: mail scanners fetch the links of a message)
     POST /u/{token}     unsubscribe: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the
-                        page's button; records `unsubscribed` and suppresses the recipient
+                        page's button; records `unsubscribed` and suppresses the recipient;
+                        the button then leads to the campaign's `resignlink` when it has one
 
 A token that is not ours, or was altered, answers 404 and records nothing.
 """
@@ -139,5 +140,7 @@ async def unsubscribe_post(request: Request) -> Response:
         form = {}
     source = "page" if form.get("confirm") else "one-click"
     await unsubscribe(request.app.state.db, delivery, {**_visitor(request), "source": source})
+    if source == "page" and delivery.resign_link:  # the campaign's own page takes it from here
+        return RedirectResponse(delivery.resign_link, status_code=303, headers=NO_STORE)
     address = html.escape(delivery.recipient)
     return _page("Unsubscribed", f"<b>{address}</b> will not receive this mail any more.")

@@ -227,6 +227,7 @@ class CampaignView:
     publish_on_rss: bool
     s2s_enabled: bool
     approval_explanation: str
+    resign_link: str | None
     last_error: str | None
     created_at: datetime
     updated_at: datetime | None
@@ -824,6 +825,7 @@ class CampaignUpdate:
     publish_on_rss: bool | None = None
     s2s_enabled: bool | None = None
     approval_explanation: str | None = None
+    resign_link: str | None = None  # "" removes it
 
     def touches_sending(self) -> bool:
         """Whether the change alters what is sent, to whom or when."""
@@ -967,6 +969,8 @@ def _plain_values(change: CampaignUpdate) -> dict[str, Any]:
         values["tags"] = checked_tags(change.tags)
     if change.approval_explanation is not None:
         values["approval_explanation"] = change.approval_explanation
+    if change.resign_link is not None:
+        values["resign_link"] = change.resign_link[:2048] or None
     return values
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
-from storage.models import Delivery, Message, utcnow
+from storage.models import Campaign, Delivery, Message, utcnow
 from storage.suppressions import suppress
 
 OPENED = "opened"
@@ -29,6 +29,7 @@ class TrackedDelivery:
     recipient: str
     user_id: int | None
     sender_domain_id: int | None
+    resign_link: str | None = None  # a campaign's page for those who unsubscribed (003)
 
 
 _DELIVERY = (
@@ -38,8 +39,10 @@ _DELIVERY = (
         Delivery.recipient,
         Message.user_id,
         Message.sender_domain_id,
+        Campaign.resign_link,
     )
     .join(Message, Message.id == Delivery.message_id)
+    .outerjoin(Campaign, Campaign.id == Message.campaign_id)
     .where(Delivery.id == bindparam("id"))
 )
 

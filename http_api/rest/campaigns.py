@@ -256,7 +256,12 @@ async def read_fields(call: RestCall, creating: bool) -> CampaignFields:
 
 
 async def _apply(call: RestCall, view: CampaignView, fields: CampaignFields) -> None:
-    change = CampaignUpdate(name=fields.name, content=fields.content, targets=fields.targets)
+    change = CampaignUpdate(
+        name=fields.name,
+        content=fields.content,
+        targets=fields.targets,
+        resign_link=fields.resign_link,
+    )
     try:
         await update_campaign(call.db, call.account.user_id, view.id, change)
     except NameRequired:

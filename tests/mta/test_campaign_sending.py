@@ -70,7 +70,7 @@ class Setup:
         [(list_id,)] = self.sql(
             "INSERT INTO subscriber_lists (user_id, hash, name, description, created_at) "
             "VALUES (?, ?, ?, '', ?) RETURNING id",
-            self.user_id, f"h{name}"[:16], name, NOW,
+            self.user_id, f"{name}xxxxxxxxxx"[:10], name, NOW,
         )  # fmt: skip
         for tag, numeric in fields.items():
             self.sql(
@@ -364,3 +364,33 @@ def test_a_restart_mid_send_sends_to_everyone_once(setup: Setup) -> None:
     setup.gateway.start()
     wait_until(lambda: setup.status(campaign_id) == "Sent", timeout=60)
     assert sorted(setup.received("ok-s")) == sorted(everyone)
+
+
+def test_a_rest_campaign_sends_and_its_unsubscribe_button_leads_to_its_resign_link(
+    setup: Setup,
+) -> None:
+    list_id = setup.new_list("rest", {"name": False})
+    setup.subscribe(list_id, [("ok-rest@dest.test", 1, {"name": "Rest"})])
+    made = setup.rest.post(
+        "/rest/campaigns/create",
+        {
+            "name": "Over REST", "subject": "Hi $$name$$", "html": "<p>Hi $$name$$</p>",
+            "from_address": f"news@{DOMAIN}", "list": "restxxxxxx",
+            "resignlink": "https://news.test/goodbye",
+        },
+    )  # fmt: skip
+    assert made.status_code == 200, made.text
+    sent = setup.rest.post("/rest/campaigns/send", {"hash": made.json()["data"]["hash"]})
+    assert sent.status_code == 200, sent.text
+
+    raw = wait_until(lambda: setup.messages_to("ok-rest@dest.test"), timeout=30)[0]
+    message = parsed(raw)
+    assert message["Subject"] == "Hi Rest"
+    html = part(message, "html")
+    [unsubscribe] = [link for link in re.findall(r'href="([^"]+)"', html) if "/u/" in link]
+    parts = urlsplit(unsubscribe)
+    answer = setup.client.post(parts.path, data={"confirm": "1"}, headers={"Host": parts.netloc})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "https://news.test/goodbye"
+    [(state,)] = setup.sql("SELECT state FROM subscribers WHERE list_id = ?", list_id)
+    assert state == 4
