@@ -18,20 +18,14 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.campaign_audience import checked_criteria, run_plan
+from storage.campaign_runs import CANCELABLE
 from storage.engine import Database
 from storage.models import Campaign, CampaignStatus, Segment, SubscriberList
 from storage.subscriber_lists import new_hash
 
 NAME_LIMIT = 255
 # Campaigns that may still send: a segment they target cannot be deleted.
-UNFINISHED = (
-    CampaignStatus.DRAFT,
-    CampaignStatus.READY,
-    CampaignStatus.PENDING_APPROVAL,
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.SENDING,
-    CampaignStatus.PAUSED,
-)
+UNFINISHED = (CampaignStatus.DRAFT, *CANCELABLE)
 
 
 @dataclass(frozen=True)
