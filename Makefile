@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/delivery.py --tracked
 	$(BIN)/python bench/api_send.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/campaign.py
 	bash bench/compare_postfix.sh
 
 clean:
