@@ -197,12 +197,16 @@ def test_a_segmented_campaign_reaches_exactly_its_audience_personalised_and_repo
     )  # fmt: skip
     main = setup.new_list("readers", {"name": False, "age": True})
     people, expected = [], set()
+    inactive = suppressed = 0  # of the segment: skipped and counted
     for n in range(1000):
         address = f"ok-r{n:04d}@dest.test"
         state = 3 if n % 10 == 3 else 2 if n % 17 == 5 else 1
         people.append((address, state, {"name": f"Reader {n}", "age": str(n % 50)}))
-        if state == 1 and n % 50 > 20 and n % 20 != 5 and n % 45 != 11:
-            expected.add(address)
+        if n % 50 > 20:
+            inactive += state != 1
+            suppressed += state == 1 and n % 45 == 11
+            if state == 1 and n % 20 != 5 and n % 45 != 11:
+                expected.add(address)
     setup.subscribe(main, people)
     excluded = setup.new_list("excluded", {})
     setup.subscribe(excluded, [(f"ok-r{n:04d}@dest.test", 1, {}) for n in range(5, 1000, 20)])
@@ -279,6 +283,12 @@ def test_a_segmented_campaign_reaches_exactly_its_audience_personalised_and_repo
     details = got_campaign["Campaign"]
     assert int(details["TotalSent"]) == len(expected)
     assert details["HardBounceRatio"] == "0.00"
+    counted = details["Statistics"]["RecipientStatistics"]
+    assert (counted["Queued"], counted["SkippedInactive"], counted["SkippedSuppressed"]) == (
+        len(expected),
+        inactive,
+        suppressed,
+    )
 
     [(state,)] = setup.sql(
         "SELECT state FROM subscribers WHERE list_id = ? AND email = ?", main, sample[4]
