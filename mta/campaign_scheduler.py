@@ -10,7 +10,9 @@ One `tick` does three things, each safe with several schedulers on several nodes
 2. Queue: a run with recipients left is leased and its recipients are queued batch by batch,
    each batch committed with the run's cursor (storage/campaign_runs.py), for at most
    `queue_slice` seconds before the next tick looks at new work again. A paused or canceled
-   run stops at the next batch.
+   run stops at the next batch. Batches count against the account's sending limits (per hour
+   and per day, mta/sending_limits.py) like any other mail: a run its account may not send
+   more of now waits and goes on when they allow.
 3. Finish: a run whose every delivery is final closes; the campaign is Sent, or Scheduled
    again at its next recurrence.
 
@@ -29,16 +31,18 @@ from datetime import datetime, timedelta
 from mta.campaign_message import CampaignContentError, build_run_message
 from mta.checked_http import HttpSender
 from mta.delivery import _wait_any, worker_name
-from mta.submission import Gateway
+from mta.submission import Gateway, sender_for_domain
 from storage.campaign_audience import AudienceError, run_plan
 from storage.campaign_claims import (
     Schedulable,
     claim_campaign,
     claim_run,
+    defer_run,
     discard_message,
     due_campaigns,
     fail_campaign,
     release_run,
+    run_sender_domain,
     schedulable,
 )
 from storage.campaign_runs import complete_campaign, finish_runs, queue_batch, start_run
@@ -55,6 +59,7 @@ class SchedulerOptions:
     poll_interval: float = 1.0
     start_lease: timedelta = timedelta(minutes=5)  # a claimed campaign is due again after it
     run_lease: timedelta = timedelta(minutes=2)
+    limit_wait: timedelta = timedelta(minutes=1)  # a run over its account's sending limits
 
 
 class CampaignScheduler:
@@ -127,22 +132,38 @@ class CampaignScheduler:
         return 1
 
     async def queue_runs(self) -> int:
-        """Queue recipients of leased runs for up to `queue_slice` seconds."""
+        """Queue recipients of leased runs for up to `queue_slice` seconds, within their
+        accounts' sending limits: a run whose account may send no more now waits
+        `limit_wait` before it is looked at again."""
         deadline = time.monotonic() + self.options.queue_slice
         queued = 0
         while time.monotonic() < deadline:
             run_id = await claim_run(self.db, self.name, self.clock(), self.options.run_lease)
             if run_id is None:
                 break
+            domain_id = await run_sender_domain(self.db, run_id)
+            sender = await sender_for_domain(self.gw, domain_id) if domain_id else None
+            limited = False
             try:
                 while time.monotonic() < deadline:
-                    result = await queue_batch(self.db, run_id, self.options.batch, self.clock())
+                    room = await self.gw.limits.room(sender) if sender else None
+                    if room == 0:
+                        limited = True
+                        break
+                    size = self.options.batch if room is None else min(room, self.options.batch)
+                    result = await queue_batch(self.db, run_id, size, self.clock())
+                    if sender is not None:
+                        self.gw.limits.note(sender, result.queued)
                     queued += result.queued + 1
                     counted = result.queued + result.skipped_inactive + result.skipped_suppressed
                     if result.finished or not counted + result.duplicates:
                         break  # done, paused meanwhile, or a window of excluded addresses only
             finally:
-                await release_run(self.db, run_id, self.name)
+                if limited:
+                    later = self.clock() + self.options.limit_wait
+                    await defer_run(self.db, run_id, self.name, later)
+                else:
+                    await release_run(self.db, run_id, self.name)
         return queued
 
     async def finish(self) -> int:

@@ -48,6 +48,23 @@ class SendingLimits:
         sent.local += recipients
         return True
 
+    async def room(self, sender: SenderContext) -> int | None:
+        """How many recipients the sender may still queue now; None without limits. For
+        campaigns, which queue in batches and count them with `note`."""
+        hourly, daily = sender.send_limit_hourly, sender.send_limit_daily
+        if hourly is None and daily is None:
+            return None
+        sent = await self._current(sender.user_id)
+        used = [sent.hour + sent.local - hourly] if hourly is not None else []
+        used += [sent.day + sent.local - daily] if daily is not None else []
+        return max(0, -max(used))
+
+    def note(self, sender: SenderContext, recipients: int) -> None:
+        """Count recipients queued outside `reserve` (a campaign's batch)."""
+        sent = self._sent.get(sender.user_id)
+        if sent is not None:
+            sent.local += recipients
+
     def release(self, sender: SenderContext, recipients: int) -> None:
         """Give back a reservation whose message was not queued after all."""
         sent = self._sent.get(sender.user_id)

@@ -138,3 +138,24 @@ async def discard_message(db: Database, message_id: uuid.UUID) -> None:
     """The message of a run that did not start (it has no deliveries yet)."""
     statement = delete(Message).where(Message.id == message_id)
     await db.write(lambda conn: conn.execute(statement))
+
+
+async def run_sender_domain(db: Database, run_id: int) -> int | None:
+    """The sender domain of a run's message: whose sending limits its batches count against."""
+    statement = (
+        select(Message.sender_domain_id)
+        .join(CampaignRun, CampaignRun.message_id == Message.id)
+        .where(CampaignRun.id == run_id)
+    )
+    return await db.scalar(statement)
+
+
+async def defer_run(db: Database, run_id: int, worker: str, until: datetime) -> None:
+    """Keep a run's lease until `until`: its account may send no more for now."""
+    statement = (
+        update(CampaignRun)
+        .where(CampaignRun.id == run_id, CampaignRun.locked_by == worker)
+        .values(locked_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    await db.write(lambda conn: conn.execute(statement))

@@ -242,6 +242,12 @@ def _queue_window(
         ).select_from(window)
     ).one()
     queued = _queue_recipients(conn, run, window, eligible, now) if wanted else 0
+    if queued:  # what sending limits sum over the hour and the day (messages.recipient_count)
+        conn.execute(
+            update(Message)
+            .where(Message.id == run.message_id)
+            .values(recipient_count=Message.recipient_count + queued)
+        )
     done = seen < limit
     index = run.target_index + 1 if done else run.target_index
     finished = index >= len(targets)

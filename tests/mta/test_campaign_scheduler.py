@@ -35,8 +35,10 @@ from storage.models import (
     Subscriber,
     SubscriberList,
     SubscriberState,
+    User,
 )
 from storage.queue import QueueWriter
+from tests.storage.support import queue_message
 
 DOMAIN = "letters.test"
 PEOPLE = 25
@@ -217,3 +219,33 @@ async def test_two_schedulers_start_a_due_campaign_once(world: World) -> None:
         pass
     assert await world.runs(campaign_id) == 1
     assert await world.queued(campaign_id) == PEOPLE
+
+
+async def test_a_campaign_queues_within_its_accounts_sending_limits(world: World) -> None:
+    """An hourly limit of 10 (3 already sent): 7 are queued, the run waits, and goes on once
+    the limit allows (a raised limit here; the hour passing in production)."""
+    await world.db.write(
+        lambda conn: conn.execute(
+            update(User).where(User.id == world.user_id).values(send_limit_hourly=10)
+        )
+    )
+    await queue_message(world.db, ["a@x.test", "b@x.test", "c@x.test"], user_id=world.user_id)
+    campaign_id = await world.campaign(ScheduleInput("Immediate"))
+    await world.at(world.clock.now)
+    assert await world.queued(campaign_id) == 7
+    assert (await world.campaign_row(campaign_id))[0] is CampaignStatus.SENDING
+    await world.at(world.clock.now + timedelta(seconds=30))  # looked at again after a minute
+    assert await world.queued(campaign_id) == 7
+
+    await world.db.write(
+        lambda conn: conn.execute(
+            update(User).where(User.id == world.user_id).values(send_limit_hourly=1000)
+        )
+    )
+    world.gw = Gateway(world.db, world.gw.writer, "mx.mailgate.test", 30)  # no cached limits
+    await world.at(world.clock.now + timedelta(minutes=2))
+    assert await world.queued(campaign_id) == PEOPLE
+    sent_this_hour = await world.db.scalar(
+        select(func.sum(Message.recipient_count)).where(Message.user_id == world.user_id)
+    )
+    assert sent_this_hour == 3 + PEOPLE  # campaign recipients count against the limits
