@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,30 +178,40 @@ def child(url: str, batch: int) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def database_url(workdir: Path, name: str) -> str:
-    base = os.environ.get("MAILGATE_DATABASE_URL")
-    if not base:
-        return f"sqlite+aiosqlite:///{workdir / name}.db"
+def _postgres(base: str, sql: str) -> None:
     import asyncpg
 
-    database = f"bench_{name}_{secrets.token_hex(4)}"
-
-    async def create() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(base.replace("+asyncpg", ""))
         try:
-            await conn.execute(f'CREATE DATABASE "{database}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(create())
-    return base.rsplit("/", 1)[0] + "/" + database
+    asyncio.run(run())
+
+
+@contextlib.contextmanager
+def database_url(workdir: Path, name: str) -> Iterator[str]:
+    """A fresh database: a SQLite file in `workdir`, or a PostgreSQL database beside the one
+    MAILGATE_DATABASE_URL names, dropped afterwards."""
+    base = os.environ.get("MAILGATE_DATABASE_URL")
+    if not base:
+        yield f"sqlite+aiosqlite:///{workdir / name}.db"
+        return
+    database = f"bench_{name}_{secrets.token_hex(4)}"
+    _postgres(base, f'CREATE DATABASE "{database}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + database
+    finally:
+        _postgres(base, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def measure(workdir: Path, subscribers: int, batch: int) -> dict[str, Any]:
-    url = database_url(workdir, f"campaign{subscribers}")
-    _, list_id, _ = asyncio.run(prepare(url, subscribers))
-    ours = child(url, batch)
-    bare = asyncio.run(yardstick(url, list_id))
+    with database_url(workdir, f"campaign{subscribers}") as url:
+        _, list_id, _ = asyncio.run(prepare(url, subscribers))
+        ours = child(url, batch)
+        bare = asyncio.run(yardstick(url, list_id))
     eligible = subscribers - subscribers // 100 * 2
     return {
         "subscribers": subscribers,
