@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Boolean, and_, bindparam, case, func, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from storage.campaign_content import merge_values
@@ -158,15 +158,17 @@ _RESULT = (
     .values(
         # A campaign's recipient paused (held) or canceled while its attempt was under way
         # stays so when the attempt is deferred: it must not become due again.
+        # (Constants as SQL text, one flag: no more parameters to process per row.)
         status=case(
             (
                 and_(
-                    # not IN (...): an expanding parameter cannot be executemany'd
-                    or_(
-                        Delivery.status == DeliveryStatus.HELD,
-                        Delivery.status == DeliveryStatus.CANCELED,
+                    bindparam("b_deferred", type_=Boolean()),
+                    Delivery.status.in_(
+                        [
+                            literal_column(f"'{DeliveryStatus.HELD.value}'"),
+                            literal_column(f"'{DeliveryStatus.CANCELED.value}'"),
+                        ]
                     ),
-                    bindparam("b_status", type_=Delivery.status.type) == DeliveryStatus.DEFERRED,
                 ),
                 Delivery.status,
             ),
@@ -209,6 +211,7 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
                 "b_id": outcome.delivery.id,
                 "b_worker": worker,
                 "b_status": outcome.status,
+                "b_deferred": outcome.status is DeliveryStatus.DEFERRED,
                 "b_attempts": outcome.delivery.attempts + 1,
                 "b_now": now,
                 "b_reply": outcome.reply[:2000],
