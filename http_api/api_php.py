@@ -54,6 +54,10 @@ class Call:
                 return value
         return None
 
+    def raw(self, name: str) -> Any:
+        """A parameter as sent, "" included (None only when absent): "" clears a value."""
+        return self.params.get(name.lower())
+
 
 class Refused(Exception):
     """Raised by a handler (or a helper it calls) to answer with a documented error at once."""

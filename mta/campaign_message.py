@@ -42,8 +42,9 @@ from mta.submission import (
     sender_by_address,
     split_suppressed,
     submit,
+    tracked,
 )
-from mta.tracking import mark, plan_for, prepare
+from mta.tracking import mark
 from storage.campaign_content import CampaignContent, campaign_content, sample_subscriber
 from storage.domains import SenderContext
 from storage.models import utcnow
@@ -74,13 +75,13 @@ async def build_run_message(
     queue_id = uuid.uuid4()
     summary = _checked(gw, sender, raw)
     message = added_headers(gw, sender, summary, ORIGIN, str(queue_id), utcnow()) + raw
-    marker, _, rest = _tracked(gw, sender, message, queue_id, template.words()).partition(b"\r\n")
+    prepared = _tracked(gw, sender, message, queue_id, template.words())
     subject = content.subject if TAG.search(content.subject) else None
     return NewMessage(
         id=queue_id,
         mail_from=_from_address(content),
         recipients=[],
-        raw=marker + b"\r\n" + template.line(subject) + rest,
+        raw=template.marked(prepared, subject),
         source=SOURCE,
         user_id=sender.user_id,
         sender_domain_id=sender.domain_id,
@@ -216,13 +217,8 @@ def _tracked(
 ) -> bytes:
     """The message with tracking as its sender domain has it, and for a campaign always the
     unsubscribe link and List-Unsubscribe, marked for personalisation."""
-    prepared = None
-    if gw.tracking is not None:
-        unsubscribing = dataclasses.replace(sender, unsubscribe_link=True)
-        plan = plan_for(gw.tracking, unsubscribing, None)
-        if plan is not None:
-            prepared = prepare(gw.tracking, plan, message, queue_id, keep)
-    return prepared or mark(message)
+    unsubscribing = dataclasses.replace(sender, unsubscribe_link=True)
+    return tracked(gw, unsubscribing, message, queue_id, None, keep) or mark(message)
 
 
 # -- Google Analytics -----------------------------------------------------------------------

@@ -37,7 +37,6 @@ from storage.campaign_claims import (
     Schedulable,
     claim_campaign,
     claim_run,
-    defer_run,
     discard_message,
     due_campaigns,
     fail_campaign,
@@ -159,11 +158,8 @@ class CampaignScheduler:
                     if result.finished or not counted + result.duplicates:
                         break  # done, paused meanwhile, or a window of excluded addresses only
             finally:
-                if limited:
-                    later = self.clock() + self.options.limit_wait
-                    await defer_run(self.db, run_id, self.name, later)
-                else:
-                    await release_run(self.db, run_id, self.name)
+                later = self.clock() + self.options.limit_wait if limited else None
+                await release_run(self.db, run_id, self.name, later)
         return queued
 
     async def finish(self) -> int:

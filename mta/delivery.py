@@ -268,7 +268,6 @@ class DeliveryWorker:
     # -- one job ---------------------------------------------------------------------------
 
     async def deliver(self, job: Job) -> list[Outcome]:
-        job.content = job_content(job, self.options.tracking_key)
         try:
             route = await self.router.route(job.domain)
         except PermanentRouteError as error:
@@ -281,11 +280,13 @@ class DeliveryWorker:
                 self.options.concurrency, self.options.rate_per_minute
             )
         async with destination.slot():
-            # A campaign's recipient (a job of its own) paused or canceled since the claim.
+            # Looked at here, after the wait for a slot: a campaign's recipient (a job of its
+            # own) paused or canceled since the claim is not personalised, signed or sent.
             if job.deliveries[0].subscriber_id is not None and await withdrawn(
                 self.db, self.name, job.deliveries
             ):
                 return []
+            job.content = job_content(job, self.options.tracking_key)
             return await self._try_hosts(job, route)
 
     async def _try_hosts(self, job: Job, route: Route) -> list[Outcome]:

@@ -86,6 +86,12 @@ class Template:
         each = [f"mgm{self.nonce}{c}{n:03d}" for n in range(len(self.tags)) for c in (HTML, TEXT)]
         return [*each, self.subject, self.recipient]
 
+    def marked(self, message: bytes, subject: str | None) -> bytes:
+        """`message` (marked for personalisation by mta/tracking.py) with this template's
+        line after its marker."""
+        marker, sep, rest = message.partition(b"\r\n")
+        return marker + sep + self.line(subject) + rest
+
     def line(self, subject: str | None) -> bytes:
         """The line that goes after the tracking marker; `subject` is the Subject's template
         when the Subject field is the subject placeholder."""

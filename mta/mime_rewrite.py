@@ -178,17 +178,24 @@ def part_spans(body: bytes, boundary: bytes) -> list[tuple[int, int]] | None:
     return None
 
 
-def set_transfer_encoding(head: bytes, encoding: str) -> bytes:
-    """The header section with its Content-Transfer-Encoding field (if any) replaced."""
+def _replace_field(head: bytes, name: bytes, field: bytes) -> bytes:
+    """The header section with the field `name` (and its folded lines), if any, dropped and
+    `field` added."""
     kept, skipping = [], False
     for line in head.split(b"\r\n"):
         if skipping and line[:1] in (b" ", b"\t"):
             continue
-        skipping = line.lower().startswith(b"content-transfer-encoding:")
+        skipping = line.lower().startswith(name + b":")
         if not skipping:
             kept.append(line)
-    kept.append(b"Content-Transfer-Encoding: " + encoding.encode("ascii"))
+    kept.append(field)
     return b"\r\n".join(line for line in kept if line)
+
+
+def set_transfer_encoding(head: bytes, encoding: str) -> bytes:
+    """The header section with its Content-Transfer-Encoding field (if any) replaced."""
+    field = b"Content-Transfer-Encoding: " + encoding.encode("ascii")
+    return _replace_field(head, b"content-transfer-encoding", field)
 
 
 def set_charset(head: bytes, fields: Message, charset: str) -> bytes:
@@ -199,16 +206,8 @@ def set_charset(head: bytes, fields: Message, charset: str) -> bytes:
         for name, value in (fields.get_params() or [])[1:]
         if name.lower() != "charset" and isinstance(value, str)
     )
-    kept, skipping = [], False
-    for line in head.split(b"\r\n"):
-        if skipping and line[:1] in (b" ", b"\t"):
-            continue
-        skipping = line.lower().startswith(b"content-type:")
-        if not skipping:
-            kept.append(line)
     field = f'Content-Type: {fields.get_content_type()}{params}; charset="{charset}"'
-    kept.append(field.encode("ascii", "replace"))
-    return b"\r\n".join(line for line in kept if line)
+    return _replace_field(head, b"content-type", field.encode("ascii", "replace"))
 
 
 def rewrite_html_parts(
@@ -223,9 +222,8 @@ def rewrite_text_parts(
     message: bytes,
     rewrites: Mapping[str, Callable[[str], str]],
     atoms: Sequence[str],
-    charset: str = "utf-8",
 ) -> bytes | None:
     """`message` with each text part whose content type `rewrites` names (not attachments)
-    rewritten by that function, every part that changed written as quoted-printable in
-    `charset`; None when no part changed."""
-    return _Rewriter(rewrites, atoms, charset).entity(message)
+    rewritten by that function, every part that changed written as quoted-printable UTF-8;
+    None when no part changed."""
+    return _Rewriter(rewrites, atoms, "utf-8").entity(message)

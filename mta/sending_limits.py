@@ -37,33 +37,34 @@ class SendingLimits:
     async def reserve(self, sender: SenderContext, recipients: int) -> bool:
         """Count `recipients` against the sender's limits; False (nothing counted) when they
         would exceed one."""
-        hourly, daily = sender.send_limit_hourly, sender.send_limit_daily
-        if hourly is None and daily is None:
-            return True
-        sent = await self._current(sender.user_id)
-        if hourly is not None and sent.hour + sent.local + recipients > hourly:
-            return False
-        if daily is not None and sent.day + sent.local + recipients > daily:
-            return False
-        sent.local += recipients
+        left = await self._left(sender)
+        if left is not None:
+            if recipients > left:
+                return False
+            self.note(sender, recipients)
         return True
 
     async def room(self, sender: SenderContext) -> int | None:
         """How many recipients the sender may still queue now; None without limits. For
         campaigns, which queue in batches and count them with `note`."""
-        hourly, daily = sender.send_limit_hourly, sender.send_limit_daily
-        if hourly is None and daily is None:
-            return None
-        sent = await self._current(sender.user_id)
-        used = [sent.hour + sent.local - hourly] if hourly is not None else []
-        used += [sent.day + sent.local - daily] if daily is not None else []
-        return max(0, -max(used))
+        left = await self._left(sender)
+        return None if left is None else max(0, left)
 
     def note(self, sender: SenderContext, recipients: int) -> None:
         """Count recipients queued outside `reserve` (a campaign's batch)."""
         sent = self._sent.get(sender.user_id)
         if sent is not None:
             sent.local += recipients
+
+    async def _left(self, sender: SenderContext) -> int | None:
+        """Recipients left under the tighter of the hourly and daily limits (negative when
+        over); None without limits."""
+        hourly, daily = sender.send_limit_hourly, sender.send_limit_daily
+        if hourly is None and daily is None:
+            return None
+        sent = await self._current(sender.user_id)
+        windows = ((hourly, sent.hour), (daily, sent.day))
+        return min(limit - used - sent.local for limit, used in windows if limit is not None)
 
     def release(self, sender: SenderContext, recipients: int) -> None:
         """Give back a reservation whose message was not queued after all."""

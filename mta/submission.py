@@ -212,13 +212,15 @@ def tracked(
     message: bytes,
     queue_id: uuid.UUID,
     request: TrackingRequest | None,
+    keep: Sequence[str] = (),
 ) -> bytes | None:
     """The message with tracking and List-Unsubscribe, marked for personalisation; None when
-    the sender and the message ask for none of it (or none of it applies)."""
+    the sender and the message ask for none of it (or none of it applies). `keep`: other
+    placeholders (a campaign's merge tags) that must stay whole."""
     if sender is None or gw.tracking is None:
         return None
     plan = plan_for(gw.tracking, sender, request)
-    return None if plan is None else prepare(gw.tracking, plan, message, queue_id)
+    return None if plan is None else prepare(gw.tracking, plan, message, queue_id, keep)
 
 
 def sign(sender: SenderContext | None, message: bytes) -> bytes:

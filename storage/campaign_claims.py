@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from storage.engine import Database
 from storage.models import (
@@ -77,7 +77,7 @@ async def claim_run(db: Database, worker: str, now: datetime, lease: timedelta) 
     )
     statement = (
         update(CampaignRun)
-        .where(CampaignRun.id == pick, and_(CampaignRun.status == RunStatus.QUEUEING, free))
+        .where(CampaignRun.id == pick)
         .values(locked_by=worker, locked_until=now + lease)
         .returning(CampaignRun.id)
         .execution_options(synchronize_session=False)
@@ -85,11 +85,15 @@ async def claim_run(db: Database, worker: str, now: datetime, lease: timedelta) 
     return await db.write(lambda conn: conn.execute(statement).scalar())
 
 
-async def release_run(db: Database, run_id: int, worker: str) -> None:
+async def release_run(
+    db: Database, run_id: int, worker: str, until: datetime | None = None
+) -> None:
+    """Let a leased run go: at once, or not before `until` (its account may send no more for
+    now)."""
     statement = (
         update(CampaignRun)
         .where(CampaignRun.id == run_id, CampaignRun.locked_by == worker)
-        .values(locked_by=None, locked_until=None)
+        .values(locked_by=None, locked_until=until)
         .execution_options(synchronize_session=False)
     )
     await db.write(lambda conn: conn.execute(statement))
@@ -148,14 +152,3 @@ async def run_sender_domain(db: Database, run_id: int) -> int | None:
         .where(CampaignRun.id == run_id)
     )
     return await db.scalar(statement)
-
-
-async def defer_run(db: Database, run_id: int, worker: str, until: datetime) -> None:
-    """Keep a run's lease until `until`: its account may send no more for now."""
-    statement = (
-        update(CampaignRun)
-        .where(CampaignRun.id == run_id, CampaignRun.locked_by == worker)
-        .values(locked_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    await db.write(lambda conn: conn.execute(statement))

@@ -33,11 +33,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from storage.campaign_audience import criteria_condition
+from storage.dialects import dialect_insert
 from storage.engine import Database
 from storage.models import (
     Campaign,
@@ -50,18 +50,18 @@ from storage.models import (
     RunStatus,
     Subscriber,
     SubscriberState,
-    Suppression,
-    SuppressionScope,
     UTCDateTime,
     utcnow,
 )
+from storage.suppressions import suppressed_for
 
 DEFAULT_BATCH = 2000  # SQLite: ~30,000 recipients/s; a batch holds the writer ~70 ms
 # Deliveries a run still has to send: pause holds the first two, cancel cancels all three.
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 UNSENT = (*PENDING, DeliveryStatus.HELD)
 LIVE_RUNS = (RunStatus.QUEUEING, RunStatus.PAUSED, RunStatus.QUEUED)
-CANCELABLE = (
+CANCELABLE = (  # every campaign that has not ended
+    CampaignStatus.DRAFT,
     CampaignStatus.READY,
     CampaignStatus.PENDING_APPROVAL,
     CampaignStatus.SCHEDULED,
@@ -168,18 +168,7 @@ def _locked_run(conn: Connection, run_id: int) -> _Run | None:
 
 def _suppressed(email: Any, user_id: int, sender_domain_id: int | None) -> Any:
     """The address is suppressed for everyone, for the account or for the sender domain."""
-    scopes = [
-        Suppression.scope == SuppressionScope.GLOBAL,
-        and_(Suppression.scope == SuppressionScope.ACCOUNT, Suppression.user_id == user_id),
-    ]
-    if sender_domain_id is not None:
-        scopes.append(
-            and_(
-                Suppression.scope == SuppressionScope.DOMAIN,
-                Suppression.sender_domain_id == sender_domain_id,
-            )
-        )
-    return exists().where(Suppression.address == func.lower(email), or_(*scopes))
+    return exists().where(suppressed_for(func.lower(email), user_id, sender_domain_id))
 
 
 def _excluded(email: Any, exclude: list[Mapping[str, Any]]) -> Any:
@@ -203,10 +192,6 @@ def _domain_of(email: Any) -> Any:
     right, which leaves the address up to its last @): the same SQL on both backends."""
     up_to_at = func.rtrim(email, func.replace(email, "@", ""))
     return func.lower(func.substr(email, func.length(up_to_at) + 1))
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _queue_window(
@@ -305,7 +290,7 @@ def _queue_recipients(
         literal(now, UTCDateTime()),
     ).where(eligible)
     inserting = (
-        _insert(conn, Delivery)
+        dialect_insert(conn)(Delivery)
         .from_select(_DELIVERY_COLUMNS, rows)
         .on_conflict_do_nothing(index_elements=["message_id", "recipient"])
     )
@@ -462,7 +447,7 @@ async def resume_campaign(db: Database, campaign_id: int) -> bool:
 
 
 async def cancel_campaign(db: Database, campaign_id: int) -> bool:
-    """The campaign is Canceled (from Ready, Pending approval, Scheduled, Sending or Paused):
+    """The campaign is Canceled (from any status but Sent, Failed and Canceled):
     its live runs stop, and their recipients not yet sent (queued, deferred, held) are
     CANCELED, counted in the run's `canceled`. False from any other status."""
 

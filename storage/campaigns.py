@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
@@ -38,7 +38,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from storage.campaign_audience import checked_rules_bundle, run_plan
 from storage.campaign_runs import cancel_campaign, pause_campaign, resume_campaign
@@ -60,7 +59,7 @@ from storage.models import (
     User,
     utcnow,
 )
-from storage.subscriber_lists import new_hash
+from storage.subscriber_lists import new_hash, retrying_hash_clash
 
 NAME_LIMIT = 255
 TAG_LIMIT = 64
@@ -78,14 +77,11 @@ EMAIL_FIELDS = (
     "text",
     "content_url",
 )
+# The longest value of each bounded column (Text columns have none).
 _EMAIL_LIMITS = {
-    "name": 255,
-    "subject": 998,
-    "from_name": 255,
-    "from_email": 320,
-    "reply_to_name": 255,
-    "reply_to_email": 320,
-    "content_url": 2048,
+    column.name: column.type.length
+    for column in CampaignEmail.__table__.columns
+    if isinstance(column.type, String) and column.type.length
 }
 
 
@@ -284,17 +280,6 @@ def _empty_audience() -> dict[str, Any]:
     return {"lists": [], "exclude": [], "rules": None}
 
 
-async def _with_new_hash(db: Database, work: Any) -> Any:
-    """Run `work(conn, hash)`; a new hash that happened to be taken is drawn again."""
-    for attempt in range(3):
-        try:
-            return await db.write(lambda conn: work(conn, new_hash()))
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
 def _insert_campaign(conn: Connection, values: dict[str, Any]) -> int:
     statement = insert(Campaign).values(**values).returning(Campaign.id)
     return int(conn.execute(statement).scalar_one())
@@ -310,7 +295,8 @@ async def create_campaign(db: Database, user_id: int, name: str) -> CampaignView
     if not cleaned or len(cleaned) > NAME_LIMIT:
         raise NameRequired(name)
 
-    def work(conn: Connection, campaign_hash: str) -> CampaignView:
+    def work(conn: Connection) -> CampaignView:
+        campaign_hash = new_hash()
         email_id = _insert_email(conn, user_id, {"name": cleaned})
         values = {
             "user_id": user_id,
@@ -323,8 +309,7 @@ async def create_campaign(db: Database, user_id: int, name: str) -> CampaignView
         assert found is not None
         return found
 
-    view: CampaignView = await _with_new_hash(db, work)
-    return view
+    return await retrying_hash_clash(db, work)
 
 
 _COPIED = (
@@ -345,7 +330,8 @@ async def copy_campaign(db: Database, user_id: int, campaign_id: int) -> Campaig
     schedule (Not Scheduled, no send time, no recurrence, no runs); None when the owner has no
     such campaign."""
 
-    def work(conn: Connection, campaign_hash: str) -> CampaignView | None:
+    def work(conn: Connection) -> CampaignView | None:
+        campaign_hash = new_hash()
         source = conn.execute(
             select(Campaign.email_id, *(getattr(Campaign, key) for key in _COPIED)).where(
                 Campaign.id == campaign_id,
@@ -365,7 +351,7 @@ async def copy_campaign(db: Database, user_id: int, campaign_id: int) -> Campaig
         }
         return _campaign_in(conn, user_id, _insert_campaign(conn, values))
 
-    copied: CampaignView | None = await _with_new_hash(db, work)
+    copied = await retrying_hash_clash(db, work)
     return copied
 
 
@@ -387,48 +373,28 @@ NOT_STARTED = (
 )
 
 
-async def _set_status(
-    db: Database, campaign_id: int, allowed: Sequence[CampaignStatus], **values: Any
-) -> bool:
-    """A guarded status change: only from one of the `allowed` states (so that a campaign the
-    scheduler started meanwhile is not changed behind its back)."""
-    statement = (
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status.in_(list(allowed)))
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(await db.write(lambda conn: conn.execute(statement).rowcount))
+async def _guarded(
+    db: Database, user_id: int, campaign_id: int, change: Callable[[Database, int], Awaitable[bool]]
+) -> Outcome:
+    """The owner's campaign changed by a status-guarded operation of storage.campaign_runs."""
+    if await get_campaign(db, user_id, campaign_id) is None:
+        return Outcome.NOT_FOUND
+    return Outcome.DONE if await change(db, campaign_id) else Outcome.WRONG_STATE
 
 
 async def pause(db: Database, user_id: int, campaign_id: int) -> Outcome:
     """Pause the owner's Sending campaign (queueing stops, queued recipients are held)."""
-    found = await get_campaign(db, user_id, campaign_id)
-    if found is None:
-        return Outcome.NOT_FOUND
-    if found.status is not CampaignStatus.SENDING or not await pause_campaign(db, campaign_id):
-        return Outcome.WRONG_STATE
-    return Outcome.DONE
+    return await _guarded(db, user_id, campaign_id, pause_campaign)
 
 
 async def resume(db: Database, user_id: int, campaign_id: int) -> Outcome:
     """Resume the owner's Paused campaign where it stopped."""
-    found = await get_campaign(db, user_id, campaign_id)
-    if found is None:
-        return Outcome.NOT_FOUND
-    if found.status is not CampaignStatus.PAUSED or not await resume_campaign(db, campaign_id):
-        return Outcome.WRONG_STATE
-    return Outcome.DONE
+    return await _guarded(db, user_id, campaign_id, resume_campaign)
 
 
 async def _cancel(db: Database, found: CampaignView) -> Outcome:
     if found.status is CampaignStatus.CANCELED:
         return Outcome.DONE
-    if found.status is CampaignStatus.DRAFT and await _set_status(
-        db, found.id, (CampaignStatus.DRAFT,), status=CampaignStatus.CANCELED, finished_at=utcnow()
-    ):
-        return Outcome.DONE
-    # Ready, Scheduled, Pending approval, Sending, Paused: the runs' work stops too.
     return Outcome.DONE if await cancel_campaign(db, found.id) else Outcome.WRONG_STATE
 
 
@@ -485,23 +451,18 @@ class CampaignQuery:
     tags: Sequence[str] = ()  # campaigns with any of these tags (case-insensitive, ASCII)
 
 
-def like_escaped(text: str) -> str:
-    """`text` as a LIKE pattern that matches it literally (escape character '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _query_conditions(user_id: int, query: CampaignQuery) -> list[Any]:
     conditions: list[Any] = [Campaign.user_id == user_id, Campaign.deleted_at.is_(None)]
     if query.statuses:
         conditions.append(Campaign.status.in_(list(query.statuses)))
     if query.keyword:
-        pattern = f"%{like_escaped(query.keyword.lower())}%"
-        conditions.append(func.lower(Campaign.name).like(pattern, escape="\\"))
+        keyword = query.keyword.lower()
+        conditions.append(func.lower(Campaign.name).contains(keyword, autoescape=True))
     if query.tags:
         # Tags are a JSON list of strings: a tag is found as its JSON text, quotes included.
         text = func.lower(cast(Campaign.tags, String))
-        patterns = [f"%{like_escaped(json.dumps(tag.lower()))}%" for tag in query.tags]
-        conditions.append(or_(*(text.like(p, escape="\\") for p in patterns)))
+        tags = [json.dumps(tag.lower()) for tag in query.tags]
+        conditions.append(or_(*(text.contains(tag, autoescape=True) for tag in tags)))
     return conditions
 
 

@@ -6,9 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Integer, String, literal_column
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The backend's own `insert` (its ON CONFLICT clauses differ in spelling, not meaning)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 class whole_seconds(FunctionElement[int]):

@@ -1,7 +1,11 @@
 """Writing the event log: every event any part of Mailgate records goes through `record_events`,
 inside the caller's transaction, so that whatever must follow an event (the webhook outbox)
 is written in that same transaction or not at all, as are the subscriber states events change
-(storage/subscriber_states.py)."""
+(storage/subscriber_states.py).
+
+One exception: a campaign batch writes its recipients' `queued` events with one INSERT ...
+SELECT (storage/campaign_runs.py), set-based like the deliveries beside them. `queued` has no
+webhook and changes no subscriber state; an event that gains either must not be written there."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from storage.dialects import dialect_insert
 from storage.models import RateWindow
 
 # Rows per statement: 3 parameters each stays far below SQLite's and asyncpg's limits.
@@ -31,7 +31,7 @@ def add_hits(conn: Connection, window_start: int, hits: Mapping[str, int]) -> di
 
     Keys go in sorted order, so two nodes adding the same keys at once lock the rows in the
     same order on PostgreSQL and cannot deadlock."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(conn)
     keys = sorted(hits)
     totals: dict[str, int] = {}
     for first in range(0, len(keys), CHUNK):

@@ -15,17 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from storage.campaign_audience import checked_criteria, run_plan
 from storage.campaign_runs import CANCELABLE
 from storage.engine import Database
-from storage.models import Campaign, CampaignStatus, Segment, SubscriberList
-from storage.subscriber_lists import new_hash
+from storage.models import Campaign, Segment, SubscriberList
+from storage.subscriber_lists import new_hash, retrying_hash_clash
 
 NAME_LIMIT = 255
 # Campaigns that may still send: a segment they target cannot be deleted.
-UNFINISHED = (CampaignStatus.DRAFT, *CANCELABLE)
+UNFINISHED = CANCELABLE
 
 
 @dataclass(frozen=True)
@@ -89,13 +88,9 @@ async def create_segment(
     db: Database, user_id: int, list_id: int, name: str, criteria: dict[str, Any]
 ) -> SegmentView:
     """A new segment of the owner's list (the caller checked both the list and the criteria)."""
-    for attempt in range(3):
-        try:
-            return await db.write(lambda conn: _insert(conn, user_id, list_id, name, criteria))
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return await retrying_hash_clash(
+        db, lambda conn: _insert(conn, user_id, list_id, name, criteria)
+    )
 
 
 def _insert(

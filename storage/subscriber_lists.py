@@ -159,10 +159,10 @@ async def create_list(
         list_id = int(inserted.scalar_one())
         return list_hash, [_insert_field(conn, list_id, spec) for spec in fields]
 
-    return await _retrying_hash_clash(db, work)
+    return await retrying_hash_clash(db, work)
 
 
-async def _retrying_hash_clash(db: Database, work: Callable[[Connection], T]) -> T:
+async def retrying_hash_clash(db: Database, work: Callable[[Connection], T]) -> T:
     """Run `work`; a new hash that happened to be taken (one in 36^10) is drawn again."""
     for attempt in range(3):
         try:
@@ -242,7 +242,7 @@ async def add_field(db: Database, list_id: int, spec: FieldSpec) -> FieldView:
         return _insert_field(conn, list_id, spec)
 
     try:
-        return await _retrying_hash_clash(db, work)
+        return await retrying_hash_clash(db, work)
     except IntegrityError:
         raise DuplicateTag(spec.tag) from None  # the same tag added at the same moment
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.dialects import dialect_insert
 from storage.engine import Database
 from storage.models import Suppression, SuppressionScope
 
@@ -55,7 +56,7 @@ def suppress(
         scope = SuppressionScope.ACCOUNT
     else:
         scope = SuppressionScope.GLOBAL
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(conn)
     statement = (
         insert(Suppression)
         .values(
@@ -72,23 +73,27 @@ def suppress(
     return conn.execute(statement).first() is not None
 
 
-# Built once: the hot path (every RCPT) only binds values.
-_REASON = (
-    select(Suppression.reason)
-    .where(
-        Suppression.address == bindparam("address"),
+def suppressed_for(address: Any, user_id: Any, sender_domain_id: Any) -> ColumnElement[bool]:
+    """Suppression rows that stop mail to `address` from this sender: global, the account's,
+    or the sender domain's (values or SQL expressions: the RCPT check binds them, a campaign
+    batch tests each subscriber of its window)."""
+    return and_(
+        Suppression.address == address,
         or_(
             Suppression.scope == SuppressionScope.GLOBAL,
-            and_(
-                Suppression.scope == SuppressionScope.ACCOUNT,
-                Suppression.user_id == bindparam("user_id"),
-            ),
+            and_(Suppression.scope == SuppressionScope.ACCOUNT, Suppression.user_id == user_id),
             and_(
                 Suppression.scope == SuppressionScope.DOMAIN,
-                Suppression.sender_domain_id == bindparam("domain_id"),
+                Suppression.sender_domain_id == sender_domain_id,
             ),
         ),
     )
+
+
+# Built once: the hot path (every RCPT) only binds values.
+_REASON = (
+    select(Suppression.reason)
+    .where(suppressed_for(bindparam("address"), bindparam("user_id"), bindparam("domain_id")))
     .limit(1)
 )
 

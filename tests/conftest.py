@@ -4,12 +4,14 @@ processes on free loopback ports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import random
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -213,6 +215,13 @@ class Gateway:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.cli(*args).stdout)
+
+    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run one statement on the installation's SQLite database (committed) and return its
+        rows: how tests look at, or set up, what the gateway stores."""
+        path = self.data_dir / "mailgate.db"
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+            return conn.execute(statement, params).fetchall()
 
     def start(self) -> None:
         assert self.process is None

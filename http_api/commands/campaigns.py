@@ -32,6 +32,7 @@ from http_api.api_php import (
     failure,
     id_param,
 )
+from http_api.commands.emails import CONTENT_PARAMS
 from http_api.formats import utc_text
 from storage import campaigns
 from storage.accounts import admin_key_matches
@@ -51,23 +52,6 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 TRUE = frozenset({"1", "true", "yes", "on", "enabled"})
 FALSE = frozenset({"0", "false", "no", "off", "disabled", ""})
-
-# Campaign.Update's content parameters and the email values they set.
-CONTENT_PARAMS = {
-    "Subject": "subject",
-    "HTMLContent": "html",
-    "PlainContent": "text",
-    "FromName": "from_name",
-    "FromEmail": "from_email",
-    "ReplyToName": "reply_to_name",
-    "ReplyToEmail": "reply_to_email",
-    "FetchURL": "content_url",
-}
-
-
-def raw(call: Call, name: str) -> Any:
-    """A parameter as sent, "" included (None only when absent): "" clears a value."""
-    return call.params.get(name.lower())
 
 
 def flag(value: Any) -> bool | None:
@@ -319,13 +303,13 @@ def _optional_flag(call: Call, name: str) -> bool | None:
 
 
 def _items(call: Call, name: str) -> list[str] | None:
-    value = raw(call, name)
+    value = call.raw(name)
     return None if value is None else split_items(value)
 
 
 async def _rules(call: Call, user_id: int) -> tuple[dict[str, Any] | None, bool]:
     """(the checked RulesJsonBundle, whether it is cleared); "" clears it."""
-    value = raw(call, "RulesJsonBundle")
+    value = call.raw("RulesJsonBundle")
     if value is None:
         return None, False
     if isinstance(value, str) and not value.strip():
@@ -346,11 +330,11 @@ async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
     content = {
         key: (str(value) if value is not None else "")
         for param, key in CONTENT_PARAMS.items()
-        if (value := raw(call, param)) is not None
+        if (value := call.raw(param)) is not None
     }
     rules, clear_rules = await _rules(call, user_id)
-    tags = raw(call, "Tags")
-    domains = raw(call, "GoogleAnalyticsDomains")
+    tags = call.raw("Tags")
+    domains = call.raw("GoogleAnalyticsDomains")
     return CampaignUpdate(
         status=wanted_status,
         name=call.get("CampaignName"),

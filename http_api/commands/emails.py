@@ -10,20 +10,22 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.formats import utc_text
+from mta.composition import checked_address
 from storage import campaigns
 
-# Parameters and the email values they set.
-EMAIL_PARAMS = {
-    "EmailName": "name",
+# The content parameters (Email.*, and Campaign.Update's for the campaign's own email) and the
+# email values they set.
+CONTENT_PARAMS = {
     "Subject": "subject",
+    "HTMLContent": "html",
+    "PlainContent": "text",
     "FromName": "from_name",
     "FromEmail": "from_email",
     "ReplyToName": "reply_to_name",
     "ReplyToEmail": "reply_to_email",
-    "HTMLContent": "html",
-    "PlainContent": "text",
     "FetchURL": "content_url",
 }
+EMAIL_PARAMS = {"EmailName": "name", **CONTENT_PARAMS}
 
 
 def email_view(email: campaigns.EmailView) -> dict[str, Any]:
@@ -37,8 +39,8 @@ def email_view(email: campaigns.EmailView) -> dict[str, Any]:
 
 
 def _checked_address(value: str, name: str) -> None:
-    local, at, domain = value.strip().rpartition("@")
-    if value.strip() and (not at or not local or "." not in domain or " " in value.strip()):
+    """The check a campaign's sender gets when it is sent (mta.composition), made now."""
+    if value.strip() and checked_address(value.strip())[0] is None:
         raise Refused(failed(3, f"{name} is not an email address"))
 
 
@@ -47,7 +49,7 @@ def requested_values(call: Call) -> dict[str, str | None]:
     values = {
         key: str(value)
         for param, key in EMAIL_PARAMS.items()
-        if (value := call.params.get(param.lower())) is not None
+        if (value := call.raw(param)) is not None
     }
     for param, key in (("FromEmail", "from_email"), ("ReplyToEmail", "reply_to_email")):
         _checked_address(values.get(key, ""), param)

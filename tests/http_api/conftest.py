@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -38,6 +39,15 @@ def serving(gateway: Gateway) -> Iterator[httpx.Client]:
         finally:
             if gateway.process is not None:
                 gateway.stop()
+
+
+def fetch_tracking_url(
+    client: httpx.Client, url: str, method: str = "GET", **options: Any
+) -> httpx.Response:
+    """A tracking URL, asked of the gateway as its tracking host would (routed by path)."""
+    parts = urlsplit(url)
+    headers = {"Host": parts.netloc, "User-Agent": "TestMail/1.0", **options.pop("headers", {})}
+    return client.request(method, parts.path, headers=headers, **options)
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,10 +49,6 @@ class Mail:
         body = {name: value for name, value in body.items() if value is not None}
         headers = {"Authorization": f"Bearer {self.key if key is None else key}"}
         return self.client.post("/api/v1/email", json=body, headers=headers)
-
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            return conn.execute(statement, params).fetchall()
 
     def domain_key(self, domain_id: int, user_key: str | None = None) -> str:
         answer = self.client.post(
@@ -146,7 +141,9 @@ def test_a_full_message_arrives_intact_and_signed(mail: Mail) -> None:
     assert parts["logo.png"].get_content() == logo
     assert parts["logo.png"]["Content-ID"] == "<logo>"
     stored = message_id.replace("-", "")  # SQLite keeps a UUID as 32 hex digits
-    tags = mail.sql("SELECT tag FROM message_tags WHERE message_id = ? ORDER BY tag", stored)
+    tags = mail.gateway.sql(
+        "SELECT tag FROM message_tags WHERE message_id = ? ORDER BY tag", stored
+    )
     assert tags == [("onboarding",), ("welcome",)]
 
 
@@ -199,7 +196,7 @@ def test_send_at_holds_the_message_until_then(mail: Mail) -> None:
     later = int(time.time()) + 3600
     answer = mail.send(To=[{"name": "L", "email": "ok-later@example.org"}], SendAt=later)
     assert answer.status_code == 200
-    [(due,)] = mail.sql(
+    [(due,)] = mail.gateway.sql(
         "SELECT next_attempt_at FROM deliveries WHERE recipient = ?", "ok-later@example.org"
     )
     assert str(due).startswith(time.strftime("%Y-%m-%d %H", time.gmtime(later)))
@@ -207,7 +204,7 @@ def test_send_at_holds_the_message_until_then(mail: Mail) -> None:
 
 
 def test_suppressed_recipients_are_left_out_and_all_suppressed_is_14(mail: Mail) -> None:
-    mail.sql(
+    mail.gateway.sql(
         "INSERT INTO suppressions (address, scope, reason, source, created_at)"
         " VALUES ('ok-gone@example.org', 'global', 'hard bounce', 'test', CURRENT_TIMESTAMP)"
     )
@@ -295,10 +292,10 @@ def test_request_errors(mail: Mail, fields: dict[str, Any], expected: tuple[int,
 
 
 def test_nothing_reaches_the_queue_for_refused_requests(mail: Mail) -> None:
-    before = mail.sql("SELECT count(*) FROM messages")
+    before = mail.gateway.sql("SELECT count(*) FROM messages")
     mail.send(Headers={"X-Evil": "a\r\nBcc: spy@example.org"})
     mail.send(To=[person("jane@@example.org")])
-    assert mail.sql("SELECT count(*) FROM messages") == before
+    assert mail.gateway.sql("SELECT count(*) FROM messages") == before
 
 
 def test_authentication_errors(mail: Mail) -> None:
@@ -332,9 +329,11 @@ def test_account_and_domain_states(mail: Mail) -> None:
         ("UPDATE users SET status = 'unverified'", (403, 34)),
     ]
     for change, expected in states:
-        mail.sql(f"{change} WHERE id = ?", user["UserID"])
+        mail.gateway.sql(f"{change} WHERE id = ?", user["UserID"])
         assert wait_until(lambda e=expected: error(mail.send(key=key, **sender)) == e, timeout=10)
-        mail.sql("UPDATE users SET status = 'active', trusted = true WHERE id = ?", user["UserID"])
+        mail.gateway.sql(
+            "UPDATE users SET status = 'active', trusted = true WHERE id = ?", user["UserID"]
+        )
     mail.gateway.json("domain", "disable", str(other.domain_id))
     assert wait_until(lambda: error(mail.send(key=key, **sender)) == (403, 32), timeout=10)
 
@@ -378,7 +377,9 @@ def subscriber_list(mail: Mail, name: str, members: dict[str, int]) -> tuple[int
             "/rest/subscriber/add",
             {"email": address, "list": made["hash"], "state": state, "confirm": 0},
         )
-    ids = dict(mail.sql("SELECT email, id FROM subscribers WHERE list_id = ?", listed["id"]))
+    ids = dict(
+        mail.gateway.sql("SELECT email, id FROM subscribers WHERE list_id = ?", listed["id"])
+    )
     return int(listed["id"]), ids
 
 
@@ -391,7 +392,7 @@ def test_target_list_sends_to_its_active_subscribers(mail: Mail) -> None:
     assert answer.status_code == 200, answer.text
     for address in ("ok-tl1@example.org", "ok-tl2@example.org"):
         assert delivered(mail, address)["To"] == "undisclosed-recipients:;"
-    [(recipients,)] = mail.sql(
+    [(recipients,)] = mail.gateway.sql(
         "SELECT recipient_count FROM messages WHERE id = ?",
         answer.json()["MessageID"].replace("-", ""),
     )
@@ -404,7 +405,9 @@ def test_lists_and_subscribers_must_be_the_owners(mail: Mail) -> None:
     stranger = mail.gateway.json("user", "add", "stranger@elsewhere.test")
     theirs = RestClient(mail.client, stranger["RestApiKey"], stranger["RestApiSecret"])
     foreign = theirs.ok("/rest/subscribers_list/create", {"name": "theirs"})
-    [(foreign_id,)] = mail.sql("SELECT id FROM subscriber_lists WHERE hash = ?", foreign["hash"])
+    [(foreign_id,)] = mail.gateway.sql(
+        "SELECT id FROM subscriber_lists WHERE hash = ?", foreign["hash"]
+    )
     assert error(mail.send(TargetListID=foreign_id)) == (400, 16)
     assert error(mail.send(TargetListID="seven")) == (400, 16)
     assert error(mail.send(ListID=foreign_id)) == (400, 35)

@@ -9,7 +9,6 @@ import asyncio
 import email
 import email.policy
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,16 +59,12 @@ class Setup:
     lists: dict[str, str]  # name -> hash, the owner's ("news", "deals") and the other's ("theirs")
     groups: dict[str, str]  # name -> hash: "news-a" (of news), "theirs-a"
 
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            return conn.execute(statement, params).fetchall()
-
     def create(self, client: RestClient | None = None, **fields: Any) -> str:
         data = {"name": "Spring", "html": "<p>Hi $$email$$</p>", "list": self.lists["news"]}
         return str((client or self.rest).ok("/rest/campaigns/create", {**data, **fields})["hash"])
 
     def campaign(self, campaign_hash: str) -> dict[str, Any]:
-        [row] = self.sql(
+        [row] = self.gateway.sql(
             "SELECT c.name, c.status, c.audience, e.subject, e.from_email, e.from_name, "
             "e.reply_to_email, e.html, e.text, e.content_url, c.deleted_at, c.send_at "
             "FROM campaigns c LEFT JOIN campaign_emails e ON e.id = c.email_id WHERE c.hash = ?",
@@ -146,7 +141,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                 setup.lists[name] = created["hash"]
             for owner, name, group in (("owner", "news", "newsaaaaaa"),
                                        ("other", "theirs", "theirsaaaa")):  # fmt: skip
-                [(list_id,)] = setup.sql(
+                [(list_id,)] = setup.gateway.sql(
                     "SELECT id FROM subscriber_lists WHERE hash = ?", setup.lists[name]
                 )
                 user_id = accounts[owner].user_id
@@ -160,11 +155,15 @@ def test_create_with_defaults_and_with_everything(setup: Setup) -> None:
     plain = setup.create()
     assert len(plain) == 10
     stored = setup.campaign(plain)
-    [(news_id,)] = setup.sql("SELECT id FROM subscriber_lists WHERE hash = ?", setup.lists["news"])
-    [(deals_id,)] = setup.sql(
+    [(news_id,)] = setup.gateway.sql(
+        "SELECT id FROM subscriber_lists WHERE hash = ?", setup.lists["news"]
+    )
+    [(deals_id,)] = setup.gateway.sql(
         "SELECT id FROM subscriber_lists WHERE hash = ?", setup.lists["deals"]
     )
-    [(group_id,)] = setup.sql("SELECT id FROM segments WHERE hash = ?", setup.groups["news-a"])
+    [(group_id,)] = setup.gateway.sql(
+        "SELECT id FROM segments WHERE hash = ?", setup.groups["news-a"]
+    )
     assert {k: stored[k] for k in ("name", "status", "subject", "from_email", "html")} == {
         "name": "Spring",
         "status": "Draft",
@@ -198,7 +197,7 @@ def test_create_with_defaults_and_with_everything(setup: Setup) -> None:
 
 def test_create_errors(setup: Setup) -> None:
     path = "/rest/campaigns/create"
-    before = setup.sql("SELECT count(*) FROM campaigns")
+    before = setup.gateway.sql("SELECT count(*) FROM campaigns")
     base = {"name": "N", "html": "<p>x</p>", "list": setup.lists["news"]}
     lists, groups = setup.lists, setup.groups
     cases: list[tuple[dict[str, Any], int]] = [
@@ -229,7 +228,7 @@ def test_create_errors(setup: Setup) -> None:
     for data, code in cases:
         assert setup.rest.error(path, data) == (400, [code]), data
     assert setup.rest.error(path) == (400, [1705])
-    assert setup.sql("SELECT count(*) FROM campaigns") == before  # nothing half made
+    assert setup.gateway.sql("SELECT count(*) FROM campaigns") == before  # nothing half made
 
 
 def test_edit(setup: Setup) -> None:
@@ -238,7 +237,7 @@ def test_edit(setup: Setup) -> None:
     setup.rest.ok(edit, {"id_hash": campaign_hash, "name": "Edited", "subject": "New subject",
                          "text": "Now text", "list": setup.lists["deals"]})  # fmt: skip
     stored = setup.campaign(campaign_hash)
-    [(deals_id,)] = setup.sql(
+    [(deals_id,)] = setup.gateway.sql(
         "SELECT id FROM subscriber_lists WHERE hash = ?", setup.lists["deals"]
     )
     assert (stored["name"], stored["subject"], stored["text"]) == (
@@ -269,7 +268,7 @@ def test_edit(setup: Setup) -> None:
     ]
     for data, code in cases:
         assert setup.rest.error(edit, {"id_hash": campaign_hash, **data}) == (400, [code]), data
-    setup.sql("UPDATE campaigns SET status = 'Sent' WHERE hash = ?", campaign_hash)
+    setup.gateway.sql("UPDATE campaigns SET status = 'Sent' WHERE hash = ?", campaign_hash)
     assert setup.rest.error(edit, {"id_hash": campaign_hash, "name": "x"}) == (400, [1751])
 
 

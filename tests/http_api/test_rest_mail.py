@@ -4,10 +4,7 @@ tracked through a rebranding domain; and every error code 1201-1213, 1250, 1251.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ from tests.conftest import Gateway, free_port, make_gateway, wait_until
 from tests.http_api.conftest import RestClient, serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
+from tests.mta.support import parsed
 
 PATH = "/rest/mail"
 DOMAIN, BRAND, OTHER, LIMITED = "mail.test", "brand.test", "other.test", "limited.test"
@@ -95,10 +93,6 @@ class Setup:
         data = {"subscriber": "ok-r@example.org", "subject": "Hi", "text": "Hi.", **fields}
         return (client or self.rest).error(PATH, data)
 
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            return conn.execute(statement, params).fetchall()
-
 
 def _client(client: Any, made: dict[str, Any]) -> RestClient:
     return RestClient(client, made["RestApiKey"], made["RestApiSecret"])
@@ -143,12 +137,6 @@ def delivered(setup: Setup, recipient: str) -> bytes:
     return bytes(found[0].content)
 
 
-def parsed(raw: bytes) -> EmailMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
 def attachments(raw: bytes) -> list[EmailMessage]:
     return [part for part in parsed(raw).iter_attachments() if isinstance(part, EmailMessage)]
 
@@ -191,7 +179,9 @@ def test_a_mail_arrives_signed_in_iso_8859_2_with_its_attachments_tracked_and_ta
         ("report.pdf", "application/pdf", PDF),
         ("a.csv", "text/csv", "name,value\r\n"),
     ]
-    [(tags,)] = setup.sql("SELECT tags FROM messages WHERE id = ?", message_id.replace("-", ""))
+    [(tags,)] = setup.gateway.sql(
+        "SELECT tags FROM messages WHERE id = ?", message_id.replace("-", "")
+    )
     assert json.loads(tags) == ["Reminder mails"]
 
 
@@ -283,7 +273,7 @@ def test_the_daily_limit_is_1207(setup: Setup) -> None:
 
 
 def test_a_suppressed_subscriber_is_1251(setup: Setup) -> None:
-    setup.sql(
+    setup.gateway.sql(
         "INSERT INTO suppressions (address, scope, user_id, reason, source, created_at)"
         " VALUES ('ok-blocked@example.org', 'account', ?, 'manual', 'test', CURRENT_TIMESTAMP)",
         setup.user_id,
@@ -296,12 +286,12 @@ def test_a_suppressed_subscriber_is_1251(setup: Setup) -> None:
 
 def test_a_message_over_the_size_limit_or_one_the_queue_refuses_is_1250(setup: Setup) -> None:
     assert setup.error(html="<p>" + "x" * MAX_MESSAGE_SIZE + "</p>") == (400, [1250])
-    setup.sql(
+    setup.gateway.sql(
         "CREATE TRIGGER refuse_mail BEFORE INSERT ON messages WHEN NEW.subject = 'Refuse me'"
         " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
     )
     try:
         assert setup.error(subject="Refuse me") == (503, [1250])
     finally:
-        setup.sql("DROP TRIGGER refuse_mail")
+        setup.gateway.sql("DROP TRIGGER refuse_mail")
     assert setup.send(subscriber="ok-after@example.org", subject="Refuse me")

@@ -10,14 +10,11 @@ import email.policy
 import json
 import re
 import smtplib
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Any
-from urllib.parse import urlsplit
 
 import dkim
 import httpx
@@ -25,10 +22,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import Gateway, make_gateway, wait_until
-from tests.http_api.conftest import serving
+from tests.http_api.conftest import fetch_tracking_url, serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
-from tests.mta.support import expect, logged_in, queued_id, send
+from tests.mta.support import expect, logged_in, parsed, queued_id, send
 from tests.mta.test_webhooks import Receiver, serve_receiver
 
 DOMAIN = "tracking.test"
@@ -69,12 +66,8 @@ class Setup:
         assert answer.status_code == 200, answer.text
         return str(answer.json()["MessageID"])
 
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            return conn.execute(statement, params).fetchall()
-
     def events(self, kind: str, recipient: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = self.sql(
+        rows = self.gateway.sql(
             "SELECT message_id, data FROM events WHERE type = ? AND recipient = ? ORDER BY id",
             kind,
             recipient,
@@ -82,10 +75,7 @@ class Setup:
         return [(message_id, json.loads(data)) for message_id, data in rows]
 
     def fetch(self, url: str, method: str = "GET", **options: Any) -> httpx.Response:
-        """A tracking URL, asked of the gateway as its tracking host would (routed by path)."""
-        parts = urlsplit(url)
-        headers = {"Host": parts.netloc, "User-Agent": "TestMail/1.0", **options.pop("headers", {})}
-        return self.client.request(method, parts.path, headers=headers, **options)
+        return fetch_tracking_url(self.client, url, method, **options)
 
     def smtp(self) -> contextlib.AbstractContextManager[smtplib.SMTP]:
         """A session on the submission port, logged in with the domain's credential."""
@@ -131,12 +121,6 @@ def delivered(setup: Setup, recipient: str, count: int = 1) -> list[bytes]:
     found = wait_until(lambda: len(setup.sink.transactions_to(recipient)) >= count and True)
     assert found
     return [t.content for t in setup.sink.transactions_to(recipient)]
-
-
-def parsed(raw: bytes) -> EmailMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def html_of(raw: bytes) -> str:
@@ -268,9 +252,9 @@ def test_one_click_unsubscribe_suppresses_and_the_next_send_is_refused(setup: Se
     assert answer.status_code == 200
     [(_, data)] = setup.events("unsubscribed", reader)
     assert data["source"] == "one-click"
-    assert setup.sql("SELECT scope, reason FROM suppressions WHERE address = ?", reader) == [
-        ("domain", "unsubscribed")
-    ]
+    assert setup.gateway.sql(
+        "SELECT scope, reason FROM suppressions WHERE address = ?", reader
+    ) == [("domain", "unsubscribed")]
     again = setup.fetch(url, "POST", content=b"List-Unsubscribe=One-Click")
     assert again.status_code == 200 and len(setup.events("unsubscribed", reader)) == 1
 
@@ -300,7 +284,7 @@ def test_mail_to_the_unsubscribe_address_unsubscribes(setup: Setup) -> None:
         smtp.sendmail(reader, [address], request.encode())
     [(_, data)] = wait_until(lambda: setup.events("unsubscribed", reader))
     assert data["source"] == "mailto"
-    assert setup.sql("SELECT reason FROM suppressions WHERE address = ?", reader) == [
+    assert setup.gateway.sql("SELECT reason FROM suppressions WHERE address = ?", reader) == [
         ("unsubscribed",)
     ]
 
@@ -343,7 +327,9 @@ def test_a_message_without_tracking_is_signed_once_and_sent_as_stored(
 ) -> None:
     message_id = setup.send(recipient, PLAIN_DOMAIN, **fields)
     [raw] = delivered(setup, recipient)
-    [(stored,)] = setup.sql("SELECT raw FROM messages WHERE id = ?", message_id.replace("-", ""))
+    [(stored,)] = setup.gateway.sql(
+        "SELECT raw FROM messages WHERE id = ?", message_id.replace("-", "")
+    )
     # Signed at submission, sent byte for byte (SMTP ends DATA with a line break).
     assert raw == bytes(stored) + (b"" if bytes(stored).endswith(b"\r\n") else b"\r\n")
     assert raw.startswith(b"DKIM-Signature:") and raw.count(b"DKIM-Signature:") == 1
@@ -409,15 +395,15 @@ def test_an_unsubscribe_makes_the_senders_subscribers_resigned(setup: Setup) -> 
     """003's subscriber state 4 (resigned) follows an unsubscribe, on the sender's lists (other
     accounts' lists are left alone: tests/storage/test_subscriber_states.py)."""
     reader = "ok-resigning@example.org"
-    [(owner,)] = setup.sql(
+    [(owner,)] = setup.gateway.sql(
         "SELECT user_id FROM sender_domains WHERE id = ?", setup.sender.domain_id
     )
-    setup.sql(
+    setup.gateway.sql(
         "INSERT INTO subscriber_lists (user_id, hash, name, description, created_at) "
         "VALUES (?, 'resigning1', 'News', '', '2026-01-01 00:00:00')",
         owner,
     )
-    setup.sql(
+    setup.gateway.sql(
         "INSERT INTO subscribers (list_id, email, state, custom_fields, created_at) "
         "SELECT id, ?, 1, '{}', '2026-01-01 00:00:00' FROM subscriber_lists "
         "WHERE hash = 'resigning1'",
@@ -426,4 +412,4 @@ def test_an_unsubscribe_makes_the_senders_subscribers_resigned(setup: Setup) -> 
     url = list_unsubscribe(setup, reader, "http")
     answer = setup.fetch(url, "POST", content=b"List-Unsubscribe=One-Click")
     assert answer.status_code == 200
-    assert setup.sql("SELECT state FROM subscribers WHERE email = ?", reader) == [(4,)]
+    assert setup.gateway.sql("SELECT state FROM subscribers WHERE email = ?", reader) == [(4,)]

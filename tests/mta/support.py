@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email
+import email.policy
 import re
 import smtplib
 import socket
@@ -13,6 +15,7 @@ import ssl
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import NamedTuple
 
@@ -224,3 +227,10 @@ def messages_containing(data_dir: Path, marker: bytes) -> int:
 def marker() -> str:
     """A unique token to find a message by its content."""
     return f"marker-{uuid.uuid4().hex}"
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    """A received message, parsed with the standard library's modern policy."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message

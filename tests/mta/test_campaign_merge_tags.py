@@ -42,8 +42,7 @@ def built(subject: str, page: str, text: str) -> bytes:
     assert raw is not None
     prepared = prepare(SETTINGS, PLAN, raw, uuid.uuid4(), template.words())
     assert prepared is not None
-    marker, _, rest = prepared.partition(b"\r\n")
-    return marker + b"\r\n" + template.line(subject) + rest
+    return template.marked(prepared, subject)
 
 
 def copy(stored: bytes, recipient: str, values: dict[str, str]) -> tuple[bytes, EmailMessage]:

@@ -8,8 +8,6 @@ submission path. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import html
 import re
 import secrets
@@ -60,6 +58,7 @@ from storage.queue import QueueWriter
 from storage.suppressions import add_suppression
 from tests.conftest import async_wait_until, free_port
 from tests.mta.sink import Received, Sink
+from tests.mta.support import parsed as parse_raw
 
 KEY = tracking_key(b"c" * 32)
 TRACKING = TrackingSettings(KEY, "http://gateway.test:8080", "links", "bounces")
@@ -190,10 +189,7 @@ class World:
 
 
 def parsed(transaction: Received | bytes) -> EmailMessage:
-    raw = transaction if isinstance(transaction, bytes) else transaction.content
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
+    return parse_raw(transaction if isinstance(transaction, bytes) else transaction.content)
 
 
 def part(message: EmailMessage, kind: str) -> str:

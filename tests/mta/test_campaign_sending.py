@@ -4,8 +4,6 @@ by Campaign.Get and /rest/reports; paused, resumed, canceled and restarted mid-s
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
 import signal
@@ -22,9 +20,10 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
-from tests.http_api.conftest import RestClient, serving
+from tests.http_api.conftest import RestClient, fetch_tracking_url, serving
 from tests.mta.conftest import Sender, add_sender
 from tests.mta.sink import Sink
+from tests.mta.support import parsed
 from tests.mta.test_webhooks import Receiver, serve_receiver
 
 DOMAIN = "news.test"
@@ -41,10 +40,6 @@ class Setup:
     user_id: int
     key: str
 
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            return conn.execute(statement, params).fetchall()
-
     def many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
             conn.executemany(statement, rows)
@@ -60,20 +55,17 @@ class Setup:
         return answer
 
     def fetch(self, url: str, method: str = "GET") -> httpx.Response:
-        """A tracking URL, asked of the gateway as its tracking host would (routed by path)."""
-        parts = urlsplit(url)
-        headers = {"Host": parts.netloc, "User-Agent": "TestMail/1.0"}
-        return self.client.request(method, parts.path, headers=headers)
+        return fetch_tracking_url(self.client, url, method)
 
     def new_list(self, name: str, fields: dict[str, bool]) -> int:
         """A subscriber list with custom fields ({tag: numeric}), made in the store."""
-        [(list_id,)] = self.sql(
+        [(list_id,)] = self.gateway.sql(
             "INSERT INTO subscriber_lists (user_id, hash, name, description, created_at) "
             "VALUES (?, ?, ?, '', ?) RETURNING id",
             self.user_id, f"{name}xxxxxxxxxx"[:10], name, NOW,
         )  # fmt: skip
         for tag, numeric in fields.items():
-            self.sql(
+            self.gateway.sql(
                 "INSERT INTO list_fields (list_id, hash, name, tag, numeric, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 list_id, f"f{name}{tag}"[:16], tag, tag, numeric, NOW,
@@ -113,11 +105,11 @@ class Setup:
         )  # fmt: skip
 
     def status(self, campaign_id: int) -> str:
-        [(status,)] = self.sql("SELECT status FROM campaigns WHERE id = ?", campaign_id)
+        [(status,)] = self.gateway.sql("SELECT status FROM campaigns WHERE id = ?", campaign_id)
         return str(status)
 
     def deliveries(self, campaign_id: int) -> dict[str, int]:
-        rows = self.sql(
+        rows = self.gateway.sql(
             "SELECT d.status, count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id "
             "WHERE m.campaign_id = ? GROUP BY d.status",
             campaign_id,
@@ -170,12 +162,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             )
             assert changed["Success"] is True
             yield made
-
-
-def parsed(raw: bytes) -> EmailMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def part(message: EmailMessage, kind: str) -> str:
@@ -265,7 +251,7 @@ def test_a_segmented_campaign_reaches_exactly_its_audience_personalised_and_repo
     _, _, unsubscribe = urls(sample[4])
     assert setup.fetch(unsubscribe, "POST").status_code == 200
 
-    [(campaign_hash,)] = setup.sql("SELECT hash FROM campaigns WHERE id = ?", campaign_id)
+    [(campaign_hash,)] = setup.gateway.sql("SELECT hash FROM campaigns WHERE id = ?", campaign_id)
 
     def report() -> dict[str, Any]:
         answer = setup.rest.get(f"/rest/reports/campaign/{campaign_hash}")
@@ -292,7 +278,7 @@ def test_a_segmented_campaign_reaches_exactly_its_audience_personalised_and_repo
         suppressed,
     )
 
-    [(state,)] = setup.sql(
+    [(state,)] = setup.gateway.sql(
         "SELECT state FROM subscribers WHERE list_id = ? AND email = ?", main, sample[4]
     )
     assert state == 4  # resigned
@@ -329,7 +315,7 @@ def _settled(setup: Setup, campaign_id: int) -> dict[str, int]:
 
     def settled() -> dict[str, int] | None:
         counts = setup.deliveries(campaign_id)
-        [(busy,)] = setup.sql(
+        [(busy,)] = setup.gateway.sql(
             "SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id "
             "WHERE m.campaign_id = ? AND (d.status IN ('queued', 'deferred') "
             "OR d.locked_by IS NOT NULL)",
@@ -404,5 +390,5 @@ def test_a_rest_campaign_sends_and_its_unsubscribe_button_leads_to_its_resign_li
     answer = setup.client.post(parts.path, data={"confirm": "1"}, headers={"Host": parts.netloc})
     assert answer.status_code == 303
     assert answer.headers["location"] == "https://news.test/goodbye"
-    [(state,)] = setup.sql("SELECT state FROM subscribers WHERE list_id = ?", list_id)
+    [(state,)] = setup.gateway.sql("SELECT state FROM subscribers WHERE list_id = ?", list_id)
     assert state == 4

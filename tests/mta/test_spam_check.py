@@ -5,10 +5,7 @@ the per-account daily count shared through the database."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import pytest
 
@@ -27,6 +24,7 @@ from mta.spam_check import (
 from storage.engine import Database
 from storage.rate_windows import purge_windows, window_totals
 from tests.conftest import free_port
+from tests.mta.support import parsed
 
 # SpamAssassin's test string: the GTUBE rule gives any message carrying it 1000 points.
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -37,12 +35,6 @@ def message(**fields: str) -> bytes:
     values = {"subject": "Lunch on Friday", "sender": "anna@sender.example", "sender_name": ""}
     values |= {"html": "", "text": ""} | fields
     return build_test_message(**values, fallback_sender=ACCOUNT)
-
-
-def parsed(raw: bytes) -> EmailMessage:
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
 
 
 async def test_gtube_scores_far_above_the_threshold(spamd: tuple[str, int]) -> None:
