@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mailgate.cli import CONFIG_TEMPLATE
+from mailgate.cli.setup import CONFIG_TEMPLATE
 from mailgate.config import SETTINGS, load_settings
 
 EXAMPLE = re.compile(r"^# ([a-z_]+) = (.+?)(?:\s+#.*)?$")

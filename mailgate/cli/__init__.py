@@ -1,0 +1,48 @@
+"""The `mailgate` command line. Output for scripts is JSON on stdout; messages go to stderr.
+
+Each command group lives in a module of its own (setup, users, domains, smtp, queue, webhooks,
+sms) that adds its parsers in `register`; a parser names its handler with `set_defaults`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mailgate.cli import domains, queue, setup, sms, smtp, users, webhooks
+from mailgate.cli.output import GLOBAL_OPTIONS, Handler, say
+from mailgate.config import ConfigError, load_settings
+from mailgate.logs import configure_logging
+
+GROUPS = (setup, users, domains, smtp, queue, webhooks, sms)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="mailgate", description=__doc__.splitlines()[0], parents=[GLOBAL_OPTIONS]
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in GROUPS:
+        module.register(commands)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "data_dir", None):
+        os.environ["MAILGATE_DATA_DIR"] = args.data_dir
+    if getattr(args, "config", None):
+        os.environ["MAILGATE_CONFIG"] = args.config
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        say(f"mailgate: {error}")
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    handler: Handler = args.handler
+    return handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

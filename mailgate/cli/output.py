@@ -1,0 +1,79 @@
+"""What every command shares: JSON on stdout for scripts, messages on stderr, the database
+engine, and how a command is added to the parser (with the global options it accepts)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailgate.config import Settings
+from storage.engine import create_engine
+from storage.migrate import upgrade
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def emit(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def emit_lines(rows: list[Any]) -> None:
+    """One JSON document per line: lists an operator pipes into `jq` or `grep`."""
+    for row in rows:
+        print(json.dumps(row))
+
+
+def global_options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name (`mailgate init --data-dir D` and
+    `mailgate --data-dir D init` mean the same). SUPPRESS keeps a value given before the
+    command from being reset by the command's own parser."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--data-dir", default=argparse.SUPPRESS,
+        help="data directory (default $MAILGATE_DATA_DIR or ./data)",
+    )  # fmt: skip
+    options.add_argument(
+        "--config", default=argparse.SUPPRESS,
+        help="the TOML file (default $MAILGATE_CONFIG or DATA_DIR/mailgate.toml)",
+    )  # fmt: skip
+    return options
+
+
+GLOBAL_OPTIONS = global_options()
+
+
+def group(commands: Any, name: str, help: str) -> Any:
+    """A command with subcommands (`user`, `domain`, ...)."""
+    parser = commands.add_parser(name, help=help, parents=[GLOBAL_OPTIONS])
+    return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def command(commands: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+    """A command that runs `handler(settings, args)`; its exit status is the handler's."""
+    parser = commands.add_parser(name, help=help, parents=[GLOBAL_OPTIONS])
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+    """Bring the schema up to date, then run `work` on an engine of the configured database."""
+    upgrade(settings.database_url)
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -1,0 +1,76 @@
+"""`mailgate queue ...`: the delivery queue: counts, retry now, removal, explanations."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from typing import Any
+
+from mailgate.cli.output import command, emit, say, with_engine
+from mailgate.config import Settings
+from storage import queue_admin
+
+
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "message_id": args.message,
+        "recipient_domain": args.domain,
+        "recipient": args.recipient,
+    }
+
+
+def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
+    emit(with_engine(settings, queue_admin.queue_summary))
+    return 0
+
+
+def cmd_queue_retry(settings: Settings, args: argparse.Namespace) -> int:
+    count = with_engine(settings, lambda e: queue_admin.retry_now(e, **_selection(args)))
+    emit({"Retried": count})
+    return 0
+
+
+def cmd_queue_delete(settings: Settings, args: argparse.Namespace) -> int:
+    selection = _selection(args)
+    if not any(selection.values()):
+        say("name what to delete: --message ID, --domain DOMAIN or --recipient ADDRESS")
+        return 1
+    reason = f"removed from the queue by an operator: {args.reason}"
+    count = with_engine(settings, lambda e: queue_admin.fail_pending(e, reason, **selection))
+    emit({"Removed": count})
+    return 0
+
+
+def cmd_queue_explain(settings: Settings, args: argparse.Namespace) -> int:
+    limits = {
+        "destination_concurrency": settings.destination_concurrency,
+        "destination_rate_limit": settings.destination_rate_limit,
+        "max_queue_lifetime": settings.max_queue_lifetime,
+    }
+    found = with_engine(settings, lambda e: queue_admin.explain(e, args.id, limits))
+    if not found:
+        say(f"no message or delivery {args.id!r} in the queue")
+        return 1
+    emit(found)
+    return 0
+
+
+def register(commands: Any) -> None:
+    queue = command(
+        commands, "queue", cmd_queue, help="the delivery queue: counts, retry, delete, explain"
+    )
+    actions = queue.add_subparsers(dest="action", metavar="ACTION")
+    for action, handler, helptext in (
+        ("retry", cmd_queue_retry, "make deferred recipients due now"),
+        ("delete", cmd_queue_delete, "remove pending recipients (marked failed, with an event)"),
+    ):
+        sub = command(actions, action, handler, help=helptext)
+        sub.add_argument("--message", type=uuid.UUID, help="a message id")
+        sub.add_argument("--domain", help="a recipient domain")
+        sub.add_argument("--recipient", help="one recipient address")
+        if action == "delete":
+            sub.add_argument("--reason", default="no reason given")
+    explain = command(
+        actions, "explain", cmd_queue_explain, help="why a message or recipient is waiting"
+    )
+    explain.add_argument("id", help="a message id, or a DeliveryID")

@@ -1,0 +1,77 @@
+"""`mailgate user ...`: accounts, their API permissions and sending limits."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mailgate.cli.output import command, emit, group, say, with_engine
+from mailgate.config import Settings
+from storage import accounts
+from storage.models import Permission
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        user = with_engine(
+            settings, lambda engine: accounts.create_user(engine, args.email, args.password)
+        )
+    except accounts.AlreadyExists as error:
+        say(str(error))
+        return 1
+    shown = {"UserID": user.user_id, "APIKey": user.api_key, "RestApiKey": user.rest_api_key}
+    if settings.conversion_key is not None:  # made by `mailgate init`
+        shown["RestApiSecret"] = user.rest_secret(settings.conversion_key)
+    else:
+        say("no conversion key (run `mailgate init`): RestApiSecret cannot be derived yet")
+    emit(shown)
+    return 0
+
+
+def cmd_user_permissions(settings: Settings, args: argparse.Namespace) -> int:
+    held = with_engine(
+        settings,
+        lambda engine: accounts.change_permissions(engine, args.id, args.grant, args.revoke),
+    )
+    if held is None:
+        say(f"no user {args.id}")
+        return 1
+    emit({"UserID": args.id, "Permissions": held})
+    return 0
+
+
+def cmd_user_limits(settings: Settings, args: argparse.Namespace) -> int:
+    if args.hourly < 0 or args.daily < 0:
+        say("limits are counts of recipients: 0 or more")
+        return 2
+    hourly, daily = args.hourly or None, args.daily or None  # 0 removes a limit
+    found = with_engine(
+        settings, lambda engine: accounts.set_send_limits(engine, args.id, hourly, daily)
+    )
+    if not found:
+        say(f"no user {args.id}")
+        return 1
+    emit({"UserID": args.id, "SendLimitHourly": hourly, "SendLimitDaily": daily})
+    return 0
+
+
+def register(commands: Any) -> None:
+    user = group(commands, "user", help="manage users")
+    user_add = command(
+        user, "add", cmd_user_add, help="create a user; prints its keys and REST credentials"
+    )
+    user_add.add_argument("email")
+    user_add.add_argument("--password", help="password for User.Login")
+    permissions = command(
+        user, "permissions", cmd_user_permissions, help="show, grant or revoke API permissions"
+    )
+    permissions.add_argument("id", type=int, help="the UserID")
+    choices = [str(p) for p in Permission]
+    for flag in ("grant", "revoke"):
+        permissions.add_argument(f"--{flag}", action="append", default=[], choices=choices)
+    limits = command(
+        user, "limits", cmd_user_limits, help="set recipients per hour and per day (0: no limit)"
+    )
+    limits.add_argument("id", type=int, help="the UserID")
+    limits.add_argument("--hourly", type=int, default=0, help="recipients per hour")
+    limits.add_argument("--daily", type=int, default=0, help="recipients per day")
