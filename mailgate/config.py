@@ -207,6 +207,7 @@ class Settings:
     submission_ports: tuple[int, ...]
     smtps_port: int | None
     http_port: int | None
+    allow_partial_service: bool
     public_url: str
     routes: dict[str, tuple[str, int]]
     nameservers: tuple[tuple[str, int], ...]
@@ -269,6 +270,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "submission_ports": (_port_list, (587, 2525)),
     "smtps_port": (_optional_port, 465),
     "http_port": (_optional_port, 8080),
+    "allow_partial_service": (_bool, False),
     "public_url": (_text, lambda s: f"http://{s['hostname']}:{s['http_port'] or 8080}"),
     "routes": (_routes, {}),
     "nameservers": (_nameservers, ()),
