@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Callable, Mapping
@@ -31,8 +32,34 @@ class ConfigError(Exception):
     """An invalid setting; the message names the setting and the environment variable."""
 
 
+def _whole(value: Any, expected: str) -> int:
+    """An integer from TOML or text; anything else is refused with what was `expected` (not
+    Python's "invalid literal for int()", which names neither the setting nor the form)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {expected}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().replace("_", "")
+    if not text.lstrip("+-").isdigit():
+        raise ValueError(f"expected {expected}")
+    return int(text)
+
+
+def _real(value: Any, expected: str) -> float:
+    """A finite number from TOML or text, else a ValueError saying what was `expected`."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {expected}")
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected {expected}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected {expected}")
+    return number
+
+
 def _port(value: Any) -> int:
-    port = int(value)
+    port = _whole(value, "a port number 1-65535")
     if not 1 <= port <= 65535:
         raise ValueError("expected a port number 1-65535")
     return port
@@ -72,29 +99,55 @@ def _bool(value: Any) -> bool:
 
 
 def _positive_int(value: Any) -> int:
-    number = int(value)
+    number = _whole(value, "a whole number of 1 or more")
     if number < 1:
-        raise ValueError("expected a positive integer")
+        raise ValueError("expected a whole number of 1 or more")
     return number
 
 
 def _non_negative_float(value: Any) -> float:
-    number = float(value)
-    if not (math.isfinite(number) and number >= 0):
-        raise ValueError("expected a number >= 0")
+    number = _real(value, "a number of 0 or more")
+    if number < 0:
+        raise ValueError("expected a number of 0 or more")
+    return number
+
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+}  # fmt: skip
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+_SIZE_EXPECTED = (
+    "a size in bytes, or with a unit: 10MB, 512KiB (kB/MB/GB are 1000s, KiB/MiB/GiB 1024s)"
+)
+
+
+def _size(value: Any) -> int:
+    """Bytes: `26214400`, `25MiB`, `10MB`, `512KiB` (case does not matter)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        match = _SIZE.fullmatch(str(value).strip().lower())
+        if match is None or match.group(2) not in _SIZE_UNITS:
+            raise ValueError(f"expected {_SIZE_EXPECTED}")
+        number = int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    if number < 1:
+        raise ValueError(f"expected {_SIZE_EXPECTED}, of at least 1 byte")
     return number
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_EXPECTED = "a positive duration such as 90, 5m, 4h or 5d"
 
 
 def _duration(value: Any) -> float:
     """Seconds, or a number with a unit: `90`, `90s`, `5m`, `4h`, `5d`."""
     text = str(value).strip().lower()
     unit = _UNITS.get(text[-1:]) if text else None
-    seconds = float(text[:-1]) * unit if unit else float(text)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError("expected a positive duration such as 90, 5m, 4h or 5d")
+    seconds = _real(text[:-1] if unit else text, _DURATION_EXPECTED) * (unit or 1.0)
+    if not seconds > 0:
+        raise ValueError(f"expected {_DURATION_EXPECTED}")
     return seconds
 
 
@@ -106,9 +159,9 @@ def _durations(value: Any) -> tuple[float, ...]:
 
 
 def _non_negative_int(value: Any) -> int:
-    number = int(value)
+    number = _whole(value, "a whole number of 0 or more")
     if number < 0:
-        raise ValueError("expected an integer >= 0")
+        raise ValueError("expected a whole number of 0 or more")
     return number
 
 
@@ -118,11 +171,12 @@ def _rate_limit(value: Any) -> tuple[int, int]:
     if text == "0":
         return (0, 0)
     count, sep, seconds = text.partition("/")
+    expected = "N/SECONDS with N >= 0 and SECONDS >= 1, e.g. 100/60, or 0"
     if not sep:
-        raise ValueError("expected N/SECONDS, e.g. 100/60, or 0")
-    limit = (int(count), int(seconds))
+        raise ValueError(f"expected {expected}")
+    limit = (_whole(count, expected), _whole(seconds, expected))
     if limit[0] < 0 or limit[1] < 1:
-        raise ValueError("expected N/SECONDS with N >= 0 and SECONDS >= 1")
+        raise ValueError(f"expected {expected}")
     return limit
 
 
@@ -195,6 +249,21 @@ def _optional_key(value: Any) -> bytes | None:
     return decode_key(text) if text else None
 
 
+def machine_name() -> str:
+    """The machine's fully qualified name when it has one, else its host name.
+
+    `socket.getfqdn()` alone is not it: it takes the first dotted name the resolver gives for
+    the host's address, and on hosts whose /etc/hosts lists the name beside 127.0.0.1 that is
+    `localhost`, which a gateway must never announce in its banner, EHLO or SPF records."""
+    name = socket.gethostname()
+    if "." in name:
+        return name
+    fqdn = socket.getfqdn(name)
+    if "." in fqdn and not fqdn.lower().startswith("localhost"):
+        return fqdn
+    return name
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The gateway's settings. Paths are resolved against the data directory."""
@@ -248,6 +317,13 @@ class Settings:
     log_level: str
     # Seals OCRIDs; None only before `mailgate init`. Kept out of repr so it never reaches a log.
     conversion_key: bytes | None = dataclasses.field(repr=False)
+    # Where each setting came from: the environment variable's name, the config file's path,
+    # or "default"; so start-up advice can tell a chosen value from a guessed one.
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    def explicit(self, name: str) -> bool:
+        """True when the operator set `name` (in the file or the environment)."""
+        return self.sources.get(name, "default") != "default"
 
     @property
     def smtp_ports(self) -> list[int]:
@@ -259,12 +335,16 @@ class Settings:
     def config_path(self) -> Path:
         return Path(os.environ.get("MAILGATE_CONFIG", self.data_dir / "mailgate.toml"))
 
+    @property
+    def conversion_key_path(self) -> Path:
+        return self.data_dir / CONVERSION_KEY_FILE
+
 
 # name -> (parser, default or a function of the partially built settings)
 Default = Any
 SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "database_url": (_text, lambda s: f"sqlite+aiosqlite:///{s['data_dir'] / 'mailgate.db'}"),
-    "hostname": (_text, lambda s: socket.getfqdn()),
+    "hostname": (_text, lambda s: machine_name()),
     "bind": (_text, "0.0.0.0"),  # noqa: S104 - a mail server listens on all interfaces by default
     "smtp_port": (_optional_port, 25),
     "submission_ports": (_port_list, (587, 2525)),
@@ -281,7 +361,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Default]] = {
     "tls_cert": (Path, lambda s: s["data_dir"] / "tls" / "cert.pem"),
     "tls_key": (Path, lambda s: s["data_dir"] / "tls" / "key.pem"),
     "allow_plaintext_auth_on_loopback": (_bool, False),
-    "max_message_size": (_positive_int, 25 * 1024 * 1024),
+    "max_message_size": (_size, 25 * 1024 * 1024),
     "max_recipients": (_positive_int, 1000),
     "hop_limit": (_positive_int, 50),
     "smtp_processes": (_positive_int, lambda s: os.cpu_count() or 1),
@@ -320,11 +400,22 @@ def env_name(setting: str) -> str:
     return "MAILGATE_" + setting.upper()
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the TOML file (if present) and the environment; raise ConfigError on bad values."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_may_be_missing: bool = False
+) -> Settings:
+    """Read the TOML file and the environment; raise ConfigError on bad values.
+
+    The default file (DATA_DIR/mailgate.toml) may be absent: defaults and the environment then
+    decide. A file named by MAILGATE_CONFIG must exist (a typo there must not silently run on
+    defaults), except for `mailgate init`, which writes it (`config_may_be_missing`)."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("MAILGATE_DATA_DIR", "./data")).resolve()
     config_path = Path(env.get("MAILGATE_CONFIG", data_dir / "mailgate.toml"))
+    if "MAILGATE_CONFIG" in env and not config_may_be_missing and not config_path.exists():
+        raise ConfigError(
+            f"{config_path}: no such config file (named by MAILGATE_CONFIG or --config); "
+            "fix the path, or run `mailgate init` to write one there"
+        )
     file_values = _read_toml(config_path)
     if "data_dir" in file_values:
         raise ConfigError(
@@ -338,11 +429,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"unknown environment variable {key}")
 
     values: dict[str, Any] = {"data_dir": data_dir}
+    sources: dict[str, str] = {}
     for name, (parse, default) in SETTINGS.items():
         source, raw = _pick(name, env, file_values, config_path)
         if raw is None:
             raw = default(values) if callable(default) else default
             source = "default"
+        sources[name] = source
         try:
             values[name] = parse(raw)
         except (ValueError, TypeError) as error:
@@ -355,7 +448,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[name] = data_dir / values[name]
     if values["conversion_key"] is None:
         values["conversion_key"] = _read_key_file(data_dir / CONVERSION_KEY_FILE)
-    return Settings(**values)
+        if values["conversion_key"] is not None:
+            sources["conversion_key"] = str(data_dir / CONVERSION_KEY_FILE)
+    return Settings(**values, sources=sources)
 
 
 def _read_key_file(path: Path) -> bytes | None:
@@ -386,10 +481,12 @@ def _pick(
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from None

@@ -22,6 +22,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def shown_url(url: str) -> str:
+    """The database URL as logs and messages may show it: its password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 # A read on the event loop thread must never wait long for a lock (WAL readers normally don't).
 SQLITE_READ_BUSY_TIMEOUT_MS = 1_000
 

@@ -430,6 +430,18 @@ class RateWindow(Base):
     hits: Mapped[int] = mapped_column(default=0)
 
 
+class ClusterSecret(Base):
+    """A secret every node of this database must hold alike (the conversion key), by its
+    fingerprint: nodes check theirs against it, and the secret itself never enters the database,
+    so a dump of it alone derives no REST secret and forges no tracking link."""
+
+    __tablename__ = "cluster_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[created]
+
+
 class Conversion(Base):
     """A server-to-server conversion postback (`internal.s2spostback.register`)."""
 

@@ -1,0 +1,55 @@
+"""Secrets that every node sharing a database must hold alike, checked through the database.
+
+The database keeps a fingerprint of each (an HMAC under the secret itself, so it reveals
+nothing), never the secret: the first node to record one sets it, and any node holding another
+learns so before it serves, instead of answering 401 to signatures the other nodes accept.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.dialects import dialect_insert
+from storage.models import ClusterSecret, utcnow
+
+_LABEL = b"mailgate cluster secret fingerprint v1"
+
+
+def fingerprint(secret: bytes) -> str:
+    return hmac.new(secret, _LABEL, hashlib.sha256).hexdigest()
+
+
+class Agreement(enum.Enum):
+    RECORDED = "recorded"  # the database had none; this secret is now the cluster's
+    SAME = "same"  # the database holds this secret's fingerprint
+    DIFFERENT = "different"  # the database holds another secret's fingerprint
+
+
+async def recorded_fingerprint(engine: AsyncEngine, name: str) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            select(ClusterSecret.fingerprint).where(ClusterSecret.name == name)
+        )
+
+
+async def agree(engine: AsyncEngine, name: str, secret: bytes) -> Agreement:
+    """Record `secret`'s fingerprint under `name` unless one is recorded, and say whether the
+    recorded one is this secret's. Two nodes racing on a new database: one records, the other
+    is told DIFFERENT (the insert does nothing on conflict, then both read the same row)."""
+    mine = fingerprint(secret)
+    async with engine.begin() as conn:
+        insert = dialect_insert(conn)(ClusterSecret).values(
+            name=name, fingerprint=mine, recorded_at=utcnow()
+        )
+        inserted = await conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+        stored = await conn.scalar(
+            select(ClusterSecret.fingerprint).where(ClusterSecret.name == name)
+        )
+    if not hmac.compare_digest(str(stored), mine):
+        return Agreement.DIFFERENT
+    return Agreement.RECORDED if inserted.rowcount == 1 else Agreement.SAME
