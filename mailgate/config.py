@@ -320,6 +320,8 @@ class Settings:
     # Where each setting came from: the environment variable's name, the config file's path,
     # or "default"; so start-up advice can tell a chosen value from a guessed one.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    # The TOML file read (or, for `mailgate init`, to be written): MAILGATE_CONFIG or the default.
+    config_path: Path = Path("mailgate.toml")
 
     def explicit(self, name: str) -> bool:
         """True when the operator set `name` (in the file or the environment)."""
@@ -330,10 +332,6 @@ class Settings:
         """The ports applications may submit on, as shown with SMTP credentials."""
         ports = [port for port in (self.smtp_port, *self.submission_ports) if port]
         return ports + ([self.smtps_port] if self.smtps_port else [])
-
-    @property
-    def config_path(self) -> Path:
-        return Path(os.environ.get("MAILGATE_CONFIG", self.data_dir / "mailgate.toml"))
 
     @property
     def conversion_key_path(self) -> Path:
@@ -450,7 +448,7 @@ def load_settings(
         values["conversion_key"] = _read_key_file(data_dir / CONVERSION_KEY_FILE)
         if values["conversion_key"] is not None:
             sources["conversion_key"] = str(data_dir / CONVERSION_KEY_FILE)
-    return Settings(**values, sources=sources)
+    return Settings(**values, sources=sources, config_path=config_path)
 
 
 def _read_key_file(path: Path) -> bytes | None:

@@ -240,6 +240,13 @@ _ADMIN_BY_HASH = (
 )
 
 
+async def admin_key_is_current(engine: AsyncEngine, key: str) -> bool:
+    """Whether `key` is the admin key now, without counting it as a use."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(_ADMIN_BY_HASH, {"key_hash": token_hash(key)})
+    return found is not None
+
+
 async def admin_key_matches(db: Database, key: str) -> bool:
     """A read-only check of the admin key, for hot paths (an MX asks for every message); the
     key is compared by its SHA-256 digest through the unique index."""

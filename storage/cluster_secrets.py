@@ -53,3 +53,15 @@ async def agree(engine: AsyncEngine, name: str, secret: bytes) -> Agreement:
     if not hmac.compare_digest(str(stored), mine):
         return Agreement.DIFFERENT
     return Agreement.RECORDED if inserted.rowcount == 1 else Agreement.SAME
+
+
+async def replace(engine: AsyncEngine, name: str, secret: bytes) -> None:
+    """Make `secret` the cluster's, whatever was recorded: for an operator who lost every copy
+    of the old one and accepts what was derived from it stops working."""
+    async with engine.begin() as conn:
+        await conn.execute(ClusterSecret.__table__.delete().where(ClusterSecret.name == name))
+        await conn.execute(
+            ClusterSecret.__table__.insert().values(
+                name=name, fingerprint=fingerprint(secret), recorded_at=utcnow()
+            )
+        )

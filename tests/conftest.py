@@ -205,16 +205,25 @@ class Gateway:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`mailgate ARGS` on this installation; `env` adds to or overrides its settings."""
         result = subprocess.run(
-            [*MAILGATE, *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
+            [*MAILGATE, *args], env=self.env | (env or {}), capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(f"mailgate {' '.join(args)} failed: {result.stderr}")
         return result
 
     def json(self, *args: str) -> Any:
         return json.loads(self.cli(*args).stdout)
+
+    @property
+    def database_url(self) -> str:
+        default = f"sqlite+aiosqlite:///{self.data_dir / 'mailgate.db'}"
+        return self.env.get("MAILGATE_DATABASE_URL", default)
 
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
         """Run one statement on the installation's SQLite database (committed) and return its
@@ -255,7 +264,13 @@ class Gateway:
         return code
 
 
-def make_gateway(tmp: Path, **env: str) -> Gateway:
+def make_gateway(tmp: Path, joining: Gateway | None = None, **env: str) -> Gateway:
+    """An initialised installation in `tmp`; `joining` makes it another node of that gateway's
+    database, holding its conversion key as an operator adding a node copies it."""
+    if joining is not None:
+        env.setdefault("MAILGATE_DATABASE_URL", joining.database_url)
+        (tmp / "conversion.key").write_bytes((joining.data_dir / "conversion.key").read_bytes())
+        (tmp / "conversion.key").chmod(0o600)
     ports = {
         "smtp": free_port(),
         "submission": free_port(),
@@ -287,8 +302,8 @@ def gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Build initialised gateways; any still running at the end are stopped."""
     made: list[Gateway] = []
 
-    def build(**env: str) -> Gateway:
-        gateway = make_gateway(tmp_path_factory.mktemp("gateway"), **env)
+    def build(joining: Gateway | None = None, **env: str) -> Gateway:
+        gateway = make_gateway(tmp_path_factory.mktemp("gateway"), joining, **env)
         made.append(gateway)
         return gateway
 

@@ -14,6 +14,7 @@ from mailgate.cli import domains, queue, setup, sms, smtp, users, webhooks
 from mailgate.cli.output import GLOBAL_OPTIONS, Handler, say
 from mailgate.config import ConfigError, load_settings
 from mailgate.logs import configure_logging
+from mailgate.preflight import Refusal
 
 GROUPS = (setup, users, domains, smtp, queue, webhooks, sms)
 
@@ -35,13 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "config", None):
         os.environ["MAILGATE_CONFIG"] = args.config
     try:
-        settings = load_settings()
+        settings = load_settings(config_may_be_missing=args.handler is setup.cmd_init)
     except ConfigError as error:
         say(f"mailgate: {error}")
         return 2
     configure_logging(settings.log_level, settings.log_format)
     handler: Handler = args.handler
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except Refusal as refusal:
+        say(f"mailgate: {refusal}")
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailgate.cluster import check_conversion_key
 from mailgate.config import Settings
+from mailgate.preflight import data_dir_usable, database_reachable
 from storage.engine import create_engine
 from storage.migrate import upgrade
 
@@ -66,8 +68,22 @@ def command(commands: Any, name: str, handler: Handler, help: str) -> argparse.A
 
 
 def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
-    """Bring the schema up to date, then run `work` on an engine of the configured database."""
+    """Check that the data directory and the database can be opened, bring the schema up to
+    date and check this node's secrets against the cluster's, then run `work` on an engine of
+    the configured database."""
+    data_dir_usable(settings)
+    database_reachable(settings)
     upgrade(settings.database_url)
+
+    async def checked(engine: AsyncEngine) -> Any:
+        await check_conversion_key(engine, settings)
+        return await work(engine)
+
+    return run_with_engine(settings, checked)
+
+
+def run_with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+    """Run `work` on an engine of the configured database, disposed of afterwards."""
 
     async def run() -> Any:
         engine = create_engine(settings.database_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -10,58 +11,85 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailgate.cli.output import command, emit, say, with_engine
-from mailgate.config import CONVERSION_KEY_FILE, Settings
-from mta.ocrid import new_key
+from mailgate import cluster
+from mailgate.cli.output import command, emit, run_with_engine, say, with_engine
+from mailgate.config import Settings
+from mailgate.deployment_checks import deployment_warnings
+from mailgate.preflight import Refusal, data_dir_usable, database_reachable
 from storage import accounts
+from storage.engine import is_sqlite, shown_url
 from storage.migrate import upgrade
+
+log = logging.getLogger("mailgate.serve")
 
 CONFIG_TEMPLATE = Path(__file__).parent.parent / "config_template.toml"
 
-ADMIN_KEY_FILE = "admin.key"
-
-
-def write_secret(path: Path, text: str, replace: bool = True) -> bool:
-    """Write a file only its owner can read. With replace=False an existing file is kept (and
-    False returned): a secret that links out in the world depend on is never overwritten."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
-    try:
-        descriptor = os.open(path, flags, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text + "\n")
-    return True
-
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database_reachable_or_new(settings)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise Refusal(
+            f"cannot create the data directory {settings.data_dir} (MAILGATE_DATA_DIR or "
+            f"--data-dir): {error.strerror}"
+        ) from None
+    upgrade(settings.database_url)
+    # The cluster's secrets first: a node that would fork them writes nothing else.
+    replace = args.replace_conversion_key
+    if run_with_engine(settings, lambda engine: cluster.join_or_found(engine, settings, replace)):
+        say(f"created the conversion key that seals OCRIDs ({settings.conversion_key_path})")
     if not settings.config_path.exists():
         settings.config_path.write_text(CONFIG_TEMPLATE.read_text())
         say(f"wrote {settings.config_path}")
-    upgrade(settings.database_url)
     if not settings.tls_cert.exists() or not settings.tls_key.exists():
         from mailgate.tls import write_self_signed
 
         write_self_signed(settings.tls_cert, settings.tls_key, settings.hostname)
         say(f"wrote a self-signed certificate for {settings.hostname} to {settings.tls_cert}")
-    conversion_key_file = settings.data_dir / CONVERSION_KEY_FILE
-    if write_secret(conversion_key_file, new_key(), replace=False):
-        say(f"created the conversion key that seals OCRIDs ({conversion_key_file})")
-    key_file = settings.data_dir / ADMIN_KEY_FILE
+    key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
 
     async def ensure_admin_key(engine: AsyncEngine) -> None:
-        if await accounts.has_admin_key(engine):
-            return
-        write_secret(key_file, await accounts.create_admin_key(engine))
-        say(f"created the admin API key; `mailgate admin-key` prints it ({key_file})")
+        if not await accounts.has_admin_key(engine):
+            cluster.write_secret(key_file, await accounts.create_admin_key(engine))
+            say(f"created the admin API key; `mailgate admin-key` prints it ({key_file})")
+        elif not key_file.exists():
+            say(
+                "this database's admin key was made on another node: `mailgate admin-key` there "
+                f"prints it (copy its admin.key to {key_file}), or rotate it with "
+                "`mailgate admin-key --rotate`"
+            )
 
-    with_engine(settings, ensure_admin_key)
+    run_with_engine(settings, ensure_admin_key)
     say(f"Mailgate is initialised in {settings.data_dir}")
     return 0
 
 
+def database_reachable_or_new(settings: Settings) -> None:
+    """init creates a SQLite database; any other must exist and answer."""
+    if not is_sqlite(settings.database_url):
+        database_reachable(settings)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Everything that can refuse comes before anything is created (the metrics directory).
+    data_dir_usable(settings)
+    database_reachable(settings)
+    if not settings.tls_cert.exists():
+        raise Refusal(
+            f"no TLS certificate at {settings.tls_cert} (tls_cert, MAILGATE_TLS_CERT): "
+            "run `mailgate init` first"
+        )
+    upgrade(settings.database_url)
+    run_with_engine(settings, lambda engine: node_ready(engine, settings))
+    log.info(
+        "config file %s; data directory %s; database %s",
+        settings.config_path if settings.config_path.exists() else "none (defaults and MAILGATE_*)",
+        settings.data_dir,
+        shown_url(settings.database_url),
+    )
+    for warning in deployment_warnings(settings):
+        log.warning("%s", warning)
     # Before anything imports prometheus-client: every process of this `serve` writes its
     # counters to files in a directory of its own, which /metrics sums; a run starts from zero.
     metrics_root = settings.data_dir / "metrics"
@@ -73,14 +101,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from mailgate.serve import serve
 
-    if not settings.tls_cert.exists():
-        say(f"no TLS certificate at {settings.tls_cert}: run `mailgate init` first")
-        return 2
-    if settings.conversion_key is None:
-        key_file = settings.data_dir / CONVERSION_KEY_FILE
-        say(f"no conversion key at {key_file}: run `mailgate init`, or set conversion_key")
-        return 2
     return serve(settings)
+
+
+async def node_ready(engine: AsyncEngine, settings: Settings) -> None:
+    """The checks a node makes against the cluster before it serves."""
+    await cluster.check_conversion_key(engine, settings)
+    key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
+    if await cluster.admin_key_file_state(engine, key_file) == "stale":
+        cluster.warn_stale_admin_key(key_file)
 
 
 def _process_alive(pid: str) -> bool:
@@ -96,30 +125,52 @@ def _process_alive(pid: str) -> bool:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    data_dir_usable(settings)
+    database_reachable(settings)
+    upgrade(settings.database_url)
+    run_with_engine(settings, lambda engine: cluster.check_conversion_key(engine, settings))
     from mailgate.serve import deliver_only
 
     return deliver_only(settings)
 
 
 def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
-    key_file = settings.data_dir / ADMIN_KEY_FILE
+    key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
     if args.rotate:
         key = with_engine(settings, accounts.create_admin_key)
-        write_secret(key_file, key)
-        say("the admin API key was replaced; the previous one no longer works")
-    elif key_file.exists():
-        key = key_file.read_text().strip()
+        cluster.write_secret(key_file, key)
+        say(
+            "the admin API key was replaced on every node; the previous one no longer works "
+            "(other nodes' admin.key files are now out of date)"
+        )
+        emit({"AdminAPIKey": key})
+        return 0
+    state = with_engine(settings, lambda engine: cluster.admin_key_file_state(engine, key_file))
+    if state == "current":
+        emit({"AdminAPIKey": key_file.read_text().strip()})
+        return 0
+    if state == "stale":
+        say(
+            f"{key_file} holds an admin key that was replaced (rotated, maybe on another node): "
+            "copy admin.key from the node that rotated it, or `mailgate admin-key --rotate`"
+        )
     else:
-        say(f"{key_file} is missing: run `mailgate init`, or `mailgate admin-key --rotate`")
-        return 1
-    emit({"AdminAPIKey": key})
-    return 0
+        say(
+            f"{key_file} is missing: the admin key is kept only as a hash in the database, "
+            "so copy admin.key from the node that made it (the first `mailgate init`), or "
+            "`mailgate admin-key --rotate` for a new one"
+        )
+    return 1
 
 
 def register(commands: Any) -> None:
-    command(
+    init = command(
         commands, "init", cmd_init,
         help="create the data directory, config, database, TLS and admin key",
+    )  # fmt: skip
+    init.add_argument(
+        "--replace-conversion-key", action="store_true",
+        help="make a new conversion key for every node when every copy of the old one is lost",
     )  # fmt: skip
     command(commands, "serve", cmd_serve, help="run the SMTP listeners and the delivery workers")
     command(commands, "worker", cmd_worker, help="run delivery workers only (scale delivery apart)")

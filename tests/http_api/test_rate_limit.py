@@ -24,10 +24,6 @@ MESSAGE = re.compile(r"Too many requests\. Wait for (\d+) seconds for another (\
 HOUR = 3600
 
 
-def sqlite_url(gateway: Gateway) -> str:
-    return f"sqlite+aiosqlite:///{gateway.data_dir / 'mailgate.db'}"
-
-
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -83,7 +79,7 @@ def test_beyond_the_limit_429_says_how_long_and_for_how_many(gateway_factory: An
         keyless = [client.post("/api/v1/sender.domains") for _ in range(4)]
         # Refused requests are not counted; the key is stored only as its digest.
         counted = {digest(key): 3, digest("trusted-network:127.0.0.1"): 3}
-        wait_until(lambda: stored_hits(sqlite_url(gateway)) == counted)
+        wait_until(lambda: stored_hits(gateway.database_url) == counted)
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429]
     assert [answer.status_code for answer in keyless] == [200, 200, 200, 429]
     for answer in answers[3:]:
@@ -109,7 +105,7 @@ def test_zero_turns_the_limit_off(gateway_factory: Any) -> None:
     with serving(gateway) as client:
         statuses = {domains(client, key).status_code for _ in range(101)}
     assert statuses == {200}
-    assert stored_hits(sqlite_url(gateway)) == {}  # nothing counted, nothing shared
+    assert stored_hits(gateway.database_url) == {}  # nothing counted, nothing shared
 
 
 LIMIT = 6
@@ -123,11 +119,12 @@ def two_nodes(
     settings = {"MAILGATE_SMTP_PROCESSES": "1", "MAILGATE_API_RATE_LIMIT": f"{LIMIT}/{HOUR}"}
     if request.param == "sqlite":
         first = gateway_factory(**settings)
-        url = sqlite_url(first)
     else:
-        url = request.getfixturevalue("postgres_url")
-        first = gateway_factory(MAILGATE_DATABASE_URL=url, **settings)
-    second = gateway_factory(MAILGATE_DATABASE_URL=url, **settings)
+        first = gateway_factory(
+            MAILGATE_DATABASE_URL=request.getfixturevalue("postgres_url"), **settings
+        )
+    url = first.database_url
+    second = gateway_factory(joining=first, **settings)
     yield url, first, second
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from mailgate.config import ConfigError, Settings, load_settings
+from mailgate.config import ConfigError, Settings, load_settings, machine_name
 from tests.conftest import MAILGATE, make_gateway
 
 
@@ -159,3 +160,80 @@ def test_serve_with_an_invalid_setting_stops_with_status_2(tmp_path: Path) -> No
     assert "invalid setting 'smtp_port' (MAILGATE_SMTP_PORT)" in result.stderr
     assert "'twenty-five'" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("26214400", 26214400), ("10MB", 10_000_000), ("512KiB", 524288), ("25mib", 26214400),
+     ("1.5GB", 1_500_000_000), ("100 kB", 100_000)],
+)  # fmt: skip
+def test_sizes_take_units(tmp_path: Path, value: str, size: int) -> None:
+    assert settings(tmp_path, MAILGATE_MAX_MESSAGE_SIZE=value).max_message_size == size
+
+
+def test_a_size_in_the_file_may_be_a_number_or_text(tmp_path: Path) -> None:
+    assert settings(tmp_path, "max_message_size = 1000\n").max_message_size == 1000
+    assert settings(tmp_path, 'max_message_size = "2MiB"\n').max_message_size == 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("max_message_size", "10 parsecs", "expected a size in bytes"),
+        ("max_message_size", "0", "of at least 1 byte"),
+        ("max_recipients", "10MB", "expected a whole number"),
+        ("smtp_processes", "two", "expected a whole number"),
+        ("smtp_port", "70000", "expected a port number 1-65535"),
+        ("smtp_timeout", "soon", "expected a number"),
+        ("max_queue_lifetime", "5 days", "expected a positive duration"),
+    ],
+)
+def test_a_bad_number_says_which_setting_the_value_and_what_is_expected(
+    tmp_path: Path, setting: str, value: str, expected: str
+) -> None:
+    message = config_error(tmp_path, **{f"MAILGATE_{setting.upper()}": value})
+    assert f"invalid setting '{setting}'" in message and repr(value) in message
+    assert expected in message
+    assert "invalid literal" not in message and "could not convert" not in message
+
+
+def test_the_source_of_each_setting_is_known(tmp_path: Path) -> None:
+    got = settings(tmp_path, 'hostname = "mx.example.com"\n', MAILGATE_HTTP_PORT="8081")
+    assert got.sources["hostname"] == str(tmp_path / "mailgate.toml")
+    assert got.sources["http_port"] == "MAILGATE_HTTP_PORT"
+    assert got.sources["bind"] == "default"
+    assert got.explicit("hostname") and not got.explicit("public_url")
+
+
+def test_the_hostname_defaults_to_the_machines_name_never_localhost(tmp_path: Path) -> None:
+    name = settings(tmp_path).hostname
+    assert name == machine_name()
+    assert not name.lower().startswith("localhost")
+    assert name.split(".")[0] == socket.gethostname().split(".")[0]
+
+
+def test_a_config_file_named_but_missing_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+    message = config_error(tmp_path, MAILGATE_CONFIG=str(missing))
+    assert str(missing) in message and "MAILGATE_CONFIG" in message
+    # `mailgate init` writes it there.
+    got = load_settings(
+        {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_CONFIG": str(missing)},
+        config_may_be_missing=True,
+    )
+    assert got.config_path == missing
+
+
+def test_the_cli_refuses_a_missing_config_file_with_status_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    missing = tmp_path / "typo.toml"
+    for args in (["--config", str(missing), "serve"], ["serve", "--config", str(missing)]):
+        result = subprocess.run(
+            [*MAILGATE, *args], env=env | {"MAILGATE_DATA_DIR": str(tmp_path)},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"mailgate: {missing}: no such config file (named by MAILGATE_CONFIG or --config); "
+            "fix the path, or run `mailgate init` to write one there"
+        ]

@@ -80,8 +80,15 @@ def test_the_key_is_not_in_the_settings_repr(tmp_path: Path) -> None:
 
 def test_serve_does_not_start_without_a_key(tmp_path: Path) -> None:
     gateway = make_gateway(tmp_path / "data")
+    old = (gateway.data_dir / "conversion.key").read_text()
     (gateway.data_dir / "conversion.key").unlink()
     result = gateway.cli("serve", check=False)
     assert result.returncode == 2
     assert "no conversion key" in result.stderr
-    assert "mailgate init" in result.stderr
+    assert "copy conversion.key from a node" in result.stderr
+    assert not (gateway.data_dir / "conversion.key").exists()
+    # With every copy lost, the operator may make a new one; the old one is then refused.
+    gateway.cli("init", "--replace-conversion-key")
+    assert gateway.cli("user", "add", "after@replace.test").returncode == 0
+    refused = gateway.cli("serve", check=False, env={"MAILGATE_CONVERSION_KEY": old.strip()})
+    assert refused.returncode == 2 and "is not the one the other nodes" in refused.stderr
