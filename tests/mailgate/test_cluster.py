@@ -147,6 +147,16 @@ def test_two_nodes_accept_the_same_signed_calls_and_deliver_once(
             sent[recipient] = queued_id(smtp.data(message(sender.address, recipient)))
 
     wait_until(lambda: all(sink.transactions_to(r) for r in sent), timeout=30)
+
+    # A rotation on one node is the cluster's: node B takes the new key and refuses the old.
+    rotated = node_a.json("admin-key", "--rotate")["AdminAPIKey"]
+    with http(node_b) as client:
+
+        def accepted(key: str) -> bool:
+            body = {"Command": "sender.domains", "AdminAPIKey": key}
+            return "nodes.test" in client.post("/api.php", json=body).text
+
+        wait_until(lambda: accepted(rotated) and not accepted(admin_key), timeout=10)
     node_a.stop()
     node_b.stop()
     for recipient in sent:

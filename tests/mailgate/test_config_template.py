@@ -34,3 +34,11 @@ def test_every_example_value_is_accepted(tmp_path: Path) -> None:
     assert settings.submission_ports == (587, 2525)
     assert settings.routes == {"*": ("smarthost.example.net", 25)}
     assert settings.tls_cert == tmp_path / "tls" / "cert.pem"
+
+
+def test_the_readme_settings_table_lists_every_setting_of_the_template() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("| variable | meaning | default |") :].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`MAILGATE_([A-Z_]+)`", table))
+    assert {name.upper() for name in uncommented_examples()} <= listed
+    assert "configs/mailgate.service" in readme
