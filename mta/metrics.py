@@ -17,7 +17,12 @@ SMTP_ACCEPTED = Counter(
     "mailgate_smtp_messages_accepted", "Messages queued from SMTP", ["direction"]
 )
 SMTP_REFUSED = Counter(
-    "mailgate_smtp_refusals", "SMTP commands refused, by stage and enhanced code", ["stage", "code"]
+    "mailgate_smtp_refusals",
+    "SMTP commands refused, by stage (the command), enhanced code and reason",
+    ["stage", "code", "reason"],
+)
+SMTP_AUTH_FAILURES = Counter(
+    "mailgate_smtp_auth_failures", "SMTP AUTH attempts refused for wrong credentials"
 )
 DELIVERY_OUTCOMES = Counter(
     "mailgate_delivery_outcomes", "Delivery attempts, by outcome", ["status"]
@@ -37,5 +42,5 @@ HTTP_REQUESTS = Counter(
 )
 
 
-def refused(stage: str, reply: str) -> None:
-    SMTP_REFUSED.labels(stage, enhanced_code_of(reply) or reply[:3]).inc()
+def refused(stage: str, reply: str, reason: str) -> None:
+    SMTP_REFUSED.labels(stage, enhanced_code_of(reply) or reply[:3], reason).inc()

@@ -10,29 +10,44 @@ import enum
 import ipaddress
 from collections.abc import Iterable
 
+from mta import replies
+from mta.replies import Reason, Refused
 from storage.domains import SenderContext
 from storage.models import DomainStatus, UserStatus
 
 
 class Refusal(enum.Enum):
-    """Why a submission is refused: (smtprelay ErrorCode, SMTP reply)."""
+    """Why a submission is refused: (smtprelay ErrorCode, SMTP reply with its logged reason)."""
 
-    INVALID_CREDENTIALS = (3, "535 5.7.8 Invalid SMTP credentials")
-    INVALID_SENDER_DOMAIN = (4, "553 5.7.1 Invalid sender domain")
-    DOMAIN_NOT_ACTIVE = (5, "550 5.7.1 Sender domain is not active")
-    INVALID_USER = (6, "550 5.7.1 Invalid user account")
-    USER_NOT_ENABLED = (7, "550 5.7.1 User is not trusted or not enabled")
-    RECIPIENT_SUPPRESSED = (8, "550 5.7.1 Recipient email address is suppressed")
-    SEND_LIMIT = (0, "451 4.7.1 Sending limit reached; try again later")
-    RELAY_DENIED = (0, "550 5.7.1 Relay access denied")
-    AUTH_REQUIRED = (0, "530 5.7.0 Authentication required")
+    INVALID_CREDENTIALS = (3, Refused("535 5.7.8 Invalid SMTP credentials", Reason.AUTH_FAILED))
+    INVALID_SENDER_DOMAIN = (4, Refused("553 5.7.1 Invalid sender domain", Reason.SENDER_DOMAIN))
+    DOMAIN_NOT_ACTIVE = (
+        5,
+        Refused("550 5.7.1 Sender domain is not active", Reason.SENDER_DOMAIN),
+    )
+    INVALID_USER = (6, Refused("550 5.7.1 Invalid user account", Reason.SENDER_ACCOUNT))
+    USER_NOT_ENABLED = (
+        7,
+        Refused("550 5.7.1 User is not trusted or not enabled", Reason.SENDER_ACCOUNT),
+    )
+    RECIPIENT_SUPPRESSED = (
+        8,
+        Refused("550 5.7.1 Recipient email address is suppressed", Reason.SUPPRESSED),
+    )
+    SEND_LIMIT = (
+        0,
+        Refused("451 4.7.1 Sending limit reached; try again later", Reason.SEND_LIMIT),
+    )
+    RELAY_DENIED = (0, Refused("550 5.7.1 Relay access denied", Reason.RELAY_DENIED))
+    AUTH_REQUIRED = (0, replies.AUTH_REQUIRED)
 
     @property
     def error_code(self) -> int:
         return self.value[0]
 
-    def reply(self, detail: str = "") -> str:
-        return f"{self.value[1]}: {detail}" if detail else self.value[1]
+    def reply(self, detail: str = "") -> Refused:
+        refused: Refused = self.value[1]
+        return refused.detailed(detail)
 
 
 def within_domain(name: str, parent: str) -> bool:

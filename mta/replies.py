@@ -2,29 +2,122 @@
 
 Mailgate advertises ENHANCEDSTATUSCODES (RFC 2034), so every 2xx/4xx/5xx reply must carry one,
 including the replies aiosmtpd writes itself; `with_enhanced_code` adds the right one to those.
+
+A refusing reply of ours is a `Refused`: the text together with the `Reason` it was decided
+for, which the server logs and counts (mailgate_smtp_refusals_total's `reason` label). The
+reason travels with the reply from where the refusal is decided; it is never read back from the
+text. aiosmtpd's own refusals get theirs from `builtin_reason`.
 """
 
 from __future__ import annotations
 
+import enum
 import re
+from typing import Self
+
+
+class Reason(enum.StrEnum):
+    """Why a command was refused: the closed vocabulary of the refusal log lines and counter."""
+
+    SIZE = "size"  # SIZE= at MAIL, or the message at DATA, over the size limit
+    RECIPIENTS = "recipients"  # more RCPTs than one message may have
+    RELAY_DENIED = "relay_denied"  # unauthenticated mail for a domain we do not relay for
+    AUTH_REQUIRED = "auth_required"  # MAIL on a submission port before AUTH
+    AUTH_FAILED = "auth_failed"  # wrong credentials
+    THROTTLED = "throttled"  # too many failed AUTH attempts from the address
+    TLS_REQUIRED = "tls_required"  # a command, or AUTH, that must wait for STARTTLS
+    TLS_UNAVAILABLE = "tls_unavailable"  # STARTTLS when TLS is already on, or not offered
+    SENDER_DOMAIN = "sender_domain"  # sender domain unknown, not active, or not the credential's
+    SENDER_ACCOUNT = "sender_account"  # the domain's account is not verified, active or trusted
+    SEND_LIMIT = "send_limit"  # the account's hourly or daily limit
+    SUPPRESSED = "suppressed"  # the recipient is on a suppression list
+    SYNTAX = "syntax"  # a command or address that cannot be parsed
+    SEQUENCE = "sequence"  # a command out of order (RCPT before MAIL, a second AUTH, ...)
+    UNSUPPORTED = "unsupported"  # a command, parameter or mechanism we do not implement
+    SMTPUTF8 = "smtputf8"  # a non-ASCII address without the SMTPUTF8 parameter
+    LINE_ENDINGS = "line_endings"  # bare CR or LF in the message
+    LOOP = "loop"  # too many Received: headers
+    HEADERS = "headers"  # no valid From: header
+    STORAGE = "storage"  # the queue could not store the message (temporary)
+    INTERNAL = "internal"  # an unexpected error (temporary)
+    SHUTDOWN = "shutdown"  # the server is stopping
+    OTHER = "other"  # a refusal nobody named: a bug to fix here, never a client's fault
+
+
+class Refused(str):
+    """A refusing reply that knows its `reason`, and fields for its log line (`sender`,
+    `recipient`, `username`: values as the client sent them; the log line escapes them)."""
+
+    reason: Reason
+    fields: dict[str, str]
+
+    def __new__(cls, text: str, reason: Reason, fields: dict[str, str] | None = None) -> Self:
+        reply = super().__new__(cls, text)
+        reply.reason = reason
+        reply.fields = fields or {}
+        return reply
+
+    def detailed(self, detail: str) -> Refused:
+        """`550 5.7.1 Relay access denied: <x@y>`: the same refusal, with its detail."""
+        return Refused(f"{self}: {detail}" if detail else str(self), self.reason, self.fields)
+
+    def noting(self, **fields: str) -> Refused:
+        """The same reply, with fields for its log line."""
+        return Refused(str(self), self.reason, {**self.fields, **fields})
+
 
 OK = "250 2.0.0 OK"
 AUTH_OK = "235 2.7.0 Authentication successful"
-AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
-AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts; try again later"
-AUTH_REQUIRED = "530 5.7.0 Authentication required"
-AUTH_NEEDS_TLS = "538 5.7.11 Encryption required for requested authentication mechanism"
-STARTTLS_REQUIRED = "530 5.7.0 Must issue a STARTTLS command first"
-RELAY_DENIED = "550 5.7.1 Relay access denied"
-TOO_MANY_RECIPIENTS = "452 4.5.3 Error: too many recipients"
-MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
-BARE_LINE_ENDING = "550 5.5.2 Message refused: bare <LF> or <CR> line ending (RFC 5321 2.3.8)"
-TOO_MANY_HOPS = "554 5.4.6 Too many hops: mail loop suspected"
-TEMPORARY_FAILURE = "451 4.3.0 Temporary failure storing the message; try again later"
-BAD_SENDER = "501 5.1.7 Bad sender address syntax"
-BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
-NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)"
-MISSING_FROM_HEADER = "550 5.6.0 Message has no valid From: header"
+AUTH_INVALID = Refused("535 5.7.8 Authentication credentials invalid", Reason.AUTH_FAILED)
+AUTH_LOCKED = Refused(
+    "421 4.7.0 Too many failed authentication attempts; try again later", Reason.THROTTLED
+)
+AUTH_REQUIRED = Refused("530 5.7.0 Authentication required", Reason.AUTH_REQUIRED)
+AUTH_BAD_BASE64 = Refused("501 5.5.2 Can't decode base64", Reason.SYNTAX)
+AUTH_BAD_PLAIN = Refused("501 5.5.2 Can't split auth value", Reason.SYNTAX)
+STARTTLS_REQUIRED = Refused("530 5.7.0 Must issue a STARTTLS command first", Reason.TLS_REQUIRED)
+STARTTLS_SYNTAX = Refused("501 5.5.4 Syntax: STARTTLS", Reason.SYNTAX)
+TLS_UNAVAILABLE = Refused("454 4.7.0 TLS not available", Reason.TLS_UNAVAILABLE)
+TOO_MANY_RECIPIENTS = Refused("452 4.5.3 Error: too many recipients", Reason.RECIPIENTS)
+BARE_LINE_ENDING = Refused(
+    "550 5.5.2 Message refused: bare <LF> or <CR> line ending (RFC 5321 2.3.8)",
+    Reason.LINE_ENDINGS,
+)
+TOO_MANY_HOPS = Refused("554 5.4.6 Too many hops: mail loop suspected", Reason.LOOP)
+TEMPORARY_FAILURE = Refused(
+    "451 4.3.0 Temporary failure storing the message; try again later", Reason.STORAGE
+)
+INTERNAL_ERROR = Refused("451 4.3.0 Internal error; try again later", Reason.INTERNAL)
+SHUTTING_DOWN = Refused("421 4.3.2 Service shutting down", Reason.SHUTDOWN)
+BAD_SENDER = Refused("501 5.1.7 Bad sender address syntax", Reason.SYNTAX)
+BAD_RECIPIENT = Refused("501 5.1.3 Bad recipient address syntax", Reason.SYNTAX)
+NEEDS_SMTPUTF8 = Refused(
+    "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)", Reason.SMTPUTF8
+)
+MISSING_FROM_HEADER = Refused("550 5.6.0 Message has no valid From: header", Reason.HEADERS)
+
+# aiosmtpd's own refusals, by basic code. In aiosmtpd 1.4 each of these codes has one cause
+# there (552: SIZE= or the message over data_size_limit; 530: a command before STARTTLS; 538:
+# AUTH before TLS; 554: a failed TLS handshake; 503: a command out of sequence); Mailgate's own
+# refusals carry their reason and never come here.
+_BUILTIN_REASONS = {
+    "500": Reason.SYNTAX,
+    "501": Reason.SYNTAX,
+    "502": Reason.UNSUPPORTED,
+    "503": Reason.SEQUENCE,
+    "504": Reason.UNSUPPORTED,
+    "530": Reason.TLS_REQUIRED,
+    "538": Reason.TLS_REQUIRED,
+    "552": Reason.SIZE,
+    "553": Reason.SYNTAX,
+    "554": Reason.TLS_REQUIRED,
+    "555": Reason.UNSUPPORTED,
+}
+
+
+def builtin_reason(reply: str) -> Reason:
+    """The reason of a refusal aiosmtpd decided and wrote itself."""
+    return _BUILTIN_REASONS.get(reply[:3], Reason.OTHER)
 
 
 def queued(queue_id: str) -> str:

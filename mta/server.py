@@ -22,12 +22,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
+from aiosmtpd.smtp import (
+    ALLOWED_BEFORE_STARTTLS,
+    MISSING,
+    SMTP,
+    AuthResult,
+    Envelope,
+    Session,
+    syntax,
+)
 
 from mta import metrics, replies
 from mta.assembly import protocol_name
 from mta.auth_throttle import AuthThrottle
-from mta.policy import Refusal, in_networks, is_loopback
+from mta.bounce_classes import enhanced_code_of
+from mta.policy import in_networks, is_loopback
+from mta.replies import Refused
 from mta.smtp_paths import parse_path
 from mta.submission import (
     Gateway,
@@ -47,6 +57,9 @@ log = logging.getLogger("mailgate.smtp")
 # aiosmtpd logs every command line at INFO; its level is raised so that only our summary lines
 # (one per message or refusal, key=value) reach the log.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+LOGGED_CHARS = 100  # of a value a client chose (an address, a username), in a log line
+NO_STAGE = "command"  # a refusal before any command runs: an unknown or overlong command line
 
 
 class Role(enum.StrEnum):
@@ -100,7 +113,7 @@ class SubmissionHandler:
     ) -> str:  # fmt: skip
         refusal = address_syntax_refusal(address, envelope.smtp_utf8, replies.BAD_SENDER)
         if refusal:
-            return refusal
+            return refusal.noting(sender=address)
         credential: AuthenticatedCredential | None = session.auth_data
         try:
             if session.authenticated and credential is not None:
@@ -108,14 +121,11 @@ class SubmissionHandler:
             elif server.in_relay_network:
                 sender = await sender_by_address(self.gateway, address)
             elif server.role is not Role.MX:
-                return Refusal.AUTH_REQUIRED.reply()
+                return replies.AUTH_REQUIRED.noting(sender=address)
             else:
                 sender = None
         except SubmissionRefused as refused:
-            log.info("refused stage=mail client=%s from=<%s> reply=%r", server.client_ip,
-                     address, refused.reply)  # fmt: skip
-            metrics.refused("mail", refused.reply)
-            return refused.reply
+            return noted(refused.reply, sender=address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         envelope.sender = sender
@@ -126,17 +136,14 @@ class SubmissionHandler:
         rcpt_options: list[str],
     ) -> str:  # fmt: skip
         if len(envelope.rcpt_tos) >= self.options.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS
+            return replies.TOO_MANY_RECIPIENTS.noting(recipient=address)
         refusal = address_syntax_refusal(address, envelope.smtp_utf8, replies.BAD_RECIPIENT)
         if refusal or "@" not in address:
-            return refusal or replies.BAD_RECIPIENT
+            return (refusal or replies.BAD_RECIPIENT).noting(recipient=address)
         try:
             await check_recipient(self.gateway, envelope.sender, address)
         except SubmissionRefused as refused:
-            log.info("refused stage=rcpt client=%s to=<%s> reply=%r", server.client_ip,
-                     address, refused.reply)  # fmt: skip
-            metrics.refused("rcpt", refused.reply)
-            return refused.reply
+            return noted(refused.reply, recipient=address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
@@ -161,12 +168,9 @@ class SubmissionHandler:
                 origin, source="smtp",
             )  # fmt: skip
         except SubmissionRefused as refused:
-            log.info("refused stage=data client=%s from=<%s> reply=%r", server.client_ip,
-                     envelope.mail_from, refused.reply)  # fmt: skip
-            metrics.refused("data", refused.reply)
-            return refused.reply
+            return noted(refused.reply, sender=envelope.mail_from)
         except QueueWriteError:
-            return replies.TEMPORARY_FAILURE
+            return replies.TEMPORARY_FAILURE.noting(sender=envelope.mail_from)
         metrics.SMTP_ACCEPTED.labels("outbound" if envelope.sender else "inbound").inc()
         log.info(
             "queued message_id=%s client=%s from=<%s> rcpts=%d size=%d",
@@ -179,13 +183,15 @@ class SubmissionHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtp session error: %s", type(error).__name__)
-        return "451 4.3.0 Internal error; try again later"
+        return replies.INTERNAL_ERROR
 
     async def check_login(self, server: MailgateSMTP, login: bytes, password: bytes) -> AuthResult:
-        """Verify credentials, slowing and then locking out addresses that keep failing."""
+        """Verify credentials, slowing and then locking out addresses that keep failing. A
+        refusal's log line names the username tried (never the password)."""
         ip = server.client_ip
+        tried = login.decode("utf-8", "backslashreplace")
         if self.throttle.is_locked(ip):
-            await server.refuse_and_close(replies.AUTH_LOCKED)
+            await server.refuse_and_close(replies.AUTH_LOCKED.noting(username=tried))
             return AuthResult(success=False, handled=True)
         try:
             username, secret = login.decode("utf-8"), password.decode("utf-8")
@@ -194,17 +200,22 @@ class SubmissionHandler:
         else:
             credential = await authenticate(self.gateway.db, username, secret)
         if credential is None:
-            delay = self.throttle.failed(ip)
-            log.info("auth failed client=%s failures_delay=%.1f", ip, delay)
-            if delay:
-                await asyncio.sleep(delay)
-            if self.throttle.is_locked(ip):
-                await server.refuse_and_close(replies.AUTH_LOCKED)
-                return AuthResult(success=False, handled=True)
-            return AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
+            return await self._login_failed(server, tried)
         self.throttle.succeeded(ip)
         log.info("auth ok client=%s username=%s", ip, credential.username)
         return AuthResult(success=True, auth_data=credential, message=replies.AUTH_OK)
+
+    async def _login_failed(self, server: MailgateSMTP, tried: str) -> AuthResult:
+        """Count the failure; answer it late when the address keeps failing, or lock it out."""
+        metrics.SMTP_AUTH_FAILURES.inc()
+        delay = self.throttle.failed(server.client_ip)
+        if delay:
+            await asyncio.sleep(delay)
+        if self.throttle.is_locked(server.client_ip):
+            await server.refuse_and_close(replies.AUTH_LOCKED.noting(username=tried))
+            return AuthResult(success=False, handled=True)
+        refusal = replies.AUTH_INVALID.noting(username=tried)
+        return AuthResult(success=False, handled=False, message=refusal)
 
 
 @functools.cache
@@ -216,7 +227,7 @@ def _hook_names(cls: type, prefixes: tuple[str, ...]) -> list[str]:
     return [name for name in dir(cls) if name.startswith(prefixes)]
 
 
-def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: str) -> str | None:
+def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: Refused) -> Refused | None:
     """Bytes that are not UTF-8 (kept by aiosmtpd as lone surrogates) are bad syntax; UTF-8
     without the SMTPUTF8 parameter is refused as RFC 6531 3.4 asks."""
     try:
@@ -228,8 +239,48 @@ def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: str) -> str
     return None
 
 
+def noted(reply: str, **fields: str) -> str:
+    """`reply` with fields for its refusal log line (the submission path's replies are
+    `Refused`, see mta.policy)."""
+    return reply.noting(**fields) if isinstance(reply, Refused) else reply
+
+
+def shown(text: str, limit: int = LOGGED_CHARS) -> str:
+    """Text a client chose, as a log line carries it: quoted and escaped as repr() does it (no
+    control character or line break gets through) and cut at `limit` characters."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def _staged(command: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` run as the current stage. On a port that wants STARTTLS first, only the
+    commands RFC 3207 allows before it run; the others are refused here, with their stage."""
+    stage = command.lower()
+
+    @functools.wraps(method)
+    async def run(self: MailgateSMTP, arg: str | None) -> None:
+        self.stage = stage
+        if self.tls_first and not self.is_tls and command not in ALLOWED_BEFORE_STARTTLS:
+            await self.push(replies.STARTTLS_REQUIRED)
+        else:
+            await method(self, arg)
+        self.stage = NO_STAGE
+
+    return run
+
+
+def _commands_staged(cls: type[MailgateSMTP]) -> type[MailgateSMTP]:
+    """Every `smtp_*` command of the class wrapped by `_staged`, once, at import."""
+    for name in dir(cls):
+        if name.startswith("smtp_"):
+            setattr(cls, name, _staged(name.removeprefix("smtp_"), getattr(cls, name)))
+    return cls
+
+
+@_commands_staged
 class MailgateSMTP(SMTP):
-    """aiosmtpd's protocol with Mailgate's listener roles, async AUTH and enhanced codes."""
+    """aiosmtpd's protocol with Mailgate's listener roles, async AUTH and enhanced codes. Every
+    4xx/5xx reply, ours or aiosmtpd's, is logged (one line) and counted by stage and reason as
+    it is written (`push`)."""
 
     def __init__(
         self,
@@ -247,7 +298,7 @@ class MailgateSMTP(SMTP):
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=tls_context if role is not Role.SMTPS else None,
-            require_starttls=role is Role.SUBMISSION,
+            require_starttls=False,  # decided in _staged, where the refusal gets its stage
             timeout=options.timeout,
             auth_required=False,
             auth_require_tls=True,
@@ -257,6 +308,8 @@ class MailgateSMTP(SMTP):
         self.handler = handler
         self.role = role
         self.registry = registry
+        self.tls_first = role is Role.SUBMISSION and bool(tls_context)
+        self.stage = NO_STAGE
         self.client_ip = ""
         self.implicit_tls = False
         self.in_relay_network = False
@@ -296,7 +349,7 @@ class MailgateSMTP(SMTP):
         loopback_ok = options.allow_plaintext_auth_on_loopback and is_loopback(self.client_ip)
         self._auth_require_tls = not (self.implicit_tls or loopback_ok)
         if loopback_ok:  # an application on this host may submit on 587/2525 without STARTTLS
-            self.require_starttls = False
+            self.tls_first = False
         self.registry.add(self)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -305,11 +358,32 @@ class MailgateSMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
+            decided = status
             if self._greeting_pending:
                 self._greeting_pending = False
             elif not self._in_helo:
                 status = replies.with_enhanced_code(status)
+            if status[:1] in ("4", "5"):
+                self._refused(status, decided)
         await super().push(status)
+
+    def _refused(self, reply: str, decided: str) -> None:
+        """One log line and one count per refusal, with the reason it was decided for: ours
+        carry theirs (`Refused`), aiosmtpd's get `builtin_reason`."""
+        if isinstance(decided, Refused):
+            reason, fields = decided.reason, decided.fields
+        else:
+            reason, fields = replies.builtin_reason(reply), {}
+        envelope = self.envelope
+        if "sender" not in fields and envelope is not None and envelope.mail_from:
+            fields = {"sender": envelope.mail_from, **fields}
+        metrics.refused(self.stage, reply, reason)
+        log.info(
+            "refused stage=%s client=%s reason=%s code=%s enhanced=%s%s reply=%s",
+            self.stage, self.client_ip, reason, reply[:3], enhanced_code_of(reply) or "-",
+            "".join(f" {name}={shown(value)}" for name, value in fields.items()),
+            shown(reply, 2 * LOGGED_CHARS),
+        )  # fmt: skip
 
     async def _raw(self, coroutine: Any) -> None:
         """EHLO/HELO replies carry no enhanced codes (RFC 2034)."""
@@ -332,10 +406,10 @@ class MailgateSMTP(SMTP):
         """STARTTLS through the event loop's own TLS (uvloop's, in C) rather than the pure-Python
         `asyncio.sslproto` that aiosmtpd wires by hand: the same protocol, less CPU per record."""
         if arg:
-            await self.push("501 Syntax: STARTTLS")
+            await self.push(replies.STARTTLS_SYNTAX)
             return
         if not self.tls_context or self._tls_protocol is not None:
-            await self.push("454 4.7.0 TLS not available")
+            await self.push(replies.TLS_UNAVAILABLE)
             return
         await self.push("220 2.0.0 Ready to start TLS")
         plain = self.transport
@@ -375,7 +449,7 @@ class MailgateSMTP(SMTP):
         finally:
             self.data_done.set()
         if self.closing:
-            await self.refuse_and_close("421 4.3.2 Service shutting down")
+            await self.refuse_and_close(replies.SHUTTING_DOWN)
 
     async def refuse_and_close(self, reply: str) -> None:
         await self.push(reply)
@@ -388,7 +462,7 @@ class MailgateSMTP(SMTP):
             return AuthResult(success=False, handled=True)
         parts = blob.split(b"\x00")
         if len(parts) != 3:
-            await self.push("501 5.5.2 Can't split auth value")
+            await self.push(replies.AUTH_BAD_PLAIN)
             return AuthResult(success=False, handled=True)
         return await self.handler.check_login(self, parts[1], parts[2])
 
@@ -409,7 +483,7 @@ class MailgateSMTP(SMTP):
         try:
             return base64.b64decode(args[1], validate=True)
         except binascii.Error:
-            await self.push("501 5.5.2 Can't decode base64")
+            await self.push(replies.AUTH_BAD_BASE64)
             return None
 
     async def _challenge(self, text: str) -> bytes | None:
@@ -440,7 +514,7 @@ async def close_sessions(registry: Iterable[MailgateSMTP], grace: float) -> None
     for session in sessions:
         session.closing = True
         if session.data_done.is_set() and session.transport is not None:
-            session.transport.write(b"421 4.3.2 Service shutting down\r\n")
+            session.transport.write(f"{replies.SHUTTING_DOWN}\r\n".encode())
             session.transport.close()
     busy = [session.data_done.wait() for session in sessions if not session.data_done.is_set()]
     if busy:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
@@ -18,6 +19,41 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` in the Prometheus text format whose labels include
+    `labels` (0 when there is none)."""
+    total = 0.0
+    for line in text.splitlines():
+        sample = _SAMPLE.match(line)
+        if sample is None or sample[1] != name:
+            continue
+        if labels.items() <= dict(_LABEL.findall(sample[2] or "")).items():
+            total += float(sample[3])
+    return total
+
+
+def scrape(gateway: Gateway) -> str:
+    """The running gateway's /metrics."""
+    url = f"http://127.0.0.1:{gateway.env['MAILGATE_HTTP_PORT']}/metrics"
+    answer = httpx.get(url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def log_line(gateway: Gateway, *parts: str) -> str:
+    """The gateway's first log line holding every one of `parts` (waiting for it)."""
+
+    def found() -> str | None:
+        lines = gateway.log().splitlines()
+        return next((line for line in lines if all(part in line for part in parts)), None)
+
+    line: str = wait_until(found)
+    return line
 
 
 def answering(client: httpx.Client) -> bool:

@@ -188,6 +188,6 @@ def test_passwords_never_reach_the_log(installation: Installation) -> None:
         expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
     ok_line = f"auth ok client=127.0.0.1 username={alpha.username}"
     log = wait_until(lambda: ok_line in installation.gateway.log() and installation.gateway.log())
-    assert "auth failed client=127.0.0.1" in log  # the attempts are logged ...
+    assert "stage=auth client=127.0.0.1 reason=auth_failed" in log  # the attempts are logged ...
     assert wrong not in log and alpha.password not in log  # ... without their secrets
     assert b64(wrong) not in log and plain_blob(alpha.username, alpha.password) not in log
