@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from http_api.metrics import note
+from http_api.metrics import ErrorAnswer, note
 from http_api.params import BadRequestBody, read_params
 from mta.policy import in_networks
 from storage.accounts import Caller, admin_key_matches, caller_for
@@ -110,9 +110,16 @@ def failed(code: int | list[int], message: str | None = None) -> dict[str, Any]:
 
 
 def failure(code: int, text: str, status: int = 200) -> Response:
-    return JSONResponse(
-        {"Success": False, "ErrorCode": code, "ErrorText": text}, status_code=status
-    )
+    return ErrorAnswer({"Success": False, "ErrorCode": code, "ErrorText": text}, status, code)
+
+
+def answered(answer: dict[str, Any] | Response) -> Response:
+    """A handler's answer; a `failed(...)` one names its ErrorCode on the access-log line."""
+    if isinstance(answer, Response):
+        return answer
+    if answer.get("Success") is False:
+        return ErrorAnswer(answer, 200, answer.get("ErrorCode"))
+    return JSONResponse(answer)
 
 
 def from_trusted_network(request: Request) -> bool:
@@ -151,4 +158,4 @@ async def endpoint(request: Request) -> Response:
         answer = await handler(Call(db, params, caller, request))
     except Refused as refused:
         answer = refused.answer
-    return answer if isinstance(answer, Response) else JSONResponse(answer)
+    return answered(answer)

@@ -1,26 +1,30 @@
 """`/metrics` in the Prometheus text format: the counters of every `mailgate serve` process
 (prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set), the queue depth
-read from the database at scrape time, and the middleware that counts every HTTP request by
-route and writes the access log."""
+and the age of its oldest due recipient read from the database at scrape time, and the
+middleware that counts every HTTP request by route and writes the access log (with the error
+code of an error answer, `ErrorAnswer`)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mta.metrics import HTTP_REQUESTS
 from storage.engine import Database
-from storage.models import Delivery
+from storage.models import Delivery, utcnow
 from storage.outbound import PENDING
 
 _QUEUE_DEPTH = (
@@ -28,6 +32,15 @@ _QUEUE_DEPTH = (
     .where(Delivery.status.in_(PENDING))
     .group_by(Delivery.status)
 )
+# The earliest next attempt of each pending status is the first entry of ix_deliveries_due
+# (status, next_attempt_at) for that status: one index lookup each, whatever the queue's size.
+_EARLIEST = union_all(
+    *(
+        select(func.min(Delivery.next_attempt_at).label("due")).where(Delivery.status == status)
+        for status in PENDING
+    )
+).subquery()
+_OLDEST_DUE = select(func.min(_EARLIEST.c.due))
 
 
 def _registry() -> CollectorRegistry:
@@ -41,6 +54,7 @@ def _registry() -> CollectorRegistry:
 async def endpoint(request: Request) -> Response:
     db: Database = request.app.state.db
     depth = {str(status): count for status, count in await db.rows(_QUEUE_DEPTH)}
+    oldest_due: datetime | None = await db.scalar(_OLDEST_DUE)
     lines = [
         "# HELP mailgate_queue_recipients Recipients waiting in the queue, by status",
         "# TYPE mailgate_queue_recipients gauge",
@@ -48,9 +62,20 @@ async def endpoint(request: Request) -> Response:
             f'mailgate_queue_recipients{{status="{status}"}} {depth.get(str(status), 0)}'
             for status in PENDING
         ),
+        "# HELP mailgate_queue_oldest_due_seconds Seconds the longest-waiting due recipient has"
+        " been due (0: none is due)",
+        "# TYPE mailgate_queue_oldest_due_seconds gauge",
+        f"mailgate_queue_oldest_due_seconds {_seconds_due(oldest_due):.3f}",
     ]
     body = generate_latest(_registry()) + ("\n".join(lines) + "\n").encode()
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _seconds_due(next_attempt: datetime | None) -> float:
+    """How long ago `next_attempt` came; 0 when it has not come yet (or there is none)."""
+    if next_attempt is None:
+        return 0.0
+    return max(0.0, (utcnow() - next_attempt).total_seconds())
 
 
 access_log = logging.getLogger("mailgate.http")
@@ -58,7 +83,34 @@ access_log = logging.getLogger("mailgate.http")
 
 def note(request: Request, **fields: str) -> None:
     """Fields a handler adds to its request's access-log line (the message id it queued, say)."""
-    request.state.log_fields = {**getattr(request.state, "log_fields", {}), **fields}
+    _note(request.scope, fields)
+
+
+def _note(scope: Scope, fields: Mapping[str, str]) -> None:
+    """The fields live in the request's state (`scope["state"]`), which the middleware reads."""
+    state = scope.setdefault("state", {})
+    state["log_fields"] = {**state.get("log_fields", {}), **fields}
+
+
+class ErrorAnswer(JSONResponse):
+    """An API's documented error answer: /api.php's ErrorCode, /api/v1's and /rest's error
+    codes (`codes`: one, or a list). Once sent, its codes are on the request's access-log
+    line as `error=`: the line names the error without anyone reading the body."""
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int,
+        codes: object,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, status_code, headers)
+        listed = codes if isinstance(codes, list | tuple) else [codes]
+        self.codes = ",".join(str(code) for code in listed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        _note(scope, {"error": self.codes})
+        await super().__call__(scope, receive, send)
 
 
 class ObserveRequests:

@@ -31,8 +31,9 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from http_api.metrics import ErrorAnswer
 from storage.engine import Database
 from storage.rate_windows import add_hits, purge_windows
 
@@ -169,8 +170,9 @@ class RateLimiter:
 def too_many(wait: RetryAfter) -> Response:
     seconds = max(1, math.ceil(wait))
     message = f"Too many requests. Wait for {seconds} seconds for another {wait.attempts} attempts."
-    return JSONResponse(
+    return ErrorAnswer(
         {"Errors": [{"Code": 429, "Message": message}]},
         status_code=429,
+        codes=429,
         headers={"Retry-After": str(seconds)},
     )

@@ -12,15 +12,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.params import BadRequestBody, read_params
-from http_api.v1_auth import KeyCache, bearer_token
+from http_api.v1_auth import KeyCache, bearer_token, errors
 
-AUTH_FAILED = {"Errors": [{"Code": 1, "Message": "Authentication failed. Invalid admin API key."}]}
+
+def auth_failed() -> Response:
+    return errors(1, "Authentication failed. Invalid admin API key.", 403)
 
 
 async def endpoint(request: Request) -> Response:
     keys: KeyCache = request.app.state.keys
     if not await keys.is_admin(bearer_token(request)):
-        return JSONResponse(AUTH_FAILED, status_code=403)
+        return auth_failed()
     try:
         params = await read_params(request)
     except BadRequestBody:

@@ -21,26 +21,21 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from http_api.api_php import Access, Call, command
+from http_api.api_php import Access, Call, command, failure
 from http_api.params import BadRequestBody, read_params
-from http_api.relay_check import AUTH_FAILED
+from http_api.relay_check import auth_failed
 from http_api.v1_auth import admin_or_trusted_network
 from storage.domains import enabled_domain_names, relay_domain_names
 from storage.engine import Database
 
 FORMATS = ("json", "powermta-bounce-domains", "powermta-relay-domains")
-INVALID_FORMAT = {
-    "Success": False,
-    "ErrorCode": 1,
-    "ErrorText": "Invalid DomainsResponseFormat",
-}
 
 
 async def listing(db: Database, response_format: str) -> Response:
     if response_format == "json":
         return JSONResponse({"Success": True, "Domains": await enabled_domain_names(db.engine)})
     if response_format not in FORMATS:
-        return JSONResponse(INVALID_FORMAT)
+        return failure(1, "Invalid DomainsResponseFormat")
     directive = "relay-domain" if response_format == "powermta-relay-domains" else "domain"
     names = await relay_domain_names(db.engine)
     return PlainTextResponse("".join(f"{directive} {name}\n" for name in names))
@@ -57,7 +52,7 @@ async def endpoint(request: Request) -> Response:
         params = await read_params(request)
     except BadRequestBody:
         params = {}
-    refusal = JSONResponse(AUTH_FAILED, status_code=403)
+    refusal = auth_failed()
     refused = await admin_or_trusted_network(request, params, refusal)
     if refused is not None:
         return refused

@@ -18,9 +18,10 @@ from typing import Any
 
 from cachetools import TTLCache
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from http_api.api_php import from_trusted_network
+from http_api.metrics import ErrorAnswer
 from http_api.rate_limit import too_many
 from mta.submission import sender_for_domain
 from storage.accounts import admin_key_matches, domain_for_key
@@ -38,7 +39,7 @@ _MISSING: Any = object()
 
 def errors(code: int, message: str, status: int) -> Response:
     """The /api/v1 error shape: {"Errors": [{"Code", "Message"}]}."""
-    return JSONResponse({"Errors": [{"Code": code, "Message": message}]}, status_code=status)
+    return ErrorAnswer({"Errors": [{"Code": code, "Message": message}]}, status, code)
 
 
 def bearer_token(request: Request) -> str:

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 
 from http_api.metrics import note
 from http_api.params import BadRequestBody, BodyTooLarge, read_params
-from http_api.v1_auth import sender_domain
+from http_api.v1_auth import errors, sender_domain
 from mta.composition import (
     Attachment,
     Draft,
@@ -90,9 +90,7 @@ class Invalid(Exception):
         self.code, self.message, self.status = code, message, status
 
     def response(self) -> Response:
-        return JSONResponse(
-            {"Errors": [{"Code": self.code, "Message": self.message}]}, status_code=self.status
-        )
+        return errors(self.code, self.message, self.status)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from http_api.metrics import note
+from http_api.metrics import ErrorAnswer, note
 from http_api.params import BodyTooLarge, read_body
 from storage.accounts import account_rest_secret
 from storage.engine import Database
@@ -140,7 +140,8 @@ def ok(data: Any) -> JSONResponse:
 
 def failure(error: RestError) -> JSONResponse:
     errors = [{"message": message, "code": code} for code, message in error.errors]
-    return JSONResponse({"errors": errors, "status": "ERROR"}, status_code=error.status)
+    codes = [code for code, _ in error.errors]
+    return ErrorAnswer({"errors": errors, "status": "ERROR"}, error.status, codes)
 
 
 def signature(api_key: str, path: str, body: bytes, secret: str) -> str:
