@@ -8,8 +8,8 @@ answer, and calls operations in `storage/` (and `mta/` to submit mail) for the w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -47,9 +47,18 @@ if TYPE_CHECKING:
 
 _PING = text("SELECT 1")
 
+Failures = Callable[[], list[dict[str, Any]]]
 
-def create_app(settings: Settings) -> Starlette:
-    """The app on the configured database; connections open at start-up, close at shutdown."""
+
+def _no_failures() -> list[dict[str, Any]]:
+    return []
+
+
+def create_app(settings: Settings, supervisor_failures: Failures = _no_failures) -> Starlette:
+    """The app on the configured database; connections open at start-up, close at shutdown.
+
+    `supervisor_failures` gives what the process supervising this one knows to be wrong (workers
+    that died, listeners not bound), which /readyz lists beside its own database check."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -95,9 +104,11 @@ def create_app(settings: Settings) -> Starlette:
         Route(ACTIVATE_ROUTE, activate_page, methods=["GET"]),
         Route("/account-activate/{token}", rest_accounts.activate, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]
     )
+    app.state.supervisor_failures = supervisor_failures
+    return app
 
 
 async def healthz(request: Request) -> Response:
@@ -106,10 +117,21 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the database answers; 503 otherwise, so a load balancer stops sending."""
-    db: Database = request.app.state.db
+    """Ready when the supervisor knows of nothing wrong and the database answers; otherwise 503
+    with the list of what is wrong, so a load balancer stops sending and an operator sees why."""
+    failures = [
+        *request.app.state.supervisor_failures(),
+        *await _database_failures(request.app.state.db),
+    ]
+    if failures:
+        return JSONResponse({"status": "unavailable", "failures": failures}, 503)
+    return JSONResponse({"status": "ready"})
+
+
+async def _database_failures(db: Database) -> list[dict[str, Any]]:
     try:
         await db.scalar(_PING)
     except Exception as error:  # any failure of the store means "not ready"
-        return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, 503)
-    return JSONResponse({"status": "ready"})
+        # The type alone: a driver's message may carry the host or the user.
+        return [{"check": "database", "reason": type(error).__name__}]
+    return []

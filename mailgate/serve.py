@@ -2,9 +2,15 @@
 
 The supervisor binds every listening socket itself (so a port that cannot be bound is reported
 once and the others still serve, and no second instance can silently share a port), then forks
-workers that serve those same sockets, and restarts a worker that dies. It stays single-threaded
-with no event loop, so forking from it is safe. Each worker runs its own event loop (uvloop), its
-own database engine and group-commit queue writer: several workers use both cores.
+workers that serve those same sockets, and restarts a worker that dies: after a delay that
+doubles while it keeps dying (a worker that cannot start is not restarted in a tight loop), with
+one log line per death saying why (its exit status and the error it ended with). What is wrong
+(failed workers, unbound listeners) is published in the run directory (mailgate/worker_health.py)
+for /readyz; while no HTTP worker runs, a small fallback process answers on the HTTP port with
+that list. An HTTP port that cannot be bound stops `serve` unless allow_partial_service is set.
+The supervisor stays single-threaded with no event loop, so forking from it is safe. Each worker
+runs its own event loop (uvloop), its own database engine and group-commit queue writer: several
+workers use both cores.
 
 Beside the SMTP workers run `delivery_processes` delivery workers (mta/delivery.py), which
 claim due recipients from the queue and send them, and (when there is any delivery worker)
@@ -21,19 +27,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from dns_tools.routing import Router
-from mailgate.config import Settings
+from mailgate.config import Settings, env_name
 from mailgate.tls import server_context
+from mailgate.worker_health import (
+    Failure,
+    RunDirectory,
+    describe,
+    exit_description,
+    serve_fallback,
+    unbound_listener,
+)
 from mta.auth_throttle import AuthThrottle
 from mta.background_jobs import JobOptions, JobRunner
 from mta.campaign_scheduler import CampaignScheduler, SchedulerOptions
@@ -52,7 +68,21 @@ log = logging.getLogger("mailgate.serve")
 
 SHUTDOWN_GRACE = 30.0
 KILL_AFTER = 60.0
+# A worker that dies is started again after 1, 2, 4 ... seconds, at most a minute: one that
+# cannot start (an import error, a bad setting) is retried ever more slowly, never in a tight
+# loop. A worker that has run HEALTHY_AFTER seconds is healthy again: its failures are forgotten
+# (and leave /readyz) and its next death starts the series from one second.
 RESTART_BACKOFF = 1.0
+RESTART_BACKOFF_MAX = 60.0
+HEALTHY_AFTER = 10.0
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+
+# The setting that names each SMTP listener's port, for the line saying it cannot be bound.
+PORT_SETTINGS = {
+    Role.MX: "smtp_port",
+    Role.SUBMISSION: "submission_ports",
+    Role.SMTPS: "smtps_port",
+}
 
 
 @dataclass(frozen=True)
@@ -72,43 +102,89 @@ def listener_ports(settings: Settings) -> list[tuple[Role, int]]:
     return ports
 
 
-def bind(settings: Settings, role: str, port: int) -> socket.socket | None:
-    """A listening socket on the configured address, or None (logged) when it cannot be had."""
-    try:
-        family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
-        sock = socket.create_server((settings.bind, port), family=family, backlog=1024)
-    except OSError as error:
-        log.error("listener failed role=%s port=%d error=%r", role, port, error.strerror)
-        return None
+def listen(settings: Settings, port: int) -> socket.socket:
+    """A listening socket on the configured address; OSError when it cannot be had."""
+    family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
+    sock = socket.create_server((settings.bind, port), family=family, backlog=1024)
     sock.setblocking(False)
-    log.info("listening role=%s address=%s port=%d", role, settings.bind, port)
     return sock
 
 
-def bind_listeners(settings: Settings) -> list[Listener]:
-    """Bind each configured SMTP port; a port that fails is logged and skipped."""
+def bind_listeners(settings: Settings, failures: list[Failure]) -> list[Listener]:
+    """Bind each configured SMTP port; a port that fails is logged, added to `failures` (for
+    /readyz) and skipped."""
     listeners = []
     for role, port in listener_ports(settings):
-        sock = bind(settings, str(role), port)
-        if sock is not None:
-            listeners.append(Listener(role, port, sock))
+        setting = PORT_SETTINGS[role]
+        try:
+            sock = listen(settings, port)
+        except OSError as error:
+            log.error(
+                "listener failed role=%s port=%d setting=%s (%s) error=%r",
+                role, port, setting, env_name(setting), error.strerror,
+            )  # fmt: skip
+            failures.append(unbound_listener(str(role), port, setting, error))
+            continue
+        log.info("listening role=%s address=%s port=%d", role, settings.bind, port)
+        listeners.append(Listener(role, port, sock))
     return listeners
+
+
+class HttpPortRefused(Exception):
+    """The HTTP port cannot be bound and partial service is not allowed: serve must not run."""
+
+
+def bind_http(settings: Settings, failures: list[Failure]) -> socket.socket | None:
+    """The HTTP listener. One that cannot be bound stops `serve` (a gateway without its API is
+    not ready), unless allow_partial_service says SMTP alone is worth serving."""
+    port = settings.http_port
+    if not port:
+        return None
+    try:
+        sock = listen(settings, port)
+    except OSError as error:
+        where = f"listener failed role=http port={port} setting=http_port (MAILGATE_HTTP_PORT)"
+        if not settings.allow_partial_service:
+            log.error(
+                "%s error=%r; serve exits: a gateway without its HTTP API is not ready (free the "
+                "port, set another http_port, or set allow_partial_service = true, "
+                "MAILGATE_ALLOW_PARTIAL_SERVICE, to serve SMTP without it)",
+                where, error.strerror,
+            )  # fmt: skip
+            raise HttpPortRefused from error
+        log.warning(
+            "%s error=%r; serving SMTP without the HTTP API (allow_partial_service is true)",
+            where, error.strerror,
+        )  # fmt: skip
+        failures.append(unbound_listener("http", port, "http_port", error))
+        return None
+    log.info("listening role=http address=%s port=%d", settings.bind, port)
+    return sock
 
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status."""
     upgrade(settings.database_url)
-    listeners = bind_listeners(settings)
+    failures: list[Failure] = []
+    try:
+        http = bind_http(settings, failures)
+    except HttpPortRefused:
+        return 1
+    listeners = bind_listeners(settings, failures)
     if not listeners:
         log.error("no SMTP listener could be bound; exiting")
+        if http is not None:
+            http.close()
         return 1
-    http = bind(settings, "http", settings.http_port) if settings.http_port else None
     smtp, delivery = settings.smtp_processes, settings.delivery_processes
     web = settings.http_processes if http else 0
     # Webhooks are called where mail is delivered: with no delivery process here
     # (delivery_processes = 0), `mailgate worker` calls them.
     hooks = 1 if delivery else 0
+    names = ["smtp"] * smtp + ["delivery"] * delivery + ["webhooks"] * hooks + ["http"] * web
     sockets = [listener.sock for listener in listeners] + ([http] if http else [])
+    run_dir = RunDirectory.create(settings.data_dir)
+    health = run_dir.health
 
     def work(index: int) -> None:
         if index < smtp:
@@ -119,13 +195,11 @@ def serve(settings: Settings) -> int:
             run_in_loop(_webhook_dispatcher(settings, index))
         else:
             assert http is not None
-            run_in_loop(_http_worker(settings, http, index))
+            run_in_loop(_http_worker(settings, http, index, health.failures))
 
-    return supervise(
-        work,
-        smtp + delivery + hooks + web,
-        on_stop=lambda: [sock.close() for sock in sockets],
-    )
+    fallback = Fallback("http", lambda: serve_fallback(http, health)) if http else None
+    supervisor = Supervisor(work, names, run_dir, fallback, failures)
+    return supervisor.run(on_stop=lambda: [sock.close() for sock in sockets])
 
 
 def deliver_only(settings: Settings) -> int:
@@ -140,64 +214,219 @@ def deliver_only(settings: Settings) -> int:
         else:
             run_in_loop(_webhook_dispatcher(settings, index))
 
-    return supervise(work, delivery + 1, on_stop=lambda: None)
+    names = ["delivery"] * delivery + ["webhooks"]
+    supervisor = Supervisor(work, names, RunDirectory.create(settings.data_dir))
+    return supervisor.run(on_stop=lambda: None)
 
 
-def supervise(work: Callable[[int], None], count: int, on_stop: Callable[[], object]) -> int:
-    """Fork `count` workers running `work(index)`, restart any that dies, stop them on SIGTERM.
+def restart_delay(failures: int) -> float:
+    """How long a worker that has died `failures` times in a row waits to be started again."""
+    return float(min(RESTART_BACKOFF_MAX, RESTART_BACKOFF * 2 ** (failures - 1)))
 
-    `on_stop` runs when the stop signal arrives (the supervisor closes its copies of the
-    listening sockets there, so that the kernel stops accepting connections nobody will serve).
-    """
-    signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
-    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    parent = os.getpid()
-    children: dict[int, int] = {}
 
-    def spawn(index: int) -> None:
+@dataclass
+class Slot:
+    """A process the supervisor keeps running: the one running now, and its run of failures
+    (what the backoff and /readyz are computed from)."""
+
+    index: int
+    name: str
+    run: Callable[[], None]
+    pid: int | None = None
+    started: float = 0.0
+    failures: int = 0  # unexpected exits since it last ran healthily
+    restart_at: float = 0.0
+    exit: str = ""
+    reason: str = ""
+    stopping: bool = False  # asked to stop while the others run on (the fallback)
+
+    def died(self, now: float, exit: str, reason: str | None) -> float:
+        """Record an unexpected exit; returns the delay before it is started again."""
+        if now - self.started >= HEALTHY_AFTER:
+            self.failures = 0
+        self.pid = None
+        self.failures += 1
+        self.exit, self.reason = exit, reason or exit
+        delay = restart_delay(self.failures)
+        self.restart_at = now + delay
+        return delay
+
+    def recovered(self, now: float) -> bool:
+        """True once, when a worker that had failed has run HEALTHY_AFTER seconds since."""
+        if self.failures and self.pid is not None and now - self.started >= HEALTHY_AFTER:
+            self.failures = 0
+            return True
+        return False
+
+    def failure(self) -> Failure | None:
+        if not self.failures:
+            return None
+        return {
+            "worker": self.name,
+            "index": self.index,
+            "reason": self.reason,
+            "exit": self.exit,
+            "restarts": self.failures,
+        }
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """What runs in place of the workers named `covers` while none of them runs."""
+
+    covers: str
+    run: Callable[[], None]
+
+
+class Supervisor:
+    """Forks the workers, restarts any that dies (with backoff, saying why), publishes what is
+    wrong for /readyz, runs the fallback while no HTTP worker runs, stops all on SIGTERM.
+
+    It stays single-threaded with no event loop, so forking from it is safe."""
+
+    def __init__(
+        self,
+        work: Callable[[int], None],
+        names: list[str],
+        run_dir: RunDirectory,
+        fallback: Fallback | None = None,
+        failures: list[Failure] | None = None,
+    ) -> None:
+        self.slots = [Slot(i, name, functools.partial(work, i)) for i, name in enumerate(names)]
+        self.fallback = fallback
+        self.fallback_slot = (
+            Slot(len(names), f"{fallback.covers}-fallback", fallback.run) if fallback else None
+        )
+        self.run_dir = run_dir
+        self.static_failures = failures or []
+        self.published: list[Failure] | None = None
+        self.stop_deadline: float | None = None
+
+    def _all_slots(self) -> list[Slot]:
+        return self.slots + ([self.fallback_slot] if self.fallback_slot else [])
+
+    def run(self, on_stop: Callable[[], object]) -> int:
+        """Until SIGTERM/SIGINT. `on_stop` runs when the stop signal arrives (the supervisor
+        closes its copies of the listening sockets there, so that the kernel stops accepting
+        connections nobody will serve)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            self._publish()  # before any HTTP worker may look
+            self._tend(time.monotonic())
+            while self.stop_deadline is None or self._running():
+                info = signal.sigtimedwait(SIGNALS, self._timeout())
+                if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
+                    self._stop(signal.Signals(info.si_signo), on_stop)
+                self._kill_after_deadline()
+                now = time.monotonic()
+                for pid, code in _reap():
+                    self._reaped(pid, code, now)
+                if self.stop_deadline is None:
+                    self._tend(now)
+        finally:
+            self.run_dir.remove()
+        log.info("stopped")
+        return 0
+
+    def _running(self) -> list[int]:
+        return [slot.pid for slot in self._all_slots() if slot.pid is not None]
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        if self.stop_deadline is not None:
+            return max(0.05, self.stop_deadline - now)
+        due = [slot.restart_at - now for slot in self.slots if slot.pid is None]
+        return max(0.01, min([1.0, *due]))
+
+    def _stop(self, signo: signal.Signals, on_stop: Callable[[], object]) -> None:
+        if self.stop_deadline is None:
+            log.info("stopping: signal=%s", signo.name)
+            self.stop_deadline = time.monotonic() + KILL_AFTER
+            on_stop()
+        _signal_all(self._running(), signal.SIGTERM)
+
+    def _kill_after_deadline(self) -> None:
+        if self.stop_deadline is not None and time.monotonic() > self.stop_deadline:
+            log.error("workers did not stop in %.0fs; killing them", KILL_AFTER)
+            _signal_all(self._running(), signal.SIGKILL)
+
+    def _tend(self, now: float) -> None:
+        """Start the workers that are due, notice those that recovered, run or stop the
+        fallback, and publish what is wrong if that changed."""
+        for slot in self.slots:
+            if slot.pid is None and now >= slot.restart_at:
+                self._spawn(slot, now)
+            elif slot.recovered(now):
+                log.info("worker recovered index=%d name=%s", slot.index, slot.name)
+        self._tend_fallback(now)
+        self._publish()
+
+    def _tend_fallback(self, now: float) -> None:
+        slot = self.fallback_slot
+        if self.fallback is None or slot is None:
+            return
+        covered = [s for s in self.slots if s.name == self.fallback.covers]
+        needed = all(s.pid is None for s in covered)
+        if needed and slot.pid is None and now >= slot.restart_at:
+            self._spawn(slot, now)
+        elif not needed and slot.pid is not None and not slot.stopping:
+            slot.stopping = True
+            _signal_all([slot.pid], signal.SIGTERM)
+
+    def _publish(self) -> None:
+        failures = [f for slot in self._all_slots() if (f := slot.failure())]
+        failures += self.static_failures
+        if failures != self.published:
+            self.run_dir.publish(failures)
+            self.published = failures
+
+    def _spawn(self, slot: Slot, now: float) -> None:
         pid = os.fork()
         if pid == 0:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
-            status = 0
-            try:
-                work(index)
-            except BaseException:
-                log.exception("worker %d failed", index)
-                status = 1
-            finally:
-                logging.shutdown()
-                os._exit(status)
-        children[pid] = index
-        log.info("worker started index=%d pid=%d supervisor=%d", index, pid, parent)
+            # A worker failing as it failed last time leaves its traceback out: the supervisor's
+            # line says why, once an attempt.
+            self._child(slot, slot.reason if slot.failures else None)
+        slot.pid, slot.started = pid, now
+        log.info(
+            "worker started index=%d pid=%d name=%s supervisor=%d",
+            slot.index, pid, slot.name, os.getpid(),
+        )  # fmt: skip
 
-    for index in range(count):
-        spawn(index)
-    stop_deadline: float | None = None
-    while children:
-        timeout = 1.0 if stop_deadline is None else max(0.05, stop_deadline - time.monotonic())
-        info = signal.sigtimedwait(signals, timeout)
-        if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
-            if stop_deadline is None:
-                log.info("stopping: signal=%s", signal.Signals(info.si_signo).name)
-                stop_deadline = time.monotonic() + KILL_AFTER
-                on_stop()
-            _signal_all(children, signal.SIGTERM)
-        if stop_deadline is not None and time.monotonic() > stop_deadline:
-            log.error("workers did not stop in %.0fs; killing them", KILL_AFTER)
-            _signal_all(children, signal.SIGKILL)
-        for pid, status in _reap():
-            index = children.pop(pid, None)
-            if index is None or stop_deadline is not None:
-                continue
-            log.error("worker exited unexpectedly index=%d pid=%d status=%d", index, pid, status)
-            time.sleep(RESTART_BACKOFF)
-            spawn(index)
-    log.info("stopped")
-    return 0
+    def _child(self, slot: Slot, last_reason: str | None) -> NoReturn:
+        """The forked worker: run, and on failure leave the reason for the supervisor."""
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        status = 0
+        try:
+            slot.run()
+        except BaseException as error:
+            status = 1
+            reason = describe(error)
+            self.run_dir.report(os.getpid(), reason)
+            if reason != last_reason:
+                log.exception("worker failed index=%d name=%s", slot.index, slot.name)
+        finally:
+            logging.shutdown()
+            os._exit(status)
+
+    def _reaped(self, pid: int, code: int, now: float) -> None:
+        slot = next((s for s in self._all_slots() if s.pid == pid), None)
+        reason = self.run_dir.take_report(pid)
+        if slot is None:
+            return
+        if self.stop_deadline is not None or slot.stopping:
+            # Stopped on purpose (the fallback once an HTTP worker is back): nothing is wrong.
+            slot.pid, slot.stopping, slot.failures = None, False, 0
+            return
+        delay = slot.died(now, exit_description(code), reason)
+        log.error(
+            "worker exited unexpectedly index=%d pid=%d name=%s status=%r reason=%r restarts=%d"
+            " restart_in=%gs",
+            slot.index, pid, slot.name, slot.exit, slot.reason, slot.failures, delay,
+        )  # fmt: skip
 
 
-def _signal_all(children: dict[int, int], signo: int) -> None:
-    for pid in children:
+def _signal_all(pids: list[int], signo: int) -> None:
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signo)
 
@@ -289,17 +518,25 @@ def job_options(settings: Settings) -> JobOptions:
     return JobOptions(options.retry_schedule, options.lease, http=options.http())
 
 
-async def _http_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+async def _http_worker(
+    settings: Settings,
+    sock: socket.socket,
+    index: int,
+    supervisor_failures: Callable[[], list[Failure]],
+) -> None:
     """The HTTP app under uvicorn on the supervisor's socket; uvicorn's own SIGTERM handling
-    finishes the requests in flight before it exits."""
+    finishes the requests in flight before it exits. The app's lifespan is entered here rather
+    than by uvicorn, so that an app that cannot start ends this worker with its own error (which
+    the supervisor then logs and /readyz lists) instead of a quiet exit."""
     import uvicorn
 
     from http_api.app import create_app
 
+    app = create_app(settings, supervisor_failures)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_config=None,  # ours (mailgate.logs), not uvicorn's
-        lifespan="on",
+        lifespan="off",  # entered below
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
         server_header=False,
     )
@@ -307,9 +544,10 @@ async def _http_worker(settings: Settings, sock: socket.socket, index: int) -> N
     orphaned = asyncio.Event()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(orphaned))
     orphaned_exit = asyncio.create_task(_exit_when(orphaned, server))
-    log.info("http worker ready index=%d", index)
     try:
-        await server.serve(sockets=[sock])
+        async with app.router.lifespan_context(app):
+            log.info("http worker ready index=%d", index)
+            await server.serve(sockets=[sock])
     finally:
         orphan_watch.cancel()
         orphaned_exit.cancel()
@@ -344,7 +582,7 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
     writer.start()
     gateway = Gateway.configured(db, writer, settings)
     handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings))
-    tls = server_context(settings.tls_cert, settings.tls_key)
+    tls = tls_context(settings)
     sessions: set = set()
     servers = []
     for listener in listeners:
@@ -363,6 +601,22 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
     await writer.close()
     await db.dispose()
     log.info("worker stopped index=%d", index)
+
+
+class StartError(Exception):
+    """A worker cannot start for a reason the operator must fix; the message says what."""
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The SMTP workers' TLS context; files that cannot be loaded name themselves and their
+    settings (ssl's own message can be as bare as "PEM lib")."""
+    try:
+        return server_context(settings.tls_cert, settings.tls_key)
+    except OSError as error:  # ssl.SSLError is one
+        raise StartError(
+            f"cannot load the TLS certificate {settings.tls_cert} and key {settings.tls_key} "
+            f"(tls_cert, MAILGATE_TLS_CERT; tls_key, MAILGATE_TLS_KEY): {describe(error)}"
+        ) from error
 
 
 async def _stop_when_orphaned(stop: asyncio.Event) -> None:
