@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from mailgate.cli.output import command, emit, run_with_engine, say, with_engine
 from mailgate.config import Settings
 from mailgate.deployment_checks import deployment_warnings
 from mailgate.preflight import Refusal, data_dir_usable, database_reachable
+from mailgate.worker_health import process_alive
 from storage import accounts
 from storage.engine import is_sqlite, shown_url
 from storage.migrate import upgrade
@@ -94,14 +96,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # counters to files in a directory of its own, which /metrics sums; a run starts from zero.
     metrics_root = settings.data_dir / "metrics"
     for stale in metrics_root.glob("*"):
-        if not _process_alive(stale.name):
+        if not process_alive(stale.name):
             shutil.rmtree(stale, ignore_errors=True)
     metrics_dir = metrics_root / str(os.getpid())
     metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from mailgate.serve import serve
 
-    return serve(settings)
+    try:
+        return serve(settings)
+    finally:
+        # The counters are this run's (/metrics serves them while it runs): nothing to keep.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another serve's counters may be there
+            metrics_root.rmdir()
 
 
 async def node_ready(engine: AsyncEngine, settings: Settings) -> None:
@@ -110,18 +118,6 @@ async def node_ready(engine: AsyncEngine, settings: Settings) -> None:
     key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
     if await cluster.admin_key_file_state(engine, key_file) == "stale":
         cluster.warn_stale_admin_key(key_file)
-
-
-def _process_alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -171,8 +171,11 @@ def test_serve_exits_when_the_http_port_is_taken(gateway_factory: Factory) -> No
     with socket.create_server(("127.0.0.1", 0)) as squatter:
         taken = squatter.getsockname()[1]
         gateway = gateway_factory(MAILGATE_HTTP_PORT=str(taken))
+        before = sorted(path.name for path in gateway.data_dir.iterdir())
         result = gateway.cli("serve", check=False)
     assert result.returncode == 1
+    # A refused start leaves nothing behind (no run or metrics directory).
+    assert sorted(path.name for path in gateway.data_dir.iterdir()) == before
     (line,) = [line for line in result.stderr.splitlines() if "role=http" in line]
     assert " ERROR " in line
     assert f"port={taken} setting=http_port (MAILGATE_HTTP_PORT)" in line
