@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -20,8 +21,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _hasher = PasswordHasher()
 
-# Verifying against this keeps the time of an unknown-username failure close to a wrong password's.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps the time of an unknown-username failure close to a wrong
+    password's. Made on first use, not at import: every `mailgate` command imports this module,
+    and an argon2 hash costs about 0.3 s of CPU."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def derive_key(secret: bytes, label: bytes) -> bytes:
@@ -98,7 +104,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-time check; an unknown user (no hash) costs as much as a wrong password."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
