@@ -165,6 +165,40 @@ async def activate_user(engine: AsyncEngine, user_id: int, account_hash: str) ->
     return result.rowcount == 1
 
 
+@dataclass(frozen=True)
+class UserListing:
+    """What an operator's list shows of an account: never its password hash or key material."""
+
+    user_id: int
+    email: str
+    status: UserStatus
+    trusted: bool
+    permissions: list[str]
+    parent_user_id: int | None
+    send_limit_hourly: int | None
+    send_limit_daily: int | None
+    created_at: datetime
+
+
+_USER_LISTING = select(
+    User.id,
+    User.email,
+    User.status,
+    User.trusted,
+    User.permissions,
+    User.parent_user_id,
+    User.send_limit_hourly,
+    User.send_limit_daily,
+    User.created_at,
+).order_by(User.id)
+
+
+async def list_users(engine: AsyncEngine) -> list[UserListing]:
+    """Every account, oldest first."""
+    async with engine.connect() as conn:
+        return [UserListing(*row) for row in await conn.execute(_USER_LISTING)]
+
+
 async def set_user_status(engine: AsyncEngine, user_id: int, status: UserStatus) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(update(User).where(User.id == user_id).values(status=status))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -69,22 +70,35 @@ async def authenticate(
 
 @dataclass(frozen=True)
 class CredentialView:
+    """A credential as listings show it: never its password or the password's hash."""
+
     credential_id: int
     username: str
     domain_id: int
+    created_at: datetime
+    last_used_at: datetime | None
 
 
-def _owned(credential_id: int, user_id: int) -> Any:
-    return (
+def _owned(credential_id: int, user_id: int | None) -> Any:
+    """The credential, if it is of one of the user's domains (of any when `user_id` is None:
+    the operator)."""
+    query = (
         select(SmtpCredential.id, SmtpCredential.username, SmtpCredential.domain_id)
         .join(SenderDomain, SenderDomain.id == SmtpCredential.domain_id)
-        .where(SmtpCredential.id == credential_id, SenderDomain.user_id == user_id)
+        .where(SmtpCredential.id == credential_id)
     )
+    return query if user_id is None else query.where(SenderDomain.user_id == user_id)
 
 
 async def list_credentials(engine: AsyncEngine, domain_id: int) -> list[CredentialView]:
     query = (
-        select(SmtpCredential.id, SmtpCredential.username, SmtpCredential.domain_id)
+        select(
+            SmtpCredential.id,
+            SmtpCredential.username,
+            SmtpCredential.domain_id,
+            SmtpCredential.created_at,
+            SmtpCredential.last_used_at,
+        )
         .where(SmtpCredential.domain_id == domain_id)
         .order_by(SmtpCredential.id)
     )
@@ -92,8 +106,12 @@ async def list_credentials(engine: AsyncEngine, domain_id: int) -> list[Credenti
         return [CredentialView(*row) for row in await conn.execute(query)]
 
 
-async def delete_credential(engine: AsyncEngine, credential_id: int, user_id: int) -> None:
-    """Remove a credential of one of the user's domains; NotFound for anyone else's."""
+async def delete_credential(
+    engine: AsyncEngine, credential_id: int, user_id: int | None = None
+) -> None:
+    """Remove a credential of one of the user's domains (any when `user_id` is None); NotFound
+    for anyone else's. AUTH with it fails from now on; a session that authenticated before
+    may go on sending."""
     async with engine.begin() as conn:
         if (await conn.execute(_owned(credential_id, user_id))).first() is None:
             raise NotFound(f"no SMTP credential {credential_id}")

@@ -23,6 +23,7 @@ from storage.models import (
     UserStatus,
     utcnow,
 )
+from storage.queue_admin import fail_domain_mail
 from storage.tokens import new_signing_key
 
 DKIM_KEY_BITS = 2048
@@ -252,25 +253,38 @@ async def is_inbound_relay_domain(db: Database, name: str) -> bool:
     return await db.scalar(_RELAY_DOMAIN, {"name": name.lower()}) is not None
 
 
-async def list_domains(engine: AsyncEngine, user_id: int) -> list[SenderDomain]:
-    """The user's sender domains, oldest first."""
-    query = select(SenderDomain).where(SenderDomain.user_id == user_id).order_by(SenderDomain.id)
+async def list_domains(engine: AsyncEngine, user_id: int | None = None) -> list[SenderDomain]:
+    """The user's sender domains (every user's when `user_id` is None), oldest first."""
+    query = select(SenderDomain).order_by(SenderDomain.id)
+    if user_id is not None:
+        query = query.where(SenderDomain.user_id == user_id)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [SenderDomain(**row._mapping) for row in rows]
 
 
-async def delete_domain(engine: AsyncEngine, domain_id: int, user_id: int) -> None:
-    """Remove a user's domain with its keys, credentials and return-path relay domain (by
-    cascade). Its messages stay, for the events and statistics, without the domain."""
+DELETED_DOMAIN_REASON = "the sender domain was deleted"
+
+
+async def delete_domain(engine: AsyncEngine, domain_id: int, user_id: int | None = None) -> int:
+    """Remove a domain (a user's, or any when `user_id` is None: the operator) with its keys,
+    SMTP credentials, webhooks, domain suppressions and return-path relay domain (by cascade),
+    and mark its pending mail failed in the same transaction: mail is not sent for a domain
+    that no longer exists. Its messages and events stay, without the domain, for the
+    statistics. Returns how many pending recipients were failed."""
+    this = [SenderDomain.id == domain_id]
+    if user_id is not None:
+        this.append(SenderDomain.user_id == user_id)
     async with engine.begin() as conn:
-        result = await conn.execute(
-            SenderDomain.__table__.delete().where(
-                SenderDomain.id == domain_id, SenderDomain.user_id == user_id
-            )
-        )
-    if result.rowcount != 1:
-        raise NotFound(f"no sender domain {domain_id}")
+        # A write first, so that SQLite's write lock is held from here on; on PostgreSQL, FOR
+        # UPDATE waits for messages being queued for the domain now and holds back new ones.
+        found = await conn.execute(update(SenderDomain).where(*this).values(id=SenderDomain.id))
+        if found.rowcount != 1:
+            raise NotFound(f"no sender domain {domain_id}")
+        await conn.execute(select(SenderDomain.id).where(*this).with_for_update())
+        failed = await fail_domain_mail(conn, domain_id, DELETED_DOMAIN_REASON)
+        await conn.execute(SenderDomain.__table__.delete().where(*this))
+    return failed
 
 
 @dataclass(frozen=True)

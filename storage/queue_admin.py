@@ -8,14 +8,15 @@ saying who removed them and why, so the events API and statistics stay whole.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.event_log import record_events
-from storage.models import Delivery, DeliveryStatus, Message, utcnow
+from storage.models import Delivery, DeliveryStatus, Event, Message, iso_time, utcnow
 from storage.outbound import PENDING
 
 
@@ -67,46 +68,53 @@ async def fail_pending(
     message_id: uuid.UUID | None = None,
     recipient_domain: str | None = None,
     recipient: str | None = None,
-    sender_domain_id: int | None = None,
 ) -> int:
-    """Mark the selected pending recipients `failed` with a `failed` event; returns how many.
-
-    Rows leased by a worker right now are taken too: the worker's outcome for them is then
-    discarded (outcomes are only written for rows still leased to their worker)."""
-    conditions = _selection(message_id, recipient_domain, recipient)
-    if sender_domain_id is not None:
-        owned = select(Message.id).where(Message.sender_domain_id == sender_domain_id)
-        conditions.append(Delivery.message_id.in_(owned))
-    now = utcnow()
+    """Mark the selected pending recipients `failed` with a `failed` event; returns how many."""
     async with engine.begin() as conn:
-        rows = (
-            await conn.execute(
-                update(Delivery)
-                .where(*conditions)
-                .values(
-                    status=DeliveryStatus.FAILED,
-                    last_response=reason,
-                    locked_by=None,
-                    locked_until=None,
-                )
-                .returning(Delivery.id, Delivery.message_id, Delivery.recipient)
+        return await _fail(conn, reason, _selection(message_id, recipient_domain, recipient))
+
+
+async def fail_domain_mail(conn: AsyncConnection, sender_domain_id: int, reason: str) -> int:
+    """Mark a sender domain's pending recipients `failed`, in the caller's transaction (one
+    that deletes the domain fails its mail with it); returns how many."""
+    owned = select(Message.id).where(Message.sender_domain_id == sender_domain_id)
+    conditions = [*_selection(None, None, None), Delivery.message_id.in_(owned)]
+    return await _fail(conn, reason, conditions)
+
+
+async def _fail(conn: AsyncConnection, reason: str, conditions: list[ColumnElement[bool]]) -> int:
+    """Rows leased by a worker right now are taken too: the worker's outcome for them is then
+    discarded (outcomes are only written for rows still leased to their worker)."""
+    rows = (
+        await conn.execute(
+            update(Delivery)
+            .where(*conditions)
+            .values(
+                status=DeliveryStatus.FAILED,
+                last_response=reason,
+                locked_by=None,
+                locked_until=None,
             )
-        ).all()
-        if rows:
-            owners = await _owners(conn, {row.message_id for row in rows})
-            failed = [
-                {
-                    "type": "failed",
-                    "message_id": row.message_id,
-                    "delivery_id": row.id,
-                    "recipient": row.recipient,
-                    **owners[row.message_id],
-                    "created_at": now,
-                    "data": {"reply": reason, "category": "other"},
-                }
-                for row in rows
-            ]
-            await conn.run_sync(lambda sync: record_events(sync, failed))
+            .returning(Delivery.id, Delivery.message_id, Delivery.recipient)
+        )
+    ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    owners = await _owners(conn, {row.message_id for row in rows})
+    failed = [
+        {
+            "type": "failed",
+            "message_id": row.message_id,
+            "delivery_id": row.id,
+            "recipient": row.recipient,
+            **owners[row.message_id],
+            "created_at": now,
+            "data": {"reply": reason, "category": "other"},
+        }
+        for row in rows
+    ]
+    await conn.run_sync(lambda sync: record_events(sync, failed))
     return len(rows)
 
 
@@ -122,9 +130,8 @@ async def _owners(conn: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, i
 
 async def clear_domain_queue(engine: AsyncEngine, sender_domain_id: int) -> int:
     """What `emailgateway.cleardomainqueue` does: the domain's pending mail will not be sent."""
-    return await fail_pending(
-        engine, "queue cleared for the sender domain", sender_domain_id=sender_domain_id
-    )
+    async with engine.begin() as conn:
+        return await fail_domain_mail(conn, sender_domain_id, "queue cleared for the sender domain")
 
 
 async def explain(
@@ -148,16 +155,7 @@ async def explain(
 
 
 def _explain_row(row: Any, limits: dict[str, Any], now: datetime) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "DeliveryID": row.id,
-        "MessageID": str(row.message_id),
-        "Recipient": row.recipient,
-        "Status": str(row.status),
-        "Attempts": row.attempts,
-        "LastAttempt": row.last_attempt_at.isoformat() if row.last_attempt_at else None,
-        "LastReply": row.last_response,
-        "LastHost": row.last_remote_host,
-    }
+    view = delivery_view(row)
     status = row.status
     if status not in PENDING:
         view["Why"] = {
@@ -166,7 +164,6 @@ def _explain_row(row: Any, limits: dict[str, Any], now: datetime) -> dict[str, A
             DeliveryStatus.FAILED: "failed (removed from the queue); it will not be tried again",
         }.get(status, str(status))
         return view
-    view["NextAttempt"] = row.next_attempt_at.isoformat()
     wait = (row.next_attempt_at - now).total_seconds()
     if row.locked_until is not None and row.locked_until > now:
         view["Why"] = f"being delivered now by worker {row.locked_by}"
@@ -192,3 +189,144 @@ def _limits_text(limits: dict[str, Any]) -> str:
     return f"{limits.get('destination_concurrency')} sessions at once, " + (
         f"{rate} messages per minute" if rate else "no rate limit"
     )
+
+
+def delivery_view(row: Any) -> dict[str, Any]:
+    """One recipient of a message as the operator's commands show it (a row of `deliveries`)."""
+    pending = row.status in PENDING
+    return {
+        "DeliveryID": row.id,
+        "MessageID": str(row.message_id),
+        "Recipient": row.recipient,
+        "Status": str(row.status),
+        "Attempts": row.attempts,
+        "NextAttempt": iso_time(row.next_attempt_at) if pending else None,
+        "LastAttempt": iso_time(row.last_attempt_at),
+        "LastReply": row.last_response,
+        "LastHost": row.last_remote_host,
+        "QueuedAt": iso_time(row.created_at),
+        "DeliveredAt": iso_time(row.delivered_at),
+    }
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which recipients `queue list` shows; every field given must match."""
+
+    recipient_domain: str | None = None
+    sender_domain_id: int | None = None
+    status: DeliveryStatus | None = None
+    limit: int = 100
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.recipient_domain is not None:
+            conditions.append(Delivery.recipient_domain == self.recipient_domain.strip().lower())
+        if self.sender_domain_id is not None:
+            conditions.append(Message.sender_domain_id == self.sender_domain_id)
+        if self.status is not None:
+            conditions.append(Delivery.status == self.status)
+        return conditions
+
+
+async def list_deliveries(engine: AsyncEngine, selection: DeliveryFilter) -> list[dict[str, Any]]:
+    """The selected recipients, newest first, with their message's sender domain."""
+    query = (
+        select(Delivery.__table__, Message.sender_domain_id)
+        .join(Message, Message.id == Delivery.message_id)
+        .where(*selection.conditions())
+        .order_by(Delivery.id.desc())
+        .limit(selection.limit)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [{**delivery_view(row), "SenderDomainID": row.sender_domain_id} for row in rows]
+
+
+_MESSAGE_COLUMNS = (  # everything but the stored message itself
+    Message.id,
+    Message.user_id,
+    Message.sender_domain_id,
+    Message.mail_from,
+    Message.header_from,
+    Message.subject,
+    Message.message_id_header,
+    Message.size,
+    Message.recipient_count,
+    Message.tags,
+    Message.source,
+    Message.client_ip,
+    Message.send_at,
+    Message.campaign_id,
+    Message.created_at,
+)
+
+
+async def show_message(
+    engine: AsyncEngine, message_id: uuid.UUID, limit: int = 100
+) -> dict[str, Any] | None:
+    """A message's envelope and headers, its first `limit` recipients and its first `limit`
+    events (with how many there are of each: a campaign run's message has thousands)."""
+    this = Delivery.message_id == message_id
+    events = Event.message_id == message_id
+    async with engine.connect() as conn:
+        message = (
+            await conn.execute(select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
+        ).first()
+        if message is None:
+            return None
+        deliveries = await conn.execute(
+            select(Delivery.__table__).where(this).order_by(Delivery.id).limit(limit)
+        )
+        shown_events = await conn.execute(
+            select(
+                Event.id,
+                Event.type,
+                Event.delivery_id,
+                Event.recipient,
+                Event.created_at,
+                Event.data,
+            )
+            .where(events)
+            .order_by(Event.id)
+            .limit(limit)
+        )
+        view = {
+            **_message_view(message),
+            "DeliveryCount": await conn.scalar(select(func.count()).where(this)),
+            "Deliveries": [delivery_view(row) for row in deliveries],
+            "EventCount": await conn.scalar(select(func.count()).where(events)),
+            "Events": [_event_view(row) for row in shown_events],
+        }
+    return view
+
+
+def _message_view(row: Any) -> dict[str, Any]:
+    return {
+        "MessageID": str(row.id),
+        "UserID": row.user_id,
+        "SenderDomainID": row.sender_domain_id,
+        "MailFrom": row.mail_from,
+        "From": row.header_from,
+        "Subject": row.subject,
+        "MessageIDHeader": row.message_id_header,
+        "Size": row.size,
+        "RecipientCount": row.recipient_count,
+        "Tags": row.tags,
+        "Source": row.source,
+        "ClientIP": row.client_ip,
+        "SendAt": iso_time(row.send_at),
+        "CampaignID": row.campaign_id,
+        "QueuedAt": iso_time(row.created_at),
+    }
+
+
+def _event_view(row: Any) -> dict[str, Any]:
+    return {
+        "EventID": row.id,
+        "Type": row.type,
+        "DeliveryID": row.delivery_id,
+        "Recipient": row.recipient,
+        "CreatedAt": iso_time(row.created_at),
+        "Data": row.data or {},
+    }

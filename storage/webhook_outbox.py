@@ -29,6 +29,7 @@ from storage.models import (
     SenderDomain,
     Webhook,
     WebhookCall,
+    iso_time,
     utcnow,
 )
 
@@ -269,10 +270,6 @@ async def list_calls(
     return [_call_view(row) for row in rows]
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _call_view(row: Any) -> dict[str, Any]:
     pending = row.status is OutboxStatus.PENDING
     return {
@@ -283,13 +280,31 @@ def _call_view(row: Any) -> dict[str, Any]:
         "Event": row.type,
         "Status": str(row.status),
         "Attempts": row.attempts,
-        "NextAttemptAt": _time(row.next_attempt_at) if pending else None,
-        "LastAttemptAt": _time(row.last_attempt_at),
+        "NextAttemptAt": iso_time(row.next_attempt_at) if pending else None,
+        "LastAttemptAt": iso_time(row.last_attempt_at),
         "LastHTTPStatus": row.last_status,
         "LastResponse": row.last_response,
-        "CreatedAt": _time(row.created_at),
-        "DeliveredAt": _time(row.delivered_at),
+        "CreatedAt": iso_time(row.created_at),
+        "DeliveredAt": iso_time(row.delivered_at),
     }
+
+
+async def unknown_ids(engine: AsyncEngine, selection: Selection) -> list[str]:
+    """The ids in `selection` that name nothing: a call, an event with calls, or a webhook
+    that does not exist (an operator's typo, which must not read as "nothing to do")."""
+    checks = [
+        (selection.outbox_id, WebhookCall.id, "no webhook call (OutboxID) {}"),
+        (selection.event_id, WebhookCall.event_id, "no webhook calls for event {}"),
+        (selection.webhook_id, Webhook.id, "no webhook {}"),
+    ]
+    unknown = []
+    async with engine.connect() as conn:
+        for value, column, text in checks:
+            if value is None:
+                continue
+            if await conn.scalar(select(column).where(column == value).limit(1)) is None:
+                unknown.append(text.format(value))
+    return unknown
 
 
 async def replay(engine: AsyncEngine, selection: Selection) -> int:

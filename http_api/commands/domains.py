@@ -145,10 +145,10 @@ async def owned_domain(call: Call) -> SenderDomain:
 
 @command("emailgateway.deletedomain", permission=Permission.MANAGE_DOMAIN)
 async def delete_domain(call: Call) -> dict[str, Any]:
-    """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent."""
+    """1: no DomainID; 2: no such domain, or another user's. Its pending mail is not sent
+    (storage.domains.delete_domain, as `mailgate domain delete`)."""
     assert call.caller is not None
     domain_id = (await owned_domain(call)).id
-    await clear_domain_queue(call.db.engine, domain_id)
     try:
         await domains.delete_domain(call.db.engine, domain_id, call.caller.user_id)
     except domains.NotFound:

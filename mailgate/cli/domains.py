@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from dns_tools.names import dns_label
-from mailgate.cli.output import command, emit, group, say, with_engine
+from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine, with_existing
 from mailgate.config import Settings
 from mta.sender_records import records_for
 from storage import accounts, domains
-from storage.models import DomainStatus
+from storage.models import DomainStatus, SenderDomain, iso_time
 
 
 def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
@@ -39,28 +39,65 @@ def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as error:
         say(f"invalid --subdomain {args.subdomain!r}: {error}")
         return 1
-    try:
-        domain = with_engine(
-            settings,
-            lambda engine: domains.add_domain(
-                engine, args.user, name, settings.return_path_subdomain, subdomain
-            ),
-        )
-    except (domains.NotFound, domains.LimitReached, accounts.AlreadyExists) as error:
-        say(str(error))
-        return 1
+    domain = with_existing(
+        settings,
+        lambda engine: domains.add_domain(
+            engine, args.user, name, settings.return_path_subdomain, subdomain
+        ),
+        domains.NotFound, domains.LimitReached, accounts.AlreadyExists,
+    )  # fmt: skip
     emit(domain_view(settings, domain))
     say("publish the DNS records above, then enable the domain: mailgate domain enable ID")
     return 0
 
 
 def _set_status(settings: Settings, domain_id: int, status: DomainStatus) -> int:
-    try:
-        with_engine(settings, lambda engine: domains.set_domain_status(engine, domain_id, status))
-    except domains.NotFound as error:
-        say(str(error))
-        return 1
+    with_existing(
+        settings,
+        lambda engine: domains.set_domain_status(engine, domain_id, status),
+        domains.NotFound,
+    )
     emit({"DomainID": domain_id, "Status": str(status)})
+    return 0
+
+
+def domain_state(domain: SenderDomain) -> dict[str, Any]:
+    """Whose a domain is and whether it may send (Enabled) and was seen in DNS (Verified): a
+    row of `domain list`, and the head of `domain show`."""
+    return {
+        "DomainID": domain.id,
+        "SenderDomain": domain.name,
+        "UserID": domain.user_id,
+        "Status": str(domain.status),
+        "Enabled": domain.status == DomainStatus.ENABLED,
+        "Verified": domain.verified_at is not None,
+        "VerifiedAt": iso_time(domain.verified_at),
+        "CreatedAt": iso_time(domain.created_at),
+    }
+
+
+def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> int:
+    found = with_engine(settings, lambda engine: domains.list_domains(engine, args.user))
+    emit_lines([domain_state(domain) for domain in found])
+    return 0
+
+
+def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> int:
+    domain = with_existing(
+        settings, lambda engine: domains.get_domain(engine, args.id), domains.NotFound
+    )
+    emit({**domain_state(domain), **domain_view(settings, domain)})
+    return 0
+
+
+def cmd_domain_delete(settings: Settings, args: argparse.Namespace) -> int:
+    """The same deletion as the API's `emailgateway.deletedomain` (storage.domains.delete_domain):
+    the domain goes with its DKIM key, SMTP credentials, API keys, webhooks and suppressions;
+    its pending mail is marked failed; its messages and events stay, for the statistics."""
+    failed = with_existing(
+        settings, lambda engine: domains.delete_domain(engine, args.id), domains.NotFound
+    )
+    emit({"DomainID": args.id, "Deleted": True, "FailedRecipients": failed})
     return 0
 
 
@@ -80,6 +117,15 @@ def register(commands: Any) -> None:
     domain_add.add_argument("name")
     domain_add.add_argument("--user", type=int, required=True, help="owner's UserID")
     domain_add.add_argument("--subdomain", help="return-path subdomain (default from config)")
-    for action, handler in (("enable", cmd_domain_enable), ("disable", cmd_domain_disable)):
-        sub = command(domain, action, handler, help=f"{action} a sender domain")
-        sub.add_argument("id", type=int)
+    domain_list = command(
+        domain, "list", cmd_domain_list, help="sender domains as JSON lines, oldest first"
+    )
+    domain_list.add_argument("--user", type=int, help="only this UserID's domains")
+    for action, handler, helptext in (
+        ("enable", cmd_domain_enable, "enable a sender domain"),
+        ("disable", cmd_domain_disable, "disable a sender domain"),
+        ("show", cmd_domain_show, "a sender domain and the DNS records it publishes"),
+        ("delete", cmd_domain_delete, "delete a sender domain; its pending mail is not sent"),
+    ):
+        sub = command(domain, action, handler, help=helptext)
+        sub.add_argument("id", type=int, help="the DomainID")

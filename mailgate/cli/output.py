@@ -82,6 +82,19 @@ def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]
     return run_with_engine(settings, checked)
 
 
+def with_existing(
+    settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]], *missing: type[Exception]
+) -> Any:
+    """`with_engine` for a command naming something that may not exist (or may not be made):
+    when `work` raises one of `missing`, its message is said in one line and the command exits
+    with status 1, without a traceback."""
+    try:
+        return with_engine(settings, work)
+    except missing as error:
+        say(str(error))
+        raise SystemExit(1) from None
+
+
 def run_with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
     """Run `work` on an engine of the configured database, disposed of afterwards."""
 

@@ -1,4 +1,5 @@
-"""`mailgate queue ...`: the delivery queue: counts, retry now, removal, explanations."""
+"""`mailgate queue ...`: the delivery queue: counts, listings, one message, retry now, removal,
+explanations."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import argparse
 import uuid
 from typing import Any
 
-from mailgate.cli.output import command, emit, say, with_engine
+from mailgate.cli.output import command, emit, emit_lines, say, with_engine
 from mailgate.config import Settings
 from storage import queue_admin
+from storage.models import DeliveryStatus
+
+MAX_LIMIT = 10_000  # rows a listing may ask for: more is a query for the database, not a look
+
+
+def row_limit(text: str) -> int:
+    """--limit: how many rows at most, from 1 to MAX_LIMIT (argparse names the option)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
 
 
 def _selection(args: argparse.Namespace) -> dict[str, Any]:
@@ -21,6 +32,26 @@ def _selection(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
     emit(with_engine(settings, queue_admin.queue_summary))
+    return 0
+
+
+def cmd_queue_list(settings: Settings, args: argparse.Namespace) -> int:
+    selection = queue_admin.DeliveryFilter(
+        recipient_domain=args.domain,
+        sender_domain_id=args.sender_domain,
+        status=None if args.status is None else DeliveryStatus(args.status),
+        limit=args.limit,
+    )
+    emit_lines(with_engine(settings, lambda e: queue_admin.list_deliveries(e, selection)))
+    return 0
+
+
+def cmd_queue_show(settings: Settings, args: argparse.Namespace) -> int:
+    found = with_engine(settings, lambda e: queue_admin.show_message(e, args.id, args.limit))
+    if found is None:
+        say(f"no message {args.id} in the queue")
+        return 1
+    emit(found)
     return 0
 
 
@@ -57,7 +88,10 @@ def cmd_queue_explain(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     queue = command(
-        commands, "queue", cmd_queue, help="the delivery queue: counts, retry, delete, explain"
+        commands,
+        "queue",
+        cmd_queue,
+        help="the delivery queue: counts, list, show, retry, delete, explain",
     )
     actions = queue.add_subparsers(dest="action", metavar="ACTION")
     for action, handler, helptext in (
@@ -74,3 +108,15 @@ def register(commands: Any) -> None:
         actions, "explain", cmd_queue_explain, help="why a message or recipient is waiting"
     )
     explain.add_argument("id", help="a message id, or a DeliveryID")
+    listing = command(
+        actions, "list", cmd_queue_list, help="recipients as JSON lines, newest first"
+    )
+    listing.add_argument("--domain", help="a recipient domain")
+    listing.add_argument("--sender-domain", type=int, help="a sender DomainID")
+    listing.add_argument("--status", choices=[str(status) for status in DeliveryStatus])
+    show = command(actions, "show", cmd_queue_show, help="a message, its recipients and events")
+    show.add_argument("id", type=uuid.UUID, help="a message id")
+    for sub in (listing, show):
+        sub.add_argument(
+            "--limit", type=row_limit, default=100, help=f"rows at most (1 to {MAX_LIMIT})"
+        )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mailgate.cli.output import command, emit, group, say, with_engine
+from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine
 from mailgate.config import Settings
 from storage import accounts
-from storage.models import Permission
+from storage.models import Permission, UserStatus, iso_time
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -55,6 +55,28 @@ def cmd_user_limits(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def user_row(user: accounts.UserListing) -> dict[str, Any]:
+    """An account as `user list` shows it (no password hash, no key: those are never shown
+    again after `user add`)."""
+    return {
+        "UserID": user.user_id,
+        "Email": user.email,
+        "Status": str(user.status),
+        "Active": user.status == UserStatus.ACTIVE,
+        "Trusted": user.trusted,
+        "Permissions": user.permissions,
+        "ParentUserID": user.parent_user_id,
+        "SendLimitHourly": user.send_limit_hourly,
+        "SendLimitDaily": user.send_limit_daily,
+        "CreatedAt": iso_time(user.created_at),
+    }
+
+
+def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
+    emit_lines([user_row(user) for user in with_engine(settings, accounts.list_users)])
+    return 0
+
+
 def register(commands: Any) -> None:
     user = group(commands, "user", help="manage users")
     user_add = command(
@@ -62,6 +84,7 @@ def register(commands: Any) -> None:
     )
     user_add.add_argument("email")
     user_add.add_argument("--password", help="password for User.Login")
+    command(user, "list", cmd_user_list, help="every user as JSON lines, oldest first")
     permissions = command(
         user, "permissions", cmd_user_permissions, help="show, grant or revoke API permissions"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine
 from mailgate.config import Settings
 
@@ -38,7 +40,16 @@ def cmd_webhooks_replay(settings: Settings, args: argparse.Namespace) -> int:
     if not (args.outbox or args.dead or args.event):
         say("name what to replay: --outbox ID, --dead [--webhook ID] or --event ID")
         return 2
-    count = with_engine(settings, lambda e: webhook_outbox.replay(e, _calls(args)))
+    selection = _calls(args)
+
+    async def replayed(engine: AsyncEngine) -> tuple[list[str], int]:
+        unknown = await webhook_outbox.unknown_ids(engine, selection)
+        return unknown, 0 if unknown else await webhook_outbox.replay(engine, selection)
+
+    unknown, count = with_engine(settings, replayed)
+    if unknown:
+        say("; ".join(unknown))
+        return 1
     emit({"Replayed": count})
     return 0
 
