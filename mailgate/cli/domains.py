@@ -8,12 +8,15 @@ from typing import Any
 from dns_tools.names import dns_label
 from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine, with_existing
 from mailgate.config import Settings
+from mailgate.deployment_checks import deployment_warnings
 from mta.sender_records import records_for
 from storage import accounts, domains
 from storage.models import DomainStatus, SenderDomain, iso_time
 
 
 def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
+    """The domain and the records to publish, with what is wrong in them on this gateway (its
+    hostname in the SPF include and CNAMEs, its public_url in the links)."""
     return_path = domains.return_path_domain(domain, settings.return_path_subdomain)
     records = records_for(domain, settings)
     return {
@@ -23,7 +26,14 @@ def domain_view(settings: Settings, domain: Any) -> dict[str, Any]:
         "ReturnPathDomain": return_path,
         "DKIMSelector": domain.dkim_selector,
         "DNSRecords": [record.as_dict() for record in records],
+        "Warnings": deployment_warnings(settings),
     }
+
+
+def emit_domain(view: dict[str, Any]) -> None:
+    emit(view)
+    for warning in view["Warnings"]:
+        say(f"WARNING: {warning}")
 
 
 def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -46,7 +56,7 @@ def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
         ),
         domains.NotFound, domains.LimitReached, accounts.AlreadyExists,
     )  # fmt: skip
-    emit(domain_view(settings, domain))
+    emit_domain(domain_view(settings, domain))
     say("publish the DNS records above, then enable the domain: mailgate domain enable ID")
     return 0
 
@@ -86,7 +96,7 @@ def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> int:
     domain = with_existing(
         settings, lambda engine: domains.get_domain(engine, args.id), domains.NotFound
     )
-    emit({**domain_state(domain), **domain_view(settings, domain)})
+    emit_domain({**domain_state(domain), **domain_view(settings, domain)})
     return 0
 
 

@@ -25,6 +25,7 @@ DOMAIN_FIELDS = {
     "ReturnPathDomain",
     "DKIMSelector",
     "DNSRecords",
+    "Warnings",
 }
 
 
@@ -253,3 +254,25 @@ def test_sms_sender_names_are_added_then_confirmed(gateway: Gateway, user_id: in
         refused = gateway.cli("sms", "sender", *args, check=False)
         assert refused.returncode == 1 and shown in refused.stderr, refused.stderr
     assert query(gateway.data_dir, "SELECT name FROM sms_senders") == [("My Shop",)]
+
+
+def test_domain_add_warns_beside_the_records_when_they_point_at_a_private_name(
+    gateway: Gateway, user_id: int
+) -> None:
+    result = gateway.cli("domain", "add", "warned.example", "--user", str(user_id))
+    domain = json.loads(result.stdout)
+    spf = next(r for r in domain["DNSRecords"] if r["Purpose"] == "SPF")
+    assert "include:mx.mailgate.test" in spf["Value"]
+    hostname, public_url = domain["Warnings"]
+    assert "hostname is 'mx.mailgate.test', not a public DNS name" in hostname
+    assert "MAILGATE_HOSTNAME" in hostname and "MAILGATE_PUBLIC_URL" in public_url
+    assert f"WARNING: {hostname}" in result.stderr
+    shown = gateway.json("domain", "show", str(domain["DomainID"]))
+    assert shown["Warnings"] == domain["Warnings"]
+
+    production = {
+        "MAILGATE_HOSTNAME": "mx.example.com",
+        "MAILGATE_PUBLIC_URL": "https://t.example.com",
+    }
+    quiet = gateway.cli("domain", "show", str(domain["DomainID"]), env=production)
+    assert json.loads(quiet.stdout)["Warnings"] == [] and "WARNING" not in quiet.stderr
