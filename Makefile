@@ -19,7 +19,10 @@ run: init
 	$(BIN)/mailgate serve
 
 # Two workers (this machine has 2 cores); --dist loadfile keeps a module's gateway on one worker.
+# The suite starts `mailgate` about a thousand times; compiling the sources once first spares
+# each process compiling them again where PYTHONDONTWRITEBYTECODE is set (0.3 s of CPU each).
 test: $(STAMP)
+	$(BIN)/python -m compileall -q -j 0 mailgate mta http_api storage dns_tools
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)

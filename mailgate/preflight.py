@@ -11,9 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from mailgate.config import Settings
 from storage.engine import create_engine, is_sqlite, shown_url
+from storage.migrate import VERSION_QUERY, latest_revision, upgrade
 
 # How long a command waits for PostgreSQL before saying it cannot reach it.
 CONNECT_TIMEOUT = 10.0
@@ -35,13 +37,15 @@ def data_dir_usable(settings: Settings) -> None:
         raise Refusal(f"data directory {path}: permission denied for this user {where}")
 
 
-def database_reachable(settings: Settings) -> None:
-    """The database exists (SQLite: the file `mailgate init` made) and answers a query."""
+def database_reachable(settings: Settings) -> str | None:
+    """The database exists (SQLite: the file `mailgate init` made) and answers a query; returns
+    its schema's revision (None before the first migration), so a command that finds it
+    current need not load the migrations."""
     url = settings.database_url
     if is_sqlite(url):
         _sqlite_file_usable(settings, Path(make_url(url).database or ""))
     try:
-        asyncio.run(_select_one(url))
+        return asyncio.run(_schema_revision(url))
     except Exception as error:  # any failure to connect is reported as one line
         raise Refusal(
             f"cannot open the database {shown_url(url)} ({_named(settings, 'database_url')}): "
@@ -59,12 +63,23 @@ def _sqlite_file_usable(settings: Settings, path: Path) -> None:
             raise Refusal(f"database {path}: {needed} is not writable by this user ({setting})")
 
 
-async def _select_one(url: str) -> None:
+def ensure_schema(settings: Settings) -> None:
+    """Check the database as `database_reachable` does, and migrate it when it is behind."""
+    if database_reachable(settings) != latest_revision():
+        upgrade(settings.database_url)
+
+
+async def _schema_revision(url: str) -> str | None:
     options = {} if is_sqlite(url) else {"connect_args": {"timeout": CONNECT_TIMEOUT}}
     engine = create_engine(url, **options)
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+        async with engine.connect() as conn:
+            try:
+                return await conn.scalar(text(VERSION_QUERY))
+            except DBAPIError:  # no alembic_version table: nothing migrated yet
+                return None
     finally:
         await engine.dispose()
 

@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailgate.cluster import check_conversion_key
 from mailgate.config import Settings
-from mailgate.preflight import data_dir_usable, database_reachable
+from mailgate.preflight import data_dir_usable, ensure_schema
 from storage.engine import create_engine
-from storage.migrate import upgrade
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -72,8 +71,7 @@ def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]
     date and check this node's secrets against the cluster's, then run `work` on an engine of
     the configured database."""
     data_dir_usable(settings)
-    database_reachable(settings)
-    upgrade(settings.database_url)
+    ensure_schema(settings)
 
     async def checked(engine: AsyncEngine) -> Any:
         await check_conversion_key(engine, settings)

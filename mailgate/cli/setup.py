@@ -16,7 +16,7 @@ from mailgate import cluster
 from mailgate.cli.output import command, emit, run_with_engine, say, with_engine
 from mailgate.config import Settings
 from mailgate.deployment_checks import deployment_warnings
-from mailgate.preflight import Refusal, data_dir_usable, database_reachable
+from mailgate.preflight import Refusal, data_dir_usable, database_reachable, ensure_schema
 from mailgate.worker_health import process_alive
 from storage import accounts
 from storage.engine import is_sqlite, shown_url
@@ -76,13 +76,12 @@ def database_reachable_or_new(settings: Settings) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Everything that can refuse comes before anything is created (the metrics directory).
     data_dir_usable(settings)
-    database_reachable(settings)
+    ensure_schema(settings)
     if not settings.tls_cert.exists():
         raise Refusal(
             f"no TLS certificate at {settings.tls_cert} (tls_cert, MAILGATE_TLS_CERT): "
             "run `mailgate init` first"
         )
-    upgrade(settings.database_url)
     run_with_engine(settings, lambda engine: node_ready(engine, settings))
     log.info(
         "config file %s; data directory %s; database %s",
@@ -122,8 +121,7 @@ async def node_ready(engine: AsyncEngine, settings: Settings) -> None:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     data_dir_usable(settings)
-    database_reachable(settings)
-    upgrade(settings.database_url)
+    ensure_schema(settings)
     run_with_engine(settings, lambda engine: cluster.check_conversion_key(engine, settings))
     from mailgate.serve import deliver_only
 

@@ -7,13 +7,14 @@ import base64
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts
 from storage.engine import Database
-from storage.migrate import alembic_config, upgrade_async
+from storage.migrate import alembic_config, latest_revision, upgrade_async
 from storage.models import ALL_PERMISSIONS, Base, Suppression, SuppressionScope, User
 
 
@@ -32,6 +33,13 @@ async def test_migrations_create_every_model_table_and_run_twice(
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == head
         assert await conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+
+
+def test_the_latest_revision_commands_compare_with_is_alembics_head() -> None:
+    """Commands skip loading the migrations when the schema is at `latest_revision()`: it must
+    be the head alembic would migrate to, or a new migration would never run."""
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert heads == [latest_revision()]
 
 
 async def migrate_to(db_url: str, revision: str) -> None:
