@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database, create_engine
 from storage.migrate import upgrade_async
+from tests.cli_runner import run_cli
 from tests.dns_server import DnsServer
 
 POSTGRES = os.environ.get("MAILGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -208,11 +209,10 @@ class Gateway:
     def cli(
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """`mailgate ARGS` on this installation; `env` adds to or overrides its settings."""
-        result = subprocess.run(
-            [*MAILGATE, *args], env=self.env | (env or {}), capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+        """`mailgate ARGS` on this installation; `env` adds to or overrides its settings. Each
+        command is a process of its own, forked from one that imported the CLI already
+        (tests/cli_runner.py): the suite runs about a thousand of them."""
+        result = run_cli(list(args), self.env | (env or {}))
         if check and result.returncode != 0:
             raise AssertionError(f"mailgate {' '.join(args)} failed: {result.stderr}")
         return result
