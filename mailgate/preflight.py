@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from mailgate.config import Settings
+from mailgate.worker_health import describe
 from storage.engine import create_engine, is_sqlite, shown_url
 from storage.migrate import VERSION_QUERY, latest_revision, upgrade
 
@@ -49,7 +50,7 @@ def database_reachable(settings: Settings) -> str | None:
     except Exception as error:  # any failure to connect is reported as one line
         raise Refusal(
             f"cannot open the database {shown_url(url)} ({_named(settings, 'database_url')}): "
-            f"{_one_line(error)}"
+            f"{describe(error)}"
         ) from None
 
 
@@ -89,8 +90,3 @@ def _named(settings: Settings, name: str) -> str:
     source = settings.sources.get(name, "default")
     origin = "its default" if source == "default" else source
     return f"setting {name}, MAILGATE_{name.upper()}; from {origin}"
-
-
-def _one_line(error: BaseException) -> str:
-    message = " ".join(str(error).split()) or type(error).__name__
-    return message[:300]
