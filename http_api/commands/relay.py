@@ -24,7 +24,8 @@ from storage.credentials import authenticate
 from storage.models import Message
 from storage.queue import QueueWriteError
 
-_EXISTING = select(Message.id).where(Message.id == bindparam("id"))
+# The domain whose message holds an id: a UUID names a retry only within its own domain.
+_HOLDER = select(Message.sender_domain_id).where(Message.id == bindparam("id"))
 
 
 def _refused(refusal: Refusal | None, reply: str) -> dict[str, Any]:
@@ -57,8 +58,14 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
             reply = reason.reply(", ".join(suppressed)) if reason else "554 5.5.1 No recipients"
             return _refused(reason, reply)
         named = uuid_or_none(call.get("UUID"))
-        if named is not None and await call.db.scalar(_EXISTING, {"id": named}) is not None:
-            return _queued(named, suppressed) | echo  # a retry of a call that succeeded
+        if named is not None:
+            holder = await call.db.scalar(_HOLDER, {"id": named})
+            if holder == credential.domain_id:
+                return _queued(named, suppressed) | echo  # a retry of a call that succeeded
+            if holder is not None:
+                # Another domain's message has this id: queue under a new one, so the message
+                # is stored and the caller learns nothing of the other.
+                named = None
         queue_id = await submit(
             gateway,
             sender,

@@ -89,6 +89,27 @@ def test_a_relayed_message_is_queued_signed_and_once_per_uuid(relay: Relay) -> N
     assert len(stored(relay, name)) == 2  # still one message, two recipients
 
 
+def test_a_uuid_another_domain_used_is_a_new_message_not_a_retry(relay: Relay) -> None:
+    name = str(uuid.uuid4())
+    mine = {"MailFrom": relay.sender.address, "RcptTo": "friend@example.org"}
+    relay.relay(UUID=name, RawEmail=raw_email(relay.sender.address, "First"), **mine)
+
+    other_user = int(relay.gateway.json("user", "add", "owner@clash.test")["UserID"])
+    other = add_sender(relay.gateway, other_user, "clash.test")
+    answer = relay.call(
+        SMTPUsername=other.username, SMTPPassword=other.password, UUID=name,
+        MailFrom=other.address, RcptTo="someone@example.org",
+        RawEmail=raw_email(other.address, "Second"),
+    )  # fmt: skip
+    assert answer["Success"] is True
+    queue_id = answer["SMTPResponse"].removeprefix("250 2.0.0 Ok: queued as ")
+    assert queue_id != name  # a new id: the message is stored, the other one is not revealed
+    [(raw, recipient)] = stored(relay, queue_id)
+    assert recipient == "someone@example.org" and b"Subject: Second" in bytes(raw)
+    [(first, _)] = stored(relay, name)
+    assert b"Subject: First" in bytes(first)
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
