@@ -24,11 +24,22 @@ def has_bare_line_ending(content: bytes) -> bool:
     return content.count(b"\n") != crlf or content.count(b"\r") != crlf
 
 
+class MalformedHeader(ValueError):
+    """A header section that is not RFC 5322 fields. Refused rather than read past: what is
+    checked must be what is signed and what receivers parse (dkimpy and mail readers take a
+    line our reader stopped at as a header)."""
+
+
+# RFC 5322 3.6.8: printable ASCII but the colon.
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
+
+
 @dataclass(frozen=True)
 class HeaderSummary:
     """The header fields the submission path decides on."""
 
     from_addresses: tuple[str, ...]
+    sender_addresses: tuple[str, ...]
     subject: str | None
     message_id: str | None
     has_date: bool
@@ -36,16 +47,24 @@ class HeaderSummary:
     header_from: str | None
 
 
-def _header_fields(content: bytes) -> list[tuple[str, str]]:
+def _header_fields(content: bytes, strict: bool = False) -> list[tuple[str, str]]:
+    """The header fields, lower-case names; `strict` refuses (MalformedHeader) a line that is
+    neither a field nor a continuation and a NUL, where the lenient reader (for inbound reports,
+    which are stored whatever their form) stops at the first such line."""
     head = content.split(b"\r\n\r\n", 1)[0]
+    if strict and b"\0" in head:
+        raise MalformedHeader("NUL in the header section")
     fields: list[tuple[str, str]] = []
-    for line in head.split(b"\r\n"):
+    for number, line in enumerate(head.split(b"\r\n"), 1):
         if line[:1] in (b" ", b"\t") and fields:
             name, value = fields[-1]
             fields[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
             continue
         name, colon, value = line.partition(b":")
-        if not colon or not name or b" " in name.strip() or name != name.rstrip():
+        name = name.rstrip(b" \t")  # `From : x` is a From field (RFC 5322 4.5.8 obsolete form)
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            if strict:
+                raise MalformedHeader(f"header line {number} is not a header field")
             break
         fields.append(
             (name.decode("ascii", "replace").lower(), value.strip().decode("utf-8", "replace"))
@@ -60,29 +79,40 @@ def _decoded(value: str) -> str:
         return value
 
 
-def read_headers(content: bytes) -> HeaderSummary:
-    fields = _header_fields(content)
+def read_headers(content: bytes, strict: bool = False) -> HeaderSummary:
+    """What the submission path decides on. `strict` (mail we relay and sign) also refuses a
+    malformed header section and more than one From or Sender field (RFC 5322 3.6); the
+    Sender's address is checked like the From addresses, as both name who sends."""
+    fields = _header_fields(content, strict)
     first: dict[str, str] = {}
     from_values: list[str] = []
+    sender_values: list[str] = []
     hops = 0
     for name, value in fields:
         first.setdefault(name, value)
         if name == "from":
             from_values.append(value)
+        elif name == "sender":
+            sender_values.append(value)
         elif name == "received":
             hops += 1
-    addresses = tuple(
-        addr.lower() for _, addr in email.utils.getaddresses(from_values) if "@" in addr
-    )
+    if strict and (len(from_values) > 1 or len(sender_values) > 1):
+        raise MalformedHeader("more than one From or Sender field")
+    addresses = _addresses(from_values)
     subject = first.get("subject")
     return HeaderSummary(
         from_addresses=addresses,
+        sender_addresses=_addresses(sender_values),
         subject=_decoded(subject)[:998] if subject is not None else None,
         message_id=first.get("message-id"),
         has_date="date" in first,
         hops=hops,
         header_from=_decoded(from_values[0])[:998] if from_values else None,
     )
+
+
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    return tuple(addr.lower() for _, addr in email.utils.getaddresses(values) if "@" in addr)
 
 
 def domain_of(address: str) -> str:

@@ -95,6 +95,7 @@ NEEDS_SMTPUTF8 = Refused(
     "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)", Reason.SMTPUTF8
 )
 MISSING_FROM_HEADER = Refused("550 5.6.0 Message has no valid From: header", Reason.HEADERS)
+MALFORMED_HEADER = Refused("554 5.6.0 Message header is malformed", Reason.HEADERS)
 
 # aiosmtpd's own refusals, by basic code. In aiosmtpd 1.4 each of these codes has one cause
 # there (552: SIZE= or the message over data_size_limit; 530: a command before STARTTLS; 538:

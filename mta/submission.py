@@ -24,6 +24,7 @@ from cachetools import TTLCache
 from mta import replies
 from mta.assembly import (
     HeaderSummary,
+    MalformedHeader,
     domain_of,
     has_bare_line_ending,
     missing_headers,
@@ -180,13 +181,16 @@ async def split_suppressed(
 def check_content(gw: Gateway, sender: SenderContext | None, content: bytes) -> HeaderSummary:
     if has_bare_line_ending(content):
         raise SubmissionRefused(replies.BARE_LINE_ENDING)
-    summary = read_headers(content)
+    try:
+        summary = read_headers(content, strict=sender is not None)
+    except MalformedHeader as error:
+        raise SubmissionRefused(replies.MALFORMED_HEADER.detailed(str(error))) from None
     if summary.hops >= gw.hop_limit:
         raise SubmissionRefused(replies.TOO_MANY_HOPS)
     if sender is not None:
         if not summary.from_addresses:
             raise SubmissionRefused(replies.MISSING_FROM_HEADER)
-        check_sender(sender, summary.from_addresses)
+        check_sender(sender, summary.from_addresses + summary.sender_addresses)
     return summary
 
 

@@ -73,13 +73,13 @@ def test_from_header_must_be_in_the_credential_domain(installation: Installation
     with logged_in(installation.submission, alpha.username, alpha.password) as smtp:
         reply = send(smtp, alpha.address, message("Boss <ceo@other.example>", body=token))
         expect(reply, "553 5.7.1 Invalid sender domain")
-        # A second From: with a foreign address is refused too, whatever the first says.
+        # A second From: is refused whatever the first says (RFC 5322 allows one).
         reply = send(
             smtp,
             alpha.address,
             message(alpha.address, body=token, extra="From: ceo@other.example\r\n"),
         )
-        expect(reply, "553 5.7.1")
+        expect(reply, "554 5.6.0 Message header is malformed: more than one From or Sender")
         reply = send(
             smtp,
             alpha.address,
@@ -88,6 +88,33 @@ def test_from_header_must_be_in_the_credential_domain(installation: Installation
         expect(reply, "550 5.6.0")
         # The session goes on: a good message after the refusals is queued.
         queued_id(send(smtp, alpha.address, message(alpha.address)))
+    assert messages_containing(installation.data_dir, token.encode()) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        # dkimpy and mail readers take `From :` as a From field: so does the check.
+        ("From : ceo@other.example\r\n", "554 5.6.0 Message header is malformed: more than one"),
+        ("X-Junk\r\n", "554 5.6.0 Message header is malformed: header line 4 is not a header"),
+        ("X-Nul: a\0b\r\n", "554 5.6.0 Message header is malformed: NUL in the header"),
+        ("Sender: ceo@other.example\r\n", "553 5.7.1 Invalid sender domain"),
+    ],
+)
+def test_a_header_section_is_read_as_it_is_signed(
+    installation: Installation, extra: str, refused: str
+) -> None:
+    """What the sender check reads is what is signed and what receivers read: a line it could
+    not read is a permanent refusal (never the 451 of a signing error), and a Sender outside
+    the credential's domain is refused like a From."""
+    alpha = installation.alpha
+    token = marker()
+    with logged_in(installation.submission, alpha.username, alpha.password) as smtp:
+        content = message(alpha.address, body=token, extra=extra)
+        expect(send(smtp, alpha.address, content), refused)
+        queued_id(
+            send(smtp, alpha.address, message(alpha.address, extra=f"Sender: {alpha.address}\r\n"))
+        )
     assert messages_containing(installation.data_dir, token.encode()) == 0
 
 
