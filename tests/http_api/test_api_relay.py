@@ -110,6 +110,14 @@ def test_a_uuid_another_domain_used_is_a_new_message_not_a_retry(relay: Relay) -
     assert b"Subject: First" in bytes(first)
 
 
+def test_a_malformed_header_is_a_permanent_refusal_not_a_server_error(relay: Relay) -> None:
+    address = relay.sender.address
+    raw = f"From: {address}\r\nX-Junk\r\nSubject: x\r\n\r\nHello.\r\n"
+    answer = relay.relay(MailFrom=address, RcptTo="friend@example.org", RawEmail=raw)
+    assert answer["Success"] is False
+    assert answer["SMTPResponse"].startswith("554 5.6.0 Message header is malformed")
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
