@@ -17,6 +17,7 @@ import functools
 import inspect
 import ipaddress
 import logging
+import re
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -227,12 +228,18 @@ def _hook_names(cls: type, prefixes: tuple[str, ...]) -> list[str]:
     return [name for name in dir(cls) if name.startswith(prefixes)]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: Refused) -> Refused | None:
-    """Bytes that are not UTF-8 (kept by aiosmtpd as lone surrogates) are bad syntax; UTF-8
-    without the SMTPUTF8 parameter is refused as RFC 6531 3.4 asks."""
+    """Bytes that are not UTF-8 (kept by aiosmtpd as lone surrogates) and control characters
+    (NUL included: RFC 5321 4.1.2 allows none, even quoted) are bad syntax; UTF-8 without the
+    SMTPUTF8 parameter is refused as RFC 6531 3.4 asks."""
     try:
         address.encode("utf-8")
     except UnicodeEncodeError:
+        return bad_syntax
+    if _CONTROL.search(address):
         return bad_syntax
     if not smtputf8 and not address.isascii():
         return replies.NEEDS_SMTPUTF8

@@ -226,6 +226,22 @@ def test_invalid_utf8_sender_address_is_refused_permanently(
     expect(authenticated.command(f"MAIL FROM:<{sender}>"), "250 2.1.0")
 
 
+def test_control_characters_in_addresses_are_refused(
+    installation: Installation, authenticated: RawSession
+) -> None:
+    sender = installation.alpha.address
+    expect(
+        authenticated.command(b"MAIL FROM:<app\x00x@" + sender.split("@")[1].encode() + b">"),
+        "501 5.1.7 Bad sender address syntax",
+    )
+    expect(authenticated.command(f"MAIL FROM:<{sender}>"), "250 2.1.0")
+    expect(
+        authenticated.command(b'RCPT TO:<"a\x01b"@example.org>'),
+        "501 5.1.3 Bad recipient address syntax",
+    )
+    expect(authenticated.command("RCPT TO:<friend@example.org>"), "250 2.1.5")
+
+
 def test_invalid_utf8_recipient_address_is_refused_permanently(
     installation: Installation, authenticated: RawSession
 ) -> None:
