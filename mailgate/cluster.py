@@ -58,17 +58,20 @@ async def check_conversion_key(engine: AsyncEngine, settings: Settings) -> None:
     key = settings.conversion_key
     if key is None:
         if await recorded_fingerprint(engine, CONVERSION_KEY) is not None:
-            raise Refusal(
-                f"this node has no conversion key, and the database "
-                f"{shown_url(settings.database_url)} belongs to a cluster that has one: "
-                + _copy_advice(settings)
-            )
+            raise Refusal(_missing_in_cluster(settings))
         raise Refusal(
             f"no conversion key at {settings.conversion_key_path}: run `mailgate init`, "
             "or set MAILGATE_CONVERSION_KEY"
         )
     if await agree(engine, CONVERSION_KEY, key) is Agreement.DIFFERENT:
         raise Refusal(_different(settings))
+
+
+def _missing_in_cluster(settings: Settings) -> str:
+    return (
+        f"this node has no conversion key, and the database {shown_url(settings.database_url)} "
+        "belongs to a cluster that has one: " + _copy_advice(settings)
+    )
 
 
 def _different(settings: Settings) -> str:
@@ -94,7 +97,7 @@ async def join_or_found(engine: AsyncEngine, settings: Settings, replace: bool =
         await check_conversion_key(engine, settings)
         return False
     if await recorded_fingerprint(engine, CONVERSION_KEY) is not None:
-        await check_conversion_key(engine, settings)  # refuses, saying what to copy
+        raise Refusal(_missing_in_cluster(settings))
     path = settings.conversion_key_path
     text = new_key()
     if not write_secret(path, text, replace=False):

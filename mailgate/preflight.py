@@ -75,8 +75,7 @@ async def _schema_revision(url: str) -> str | None:
     engine = create_engine(url, **options)
     try:
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))  # connection failures are reported as such
             try:
                 return await conn.scalar(text(VERSION_QUERY))
             except DBAPIError:  # no alembic_version table: nothing migrated yet

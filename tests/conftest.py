@@ -264,6 +264,27 @@ class Gateway:
         return code
 
 
+def listener_ports() -> dict[str, int]:
+    """A free loopback port for each SMTP listener role a gateway opens."""
+    return {"smtp": free_port(), "submission": free_port(), "smtps": free_port()}
+
+
+def gateway_settings(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+    """A test gateway's settings: loopback only, the listeners on `ports`, a free HTTP port."""
+    return {
+        "MAILGATE_DATA_DIR": str(data_dir),
+        "MAILGATE_BIND": "127.0.0.1",
+        "MAILGATE_HOSTNAME": "mx.mailgate.test",
+        "MAILGATE_SMTP_PORT": str(ports["smtp"]),
+        "MAILGATE_SUBMISSION_PORTS": str(ports["submission"]),
+        "MAILGATE_SMTPS_PORT": str(ports["smtps"]),
+        "MAILGATE_HTTP_PORT": str(free_port()),
+        "MAILGATE_SMTP_PROCESSES": "2",
+        # Ingest tests queue mail for real-looking domains; only delivery tests send it.
+        "MAILGATE_DELIVERY_PROCESSES": "0",
+    }
+
+
 def make_gateway(tmp: Path, joining: Gateway | None = None, **env: str) -> Gateway:
     """An initialised installation in `tmp`; `joining` makes it another node of that gateway's
     database, holding its conversion key as an operator adding a node copies it."""
@@ -271,26 +292,9 @@ def make_gateway(tmp: Path, joining: Gateway | None = None, **env: str) -> Gatew
         env.setdefault("MAILGATE_DATABASE_URL", joining.database_url)
         (tmp / "conversion.key").write_bytes((joining.data_dir / "conversion.key").read_bytes())
         (tmp / "conversion.key").chmod(0o600)
-    ports = {
-        "smtp": free_port(),
-        "submission": free_port(),
-        "smtps": free_port(),
-    }
+    ports = listener_ports()
     base = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    base.update(
-        {
-            "MAILGATE_DATA_DIR": str(tmp),
-            "MAILGATE_BIND": "127.0.0.1",
-            "MAILGATE_HOSTNAME": "mx.mailgate.test",
-            "MAILGATE_SMTP_PORT": str(ports["smtp"]),
-            "MAILGATE_SUBMISSION_PORTS": str(ports["submission"]),
-            "MAILGATE_SMTPS_PORT": str(ports["smtps"]),
-            "MAILGATE_HTTP_PORT": str(free_port()),
-            "MAILGATE_SMTP_PROCESSES": "2",
-            # Ingest tests queue mail for real-looking domains; only delivery tests send it.
-            "MAILGATE_DELIVERY_PROCESSES": "0",
-        }
-    )
+    base.update(gateway_settings(tmp, ports))
     base.update(env)
     gateway = Gateway(data_dir=tmp, env=base, ports=ports)
     gateway.cli("init")

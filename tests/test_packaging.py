@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, greeting, tls_greeting, wait_until
+from tests.conftest import gateway_settings, greeting, listener_ports, tls_greeting, wait_until
 from tests.deployment import ROOT, Dockerfile, copy_build_context, read_dockerfile
 from tests.http_api.conftest import RestClient
 
@@ -116,18 +116,12 @@ def serving(installed: Installed, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The Dockerfile's CMD run from the installed venv, with its ENV and free loopback ports;
     yields the environment once every SMTP listener greets."""
     image = read_dockerfile()
-    ports = {"smtp": free_port(), "submission": free_port(), "smtps": free_port()}
+    ports = listener_ports()
     settings = {
         **image.env,
-        "MAILGATE_DATA_DIR": str(tmp_path / "data"),
-        "MAILGATE_BIND": "127.0.0.1",
+        **gateway_settings(tmp_path / "data", ports),
         "MAILGATE_HOSTNAME": "mx.packaging.test",
-        "MAILGATE_SMTP_PORT": str(ports["smtp"]),
-        "MAILGATE_SUBMISSION_PORTS": str(ports["submission"]),
-        "MAILGATE_SMTPS_PORT": str(ports["smtps"]),
-        "MAILGATE_HTTP_PORT": str(free_port()),
         "MAILGATE_SMTP_PROCESSES": "1",
-        "MAILGATE_DELIVERY_PROCESSES": "0",
     }
     env = clean_env(installed.venv, settings)
     # As an operator would first; the CMD runs `mailgate init` again (it is idempotent).
