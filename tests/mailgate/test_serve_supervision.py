@@ -147,8 +147,11 @@ def test_while_the_http_worker_cannot_start_a_fallback_answers_with_what_is_wron
         gateway.start()  # SMTP serves
 
         def unavailable() -> httpx.Response | None:
+            # The unbound listener alone answers 503 already: wait for the HTTP worker's death.
             answer = http_get(gateway, "/readyz")
-            return answer if answer is not None and answer.status_code == 503 else None
+            if answer is None or answer.status_code != 503:
+                return None
+            return answer if failures_of(answer, worker="http") else None
 
         answer = wait_until(unavailable)
         (failure,) = failures_of(answer, worker="http")
