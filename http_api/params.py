@@ -62,6 +62,26 @@ async def read_params(request: Request, limit: int | None = None) -> dict[str, A
     return params
 
 
+# The largest id a row can have (a signed 64-bit column on PostgreSQL and SQLite alike).
+MAX_ID = 2**63 - 1
+
+
+def whole_number(value: Any, low: int = 0, high: int = MAX_ID) -> int | None:
+    """`value` (a number, or its decimal text) as an int within low..high; None for anything
+    else: a parameter that is not such a number names nothing, and a value a database column
+    cannot hold must never reach a query (it raised OverflowError there)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if not text.lstrip("-").isdigit() or len(text) > 20:
+            return None
+        number = int(text)
+    return number if low <= number <= high else None
+
+
 def uuid_or_none(value: Any) -> uuid.UUID | None:
     """A message id parameter; None when absent or not a UUID (it then names no message)."""
     try:
