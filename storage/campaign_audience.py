@@ -27,6 +27,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from storage.engine import Database
 from storage.models import ListField, Segment, Subscriber, SubscriberList
+from storage.row_ids import MAX_ROW_ID, row_id
 
 EMAIL_FIELD = "emailaddress"  # "EmailAddress", matched without regard to case
 TEXT_OPERATORS = frozenset(
@@ -58,13 +59,13 @@ def _decoded(value: Any, what: str) -> Any:
 
 
 def _positive_int(value: Any, what: str) -> int:
+    """A list or segment id: a positive number a row can have (storage.row_ids)."""
     if isinstance(value, bool):
         raise AudienceError(f"{what} must be a number")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or value <= 0:
-        raise AudienceError(f"{what} must be a positive number")
-    return value
+    number = row_id(value)
+    if not number:
+        raise AudienceError(f"{what} must be a positive number no larger than {MAX_ROW_ID}")
+    return number
 
 
 def _checked_rule(rule: Any, index: int) -> dict[str, Any]:

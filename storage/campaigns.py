@@ -59,6 +59,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.row_ids import row_id
 from storage.subscriber_lists import new_hash, retrying_hash_clash
 
 NAME_LIMIT = 255
@@ -408,6 +409,17 @@ async def cancel(db: Database, user_id: int, campaign_id: int) -> Outcome:
     return await _cancel(db, found)
 
 
+async def unknown_campaigns(db: Database, user_id: int, campaign_ids: Sequence[int]) -> list[int]:
+    """The ids among `campaign_ids` that name no live campaign of the owner (another account's,
+    none, or deleted), so that a request naming one can be refused before anything changes."""
+    wanted = list(dict.fromkeys(campaign_ids))
+    statement = select(Campaign.id).where(
+        Campaign.user_id == user_id, Campaign.deleted_at.is_(None), Campaign.id.in_(wanted)
+    )
+    found = {int(found_id) for (found_id,) in await db.rows(statement)}
+    return [campaign_id for campaign_id in wanted if campaign_id not in found]
+
+
 async def delete_campaigns(db: Database, user_id: int, campaign_ids: Sequence[int]) -> list[int]:
     """Soft-delete the owner's campaigns among `campaign_ids` (others' and unknown ids are left
     alone); a Sending or Paused one is canceled first. Returns the ids deleted."""
@@ -500,12 +512,15 @@ def _target(conn: Connection, user_id: int, item: str) -> dict[str, Any]:
     of a list ("12:5"), a list hash, or a segment hash."""
     list_part, _, segment_part = item.partition(":")
     if list_part.isdigit() and (segment_part == "" or segment_part.isdigit()):
+        list_number, segment_number = row_id(list_part), row_id(segment_part or "0")
+        if list_number is None or segment_number is None:
+            raise UnknownTarget(item)  # no row has such an id
         list_id = conn.execute(
             select(SubscriberList.id).where(
-                SubscriberList.id == int(list_part), SubscriberList.user_id == user_id
+                SubscriberList.id == list_number, SubscriberList.user_id == user_id
             )
         ).scalar()
-        segment_id = int(segment_part or 0) or None
+        segment_id = segment_number or None
         if list_id is not None and segment_id is not None:
             segment_id = conn.execute(
                 select(Segment.id).where(

@@ -20,6 +20,7 @@ from storage.campaign_audience import checked_criteria, run_plan
 from storage.campaign_runs import CANCELABLE
 from storage.engine import Database
 from storage.models import Campaign, Segment, SubscriberList
+from storage.row_ids import row_id
 from storage.subscriber_lists import new_hash, retrying_hash_clash
 
 NAME_LIMIT = 255
@@ -49,10 +50,14 @@ _OF_OWNER = select(*_COLUMNS).where(
 
 
 async def owned_list_id(db: Database, user_id: int, list_key: Any) -> int | None:
-    """The id of the owner's list named by id or hash, or None."""
+    """The id of the owner's list named by id or hash, or None (a number no row can have
+    names none)."""
     key = str(list_key).strip()
-    column = SubscriberList.id if key.isdigit() else SubscriberList.hash
-    value: Any = int(key) if key.isdigit() else key
+    number = row_id(key)
+    if key.isdigit() and number is None:
+        return None
+    column = SubscriberList.id if number is not None else SubscriberList.hash
+    value: Any = number if number is not None else key
     statement = select(SubscriberList.id).where(column == value, SubscriberList.user_id == user_id)
     found = await db.scalar(statement)
     return int(found) if found is not None else None

@@ -9,8 +9,11 @@ that says what is wrong:
   (no subject, no content, no From, no audience, a recurrence that never fires) or that cannot
   be made Ready from where it is; 4 also for the campaign's other references and values: lists
   and segments that are not the user's, a RulesJsonBundle that is malformed or names lists or
-  fields the user does not have, a name or content longer than it may be, PublishOnRSS or
-  S2SEnabled that are not yes/no values.
+  fields the user does not have, a FromEmail or ReplyToEmail that is not an address, a FromEmail
+  outside the user's sender domains (the run would fail on it), a name or content longer than
+  it may be, PublishOnRSS or S2SEnabled that are not yes/no values.
+- Campaigns.Delete: {"campaigns": 1} also when an id is not a campaign of the user (another
+  account's, unknown or deleted): nothing is deleted then.
 - Campaign.Approve: 2 also for a campaign that is not Pending approval, or no longer sendable.
 - Campaign.Cancel: 2 also for a campaign that is over (Sent, Failed); Canceled again succeeds.
 
@@ -32,8 +35,9 @@ from http_api.api_php import (
     failure,
     id_param,
 )
-from http_api.commands.emails import CONTENT_PARAMS
+from http_api.commands.emails import CONTENT_PARAMS, checked_addresses
 from http_api.formats import utc_text
+from http_api.params import whole_number
 from storage import campaigns
 from storage.accounts import admin_key_matches
 from storage.campaign_audience import AudienceError
@@ -194,9 +198,10 @@ async def get(call: Call) -> dict[str, Any]:
     given = call.get("campaignid")
     if given is None:
         return failed(1, "Required parameter 'campaignid' is missing.")
-    if not str(given).strip().isdigit():
+    campaign_id = whole_number(given)
+    if campaign_id is None:
         return failed(2, "The 'campaignid' parameter must be numeric.")
-    view = await campaigns.get_campaign(call.db, call.caller.user_id, int(str(given).strip()))
+    view = await campaigns.get_campaign(call.db, call.caller.user_id, campaign_id)
     if view is None:
         return failed(2, "Campaign not found")
     email = (
@@ -225,10 +230,9 @@ STATUS_FILTERS = {str(status).lower(): status for status in CampaignStatus} | {
 
 
 def _number(value: Any, default: int) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return default
+    """A whole number parameter (0 up to the largest id), else `default`."""
+    number = whole_number(value)
+    return default if number is None else number
 
 
 def campaign_query(call: Call) -> CampaignQuery:
@@ -332,13 +336,14 @@ async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
         for param, key in CONTENT_PARAMS.items()
         if (value := call.raw(param)) is not None
     }
+    await checked_addresses(call, content, 4)
     rules, clear_rules = await _rules(call, user_id)
     tags = call.raw("Tags")
     domains = call.raw("GoogleAnalyticsDomains")
     return CampaignUpdate(
         status=wanted_status,
         name=call.get("CampaignName"),
-        email_id=_number(rel_email, -1) if rel_email is not None else None,
+        email_id=_number(rel_email, -1) if rel_email is not None else None,  # -1 names none
         content=content,
         schedule=_schedule(call),
         targets=_items(call, "RecipientListsAndSegments"),
@@ -396,13 +401,18 @@ async def copy(call: Call) -> dict[str, Any]:
 
 @command("campaigns.delete")
 async def delete(call: Call) -> dict[str, Any]:
-    """{"campaigns": 1}: no Campaigns, or an item that is not a campaign id. Ids of campaigns
-    the user does not have are passed over."""
+    """{"campaigns": 1}: no Campaigns, more than MAX_PAGE ids, an item that is not a campaign
+    id, or one that names no campaign of the user; then nothing is deleted."""
     assert call.caller is not None
+    invalid = {"Success": False, "ErrorCode": {"campaigns": 1}}
     items = split_items(call.get("Campaigns"))
-    if not items or not all(item.isdigit() for item in items):
-        return {"Success": False, "ErrorCode": {"campaigns": 1}}
-    await campaigns.delete_campaigns(call.db, call.caller.user_id, [int(i) for i in items])
+    ids = [whole_number(item) for item in items]
+    if not ids or len(ids) > MAX_PAGE or None in ids:
+        return invalid
+    wanted_ids = [i for i in ids if i is not None]
+    if await campaigns.unknown_campaigns(call.db, call.caller.user_id, wanted_ids):
+        return invalid
+    await campaigns.delete_campaigns(call.db, call.caller.user_id, wanted_ids)
     return {"Success": True, "ErrorCode": 0, "ErrorText": ""}
 
 

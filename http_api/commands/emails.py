@@ -1,8 +1,9 @@
 """`Email.Create`, `Email.Update`, `Email.Get`, `Email.Delete`: the email objects that 002's
 `RelEmailID` names (a campaign's subject, sender, reply-to and content), in the style of the
 other commands: 1 a required parameter missing, 2 no such email of the user, 3 a value the email
-cannot take (too long, a From or Reply-To that is not an address, a FetchURL that is not http(s)),
-and for Email.Delete 3 while a campaign (not deleted) sends it."""
+cannot take (too long, a From or Reply-To that is not an address, a From outside the account's
+sender domains, a FetchURL that is not http(s)), and for Email.Delete 3 while a campaign (not
+deleted) sends it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.formats import utc_text
 from mta.composition import checked_address
+from mta.policy import address_refusal
 from storage import campaigns
+from storage.domains import sender_for_address_domain
 
 # The content parameters (Email.*, and Campaign.Update's for the campaign's own email) and the
 # email values they set.
@@ -38,21 +41,46 @@ def email_view(email: campaigns.EmailView) -> dict[str, Any]:
     return shown
 
 
-def _checked_address(value: str, name: str) -> None:
-    """The check a campaign's sender gets when it is sent (mta.composition), made now."""
-    if value.strip() and checked_address(value.strip())[0] is None:
-        raise Refused(failed(3, f"{name} is not an email address"))
+def _checked_address(value: str, name: str, code: int) -> str | None:
+    """The check a campaign's sender gets when it is sent (mta.composition), made now: the
+    address normalised, or None when none is given."""
+    if not value.strip():
+        return None
+    address = checked_address(value.strip())[0]
+    if address is None:
+        raise Refused(failed(code, f"{name} is not an email address"))
+    return address
 
 
-def requested_values(call: Call) -> dict[str, str | None]:
-    """The email values the request gives ("" included: it clears a value)."""
+async def _check_own_sender(call: Call, address: str, code: int) -> None:
+    """The From must be in a sender domain of the account (or a subdomain of one), as a campaign
+    run requires it (mta.campaign_message.campaign_sender): refused now with `code`, not when
+    the run fails later. The domain that decides is the closest registered one, the rule is
+    mta.policy.address_refusal's."""
+    assert call.caller is not None
+    domain = address.rpartition("@")[2]
+    sender = await sender_for_address_domain(call.db, domain)
+    if sender is None or sender.user_id != call.caller.user_id or address_refusal(sender, [domain]):
+        raise Refused(failed(code, f"FromEmail {address} is not in a sender domain of the account"))
+
+
+async def checked_addresses(call: Call, values: dict[str, Any], code: int) -> None:
+    """From and Reply-To among email `values` (keys as CONTENT_PARAMS maps them) checked as
+    sending checks them; Refused(`code`) for one that would fail."""
+    _checked_address(str(values.get("reply_to_email") or ""), "ReplyToEmail", code)
+    sender = _checked_address(str(values.get("from_email") or ""), "FromEmail", code)
+    if sender is not None:
+        await _check_own_sender(call, sender, code)
+
+
+async def requested_values(call: Call) -> dict[str, str | None]:
+    """The email values the request gives ("" included: it clears a value), checked."""
     values = {
         key: str(value)
         for param, key in EMAIL_PARAMS.items()
         if (value := call.raw(param)) is not None
     }
-    for param, key in (("FromEmail", "from_email"), ("ReplyToEmail", "reply_to_email")):
-        _checked_address(values.get(key, ""), param)
+    await checked_addresses(call, values, 3)
     url = values.get("content_url", "").strip()
     if url and not url.lower().startswith(("http://", "https://")):
         raise Refused(failed(3, "FetchURL must be an http:// or https:// address"))
@@ -66,7 +94,9 @@ async def create(call: Call) -> dict[str, Any]:
     if call.get("EmailName") is None:
         return failed(1, "Missing required parameter: EmailName")
     try:
-        email = await campaigns.create_email(call.db, call.caller.user_id, requested_values(call))
+        email = await campaigns.create_email(
+            call.db, call.caller.user_id, await requested_values(call)
+        )
     except campaigns.ContentTooLong as error:
         return failed(3, f"Invalid value: {error}")
     return {"Success": True, "ErrorCode": 0, "EmailID": email.id}
@@ -86,7 +116,7 @@ async def update(call: Call) -> dict[str, Any]:
     email_id = _email_id(call)
     try:
         email = await campaigns.update_email(
-            call.db, call.caller.user_id, email_id, requested_values(call)
+            call.db, call.caller.user_id, email_id, await requested_values(call)
         )
     except campaigns.ContentTooLong as error:
         return failed(3, f"Invalid value: {error}")

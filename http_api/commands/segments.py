@@ -6,7 +6,10 @@ SegmentOperator ("and" or "or") overrides the criteria's operator.
 Codes in the style of the other commands: 1 a required parameter missing (SegmentName and
 SegmentListID to create; SegmentID otherwise), 2 no such list or segment of the user, 3 criteria
 that are malformed or name fields the list does not have (or a name over 255 characters), and
-for Segment.Delete 3 while a campaign that may still send targets or excludes it."""
+for Segment.Delete 3 while a campaign that may still send targets or excludes it.
+Segment.Update takes SegmentListID only as the segment's own list: a segment stays in its list
+(campaigns name it as ListID:SegmentID), so another of the user's lists is 3, and a list that
+is not the user's is 2, like Segment.Create's."""
 
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ async def _criteria(call: Call, user_id: int, list_id: int, rules: Any) -> dict[
         raise Refused(failed(3, f"Invalid SegmentRulesJson: {error}")) from None
 
 
+LIST_NOT_FOUND = "List not found or does not belong to the user"
+
+
 @command("segment.create")
 async def create(call: Call) -> dict[str, Any]:
     """1: no SegmentName or SegmentListID; 2: not a list of the user; 3: invalid criteria."""
@@ -56,7 +62,7 @@ async def create(call: Call) -> dict[str, Any]:
         return failed(1, "Missing required parameter: SegmentName and SegmentListID")
     list_id = await segments.owned_list_id(call.db, user_id, list_key)
     if list_id is None:
-        return failed(2, "List not found or does not belong to the user")
+        return failed(2, LIST_NOT_FOUND)
     criteria = await _criteria(call, user_id, list_id, call.get("SegmentRulesJson") or [])
     made = await segments.create_segment(call.db, user_id, list_id, name, criteria)
     return {"Success": True, "ErrorCode": 0, "SegmentID": made.id, "SegmentHash": made.hash}
@@ -69,6 +75,18 @@ def _segment_id(call: Call) -> int:
 NOT_FOUND = "Segment not found or does not belong to the user"
 
 
+async def _check_same_list(call: Call, user_id: int, found: segments.SegmentView) -> None:
+    """A SegmentListID given to Segment.Update names the segment's own list (by id or hash)."""
+    list_key = call.get("SegmentListID")
+    if list_key is None:
+        return
+    list_id = await segments.owned_list_id(call.db, user_id, list_key)
+    if list_id is None:
+        raise Refused(failed(2, LIST_NOT_FOUND))
+    if list_id != found.list_id:
+        raise Refused(failed(3, "A segment stays in its list: SegmentListID must be its own"))
+
+
 @command("segment.update")
 async def update(call: Call) -> dict[str, Any]:
     """1: no SegmentID; 2: no such segment of the user; 3: invalid criteria or name. Without
@@ -78,6 +96,7 @@ async def update(call: Call) -> dict[str, Any]:
     found = await segments.get_segment(call.db, user_id, _segment_id(call))
     if found is None:
         return failed(2, NOT_FOUND)
+    await _check_same_list(call, user_id, found)
     name = _name(call)
     rules = call.get("SegmentRulesJson")
     criteria = None

@@ -23,6 +23,13 @@ FAR = {"ScheduleType": "Future", "SendDate": "2099-07-01", "SendTime": "10:00",
        "SendTimeZone": "Europe/Warsaw"}  # fmt: skip
 
 
+@pytest.fixture(scope="module", autouse=True)
+def sender_domains(api: Api) -> None:
+    """The owner sends from shop.test (CONTENT's From), the other account from theirs.test."""
+    ok(api.call("emailgateway.adddomain", DomainName="shop.test"))
+    ok(api.call("emailgateway.adddomain", key=api.other_key, DomainName="theirs.test"))
+
+
 def ok(answer: dict[str, Any]) -> dict[str, Any]:
     assert answer["Success"] is True and answer["ErrorCode"] == 0, answer
     return answer
@@ -223,6 +230,43 @@ def test_update_refuses_another_users_campaign_email_and_lists(api: Api) -> None
     assert shown(api, theirs, key=api.other_key)["Name"] == "Theirs"
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "news@theirs.test",  # another account's sender domain
+        "news@mail.theirs.test",  # a subdomain of it
+        "news@nobody.test",  # a domain nobody registered
+        "news@own.shop.test",  # registered by the other account under the owner's domain
+        "news@notshop.test",  # a name that only ends like the owner's
+    ],
+)
+def test_from_outside_the_accounts_sender_domains_is_refused(api: Api, sender: str) -> None:
+    """A From the campaign run would refuse (mta.campaign_message.campaign_sender) is refused
+    when it is given: Email.Create and Email.Update 3, Campaign.Update 4; nothing changes."""
+    api.call("emailgateway.adddomain", key=api.other_key, DomainName="own.shop.test")
+    email_id = ok(api.call("Email.Create", EmailName="From", FromEmail="a@shop.test"))["EmailID"]
+    assert code(api.call("Email.Create", EmailName="E", FromEmail=sender)) == 3
+    assert code(api.call("Email.Update", EmailID=email_id, FromEmail=sender)) == 3
+    campaign_id = new_campaign(api, "From")
+    answer = api.call("Campaign.Update", CampaignID=campaign_id, FromEmail=sender)
+    assert code(answer) == 4 and "sender domain" in answer["ErrorMessage"]
+    assert ok(api.call("Email.Get", EmailID=email_id))["Email"]["FromEmail"] == "a@shop.test"
+    assert shown(api, campaign_id)["FromEmail"] == ""
+
+
+def test_from_in_the_accounts_sender_domains(api: Api) -> None:
+    """The owner's domain and its subdomains (in any case); an address the run could not use
+    at all is 3 / 4 as well, Reply-To included."""
+    for sender in ("news@shop.test", "news@mail.shop.test", "News@SHOP.Test"):
+        ok(api.call("Email.Create", EmailName="E", FromEmail=sender))
+        ok(api.call("Campaign.Update", CampaignID=new_campaign(api), FromEmail=sender))
+    campaign_id = new_campaign(api, "Addresses")
+    for wrong in ({"FromEmail": "not an address"}, {"ReplyToEmail": "@x"}):
+        assert code(api.call("Campaign.Update", CampaignID=campaign_id, **wrong)) == 4
+        assert code(api.call("Email.Create", EmailName="E", **wrong)) == 3
+    ok(api.call("Campaign.Update", CampaignID=campaign_id, FromEmail=""))  # "" clears it
+
+
 def test_ready_future_recursive_and_draft(api: Api) -> None:
     campaign_id = sendable(api)
     ok(api.call("Campaign.Update", CampaignID=campaign_id, CampaignStatus="Ready", **FAR))
@@ -267,9 +311,11 @@ def test_approval(api: Api) -> None:
     list_id, _ = new_list(api, "Child's", rest=None)
     with db(api) as conn:
         conn.execute("UPDATE subscriber_lists SET user_id = ? WHERE id = ?", (child_id, list_id))
+    ok(api.call("emailgateway.adddomain", key=child_key, DomainName="child.test"))
     campaign_id = new_campaign(api, "Needs approval", key=child_key)
     ok(api.call("Campaign.Update", key=child_key, CampaignID=campaign_id, CampaignStatus="Ready",
-                RecipientListsAndSegments=str(list_id), **CONTENT, **FAR))  # fmt: skip
+                RecipientListsAndSegments=str(list_id), **(CONTENT | {"FromEmail": "a@child.test"}),
+                **FAR))  # fmt: skip
     assert shown(api, campaign_id, key=child_key)["Status"] == "Pending approval"
     # the account itself may not approve; its parent and the administrator may
     assert api.call("Campaign.Approve", key=child_key, CampaignID=campaign_id) == {
@@ -356,10 +402,9 @@ def test_pause_resume_cancel(api: Api) -> None:
 
 def test_delete(api: Api) -> None:
     first, second = new_campaign(api, "One"), new_campaign(api, "Two")
-    theirs = new_campaign(api, "Theirs", key=api.other_key)
     running = new_campaign(api, "Running")
     set_status(api, running, "Sending")
-    assert api.call("Campaigns.Delete", Campaigns=f"{first},{theirs},{running}") == {
+    assert api.call("Campaigns.Delete", Campaigns=f"{first},{running}") == {
         "Success": True,
         "ErrorCode": 0,
         "ErrorText": "",
@@ -370,13 +415,30 @@ def test_delete(api: Api) -> None:
         row = conn.execute("SELECT status, deleted_at FROM campaigns WHERE id = ?", (running,))
         status, deleted_at = row.fetchone()
     assert status == "Canceled" and deleted_at is not None  # canceled, then deleted
-    assert shown(api, theirs, key=api.other_key)["Name"] == "Theirs"
     assert shown(api, second)["Name"] == "Two"
-    for bad in ({}, {"Campaigns": ""}, {"Campaigns": "1,x"}, {"Campaigns": " , "}):
+    for bad in ({}, {"Campaigns": ""}, {"Campaigns": "1,x"}, {"Campaigns": " , "},
+                {"Campaigns": ",".join(["1"] * 1001)}):  # fmt: skip
         assert api.call("Campaigns.Delete", **bad) == {
             "Success": False,
             "ErrorCode": {"campaigns": 1},
         }
+
+
+def test_delete_refuses_ids_that_are_not_the_users_campaigns(api: Api) -> None:
+    """Another account's campaign (or an unknown or deleted one) among the ids: the request is
+    refused and nothing is deleted (it answered Success and passed over it)."""
+    mine = new_campaign(api, "Mine")
+    theirs = new_campaign(api, "Theirs", key=api.other_key)
+    gone = new_campaign(api, "Gone")
+    ok(api.call("Campaigns.Delete", Campaigns=str(gone)))
+    for ids in (f"{mine},{theirs}", f"{theirs}", f"{mine},99999999", f"{mine},{gone}",
+                f"{mine},{2**63}", f"{mine},{2**64}", f"{mine},\u00b2"):  # fmt: skip
+        assert api.call("Campaigns.Delete", Campaigns=ids) == {
+            "Success": False,
+            "ErrorCode": {"campaigns": 1},
+        }, ids
+    assert shown(api, mine)["Name"] == "Mine"
+    assert shown(api, theirs, key=api.other_key)["Name"] == "Theirs"
 
 
 def test_listing(api: Api) -> None:
@@ -414,7 +476,7 @@ def test_listing(api: Api) -> None:
 
 
 def test_emails(api: Api) -> None:
-    answer = ok(api.call("Email.Create", EmailName="Welcome", Subject="Hi", FromEmail="a@b.test",
+    answer = ok(api.call("Email.Create", EmailName="Welcome", Subject="Hi", FromEmail="a@shop.test",
                          HTMLContent="<b>x</b>", FetchURL=""))  # fmt: skip
     email_id = answer["EmailID"]
     ok(api.call("Email.Update", EmailID=email_id, PlainContent="x", ReplyToName="Desk"))
@@ -440,6 +502,67 @@ def test_emails(api: Api) -> None:
     ok(api.call("Campaigns.Delete", Campaigns=str(campaign_id)))
     ok(api.call("Email.Delete", EmailID=email_id))
     assert code(api.call("Email.Get", EmailID=email_id)) == 2
+
+
+def test_segment_update_keeps_its_list(api: Api) -> None:
+    """SegmentListID in Segment.Update: another account's list is 2 (it answered success and
+    ignored it), another of the user's lists 3 (a segment stays in its list), its own list by
+    id or hash is accepted."""
+    list_id, list_hash = new_list(api, "Kept")
+    other_list, _ = new_list(api, "Other of mine")
+    their_list, their_hash = new_list(api, "Theirs", rest=api.other_rest)
+    segment_id = ok(api.call("Segment.Create", SegmentName="Seg", SegmentListID=list_id))[
+        "SegmentID"
+    ]
+    for theirs in (their_list, their_hash, 99999999, str(2**64), "\u00b2"):
+        answer = api.call("Segment.Update", SegmentID=segment_id, SegmentListID=theirs,
+                          SegmentName="Moved")  # fmt: skip
+        assert code(answer) == 2, theirs
+    assert code(api.call("Segment.Update", SegmentID=segment_id, SegmentListID=other_list)) == 3
+    for own in (list_id, list_hash):
+        ok(api.call("Segment.Update", SegmentID=segment_id, SegmentListID=own, SegmentName="S"))
+    segment = ok(api.call("Segment.Get", SegmentID=segment_id))["Segment"]
+    assert (segment["SegmentListID"], segment["SegmentName"]) == (list_id, "S")
+
+
+@pytest.mark.parametrize(
+    ("command", "params", "expected"),
+    [
+        ("Campaign.Get", {"campaignid": str(2**63)}, 2),
+        ("Campaign.Get", {"campaignid": str(2**64)}, 2),
+        ("Campaign.Get", {"campaignid": "\u00b2"}, 2),
+        ("Campaign.Update", {"RelEmailID": str(2**64)}, 4),
+        ("Campaign.Update", {"RelEmailID": "\u00b2"}, 4),
+        ("Campaign.Update", {"RecipientListsAndSegments": str(2**64)}, 4),
+        ("Campaign.Update", {"RecipientListsAndSegments": f"1:{2**63}"}, 4),
+        ("Campaign.Update", {"Exclude_RecipientListsAndSegments": "\u00b2"}, 4),
+        ("Campaign.Update", {"RulesJsonBundle": {"operator": "or", "criteria": [
+            {"list_id": 2**63 - 1, "operator": "and", "rules": []}]}}, 4),
+        ("Campaign.Update", {"RulesJsonBundle": {"operator": "or", "criteria": [
+            {"list_id": str(2**63), "operator": "and", "rules": []}]}}, 4),
+        ("Segment.Create", {"SegmentName": "S", "SegmentListID": str(2**64)}, 2),
+        ("Segment.Create", {"SegmentName": "S", "SegmentListID": " 0019"}, 2),
+    ],
+)  # fmt: skip
+def test_ids_no_row_can_have_name_nothing(
+    api: Api, command: str, params: dict[str, Any], expected: int
+) -> None:
+    """Ids of 2**63 and more as text (JSON numbers that large are the reader's 400), digits
+    that are not ASCII, and ids no row has: documented errors, not an OverflowError in the
+    query or a ValueError (HTTP 500)."""
+    if command == "Campaign.Update":
+        params = {"CampaignID": new_campaign(api, "Ids"), **params}
+    assert code(api.call(command, **params)) == expected
+
+
+def test_paging_beyond_any_row(api: Api) -> None:
+    """The last offset a row could have is an empty page; numbers beyond it, or digits that
+    are not ASCII, mean nothing and fall back to the defaults (Campaigns.Get has no codes)."""
+    last = ok(api.call("Campaigns.Get", RecordsFrom=2**63 - 1, RecordsPerRequest=str(2**64)))
+    assert last["Campaigns"] == [] and last["TotalCampaigns"] > 0
+    first = ok(api.call("Campaigns.Get"))["Campaigns"]
+    for start in (str(2**63), str(2**64), "\u00b2", "-1"):
+        assert ok(api.call("Campaigns.Get", RecordsFrom=start))["Campaigns"] == first
 
 
 def test_segments(api: Api) -> None:
