@@ -9,6 +9,7 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
+from http_api.params import whole_number
 from storage.delivery_speed import FAILED, SENT, OutcomeSpeed, delivery_speed
 from storage.event_names import STORED_TYPES, legacy_name
 from storage.events import EventQuery, count_by_tag, count_by_type, list_events
@@ -136,8 +137,7 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
     start, until = _period(call)
     counts = await count_by_type(call.db.engine, domain_id, start, until)
     unique = await count_by_type(call.db.engine, domain_id, start, until, unique=True)
-    size = call.get("AggregateSize")
-    limit = int(size) if str(size or "").isdigit() and int(size) > 0 else len(counts)
+    limit = whole_number(call.get("AggregateSize")) or len(counts)  # none, 0 or junk: all
     buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return {
         "Success": True,

@@ -234,6 +234,9 @@ def test_aggregated_events(setup: tuple[Api, int]) -> None:
     }
     top = api.call("emailgateway.aggrevents", DomainID=domain_id, AggregateSize=1)
     assert len(top["AggBuckets"]) == 1
+    for size in ("\u00b2", str(2**64), "0", "-1", "x"):  # "²" was int()'s ValueError: a 500
+        every = api.call("emailgateway.aggrevents", DomainID=domain_id, AggregateSize=size)
+        assert every == answer, size
     for field in ("event", "eventType", "EVENTTYPE"):  # 004 spells it eventType
         by_field = api.call("emailgateway.aggrevents", DomainID=domain_id, AggregatedField=field)
         assert by_field == answer, field
