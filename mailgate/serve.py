@@ -581,7 +581,7 @@ async def _worker(settings: Settings, listeners: list[Listener], index: int) -> 
     writer = QueueWriter(db)
     writer.start()
     gateway = Gateway.configured(db, writer, settings)
-    handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings))
+    handler = SubmissionHandler(gateway, smtp_options(settings), auth_throttle(settings, db))
     tls = tls_context(settings)
     sessions: set = set()
     servers = []
@@ -639,8 +639,10 @@ def smtp_options(settings: Settings) -> SmtpOptions:
     )
 
 
-def auth_throttle(settings: Settings) -> AuthThrottle:
+def auth_throttle(settings: Settings, db: Database) -> AuthThrottle:
+    """The AUTH failure lockout, counted in the database every worker and node shares."""
     return AuthThrottle(
+        db=db,
         limit=settings.auth_failure_limit,
         lockout=settings.auth_lockout_seconds,
         delay_step=settings.auth_failure_delay,

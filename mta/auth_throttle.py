@@ -2,59 +2,59 @@
 
 After a few failures from one address each further failure is answered more slowly (a tarpit,
 like Postfix's smtpd_error_sleep_time); after `limit` failures within the window the address is
-refused for `lockout` seconds. Counts are kept per process, in memory.
+refused for `lockout` seconds. The counts are kept in the database (storage.auth_failures), so
+the limit holds across the SMTP worker processes of a node, across nodes sharing PostgreSQL,
+and across reconnections. They are per client address, never per username: failures from
+elsewhere cannot lock a user out of the addresses it sends from (as Postfix's anvil limits
+count per client). A success does not wipe the count: with one valid credential of its own, a
+client could otherwise go on guessing other users' passwords between its own logins.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mta.replies import Reason, Refused
+from storage import auth_failures
+from storage.engine import Database
+from storage.models import utcnow
 
 FREE_FAILURES = 2
 MAX_DELAY = 5.0
 
+# RFC 4954's reply for a verification that cannot run now; the client may try again.
+AUTH_BUSY = Refused("454 4.7.0 Temporary authentication failure; try again later", Reason.THROTTLED)
 
-@dataclass
-class _Record:
-    failures: int = 0
-    first_failure: float = 0.0
-    locked_until: float = 0.0
+
+@dataclass(frozen=True)
+class Failure:
+    """What a counted failure means for the client: how late to answer it, and whether its
+    address is now locked out."""
+
+    delay: float
+    locked: bool
 
 
 @dataclass
 class AuthThrottle:
+    db: Database
     limit: int
     lockout: float
     delay_step: float
-    clock: object = time.monotonic
-    _records: dict[str, _Record] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
 
-    def _now(self) -> float:
-        return self.clock()  # type: ignore[operator, no-any-return]
+    async def is_locked(self, ip: str) -> bool:
+        until = await auth_failures.locked_until(self.db, ip)
+        return until is not None and until > self.clock()
 
-    def is_locked(self, ip: str) -> bool:
-        record = self._records.get(ip)
-        return record is not None and record.locked_until > self._now()
-
-    def failed(self, ip: str) -> float:
-        """Record a failure; returns how long to wait before answering it."""
-        now = self._now()
-        record = self._records.get(ip)
-        if record is None or now - record.first_failure > self.lockout:
-            record = self._records[ip] = _Record(first_failure=now)
-        record.failures += 1
-        if record.failures >= self.limit:
-            record.locked_until = now + self.lockout
-        self._prune(now)
-        extra = record.failures - FREE_FAILURES
-        return min(MAX_DELAY, extra * self.delay_step) if extra > 0 else 0.0
-
-    def succeeded(self, ip: str) -> None:
-        self._records.pop(ip, None)
-
-    def _prune(self, now: float) -> None:
-        if len(self._records) < 10_000:
-            return
-        for ip, record in list(self._records.items()):
-            if now - record.first_failure > self.lockout and record.locked_until < now:
-                del self._records[ip]
+    async def failed(self, ip: str) -> Failure:
+        """Record a failure from `ip`."""
+        span = timedelta(seconds=self.lockout)
+        count = await auth_failures.record_failure(
+            self.db, ip, self.clock(), window=span, limit=self.limit, lockout=span
+        )
+        extra = count - FREE_FAILURES
+        delay = min(MAX_DELAY, extra * self.delay_step) if extra > 0 else 0.0
+        return Failure(delay, locked=count >= self.limit and self.lockout > 0)

@@ -35,7 +35,7 @@ from aiosmtpd.smtp import (
 
 from mta import metrics, replies
 from mta.assembly import protocol_name
-from mta.auth_throttle import AuthThrottle
+from mta.auth_throttle import AUTH_BUSY, AuthThrottle
 from mta.bounce_classes import enhanced_code_of
 from mta.policy import in_networks, is_loopback
 from mta.replies import Refused
@@ -51,6 +51,7 @@ from mta.submission import (
 )
 from storage.credentials import AuthenticatedCredential, authenticate
 from storage.domains import SenderContext
+from storage.password_checks import VerificationBusy
 from storage.queue import QueueWriteError
 
 log = logging.getLogger("mailgate.smtp")
@@ -187,11 +188,12 @@ class SubmissionHandler:
         return replies.INTERNAL_ERROR
 
     async def check_login(self, server: MailgateSMTP, login: bytes, password: bytes) -> AuthResult:
-        """Verify credentials, slowing and then locking out addresses that keep failing. A
-        refusal's log line names the username tried (never the password)."""
+        """Verify credentials, slowing and then locking out addresses that keep failing (counted
+        in the database: across worker processes, nodes and connections). A refusal's log line
+        names the username tried (never the password)."""
         ip = server.client_ip
         tried = login.decode("utf-8", "backslashreplace")
-        if self.throttle.is_locked(ip):
+        if await self.throttle.is_locked(ip):
             await server.refuse_and_close(replies.AUTH_LOCKED.noting(username=tried))
             return AuthResult(success=False, handled=True)
         try:
@@ -199,20 +201,24 @@ class SubmissionHandler:
         except UnicodeDecodeError:
             credential = None
         else:
-            credential = await authenticate(self.gateway.db, username, secret)
+            try:
+                credential = await authenticate(self.gateway.db, username, secret)
+            except VerificationBusy:  # not the client's failure: not counted
+                return AuthResult(
+                    success=False, handled=False, message=AUTH_BUSY.noting(username=tried)
+                )
         if credential is None:
             return await self._login_failed(server, tried)
-        self.throttle.succeeded(ip)
         log.info("auth ok client=%s username=%s", ip, credential.username)
         return AuthResult(success=True, auth_data=credential, message=replies.AUTH_OK)
 
     async def _login_failed(self, server: MailgateSMTP, tried: str) -> AuthResult:
         """Count the failure; answer it late when the address keeps failing, or lock it out."""
         metrics.SMTP_AUTH_FAILURES.inc()
-        delay = self.throttle.failed(server.client_ip)
-        if delay:
-            await asyncio.sleep(delay)
-        if self.throttle.is_locked(server.client_ip):
+        failure = await self.throttle.failed(server.client_ip)
+        if failure.delay:
+            await asyncio.sleep(failure.delay)
+        if failure.locked:
             await server.refuse_and_close(replies.AUTH_LOCKED.noting(username=tried))
             return AuthResult(success=False, handled=True)
         refusal = replies.AUTH_INVALID.noting(username=tried)
@@ -443,7 +449,7 @@ class MailgateSMTP(SMTP):
 
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg: str) -> None:
-        if self.handler.throttle.is_locked(self.client_ip):
+        if await self.handler.throttle.is_locked(self.client_ip):
             await self.refuse_and_close(replies.AUTH_LOCKED)
             return
         await super().smtp_AUTH(arg)

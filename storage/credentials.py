@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.domains import NotFound
 from storage.engine import Database
 from storage.models import SenderDomain, SmtpCredential, utcnow
-from storage.tokens import hash_password, new_password, verify_password
+from storage.password_checks import PASSWORD_CHECKS, PasswordChecks
+from storage.tokens import hash_password, new_password
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,34 @@ class AuthenticatedCredential:
 
 
 _BY_USERNAME = select(
-    SmtpCredential.id, SmtpCredential.domain_id, SmtpCredential.password_hash
+    SmtpCredential.id,
+    SmtpCredential.domain_id,
+    SmtpCredential.password_hash,
+    SmtpCredential.last_used_at,
 ).where(SmtpCredential.username == bindparam("username"))
+
+# How stale `last_used_at` may be: a credential used all day long is written once a minute, not
+# at every AUTH.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 async def authenticate(
-    db: Database, username: str, password: str
+    db: Database, username: str, password: str, checks: PasswordChecks = PASSWORD_CHECKS
 ) -> AuthenticatedCredential | None:
-    """Check a username and password; argon2 runs in a thread so the event loop keeps serving."""
+    """Check a username and password. The argon2 verification runs in `checks`' bounded pool
+    (it may raise VerificationBusy), and a success is remembered there for a few seconds; an
+    unknown username costs as much as a wrong password."""
     row = await db.first(_BY_USERNAME, {"username": username})
-    stored_hash = row.password_hash if row else None
-    if not await asyncio.to_thread(verify_password, stored_hash, password) or row is None:
+    if row is None:
+        await checks.verify(None, None, password)
         return None
-    # Through the writer (on SQLite, the thread that takes turns with the queue's group commits).
-    used = update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=utcnow())
-    await db.write(lambda conn: conn.execute(used))
+    if not await checks.verify(f"smtp_credential:{row.id}", row.password_hash, password):
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        # Through the writer (on SQLite, the thread that takes turns with the queue's commits).
+        used = update(SmtpCredential).where(SmtpCredential.id == row.id).values(last_used_at=now)
+        await db.write(lambda conn: conn.execute(used))
     return AuthenticatedCredential(row.id, username, row.domain_id)
 
 

@@ -3,13 +3,19 @@ TLS; failures answered with 535 and, when they keep coming from one address, ref
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import smtplib
+import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import aiosmtplib
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import Gateway, wait_until
 from tests.mta.conftest import Installation
 from tests.mta.support import (
     CLIENT_NAME,
@@ -138,22 +144,40 @@ def test_already_authenticated_and_unknown_mechanism(installation: Installation)
         expect(smtp.docmd("AUTH", "PLAIN !!notbase64"), "501 5.5.2")
 
 
-def test_repeated_failures_are_slowed_then_refused(installation: Installation) -> None:
-    """Two failures are free, each further one is answered later, and at the limit the address
-    is refused, even with the right password; another address is not affected."""
+LIMIT = 4
+
+
+@pytest.fixture(scope="module")
+def strict(installation: Installation) -> Iterator[Gateway]:
+    """A sibling that locks an address out at its fourth failure, with two SMTP processes (as
+    every test gateway has). The failures are counted in the installation's database, so each
+    test fails from an address of its own: a locked one stays locked for every gateway."""
     gateway = installation.sibling(
-        MAILGATE_SMTP_PROCESSES="1",  # the failure counts are per process
-        MAILGATE_AUTH_FAILURE_LIMIT="4",
+        MAILGATE_AUTH_FAILURE_LIMIT=str(LIMIT),
         MAILGATE_AUTH_FAILURE_DELAY="0.3",
         MAILGATE_AUTH_LOCKOUT_SECONDS="600",
     )
+    yield gateway
+    gateway.stop()
+
+
+def tls_session(port: int, source: str) -> RawSession:
+    session = RawSession(port, source=source)
+    expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+    session.starttls()
+    expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+    return session
+
+
+def test_repeated_failures_are_slowed_then_refused(
+    installation: Installation, strict: Gateway
+) -> None:
+    """Two failures are free, each further one is answered later, and at the limit the address
+    is refused, even with the right password; another address is not affected."""
     alpha = installation.alpha
-    port = gateway.ports["submission"]
+    port = strict.ports["submission"]
     wrong = f"AUTH PLAIN {plain_blob(alpha.username, 'wrong')}"
-    with RawSession(port) as session:
-        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
-        session.starttls()
-        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+    with tls_session(port, "127.0.0.31") as session:
         expect(session.command(wrong), "535 5.7.8")
         expect(session.command(wrong), "535 5.7.8")
         started = time.monotonic()
@@ -164,20 +188,92 @@ def test_repeated_failures_are_slowed_then_refused(installation: Installation) -
         expect(session.command(b64("wrong")), "421 4.7.0")
         assert session.closed_by_server()
 
-    with RawSession(port) as session:
-        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
-        session.starttls()
-        expect(session.command(f"EHLO {CLIENT_NAME}"), "250")
+    with tls_session(port, "127.0.0.31") as session:
         expect(
             session.command(f"AUTH PLAIN {plain_blob(alpha.username, alpha.password)}"),
             "421 4.7.0 Too many failed authentication attempts",
         )
         assert session.closed_by_server()
 
-    # The lockout is for that address only: a client on 127.0.0.2 still logs in.
-    with submission(port, source="127.0.0.2") as smtp:
+    # The lockout is for that address only, never for the username: the user logs in from
+    # elsewhere, as Postfix's per-client limits would let it.
+    with submission(port, source="127.0.0.32") as smtp:
         expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
-    gateway.stop()
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The processes `mailgate serve` (pid `supervisor`) forked."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if entry.name.isdigit() and int(_stat_fields(entry)[1]) == supervisor:
+                children.add(int(entry.name))
+    return children
+
+
+def _stat_fields(proc: Path) -> list[str]:
+    return (proc / "stat").read_text().rpartition(")")[2].split()
+
+
+def serving_pid(session: RawSession, workers: set[int]) -> int:
+    """The worker holding the server's end of `session`'s connection (from /proc/net/tcp and
+    the workers' descriptors): which process a connection landed on."""
+    host, port = session.sock.getsockname()
+    peer = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    inode = next(line.split()[9] for line in lines if line.split()[2] == peer)
+    for pid in workers:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+    raise AssertionError(f"no worker of {workers} holds the connection")
+
+
+def sessions_on_both_workers(port: int, source: str, workers: set[int]) -> list[RawSession]:
+    """A connection served by each of two SMTP workers (connections that land on a worker
+    that has one already are closed)."""
+    held: dict[int, RawSession] = {}
+    for _ in range(50):
+        session = tls_session(port, source)
+        pid = serving_pid(session, workers)
+        if pid in held:
+            session.close()
+        else:
+            held[pid] = session
+        if len(held) == 2:
+            return list(held.values())
+    raise AssertionError(f"every connection landed on {set(held)}")
+
+
+def test_the_lockout_holds_across_processes_and_connections(
+    installation: Installation, strict: Gateway
+) -> None:
+    """Failures on connections served by two different SMTP processes add up: the address is
+    locked out at the limit (counted per process, four failures got 535 here), and a new
+    connection, to either process, is refused too."""
+    assert strict.process is not None
+    alpha = installation.alpha
+    port = strict.ports["submission"]
+    wrong = f"AUTH PLAIN {plain_blob(alpha.username, 'wrong')}"
+    first, second = sessions_on_both_workers(port, "127.0.0.33", worker_pids(strict.process.pid))
+    with first, second:
+        for session in (first, second, first):
+            expect(session.command(wrong), "535 5.7.8")
+        expect(second.command(wrong), "421 4.7.0")  # the fourth failure: the limit
+        assert second.closed_by_server()
+        expect(first.command(wrong), "421 4.7.0")  # the other process knows it at once
+        assert first.closed_by_server()
+    for _ in range(2):  # reconnecting does not help, whichever process answers
+        with tls_session(port, "127.0.0.33") as session:
+            blob = plain_blob(alpha.username, alpha.password)
+            expect(session.command(f"AUTH PLAIN {blob}"), "421 4.7.0")
+    failed_in = re.findall(
+        r"pid=(\d+) refused stage=auth client=127\.0\.0\.33 reason=auth_failed", strict.log()
+    )
+    assert len(failed_in) == LIMIT - 1 and len(set(failed_in)) == 2
+    with submission(port, source="127.0.0.34") as smtp:  # the user, from elsewhere
+        expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
 
 
 def test_passwords_never_reach_the_log(installation: Installation) -> None:
