@@ -3,13 +3,23 @@ case-insensitively; the body may be JSON, a form or the query string. Each comma
 declares its commands with `command(...)`: the name, who may call it, and a handler that parses
 its parameters, calls one operation and shapes the documented answer.
 
+One way in and one way out: the request's parameters are read by `read_params` within the
+body limits of http_api/params.py (64 KB until a credential is seen: `APIKey`, `SessionID` or
+`AdminAPIKey` in the query or the body's first 64 KB, or an `internal.*` command from a trusted
+network; then a whole message's worth, `message_body_limit`), every refusal is the family's
+envelope `{"Success": false, "ErrorCode": ..., "ErrorText": ...}` (`failure`, or `failed` for a
+command's documented shape), and whatever a handler raises is logged with its traceback and
+answered 500 with INTERNAL_ERROR, never with the exception's text.
+
 Authentication failures use the family's codes: 99998 "Authentication failure or session
-expired" and 99999 "Not enough privileges"; an unknown command is 99997.
+expired" and 99999 "Not enough privileges"; an unknown command is 99997; a body that cannot be
+read is 99996 (400, or 413 past its limit); a failure of ours is 99995 (500).
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,16 +28,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.metrics import ErrorAnswer, note
-from http_api.params import BadRequestBody, read_params
-from mta.policy import in_networks
+from http_api.networks import from_trusted_network
+from http_api.params import (
+    BadRequestBody,
+    BodyTooLarge,
+    message_body_limit,
+    read_params,
+    whole_number,
+)
 from storage.accounts import Caller, admin_key_matches, caller_for
 from storage.engine import Database
 from storage.models import Permission
+
+log = logging.getLogger("mailgate.api")
 
 NOT_PRIVILEGED = 99999
 AUTH_FAILED = 99998
 UNKNOWN_COMMAND = 99997
 BAD_REQUEST = 99996
+INTERNAL_ERROR = 99995
 
 
 class Access(enum.Enum):
@@ -69,14 +88,13 @@ class Refused(Exception):
 
 def id_param(call: Call, name: str, missing: dict[str, Any]) -> int:
     """An id parameter; raises Refused(`missing`) when absent. A value that is not a number
-    names nothing, so it comes back as -1 and the lookup answers "not found"."""
+    names nothing (nor does one no row can have), so it comes back as -1 and the lookup answers
+    "not found"."""
     raw = call.get(name)
     if raw is None:
         raise Refused(missing)
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return -1
+    number = whole_number(raw)
+    return -1 if number is None else number
 
 
 Handler = Callable[[Call], Awaitable[dict[str, Any] | Response]]
@@ -92,11 +110,18 @@ class Registered:
 COMMANDS: dict[str, Registered] = {}
 
 
+class DuplicateCommand(RuntimeError):
+    """Two handlers for one command name: the app must not start with either silently lost."""
+
+
 def command(
     name: str, access: Access = Access.USER, permission: Permission | None = None
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        COMMANDS[name.lower()] = Registered(access, handler, permission)
+        key = name.lower()
+        if key in COMMANDS:
+            raise DuplicateCommand(f"/api.php command {name} is registered twice")
+        COMMANDS[key] = Registered(access, handler, permission)
         return handler
 
     return register
@@ -122,14 +147,40 @@ def answered(answer: dict[str, Any] | Response) -> Response:
     return JSONResponse(answer)
 
 
-def from_trusted_network(request: Request) -> bool:
-    client = request.client.host if request.client else ""
-    return in_networks(client, request.app.state.settings.trusted_networks)
+async def _credential_seen(request: Request, fields: dict[str, str]) -> bool:
+    """Whether a body that goes on past 64 KB may be read on: its first part (or the query)
+    names a valid user key or session, the admin key, or a trusted command from a trusted
+    network."""
+    db: Database = request.app.state.db
+    if await caller_for(db, fields.get("apikey", ""), fields.get("sessionid", "")):
+        return True
+    if fields.get("adminapikey") and await admin_key_matches(db, fields["adminapikey"]):
+        return True
+    registered = COMMANDS.get(fields.get("command", "").strip().lower())
+    trusted = registered is not None and registered.access is Access.TRUSTED
+    return trusted and from_trusted_network(request)
 
 
 async def endpoint(request: Request) -> Response:
+    """Read, authenticate, dispatch, answer: any exception of ours is a logged 500."""
     try:
-        params = await read_params(request)
+        return await _dispatch(request)
+    except Exception:
+        log.exception("api.php command failed command=%s", _noted_command(request))
+        return failure(INTERNAL_ERROR, "Internal server error", 500)
+
+
+def _noted_command(request: Request) -> str:
+    fields = request.scope.get("state", {}).get("log_fields", {})
+    return str(fields.get("command", ""))
+
+
+async def _dispatch(request: Request) -> Response:
+    limit = message_body_limit(request.app.state.settings.max_message_size)
+    try:
+        params = await read_params(request, limit, _credential_seen)
+    except BodyTooLarge as error:
+        return failure(BAD_REQUEST, str(error), 413)
     except BadRequestBody as error:
         return failure(BAD_REQUEST, str(error), 400)
     name = str(params.get("command") or "").strip().lower()

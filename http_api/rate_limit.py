@@ -31,9 +31,8 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
-from starlette.responses import Response
 
-from http_api.metrics import ErrorAnswer
+from http_api.v1_envelope import V1Error
 from storage.engine import Database
 from storage.rate_windows import add_hits, purge_windows
 
@@ -167,12 +166,8 @@ class RateLimiter:
         return totals
 
 
-def too_many(wait: RetryAfter) -> Response:
+def limit_reached(wait: RetryAfter) -> V1Error:
+    """The 429 refusal, with the wait in the message and in Retry-After."""
     seconds = max(1, math.ceil(wait))
     message = f"Too many requests. Wait for {seconds} seconds for another {wait.attempts} attempts."
-    return ErrorAnswer(
-        {"Errors": [{"Code": 429, "Message": message}]},
-        status_code=429,
-        codes=429,
-        headers={"Retry-After": str(seconds)},
-    )
+    return V1Error(429, message, 429, {"Retry-After": str(seconds)})

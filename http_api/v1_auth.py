@@ -1,8 +1,9 @@
 """Who an /api/v1 request acts for, decided in one place for every route: a sender domain's key
 (`Authorization: Bearer eg_live_...`, or `SenderAPIKey` in the query or body) or the admin key,
-then the key's rate limit. `POST /api/v1/sender.domains` also answers a request that brings no
-credential at all from the trusted networks (`admin_or_trusted_network`): 001's example sends
-none, as a PowerMTA pulling the list on its own box does.
+then the key's rate limit. A refusal is raised as V1Error, which http_api/v1_dispatch.py
+answers. `POST /api/v1/sender.domains` also answers a request that brings no credential at all
+from the trusted networks (`require_admin_or_trusted_network`): 001's example sends none, as a
+PowerMTA pulling the list on its own box does.
 
 Keys are looked up by their SHA-256 digest and the answers kept for one second (so are the relay
 domains an MX asks about): the hot routes then cost no query per request, and a key deleted or a
@@ -20,9 +21,10 @@ from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import Response
 
-from http_api.api_php import from_trusted_network
-from http_api.metrics import ErrorAnswer
-from http_api.rate_limit import too_many
+from http_api.networks import client_host, from_trusted_network
+from http_api.rate_limit import limit_reached
+from http_api.v1_envelope import V1Error
+from http_api.v1_envelope import errors as errors  # re-exported: v1_email imports it here
 from mta.submission import sender_for_domain
 from storage.accounts import admin_key_matches, domain_for_key
 from storage.domains import is_inbound_relay_domain
@@ -35,11 +37,6 @@ CACHE_SECONDS = 1.0
 # GET /api/v1/events, and POST/GET/DELETE /api/v1/webhooks, for its own domain.
 DOMAIN_KEY_PERMISSIONS = "email.send,events.read,webhooks.manage"
 _MISSING: Any = object()
-
-
-def errors(code: int, message: str, status: int) -> Response:
-    """The /api/v1 error shape: {"Errors": [{"Code", "Message"}]}."""
-    return ErrorAnswer({"Errors": [{"Code": code, "Message": message}]}, status, code)
 
 
 def bearer_token(request: Request) -> str:
@@ -100,53 +97,72 @@ async def owner_active(request: Request, domain_id: int) -> bool:
     return sender is not None and sender.user_status is UserStatus.ACTIVE
 
 
-def _limited(request: Request, key: str) -> Response | None:
+def check_rate(request: Request, key: str) -> None:
+    """Count the request against `key`'s limit; V1Error 429 beyond it."""
     wait = request.app.state.rate_limiter.retry_after(key)
-    return too_many(wait) if wait is not None else None
+    if wait is not None:
+        raise limit_reached(wait)
 
 
 MISSING_KEY = (1, "Missing SenderAPIKey")
 INVALID_KEY = (13, "Invalid SenderAPIKey")
 
 
+def sender_key(request: Request, params: dict[str, Any]) -> str:
+    return bearer_token(request) or str(params.get("senderapikey") or "")
+
+
+async def key_domain(
+    request: Request, params: dict[str, Any], missing: tuple[int, str] = MISSING_KEY
+) -> int:
+    """The sender domain the request's key belongs to, counted against its rate limit; V1Error
+    `missing` without a key (1 on most routes; webhooks answer 13, their 1 meaning a missing
+    WebhookID), 13 for a key that is not a domain key, 429 beyond its rate limit."""
+    key = sender_key(request, params)
+    if not key:
+        raise V1Error(*missing, 401)
+    domain_id = await request.app.state.keys.domain_for(key)
+    if domain_id is None:
+        raise V1Error(*INVALID_KEY, 401)
+    check_rate(request, key)
+    return int(domain_id)
+
+
 async def sender_domain(
     request: Request, params: dict[str, Any], missing: tuple[int, str] = MISSING_KEY
 ) -> int | Response:
-    """The sender domain the request's key belongs to, or the error to answer: `missing`
-    without a key (1 on most routes; webhooks answer 13, their 1 meaning a missing WebhookID),
-    13 for a key that is not a domain key, 429 beyond its rate limit."""
-    key = bearer_token(request) or str(params.get("senderapikey") or "")
-    if not key:
-        return errors(*missing, 401)
-    domain_id = await request.app.state.keys.domain_for(key)
-    if domain_id is None:
-        return errors(*INVALID_KEY, 401)
-    return _limited(request, key) or domain_id
+    """`key_domain` as a value or the answer to give: v1_email's form, until it moves onto
+    http_api.v1_dispatch."""
+    try:
+        return await key_domain(request, params, missing)
+    except V1Error as refused:
+        return refused.response()
 
 
 def _admin_key(request: Request, params: dict[str, Any]) -> str:
     return bearer_token(request) or str(params.get("adminapikey") or "")
 
 
-async def admin(request: Request, params: dict[str, Any], refusal: Response) -> Response | None:
-    """None when the request carries the admin key (Bearer, or `AdminAPIKey`) within its rate
-    limit; else `refusal`, or the 429."""
-    key = _admin_key(request, params)
+async def require_admin(
+    request: Request, key: str, refusal: V1Error, rate_limited: bool = True
+) -> None:
+    """`key` must be the admin key (else `refusal`), within its rate limit if `rate_limited`."""
     if not await request.app.state.keys.is_admin(key):
-        return refusal
-    return _limited(request, key)
+        raise refusal
+    if rate_limited:
+        check_rate(request, key)
 
 
-async def admin_or_trusted_network(
-    request: Request, params: dict[str, Any], refusal: Response
-) -> Response | None:
-    """As `admin`; and a request with no credential at all (no Authorization header, no
-    `AdminAPIKey`) is let in from the trusted networks (`trusted_networks`, loopback by
-    default), counted against a limit of its own per client address. A credential that is
-    not the admin key is refused wherever it comes from."""
+async def require_admin_or_trusted_network(
+    request: Request, params: dict[str, Any], refusal: V1Error
+) -> None:
+    """The admin key (Bearer, or `AdminAPIKey`); or a request with no credential at all (no
+    Authorization header, no `AdminAPIKey`) from the trusted networks (`trusted_networks`,
+    loopback by default), counted against a limit of its own per client address. A credential
+    that is not the admin key is refused wherever it comes from."""
     if "authorization" in request.headers or _admin_key(request, params):
-        return await admin(request, params, refusal)
+        await require_admin(request, _admin_key(request, params), refusal)
+        return
     if not from_trusted_network(request):
-        return refusal
-    client = request.client.host if request.client else ""
-    return _limited(request, f"trusted-network:{client}")
+        raise refusal
+    check_rate(request, f"trusted-network:{client_host(request)}")

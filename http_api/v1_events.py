@@ -15,58 +15,43 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
 from http_api.formats import utc_text
-from http_api.params import BadRequestBody, read_params, uuid_or_none
-from http_api.v1_auth import errors, owner_active, sender_domain
-from storage.engine import Database
+from http_api.params import MAX_ID, uuid_or_none, whole_number
+from http_api.v1_dispatch import V1Call, V1Route
+from http_api.v1_envelope import V1Error
 from storage.event_names import STORED_TYPES, legacy_name
 from storage.events import EventQuery, EventRow, list_events
 
 DEFAULT_COUNT, MAX_COUNT = 5, 100
 
 
-class _Invalid(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        self.code, self.message = code, message
+# Seconds since the epoch that a date can hold (year 9999), for StartDate and EndDate.
+MAX_TIMESTAMP = 253_402_300_799
 
 
-def _number(params: dict[str, Any], name: str, default: int | None, code: int) -> int | None:
+def _number(
+    params: dict[str, Any], name: str, default: int | None, code: int, high: int
+) -> int | None:
+    """A whole number parameter within 0..high; V1Error(code) for anything else."""
     raw = params.get(name.lower())
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise _Invalid(code, f"Invalid {name}") from None
+    number = whole_number(raw, 0, high)
+    if number is None:
+        raise V1Error(code, f"Invalid {name}")
+    return number
 
 
-async def endpoint(request: Request) -> Response:
-    db: Database = request.app.state.db
-    try:
-        params = await read_params(request)
-    except BadRequestBody as error:
-        return errors(0, str(error), 400)
-    domain_id = await sender_domain(request, params)
-    if isinstance(domain_id, Response):
-        return domain_id
-    if not await owner_active(request, domain_id):
-        return errors(2, "Invalid sender domain: its account is not active", 403)
-    try:
-        start = _number(params, "StartFrom", 0, 4) or 0
-        count = _number(params, "RetrieveCount", DEFAULT_COUNT, 5) or DEFAULT_COUNT
-        since = _number(params, "StartDate", None, 4)
-        until = _number(params, "EndDate", None, 4)
-    except _Invalid as invalid:
-        return errors(invalid.code, invalid.message, 400)
-    if start < 0 or count < 1:
-        return errors(5 if count < 1 else 4, "StartFrom and RetrieveCount must be positive", 400)
+async def _events(call: V1Call) -> dict[str, Any]:
+    params = call.params
+    start = _number(params, "StartFrom", 0, 4, MAX_ID) or 0
+    count = _number(params, "RetrieveCount", DEFAULT_COUNT, 5, MAX_ID) or DEFAULT_COUNT
+    since = _number(params, "StartDate", None, 4, MAX_TIMESTAMP)
+    until = _number(params, "EndDate", None, 4, MAX_TIMESTAMP)
     event = str(params.get("event") or "").strip().lower()
     message_id = str(params.get("messageid") or "").strip()
     query = EventQuery(
-        domain_id=domain_id,
+        domain_id=call.domain,
         start=start,
         count=min(count, MAX_COUNT),
         since=datetime.fromtimestamp(since, UTC) if since is not None else None,
@@ -75,9 +60,13 @@ async def endpoint(request: Request) -> Response:
         message_id=uuid_or_none(message_id),
     )
     if message_id and query.message_id is None:
-        return JSONResponse({"TotalRecords": 0, "Events": []})
-    total, rows = await list_events(db.engine, query)
-    return JSONResponse({"TotalRecords": total, "Events": [event_view(row) for row in rows]})
+        return {"TotalRecords": 0, "Events": []}
+    total, rows = await list_events(call.db.engine, query)
+    return {"TotalRecords": total, "Events": [event_view(row) for row in rows]}
+
+
+ROUTE = V1Route(_events, inactive=(2, "Invalid sender domain: its account is not active"))
+endpoint = ROUTE.endpoint
 
 
 def _camel_case(name: str) -> str:

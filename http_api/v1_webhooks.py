@@ -6,67 +6,60 @@ the /api/v1 ones (`delivered`, `bounced`, ...), the legacy ones are accepted too
 - 13 a missing or wrong key (401); 429 beyond the key's rate limit;
 - 2 "Invalid user account" (403) when the key's domain belongs to a user who is not active;
 - POST: 2 no Event, 5 no WebhookURL, 3 an event that is not ours or a URL that may not be called;
-- DELETE: 1 no WebhookID, 4 no webhook by that id on the key's domain (404).
+- DELETE: 1 no WebhookID, 4 no webhook by that id on the key's domain (404); done, it answers
+  `{}` as 001 shows (004, the older edition, shows a Message: 001 decides).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
-from http_api.commands.webhooks import WebhookRefused, add_checked, requested, webhook_view
-from http_api.params import BadRequestBody, read_params
-from http_api.v1_auth import INVALID_KEY, errors, owner_active, sender_domain
+from http_api.params import whole_number
+from http_api.v1_auth import INVALID_KEY
+from http_api.v1_dispatch import V1Call, V1Route
+from http_api.v1_envelope import V1Error
+from http_api.webhook_operations import WebhookRefused, add_checked, requested, webhook_view
 from storage import webhooks
-from storage.engine import Database
 from storage.event_names import v1_name
 
-DELETED = {"Message": "Webhook successfully deleted."}  # 004's answer; 001's is {}
+DELETED: dict[str, Any] = {}  # 001's answer, literally (004's older edition shows a Message)
 
 
-async def endpoint(request: Request) -> Response:
-    db: Database = request.app.state.db
+async def _webhooks(call: V1Call) -> dict[str, Any]:
+    if call.request.method == "GET":
+        return await _list(call)
+    if call.request.method == "DELETE":
+        return await _delete(call)
+    return await _add(call)
+
+
+async def _add(call: V1Call) -> dict[str, Any]:
     try:
-        params = await read_params(request)
-    except BadRequestBody as error:
-        return errors(0, str(error), 400)
-    domain_id = await sender_domain(request, params, missing=INVALID_KEY)
-    if isinstance(domain_id, Response):
-        return domain_id
-    if not await owner_active(request, domain_id):
-        return errors(2, "Invalid user account", 403)
-    if request.method == "GET":
-        return await _list(db, domain_id)
-    if request.method == "DELETE":
-        return await _delete(db, domain_id, params)
-    return await _add(request, db, domain_id, params)
-
-
-async def _add(request: Request, db: Database, domain_id: int, params: dict[str, Any]) -> Response:
-    try:
-        event, url = requested(params.get("event"), params.get("webhookurl"))
-        settings = request.app.state.settings
-        webhook_id = await add_checked(db, settings, domain_id, event, url)
+        event, url = requested(call.params.get("event"), call.params.get("webhookurl"))
+        settings = call.request.app.state.settings
+        webhook_id = await add_checked(call.db, settings, call.domain, event, url)
     except WebhookRefused as refused:
-        return errors(refused.code, refused.message, 400)
-    return JSONResponse({"NewWebhookID": webhook_id})
+        raise V1Error(refused.code, refused.message) from None
+    return {"NewWebhookID": webhook_id}
 
 
-async def _list(db: Database, domain_id: int) -> Response:
-    found = await webhooks.list_webhooks(db.engine, domain_id)
-    return JSONResponse({"Webhooks": [webhook_view(item, v1_name(item.event)) for item in found]})
+async def _list(call: V1Call) -> dict[str, Any]:
+    found = await webhooks.list_webhooks(call.db.engine, call.domain)
+    return {"Webhooks": [webhook_view(item, v1_name(item.event)) for item in found]}
 
 
-async def _delete(db: Database, domain_id: int, params: dict[str, Any]) -> Response:
-    raw = params.get("webhookid")
+async def _delete(call: V1Call) -> dict[str, Any]:
+    raw = call.params.get("webhookid")
     if raw is None or raw == "":
-        return errors(1, "WebhookID is missing", 400)
-    try:
-        webhook_id = int(raw)
-    except (TypeError, ValueError):
-        webhook_id = -1  # names no webhook
-    if not await webhooks.delete_webhook(db.engine, webhook_id, domain_id):
-        return errors(4, "Invalid WebhookID", 404)
-    return JSONResponse(DELETED)
+        raise V1Error(1, "WebhookID is missing")
+    webhook_id = whole_number(raw)  # not a number, or none a row can have: names no webhook
+    deleted = webhook_id is not None and await webhooks.delete_webhook(
+        call.db.engine, webhook_id, call.domain
+    )
+    if not deleted:
+        raise V1Error(4, "Invalid WebhookID", 404)
+    return DELETED
+
+
+ROUTE = V1Route(_webhooks, missing_key=INVALID_KEY)
+endpoint = ROUTE.endpoint

@@ -9,6 +9,7 @@ from http_api.commands import (  # noqa: F401 - importing registers them
     internal,
     relay,
     segments,
+    sender_domains,
     smtp,
     users,
     webhooks,

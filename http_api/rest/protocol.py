@@ -11,13 +11,17 @@ Answers: `{"status":"OK","data":...}`, or `{"status":"ERROR","errors":[{"message
 with an HTTP status that says what kind of failure it was (401 for 1000, 404 for 1001, 405 for
 1003, 403 for 1004, 500 for 500, 400 for the actions' own codes): the document says errors are
 "identified in the header" and that only partial successes answer 200.
+
+Input is read within http_api/params.py's bounds: 64 KB until X-Rest-ApiKey names an account,
+BODY_LIMIT after (413 past it, unread); JSON through its bounded reader (depth, NaN/Infinity,
+64-bit integers, lone surrogates: 1002), form names nested at most MAX_DEPTH brackets deep.
+Whatever an action raises besides RestError is logged with its traceback and answered 500.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -30,7 +34,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.metrics import ErrorAnswer, note
-from http_api.params import BodyTooLarge, read_body
+from http_api.params import (
+    MAX_DEPTH,
+    MAX_FIELDS,
+    BadRequestBody,
+    BodyTooLarge,
+    parse_json,
+    read_body,
+)
 from storage.accounts import account_rest_secret
 from storage.engine import Database
 from storage.models import User, UserStatus
@@ -44,7 +55,9 @@ UNSUPPORTED_COMMAND_TYPE = 1003
 NO_PERMISSION = 1004
 SERVER_ERROR = 500
 
-BODY_LIMIT = 16 * 1024 * 1024  # bytes: a /rest/mail with attachments named by URL fits easily
+# Bytes of a body once X-Rest-ApiKey names an account (64 KB before: http_api/params.py); a
+# /rest/mail with attachments named by URL fits easily.
+BODY_LIMIT = 16 * 1024 * 1024
 _STATUS = {
     NO_AUTHORIZATION: 401,
     NOT_FOUND: 404,
@@ -162,14 +175,28 @@ _ACCOUNT = select(
 ).where(User.rest_api_key == bindparam("key"))
 
 
+async def _account_row(request: Request) -> Any:
+    """The row of the account named by X-Rest-ApiKey, or None."""
+    key = request.headers.get("x-rest-apikey", "")
+    if len(key) != 32:
+        return None
+    db: Database = request.app.state.db
+    return (await db.rows(_ACCOUNT, {"key": key}) or [None])[0]
+
+
+async def _key_known(request: Request, fields: dict[str, str]) -> bool:
+    """Whether a body past 64 KB may be read on: its X-Rest-ApiKey names an account (the
+    signature, over the whole body, is checked once it is read)."""
+    return await _account_row(request) is not None
+
+
 async def authenticate(request: Request, body: bytes) -> Account:
     """The account whose key signed this request, or RestError 1000."""
     key = request.headers.get("x-rest-apikey", "")
     sign = request.headers.get("x-rest-apisign", "").lower()
     if len(key) != 32 or not sign:
         raise RestError(NO_AUTHORIZATION)
-    db: Database = request.app.state.db
-    row = (await db.rows(_ACCOUNT, {"key": key}) or [None])[0]
+    row = await _account_row(request)
     server_key: bytes | None = request.app.state.settings.conversion_key
     if row is None or row.rest_secret_salt is None or server_key is None:
         raise RestError(NO_AUTHORIZATION)
@@ -189,11 +216,16 @@ def parse_data(body: bytes) -> Any:
         return {}
     if text[:1] in (b"{", b"["):
         try:
-            return json.loads(text)
-        except ValueError:
-            raise RestError(UNSUPPORTED_PROTOCOL, "The body is not valid JSON") from None
+            return parse_json(text)
+        except BadRequestBody as error:
+            raise RestError(UNSUPPORTED_PROTOCOL, f"The body is not valid JSON: {error}") from None
     try:
-        pairs = parse_qsl(text.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        pairs = parse_qsl(
+            text.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            max_num_fields=MAX_FIELDS,
+        )
     except (UnicodeDecodeError, ValueError):
         raise RestError(UNSUPPORTED_PROTOCOL, "The body is neither JSON nor a form") from None
     return php_form(pairs)
@@ -208,6 +240,8 @@ def php_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, value in pairs:
         head, _, rest = name.partition("[")
         keys = [head, *_BRACKETS.findall("[" + rest)] if rest else [head]
+        if len(keys) > MAX_DEPTH:
+            raise RestError(UNSUPPORTED_PROTOCOL, f"A form name nests deeper than {MAX_DEPTH}")
         node: Any = data
         for index, key in enumerate(keys):
             last = index == len(keys) - 1
@@ -242,7 +276,7 @@ async def endpoint(request: Request) -> Response:
     registered by importing http_api.rest.controllers, as the app does.)"""
     try:
         try:
-            body = await read_body(request, BODY_LIMIT)
+            body = await read_body(request, BODY_LIMIT, _key_known)
         except BodyTooLarge:
             raise RestError(UNSUPPORTED_PROTOCOL, "The request is too large", 413) from None
         account = await authenticate(request, body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
 from storage.campaign_reports import (
@@ -41,9 +42,10 @@ def page_number(call: RestCall) -> int:
     given = text(call.path[0]) if call.path else ""
     if given == "":
         return 1
-    if not given.isdigit() or not 1 <= int(given) <= PAGE_LIMIT:
+    page = whole_number(given, 1, PAGE_LIMIT)
+    if page is None:
         raise RestError(1401, "Incorrect page number")
-    return int(given)
+    return page
 
 
 async def campaign_of(call: RestCall) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
 from http_api.subscriber_activation import activation_link
@@ -200,9 +201,10 @@ def history_limit(value: Any) -> int:
     given = text(value)
     if value is None or given == "":
         return 10
-    if not given.isdigit() or not 1 <= int(given) <= HISTORY_LIMIT:
+    limit = whole_number(given, 1, HISTORY_LIMIT)
+    if limit is None:
         raise RestError(1314, f"Value of limit is incorrect: 1 to {HISTORY_LIMIT}")
-    return int(given)
+    return limit
 
 
 @action("subscriber", "getHistory")
