@@ -8,11 +8,13 @@ first JSON block that follows, or, where several commands stand together (`smtpr
 n-th block for the n-th command. `fill` puts a gateway's address and real keys, ids and
 addresses where the example has placeholders and leaves everything else as written; `run`
 sends it with the real `curl`; `shape_problems` compares an answer with the documented one by
-keys and JSON types (values may differ).
+keys and JSON types (values may differ). `error_examples` reads the error answers the
+documents show after their success answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -154,6 +156,43 @@ def read_examples(document: str, text: str) -> list[Example]:
             found.append(Example(document, curl_line, args, value))
     if waiting:
         raise SpecFormatError(f"{document}:{waiting[0][0]}: no documented response")
+    return found
+
+
+# The documents whose sections show error answers: the three above, and 002 (campaigns), whose
+# success examples elide fields ("{...}") and so are not run as curl examples.
+ERROR_DOCUMENTS = {**DOCUMENTS, "002": "002_a37561ece0525fe0.txt"}
+
+
+@dataclass(frozen=True)
+class ErrorExample:
+    document: str
+    line: int  # where the JSON block starts, 1-based
+    name: str  # the command or route of the section, as Example.name gives it
+    documented: Any  # {"Success": false, ...} or {"Errors": [...]}
+
+
+def error_examples(document: str) -> list[ErrorExample]:
+    """Each error answer a document shows, with the command of the curl example before it.
+    JSON blocks that do not parse (002's elided success examples) are passed over."""
+    lines = (SPEC_DIR / ERROR_DOCUMENTS[document]).read_text().splitlines()
+    found: list[ErrorExample] = []
+    index, name = 0, ""
+    while index < len(lines):
+        if lines[index].lstrip().startswith("curl "):
+            command, after = _command_text(lines, index)
+            name = Example(document, index + 1, tuple(shlex.split(command)[1:]), None).name
+            index = after
+            continue
+        if lines[index].startswith("{"):
+            rest = "\n".join(lines[index:])
+            with contextlib.suppress(ValueError):
+                value, used = json.JSONDecoder().raw_decode(rest)
+                if isinstance(value, dict) and (value.get("Success") is False or "Errors" in value):
+                    found.append(ErrorExample(document, index + 1, name, value))
+                index += rest[:used].count("\n") + 1
+                continue
+        index += 1
     return found
 
 
