@@ -2,9 +2,12 @@
 same path as SMTP (sender policy, suppression, sending limits, headers, DKIM, durable queue).
 The answer, `{"MessageID": ...}`, comes once the message is committed.
 
-Errors use the /api/v1 shape and 001's codes. Request faults that no documented code covers (a
-malformed attachment, a forbidden header, a message over the size limit) answer code 0 with a
-message that names the fault. Templates and journeys do not exist in Mailgate yet, so
+Errors use the /api/v1 shape and 001's codes. The request is read here; every rule about the
+message (sender domain and its owner, the From address, recipients and their count,
+suppression, size, content) is the submission path's, whose refusals this route answers through
+one table (`REFUSALS`). Request faults that no documented code covers (a malformed attachment,
+a forbidden header, a message over the size limit) answer code 0 with a message that names the
+fault. Templates and journeys do not exist in Mailgate yet, so
 `TemplateID`, `JourneyID` and `ActionID` name nothing and answer their documented "invalid"
 codes (15, 37, 38).
 
@@ -43,17 +46,16 @@ from mta.composition import (
     compose,
     unique_addresses,
 )
-from mta.policy import Refusal, address_refusal, sender_refusal
+from mta.replies import Reason
 from mta.submission import (
     Gateway,
     Origin,
     SubmissionRefused,
-    sender_for_domain,
-    split_suppressed,
+    screen,
+    sender_by_domain_id,
     submit,
 )
 from mta.tracking import TrackingRequest
-from storage.engine import Database
 from storage.queue import QueueWriteError
 from storage.subscribers import active_emails, owns_list, subscriber_list_of
 
@@ -69,18 +71,32 @@ UNKNOWN_OBJECTS = {
 TARGET_LIST_INVALID = (16, "Invalid TargetListID")
 LIST_INVALID = (35, "Invalid ListID")
 SUBSCRIBER_INVALID = (36, "Invalid SubscriberID")
-# Policy refusals as this route's codes.
-REFUSAL_CODES = {
-    Refusal.INVALID_SENDER_DOMAIN: (2, "Invalid DomainID or invalid user account", 403),
-    Refusal.DOMAIN_NOT_ACTIVE: (32, "Domain is not activated", 403),
-    Refusal.INVALID_USER: (34, "User account is not verified", 403),
-    Refusal.USER_NOT_ENABLED: (12, "Invalid or deactivated user account", 403),
-    Refusal.SEND_LIMIT: (17, "Email sending limit reached", 403),
-    Refusal.RECIPIENT_SUPPRESSED: (
+# This route's one table for the submission path's refusals: (001's code, message, HTTP status);
+# code 0 where 001 has none. A message built from JSON fields cannot carry some faults (bare
+# line endings, a malformed header); they have an answer all the same.
+REFUSALS: dict[Reason, tuple[int, str, int]] = {
+    Reason.SENDER_DOMAIN: (2, "Invalid DomainID or invalid user account", 403),
+    Reason.ACCOUNT_UNTRUSTED: (2, "Invalid user account: not trusted to send", 403),
+    Reason.SENDER_ADDRESS: (3, "From parameter is missing or invalid", 400),
+    Reason.SENDER_SYNTAX: (23, "Invalid from email address format", 400),
+    Reason.ACCOUNT_DISABLED: (12, "Invalid or deactivated user account", 403),
+    Reason.DOMAIN_INACTIVE: (32, "Domain is not activated", 403),
+    Reason.ACCOUNT_UNVERIFIED: (34, "User account is not verified", 403),
+    Reason.SEND_LIMIT: (17, "Email sending limit reached", 403),
+    Reason.SUPPRESSED: (
         14,
         "Email address is in the suppression list. Email delivery is blocked.",
         422,
     ),
+    Reason.RECIPIENT_SYNTAX: (19, "Recipient email address is invalid", 400),
+    Reason.RECIPIENTS: (20, "Recipient count exceeds the limit", 400),
+    Reason.NO_RECIPIENTS: (20, "There is no recipient set for the email", 400),
+    Reason.RELAY_DENIED: (0, "Relay access denied", 403),
+    Reason.SIZE: (0, "The message exceeds the size limit", 413),
+    Reason.LOOP: (0, "Too many Received headers: mail loop suspected", 400),
+    Reason.LINE_ENDINGS: (0, "A bare CR or LF line ending in the message", 400),
+    Reason.HEADERS: (0, "A header of the message is malformed", 400),
+    Reason.FROM_HEADER: (0, "The message has no From header with an address", 400),
 }
 
 
@@ -221,7 +237,7 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
         raise Invalid(20, "There is no recipient set for the email")
     cc = mailboxes(params.get("cc"), CC, max_recipients)
     bcc = mailboxes(params.get("bcc"), BCC, max_recipients)
-    reply_to = mailboxes(params.get("replyto"), REPLY_TO, REPLY_TO_LIMIT)
+    reply_to = mailboxes(params.get("replyto"), REPLY_TO, REPLY_TO_LIMIT)  # 10 bounds them
     tracking = TrackingRequest(links=_flag(params, "tracklinks"), opens=_flag(params, "trackopens"))
     draft = Draft(
         sender=sender,
@@ -235,8 +251,6 @@ def read_request(params: dict[str, Any], max_recipients: int, max_size: int) -> 
         attachments=attachments(params.get("attachments"), max_size),
         headers=headers(params.get("headers")),
     )
-    if len(draft.recipients()) > max_recipients:
-        raise Invalid(20, f"Recipient count exceeds the limit of {max_recipients}")
     return EmailRequest(
         draft, tags(params.get("tags")), send_at(params.get("sendat")), tracking, references
     )
@@ -319,11 +333,11 @@ def send_at(value: Any) -> datetime | None:
     return datetime.fromtimestamp(when, UTC) if when > now else None
 
 
-def refused(refusal: Refusal | None, reply: str) -> Response:
-    """A policy refusal in this route's codes; one without a code here keeps its SMTP text."""
-    known = REFUSAL_CODES.get(refusal) if refusal is not None else None
-    code, message, status = known or (0, reply, 400)
-    return Invalid(code, message, status).response()
+def refused(refusal: SubmissionRefused) -> Response:
+    """A submission refusal as this route answers it (`REFUSALS`), its detail appended."""
+    code, message, status = REFUSALS[refusal.reason]
+    detail = f"{message}: {refusal.detail}" if refusal.detail else message
+    return Invalid(code, detail, status).response()
 
 
 async def _params(request: Request, max_size: int) -> dict[str, Any]:
@@ -337,71 +351,50 @@ async def _params(request: Request, max_size: int) -> dict[str, Any]:
         raise Invalid(0, str(error)) from None
 
 
-async def referenced_recipients(
-    db: Database, user_id: int, mail: EmailRequest, settings: Any
-) -> list[str]:
+async def referenced_recipients(gw: Gateway, user_id: int, mail: EmailRequest) -> list[str]:
     """Check the request's lists and subscriber against the owner's; the target list's active
     subscribers, who count against the recipient limit with the others."""
     found = mail.references
-    if found.list_id is not None and not await owns_list(db, user_id, found.list_id):
+    if found.list_id is not None and not await owns_list(gw.db, user_id, found.list_id):
         raise Invalid(*LIST_INVALID)
     if found.subscriber is not None:
-        on_list = await subscriber_list_of(db, user_id, found.subscriber)
+        on_list = await subscriber_list_of(gw.db, user_id, found.subscriber)
         if on_list is None or found.list_id not in (None, on_list):
             raise Invalid(*SUBSCRIBER_INVALID)
     if found.target_list is None:
         return []
-    if not await owns_list(db, user_id, found.target_list):
+    if not await owns_list(gw.db, user_id, found.target_list):
         raise Invalid(*TARGET_LIST_INVALID)
-    room = settings.max_recipients - len(mail.draft.recipients())
-    listed = await active_emails(db, found.target_list, room + 1)
+    room = gw.max_recipients - len(mail.draft.recipients())
+    listed = await active_emails(gw.db, found.target_list, room + 1)  # bounded: room + 1 rows
     if len(listed) > room:
-        limit = settings.max_recipients
+        limit = gw.max_recipients
         raise Invalid(20, f"Recipient count exceeds the limit of {limit}: send a campaign")
-    if not listed and not mail.draft.recipients():
-        raise Invalid(
-            20, "There is no recipient set for the email: the list has no active subscribers"
-        )
-    return listed
+    return listed  # none at all is the submission path's refusal (20)
 
 
 async def endpoint(request: Request) -> Response:
-    settings = request.app.state.settings
     gateway: Gateway = request.app.state.gateway
     try:
-        params = await _params(request, settings.max_message_size)
+        params = await _params(request, gateway.max_message_size)
         domain_id = await sender_domain(request, params)
         if isinstance(domain_id, Response):
             return domain_id
-        sender = await sender_for_domain(gateway, domain_id)
-        refusal = sender_refusal(sender)
-        if sender is not None and refusal is Refusal.USER_NOT_ENABLED and sender.user_trusted:
-            return refused(refusal, "")  # deactivated: 12
-        if refusal is Refusal.USER_NOT_ENABLED:
-            raise Invalid(2, "Invalid user account: not trusted to send", 403)
-        if refusal is not None or sender is None:
-            return refused(refusal, "")
-        mail = read_request(params, settings.max_recipients, settings.max_message_size)
-        if address_refusal(sender, [mail.draft.sender.address.rpartition("@")[2]]):
-            raise Invalid(3, f"From address must be in {sender.domain}")
-        listed = await referenced_recipients(gateway.db, sender.user_id, mail, settings)
-        recipients, suppressed = await split_suppressed(
-            gateway, sender, unique_addresses([*mail.draft.recipients(), *listed])
-        )
-        if not recipients:
-            return refused(Refusal.RECIPIENT_SUPPRESSED, "")
+        mail = read_request(params, gateway.max_recipients, gateway.max_message_size)
+        address = mail.draft.sender.address
+        sender = await sender_by_domain_id(gateway, domain_id, address)
+        listed = await referenced_recipients(gateway, sender.user_id, mail)
+        addresses = unique_addresses([*mail.draft.recipients(), *listed])
+        recipients = await screen(gateway, sender, addresses)
         try:
             content = compose(mail.draft)
         except InvalidContent as error:
             raise Invalid(0, str(error)) from None
-        if len(content) > settings.max_message_size:
-            limit = settings.max_message_size
-            raise Invalid(0, f"the message exceeds the size limit of {limit} bytes", 413)
         client = request.client.host if request.client else ""
         queue_id = await submit(
             gateway,
             sender,
-            mail.draft.sender.address,
+            address,
             recipients,
             content,
             Origin(helo="api", client_ip=client, protocol="HTTP"),
@@ -412,12 +405,12 @@ async def endpoint(request: Request) -> Response:
         )
     except Invalid as invalid:
         return invalid.response()
-    except SubmissionRefused as refusal_of_all:
-        return refused(refusal_of_all.refusal, refusal_of_all.reply)
+    except SubmissionRefused as refusal:
+        return refused(refusal)
     except QueueWriteError:
         return Invalid(0, "Temporary failure storing the message; try again", 503).response()
     note(request, message_id=str(queue_id))
     answer: dict[str, Any] = {"MessageID": str(queue_id)}
-    if suppressed:
-        answer["SuppressedRecipients"] = suppressed
+    if recipients.suppressed:
+        answer["SuppressedRecipients"] = recipients.suppressed
     return JSONResponse(answer)

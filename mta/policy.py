@@ -1,53 +1,53 @@
-"""Submission policy as pure decisions over data; the SMTP and HTTP layers word the replies.
-
-Refusals follow the error list of `emailgateway.smtprelay` (codes 3-8), so the SMTP relay command
-and the SMTP server give the same answer for the same case.
+"""Submission policy as pure decisions over data, each answering with the `Reason` it refuses
+for (or None). The submission path raises them (mta/submission.py); each surface words a reason
+through its own one table (SMTP replies, smtprelay ErrorCodes, /api/v1 and /rest codes).
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
+import re
 from collections.abc import Iterable
 
-from mta import replies
-from mta.replies import Reason, Refused
+from mta.replies import Reason
 from storage.domains import SenderContext
 from storage.models import DomainStatus, UserStatus
 
+# RFC 5321 4.5.3.1.3: a path is at most 256 octets, brackets included.
+MAX_ADDRESS_OCTETS = 254
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-class Refusal(enum.Enum):
-    """Why a submission is refused: (smtprelay ErrorCode, SMTP reply with its logged reason)."""
 
-    INVALID_CREDENTIALS = (3, Refused("535 5.7.8 Invalid SMTP credentials", Reason.AUTH_FAILED))
-    INVALID_SENDER_DOMAIN = (4, Refused("553 5.7.1 Invalid sender domain", Reason.SENDER_DOMAIN))
-    DOMAIN_NOT_ACTIVE = (
-        5,
-        Refused("550 5.7.1 Sender domain is not active", Reason.SENDER_DOMAIN),
-    )
-    INVALID_USER = (6, Refused("550 5.7.1 Invalid user account", Reason.SENDER_ACCOUNT))
-    USER_NOT_ENABLED = (
-        7,
-        Refused("550 5.7.1 User is not trusted or not enabled", Reason.SENDER_ACCOUNT),
-    )
-    RECIPIENT_SUPPRESSED = (
-        8,
-        Refused("550 5.7.1 Recipient email address is suppressed", Reason.SUPPRESSED),
-    )
-    SEND_LIMIT = (
-        0,
-        Refused("451 4.7.1 Sending limit reached; try again later", Reason.SEND_LIMIT),
-    )
-    RELAY_DENIED = (0, Refused("550 5.7.1 Relay access denied", Reason.RELAY_DENIED))
-    AUTH_REQUIRED = (0, replies.AUTH_REQUIRED)
+def is_address(text: str) -> bool:
+    """`local@domain`, both parts present, at most 254 octets of UTF-8, no control character
+    (RFC 5321 4.1.2 allows none, NUL included, even quoted). Whether its characters may be
+    non-ASCII is the protocol's question (SMTPUTF8), not this one."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept as lone surrogates
+        return False
+    local, at, domain = text.rpartition("@")
+    if not (at and local and domain) or size > MAX_ADDRESS_OCTETS:
+        return False
+    return _CONTROL.search(text) is None
 
-    @property
-    def error_code(self) -> int:
-        return self.value[0]
 
-    def reply(self, detail: str = "") -> Refused:
-        refused: Refused = self.value[1]
-        return refused.detailed(detail)
+def is_null_sender(text: str) -> bool:
+    """The null reverse-path (RFC 5321 4.5.5: bounces and other notifications), as aiosmtpd
+    gives it (`<>`) or an API leaves it (empty)."""
+    return text in ("", "<>")
+
+
+def size_refusal(size: int, limit: int) -> Reason | None:
+    """A message (or an announced SIZE=) may be at most `limit` octets."""
+    return Reason.SIZE if size > limit else None
+
+
+def recipient_count_refusal(count: int, limit: int) -> Reason | None:
+    """A message goes to at least one recipient and at most `limit`."""
+    if count <= 0:
+        return Reason.NO_RECIPIENTS
+    return Reason.RECIPIENTS if count > limit else None
 
 
 def within_domain(name: str, parent: str) -> bool:
@@ -56,24 +56,28 @@ def within_domain(name: str, parent: str) -> bool:
     return name == parent or name.endswith("." + parent)
 
 
-def sender_refusal(sender: SenderContext | None) -> Refusal | None:
-    """May this sender domain send at all: registered, Enabled, its owner active and trusted."""
+def sender_refusal(sender: SenderContext | None) -> Reason | None:
+    """May this sender domain send at all: registered, Enabled, its owner confirmed, trusted and
+    active."""
     if sender is None:
-        return Refusal.INVALID_SENDER_DOMAIN
+        return Reason.SENDER_DOMAIN
     if sender.domain_status is not DomainStatus.ENABLED:
-        return Refusal.DOMAIN_NOT_ACTIVE
+        return Reason.DOMAIN_INACTIVE
     if sender.user_status is UserStatus.UNVERIFIED:
-        return Refusal.INVALID_USER  # an account not yet confirmed is not a valid one to send
-    if sender.user_status is not UserStatus.ACTIVE or not sender.user_trusted:
-        return Refusal.USER_NOT_ENABLED
+        return Reason.ACCOUNT_UNVERIFIED  # an account not yet confirmed is not a valid one
+    if not sender.user_trusted:
+        return Reason.ACCOUNT_UNTRUSTED
+    if sender.user_status is not UserStatus.ACTIVE:
+        return Reason.ACCOUNT_DISABLED
     return None
 
 
-def address_refusal(sender: SenderContext, address_domains: Iterable[str]) -> Refusal | None:
-    """Every sending address (envelope, From:) must be in the sender domain or a subdomain."""
+def address_refusal(sender: SenderContext, address_domains: Iterable[str]) -> Reason | None:
+    """Every sending address (envelope, From:, Sender:) must be in the sender domain or one of
+    its subdomains."""
     for domain in address_domains:
         if not within_domain(domain, sender.domain):
-            return Refusal.INVALID_SENDER_DOMAIN
+            return Reason.SENDER_ADDRESS
     return None
 
 

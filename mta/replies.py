@@ -17,27 +17,37 @@ from typing import Self
 
 
 class Reason(enum.StrEnum):
-    """Why a command was refused: the closed vocabulary of the refusal log lines and counter."""
+    """Why a command or a message was refused: the closed vocabulary of the refusal log lines and
+    counter, and of the submission path's refusals (`SUBMISSION_REASONS`), which every surface
+    turns into its own answer through one table of its own."""
 
-    SIZE = "size"  # SIZE= at MAIL, or the message at DATA, over the size limit
-    RECIPIENTS = "recipients"  # more RCPTs than one message may have
+    SIZE = "size"  # SIZE= at MAIL, or the message, over the size limit
+    RECIPIENTS = "recipients"  # more recipients than one message may have
+    NO_RECIPIENTS = "no_recipients"  # a message without a recipient left to send to
+    RECIPIENT_SYNTAX = "recipient_syntax"  # a recipient that is not an address
     RELAY_DENIED = "relay_denied"  # unauthenticated mail for a domain we do not relay for
     AUTH_REQUIRED = "auth_required"  # MAIL on a submission port before AUTH
     AUTH_FAILED = "auth_failed"  # wrong credentials
     THROTTLED = "throttled"  # too many failed AUTH attempts from the address
     TLS_REQUIRED = "tls_required"  # a command, or AUTH, that must wait for STARTTLS
     TLS_UNAVAILABLE = "tls_unavailable"  # STARTTLS when TLS is already on, or not offered
-    SENDER_DOMAIN = "sender_domain"  # sender domain unknown, not active, or not the credential's
-    SENDER_ACCOUNT = "sender_account"  # the domain's account is not verified, active or trusted
+    SENDER_SYNTAX = "sender_syntax"  # an envelope sender that is not an address
+    SENDER_DOMAIN = "sender_domain"  # the sender domain is not registered (or none is given)
+    SENDER_ADDRESS = "sender_address"  # a sending address outside the sender domain
+    DOMAIN_INACTIVE = "domain_inactive"  # the sender domain is not Enabled
+    ACCOUNT_UNVERIFIED = "account_unverified"  # the domain's account is not confirmed yet
+    ACCOUNT_UNTRUSTED = "account_untrusted"  # the domain's account is not trusted to send
+    ACCOUNT_DISABLED = "account_disabled"  # the domain's account is deactivated or suspended
     SEND_LIMIT = "send_limit"  # the account's hourly or daily limit
     SUPPRESSED = "suppressed"  # the recipient is on a suppression list
-    SYNTAX = "syntax"  # a command or address that cannot be parsed
+    SYNTAX = "syntax"  # a command that cannot be parsed
     SEQUENCE = "sequence"  # a command out of order (RCPT before MAIL, a second AUTH, ...)
     UNSUPPORTED = "unsupported"  # a command, parameter or mechanism we do not implement
     SMTPUTF8 = "smtputf8"  # a non-ASCII address without the SMTPUTF8 parameter
     LINE_ENDINGS = "line_endings"  # bare CR or LF in the message
     LOOP = "loop"  # too many Received: headers
-    HEADERS = "headers"  # no valid From: header
+    HEADERS = "headers"  # a header section that is not RFC 5322 fields (or two From fields)
+    FROM_HEADER = "from_header"  # no From: header with an address
     STORAGE = "storage"  # the queue could not store the message (temporary)
     INTERNAL = "internal"  # an unexpected error (temporary)
     SHUTDOWN = "shutdown"  # the server is stopping
@@ -89,13 +99,48 @@ TEMPORARY_FAILURE = Refused(
 )
 INTERNAL_ERROR = Refused("451 4.3.0 Internal error; try again later", Reason.INTERNAL)
 SHUTTING_DOWN = Refused("421 4.3.2 Service shutting down", Reason.SHUTDOWN)
-BAD_SENDER = Refused("501 5.1.7 Bad sender address syntax", Reason.SYNTAX)
-BAD_RECIPIENT = Refused("501 5.1.3 Bad recipient address syntax", Reason.SYNTAX)
+BAD_SENDER = Refused("501 5.1.7 Bad sender address syntax", Reason.SENDER_SYNTAX)
+BAD_RECIPIENT = Refused("501 5.1.3 Bad recipient address syntax", Reason.RECIPIENT_SYNTAX)
 NEEDS_SMTPUTF8 = Refused(
     "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)", Reason.SMTPUTF8
 )
-MISSING_FROM_HEADER = Refused("550 5.6.0 Message has no valid From: header", Reason.HEADERS)
+MISSING_FROM_HEADER = Refused("550 5.6.0 Message has no valid From: header", Reason.FROM_HEADER)
 MALFORMED_HEADER = Refused("554 5.6.0 Message header is malformed", Reason.HEADERS)
+MESSAGE_TOO_BIG = Refused("552 5.3.4 Message size exceeds fixed maximum message size", Reason.SIZE)
+NO_RECIPIENTS = Refused("554 5.5.1 No valid recipients", Reason.NO_RECIPIENTS)
+INVALID_SENDER_DOMAIN = Refused("553 5.7.1 Invalid sender domain", Reason.SENDER_DOMAIN)
+SENDER_OUTSIDE_DOMAIN = Refused("553 5.7.1 Invalid sender domain", Reason.SENDER_ADDRESS)
+DOMAIN_NOT_ACTIVE = Refused("550 5.7.1 Sender domain is not active", Reason.DOMAIN_INACTIVE)
+INVALID_USER = Refused("550 5.7.1 Invalid user account", Reason.ACCOUNT_UNVERIFIED)
+USER_NOT_TRUSTED = Refused("550 5.7.1 User is not trusted or not enabled", Reason.ACCOUNT_UNTRUSTED)
+USER_NOT_ENABLED = Refused("550 5.7.1 User is not trusted or not enabled", Reason.ACCOUNT_DISABLED)
+RECIPIENT_SUPPRESSED = Refused("550 5.7.1 Recipient email address is suppressed", Reason.SUPPRESSED)
+SEND_LIMIT = Refused("451 4.7.1 Sending limit reached; try again later", Reason.SEND_LIMIT)
+RELAY_DENIED = Refused("550 5.7.1 Relay access denied", Reason.RELAY_DENIED)
+
+# The reasons the submission path (mta/submission.py) refuses a message for; every surface that
+# submits has an answer for each (its table is held complete by tests/mta/test_refusal_tables.py).
+SUBMISSION_REASONS = frozenset(
+    {
+        Reason.SENDER_SYNTAX, Reason.SENDER_DOMAIN, Reason.SENDER_ADDRESS, Reason.DOMAIN_INACTIVE,
+        Reason.ACCOUNT_UNVERIFIED, Reason.ACCOUNT_UNTRUSTED, Reason.ACCOUNT_DISABLED,
+        Reason.RELAY_DENIED, Reason.RECIPIENT_SYNTAX, Reason.RECIPIENTS, Reason.NO_RECIPIENTS,
+        Reason.SUPPRESSED, Reason.SEND_LIMIT, Reason.SIZE, Reason.LOOP, Reason.LINE_ENDINGS,
+        Reason.HEADERS, Reason.FROM_HEADER,
+    }
+)  # fmt: skip
+
+# The SMTP surface's table: a submission refusal as the SMTP reply that states it (its detail
+# appended, see `Refused.detailed`). smtprelay answers with these replies too.
+SUBMISSION_REPLIES: dict[Reason, Refused] = {
+    reply.reason: reply
+    for reply in (
+        BAD_SENDER, INVALID_SENDER_DOMAIN, SENDER_OUTSIDE_DOMAIN, DOMAIN_NOT_ACTIVE, INVALID_USER,
+        USER_NOT_TRUSTED, USER_NOT_ENABLED, RELAY_DENIED, BAD_RECIPIENT, TOO_MANY_RECIPIENTS,
+        NO_RECIPIENTS, RECIPIENT_SUPPRESSED, SEND_LIMIT, MESSAGE_TOO_BIG, TOO_MANY_HOPS,
+        BARE_LINE_ENDING, MALFORMED_HEADER, MISSING_FROM_HEADER,
+    )
+}  # fmt: skip
 
 # aiosmtpd's own refusals, by basic code. In aiosmtpd 1.4 each of these codes has one cause
 # there (552: SIZE= or the message over data_size_limit; 530: a command before STARTTLS; 538:

@@ -17,7 +17,6 @@ import functools
 import inspect
 import ipaddress
 import logging
-import re
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,14 +36,15 @@ from mta import metrics, replies
 from mta.assembly import protocol_name
 from mta.auth_throttle import AUTH_BUSY, AuthThrottle
 from mta.bounce_classes import enhanced_code_of
-from mta.policy import in_networks, is_loopback
+from mta.policy import in_networks, is_address, is_loopback, is_null_sender
 from mta.replies import Refused
 from mta.smtp_paths import parse_path
 from mta.submission import (
     Gateway,
     Origin,
+    Recipients,
     SubmissionRefused,
-    check_recipient,
+    admit,
     sender_by_address,
     sender_by_domain_id,
     submit,
@@ -72,9 +72,11 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class SmtpOptions:
+    """How the listeners speak; the message limits are the gateway's (`Gateway`)."""
+
     hostname: str
-    max_message_size: int
-    max_recipients: int
+    max_message_size: int  # unused: Gateway.max_message_size applies (serve.py still passes it)
+    max_recipients: int  # unused: Gateway.max_recipients applies (serve.py still passes it)
     timeout: float
     relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     allow_plaintext_auth_on_loopback: bool
@@ -87,11 +89,13 @@ class MailSession(Session):
 
 
 class MailEnvelope(Envelope):
-    """An envelope that also carries the sender decided at MAIL FROM (None: inbound mail)."""
+    """An envelope that also carries the sender decided at MAIL FROM (None: inbound mail) and
+    the recipients the submission path admitted at RCPT."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sender: SenderContext | None = None
+        self.recipients = Recipients()
 
 
 class SubmissionHandler:
@@ -114,7 +118,7 @@ class SubmissionHandler:
         mail_options: list[str],
     ) -> str:  # fmt: skip
         refusal = address_syntax_refusal(address, envelope.smtp_utf8, replies.BAD_SENDER)
-        if refusal:
+        if refusal and not is_null_sender(address):  # <> is no address, and may send
             return refusal.noting(sender=address)
         credential: AuthenticatedCredential | None = session.auth_data
         try:
@@ -127,7 +131,7 @@ class SubmissionHandler:
             else:
                 sender = None
         except SubmissionRefused as refused:
-            return noted(refused.reply, sender=address)
+            return refused.reply.noting(sender=address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         envelope.sender = sender
@@ -137,15 +141,13 @@ class SubmissionHandler:
         self, server: MailgateSMTP, session: Session, envelope: MailEnvelope, address: str,
         rcpt_options: list[str],
     ) -> str:  # fmt: skip
-        if len(envelope.rcpt_tos) >= self.options.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS.noting(recipient=address)
         refusal = address_syntax_refusal(address, envelope.smtp_utf8, replies.BAD_RECIPIENT)
-        if refusal or "@" not in address:
-            return (refusal or replies.BAD_RECIPIENT).noting(recipient=address)
+        if refusal:
+            return refusal.noting(recipient=address)
         try:
-            await check_recipient(self.gateway, envelope.sender, address)
+            await admit(self.gateway, envelope.sender, envelope.recipients, address)
         except SubmissionRefused as refused:
-            return noted(refused.reply, recipient=address)
+            return refused.reply.noting(recipient=address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
@@ -166,11 +168,11 @@ class SubmissionHandler:
         content = envelope.original_content or b""
         try:
             queue_id = await submit(
-                self.gateway, envelope.sender, envelope.mail_from, envelope.rcpt_tos, content,
+                self.gateway, envelope.sender, envelope.mail_from, envelope.recipients, content,
                 origin, source="smtp",
             )  # fmt: skip
         except SubmissionRefused as refused:
-            return noted(refused.reply, sender=envelope.mail_from)
+            return refused.reply.noting(sender=envelope.mail_from)
         except QueueWriteError:
             return replies.TEMPORARY_FAILURE.noting(sender=envelope.mail_from)
         metrics.SMTP_ACCEPTED.labels("outbound" if envelope.sender else "inbound").inc()
@@ -234,28 +236,15 @@ def _hook_names(cls: type, prefixes: tuple[str, ...]) -> list[str]:
     return [name for name in dir(cls) if name.startswith(prefixes)]
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: Refused) -> Refused | None:
-    """Bytes that are not UTF-8 (kept by aiosmtpd as lone surrogates) and control characters
-    (NUL included: RFC 5321 4.1.2 allows none, even quoted) are bad syntax; UTF-8 without the
-    SMTPUTF8 parameter is refused as RFC 6531 3.4 asks."""
-    try:
-        address.encode("utf-8")
-    except UnicodeEncodeError:
-        return bad_syntax
-    if _CONTROL.search(address):
+    """What is not an address as the submission path reads one (`policy.is_address`: bytes
+    that are not UTF-8, kept by aiosmtpd as lone surrogates, or a control character) is bad
+    syntax; UTF-8 without the SMTPUTF8 parameter is refused as RFC 6531 3.4 asks."""
+    if not is_address(address):
         return bad_syntax
     if not smtputf8 and not address.isascii():
         return replies.NEEDS_SMTPUTF8
     return None
-
-
-def noted(reply: str, **fields: str) -> str:
-    """`reply` with fields for its refusal log line (the submission path's replies are
-    `Refused`, see mta.policy)."""
-    return reply.noting(**fields) if isinstance(reply, Refused) else reply
 
 
 def shown(text: str, limit: int = LOGGED_CHARS) -> str:
@@ -307,7 +296,7 @@ class MailgateSMTP(SMTP):
             handler,
             hostname=options.hostname,
             ident="Mailgate ESMTP",
-            data_size_limit=options.max_message_size,
+            data_size_limit=handler.gateway.max_message_size,  # read no more than may be sent
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=tls_context if role is not Role.SMTPS else None,

@@ -1,13 +1,18 @@
 """The one path a message takes into the queue, from SMTP and HTTP alike.
 
-    sender check -> recipient checks -> content checks -> added headers -> tracking -> DKIM
-    -> durable queue
+    size -> sender (domain, its owner, the envelope sender) -> content (line endings, header
+    syntax, hops, From rules) -> recipients (syntax, count, relay domain or suppression)
+    -> sending limit -> added headers -> tracking -> DKIM -> durable queue
 
 A tracked message is stored unsigned, marked for the delivery worker to personalise and sign
 per recipient (mta/tracking.py); any other is signed here once.
 
-Each step is a short named function; a refusal is a `SubmissionRefused` carrying the policy
-reason, which each surface words in its own way (an SMTP reply, an API error code).
+Each step is a short named function; a refusal is a `SubmissionRefused` carrying its `Reason`
+(one of `replies.SUBMISSION_REASONS`) and a detail, which each surface words through its own
+one table (an SMTP reply, an smtprelay ErrorCode, an /api/v1 or /rest code). `submit` enforces
+every rule whatever the surface; a surface may refuse earlier by calling the same functions
+(SMTP at MAIL and RCPT: `sender_by_domain_id`, `admit`; the APIs: `check_sender`, `screen`).
+The limits are the gateway's (`Gateway.configured` reads them from the settings).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from mta import replies
 from mta.assembly import (
     HeaderSummary,
     MalformedHeader,
@@ -33,7 +37,15 @@ from mta.assembly import (
 )
 from mta.dkim_signing import dkim_signature
 from mta.inbound import process_report, unsubscribe_by_mail
-from mta.policy import Refusal, address_refusal, sender_refusal
+from mta.policy import (
+    address_refusal,
+    is_address,
+    is_null_sender,
+    recipient_count_refusal,
+    sender_refusal,
+    size_refusal,
+)
+from mta.replies import SUBMISSION_REASONS, SUBMISSION_REPLIES, Reason, Refused
 from mta.sending_limits import SendingLimits
 from mta.tracking import TrackingRequest, TrackingSettings, plan_for, prepare
 from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
@@ -45,12 +57,29 @@ from storage.suppressions import suppression_reason
 
 
 class SubmissionRefused(Exception):
-    """A permanent or temporary refusal, with the SMTP reply that states it."""
+    """Why the submission path refuses a message (`reason`) and what about (`detail`: an
+    address, a domain, a limit); each surface answers it through its own table."""
 
-    def __init__(self, reply: str, refusal: Refusal | None = None) -> None:
-        super().__init__(reply)
-        self.reply = reply
-        self.refusal = refusal
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        if reason not in SUBMISSION_REASONS:
+            raise ValueError(f"{reason} is not a reason the submission path refuses for")
+        self.reason, self.detail = reason, detail
+        super().__init__(str(self.reply))
+
+    @property
+    def reply(self) -> Refused:
+        """The refusal as the SMTP surface states it, its detail appended."""
+        return SUBMISSION_REPLIES[self.reason].detailed(self.detail)
+
+
+@dataclass
+class Recipients:
+    """A message's envelope recipients once the recipient rules passed them (an address, within
+    the count, in a relay domain or not suppressed), and those set aside as suppressed. Made
+    here only: one at a time (`admit`, at SMTP's RCPT) or all at once (`screen`)."""
+
+    accepted: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,8 @@ class Gateway:
     hop_limit: int
     soft_bounce_limit: int = 3
     tracking: TrackingSettings | None = None  # None: no tracking, no List-Unsubscribe
+    max_message_size: int = 25 * 1024 * 1024  # octets; mailgate/config.py's default
+    max_recipients: int = 1000  # per message; mailgate/config.py's default
     senders: TTLCache[tuple[str, object], SenderContext | None] = field(
         default_factory=lambda: TTLCache(maxsize=10_000, ttl=SENDER_CACHE_SECONDS)
     )
@@ -102,11 +133,9 @@ class Gateway:
             settings.hop_limit,
             settings.soft_bounce_limit,
             tracking=TrackingSettings.of(settings),
+            max_message_size=settings.max_message_size,
+            max_recipients=settings.max_recipients,
         )
-
-
-def _refuse(refusal: Refusal, detail: str = "") -> SubmissionRefused:
-    return SubmissionRefused(refusal.reply(detail), refusal)
 
 
 async def sender_for_domain(gw: Gateway, domain_id: int) -> SenderContext | None:
@@ -129,7 +158,7 @@ async def sender_by_domain_id(gw: Gateway, domain_id: int, mail_from: str) -> Se
 async def sender_by_address(gw: Gateway, mail_from: str) -> SenderContext:
     """The sender for a relay-network client: the registered domain of the envelope sender."""
     if "@" not in mail_from:
-        raise _refuse(Refusal.INVALID_SENDER_DOMAIN, "a sender address is required")
+        raise SubmissionRefused(Reason.SENDER_DOMAIN, "a sender address is required")
     key = ("name", domain_of(mail_from))
     sender = gw.senders.get(key, _UNKNOWN)
     if sender is _UNKNOWN:
@@ -139,26 +168,74 @@ async def sender_by_address(gw: Gateway, mail_from: str) -> SenderContext:
     return sender
 
 
+def check_size(gw: Gateway, size: int) -> None:
+    if size_refusal(size, gw.max_message_size) is not None:
+        raise SubmissionRefused(Reason.SIZE, f"{size} octets, at most {gw.max_message_size}")
+
+
 def check_sender(sender: SenderContext | None, addresses: Sequence[str]) -> None:
+    """The sender domain may send (registered, Enabled, its owner confirmed, trusted, active)
+    and each of `addresses` (envelope sender, From:, Sender:; the null sender aside) is an
+    address within it."""
     refusal = sender_refusal(sender)
-    if refusal is None and sender is not None:
-        refusal = address_refusal(sender, [domain_of(a) for a in addresses if "@" in a])
-        if refusal is not None:
-            raise _refuse(refusal, f"{', '.join(addresses)} not in {sender.domain}")
-    if refusal is not None:
+    if refusal is not None or sender is None:
         domain = sender.domain if sender else ", ".join(domain_of(a) for a in addresses)
-        raise _refuse(refusal, domain)
+        raise SubmissionRefused(refusal or Reason.SENDER_DOMAIN, domain)
+    given = [a for a in addresses if not is_null_sender(a)]
+    if any(not is_address(a) for a in given):
+        raise SubmissionRefused(Reason.SENDER_SYNTAX, ", ".join(given))
+    if address_refusal(sender, [domain_of(a) for a in given]) is not None:
+        raise SubmissionRefused(Reason.SENDER_ADDRESS, f"{', '.join(given)} not in {sender.domain}")
 
 
 async def check_recipient(gw: Gateway, sender: SenderContext | None, recipient: str) -> None:
-    """Outbound: the recipient is not suppressed. Inbound: the domain is one we relay for."""
+    """An address; outbound, not suppressed; inbound, in a domain we relay for."""
+    if not is_address(recipient):
+        raise SubmissionRefused(Reason.RECIPIENT_SYNTAX, f"<{recipient}>")
     if sender is None:
         if not await is_inbound_relay_domain(gw.db, domain_of(recipient)):
-            raise _refuse(Refusal.RELAY_DENIED, f"<{recipient}>")
+            raise SubmissionRefused(Reason.RELAY_DENIED, f"<{recipient}>")
         return
     reason = await suppression_reason(gw.db, recipient, sender.user_id, sender.domain_id)
     if reason is not None:
-        raise _refuse(Refusal.RECIPIENT_SUPPRESSED, f"<{recipient}> ({reason})")
+        raise SubmissionRefused(Reason.SUPPRESSED, f"<{recipient}> ({reason})")
+
+
+def check_recipient_count(gw: Gateway, count: int) -> None:
+    refusal = recipient_count_refusal(count, gw.max_recipients)
+    if refusal is not None:
+        raise SubmissionRefused(refusal, f"{count}, at most {gw.max_recipients}")
+
+
+async def admit(
+    gw: Gateway, sender: SenderContext | None, recipients: Recipients, address: str
+) -> None:
+    """One more recipient (SMTP's RCPT): refused past the count, or by the recipient rules."""
+    check_recipient_count(gw, len(recipients.accepted) + 1)
+    await check_recipient(gw, sender, address)
+    recipients.accepted.append(address)
+
+
+async def screen(
+    gw: Gateway, sender: SenderContext | None, addresses: Sequence[str], set_aside: bool = True
+) -> Recipients:
+    """All of a message's recipients at once. The APIs queue a message to the recipients that
+    may have it and name the others (`set_aside`), where SMTP refuses each suppressed RCPT on
+    its own; a message left with no recipient is refused."""
+    check_recipient_count(gw, len(addresses))
+    screened = Recipients()
+    for address in addresses:
+        try:
+            await check_recipient(gw, sender, address)
+        except SubmissionRefused as refused:
+            if not (set_aside and refused.reason is Reason.SUPPRESSED):
+                raise
+            screened.suppressed.append(address)
+        else:
+            screened.accepted.append(address)
+    if not screened.accepted:
+        raise SubmissionRefused(Reason.SUPPRESSED, ", ".join(screened.suppressed))
+    return screened
 
 
 async def split_suppressed(
@@ -172,24 +249,26 @@ async def split_suppressed(
             await check_recipient(gw, sender, recipient)
             accepted.append(recipient)
         except SubmissionRefused as refused:
-            if refused.refusal is not Refusal.RECIPIENT_SUPPRESSED:
+            if refused.reason is not Reason.SUPPRESSED:
                 raise
             suppressed.append(recipient)
     return accepted, suppressed
 
 
 def check_content(gw: Gateway, sender: SenderContext | None, content: bytes) -> HeaderSummary:
+    """Line endings, the header section (strictly read for mail we relay), the hop count, and
+    the From rules: one From with an address, it and any Sender within the sender domain."""
     if has_bare_line_ending(content):
-        raise SubmissionRefused(replies.BARE_LINE_ENDING)
+        raise SubmissionRefused(Reason.LINE_ENDINGS)
     try:
         summary = read_headers(content, strict=sender is not None)
     except MalformedHeader as error:
-        raise SubmissionRefused(replies.MALFORMED_HEADER.detailed(str(error))) from None
+        raise SubmissionRefused(Reason.HEADERS, str(error)) from None
     if summary.hops >= gw.hop_limit:
-        raise SubmissionRefused(replies.TOO_MANY_HOPS)
+        raise SubmissionRefused(Reason.LOOP)
     if sender is not None:
         if not summary.from_addresses:
-            raise SubmissionRefused(replies.MISSING_FROM_HEADER)
+            raise SubmissionRefused(Reason.FROM_HEADER)
         check_sender(sender, summary.from_addresses + summary.sender_addresses)
     return summary
 
@@ -237,7 +316,7 @@ async def submit(
     gw: Gateway,
     sender: SenderContext | None,
     mail_from: str,
-    recipients: Sequence[str],
+    recipients: Sequence[str] | Recipients,
     content: bytes,
     origin: Origin,
     source: str,
@@ -247,21 +326,28 @@ async def submit(
     tracking: TrackingRequest | None = None,
 ) -> uuid.UUID:
     """Check, complete, sign and durably queue one message; returns its id once committed.
-    `queue_id` lets a caller name the message (an idempotent retry of an API call);
-    `tracking`, the message's own tracking choices over its domain's.
+    `recipients`: as `admit` or `screen` passed them, or addresses to check here (any refused
+    one refuses the message). `queue_id` lets a caller name the message (an idempotent retry of
+    an API call); `tracking`, the message's own tracking choices over its domain's.
 
     `sender` None means inbound mail for one of our relay domains (bounces, complaints): it is
     stored for processing, not relayed.
     """
+    check_size(gw, len(content))
+    if sender is not None:
+        check_sender(sender, [mail_from])
     summary = check_content(gw, sender, content)
-    if sender is not None and not await gw.limits.reserve(sender, len(recipients)):
-        raise _refuse(Refusal.SEND_LIMIT, sender.domain)
+    if not isinstance(recipients, Recipients):
+        recipients = await screen(gw, sender, recipients, set_aside=False)
+    accepted = recipients.accepted
+    if sender is not None and not await gw.limits.reserve(sender, len(accepted)):
+        raise SubmissionRefused(Reason.SEND_LIMIT, sender.domain)
     try:
-        return await _queue(gw, sender, mail_from, recipients, content, summary, origin, source,
+        return await _queue(gw, sender, mail_from, accepted, content, summary, origin, source,
                             tags, send_at, queue_id, tracking)  # fmt: skip
     except BaseException:
         if sender is not None:
-            gw.limits.release(sender, len(recipients))
+            gw.limits.release(sender, len(accepted))
         raise
 
 

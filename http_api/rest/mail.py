@@ -19,14 +19,18 @@ Decisions where 003 is silent:
   enable"). `domain`, read only when tracking is 1: the name of an Enabled sender domain of the
   account whose tracking host the links use (1212 otherwise).
 - `tag`: one tag of at most 128 characters (as /api/v1/email's Tags), printable: 1213 otherwise.
-- 1207: the account's hourly or daily recipient limit; 1251: the subscriber is suppressed for
-  this account or domain; 1250: the message is larger than `max_message_size` or the queue did
-  not store it.
+- The rules about the message (the sender domain and its owner, the subscriber's address and
+  suppression, size, content) are the submission path's; its refusals are answered through one
+  table (`REFUSALS`): 1205 for the sender domain, its account or the From address; 1201 for
+  the subscriber's address; 1207 the account's hourly or daily recipient limit; 1251 the
+  subscriber suppressed for this account or domain; 1250 the message larger than
+  `max_message_size`, or any other fault of the message (and the queue not storing it).
 """
 
 from __future__ import annotations
 
 import codecs
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,12 +49,14 @@ from mta.composition import (
     compose,
 )
 from mta.confirmation_mail import default_sender, noreply_address
-from mta.policy import Refusal, address_refusal, sender_refusal
+from mta.policy import sender_refusal
+from mta.replies import Reason
 from mta.submission import (
     Gateway,
     Origin,
     SubmissionRefused,
-    split_suppressed,
+    check_sender,
+    screen,
     submit,
 )
 from mta.tracking import TrackingRequest
@@ -80,6 +86,36 @@ LINK_CODES = {
     LinkProblem.TOO_LARGE: ATTACHMENT_SIZE,
 }
 SOURCE = "rest"
+
+_SENDER_ERROR = (SENDER, "Error in sender address")
+_NOT_SENT = (NOT_SENT, "System error, mail not sent")
+# This action's one table for the submission path's refusals: (003's code, its message).
+REFUSALS: dict[Reason, tuple[int, str]] = {
+    Reason.SENDER_SYNTAX: _SENDER_ERROR,
+    Reason.SENDER_DOMAIN: _SENDER_ERROR,
+    Reason.SENDER_ADDRESS: _SENDER_ERROR,
+    Reason.DOMAIN_INACTIVE: _SENDER_ERROR,
+    Reason.ACCOUNT_UNVERIFIED: _SENDER_ERROR,
+    Reason.ACCOUNT_UNTRUSTED: _SENDER_ERROR,
+    Reason.ACCOUNT_DISABLED: _SENDER_ERROR,
+    Reason.RECIPIENT_SYNTAX: (SUBSCRIBER, "Error in subscriber address"),
+    Reason.NO_RECIPIENTS: (SUBSCRIBER, "Error in subscriber address"),
+    Reason.SEND_LIMIT: (DAILY_LIMIT, "Daily limit of mails exceeded"),
+    Reason.SUPPRESSED: (BLOCKED, "Admin block, mail not sent to particular subscriber"),
+    Reason.RECIPIENTS: _NOT_SENT,
+    Reason.RELAY_DENIED: _NOT_SENT,
+    Reason.SIZE: _NOT_SENT,
+    Reason.LOOP: _NOT_SENT,
+    Reason.LINE_ENDINGS: _NOT_SENT,
+    Reason.HEADERS: _NOT_SENT,
+    Reason.FROM_HEADER: _NOT_SENT,
+}
+
+
+def refused(refusal: SubmissionRefused) -> RestError:
+    """A submission refusal as this action answers it (`REFUSALS`), its detail appended."""
+    code, message = REFUSALS[refusal.reason]
+    return RestError(code, f"{message}: {refusal.detail}" if refusal.detail else message)
 
 
 @dataclass(frozen=True)
@@ -209,9 +245,7 @@ async def _sender(gw: Gateway, user_id: int, address: str) -> tuple[SenderContex
         sender = await sender_for_address_domain(gw.db, address.rpartition("@")[2])
     if sender is None or sender.user_id != user_id:
         raise RestError(SENDER, f"Error in sender address: {address} is not in a domain of yours")
-    refusal = sender_refusal(sender) or address_refusal(sender, [address.rpartition("@")[2]])
-    if refusal is not None:
-        raise RestError(SENDER, f"Error in sender address: {refusal.reply(sender.domain)}")
+    check_sender(sender, [address])  # as submit will, before attachments are fetched
     return sender, address
 
 
@@ -237,28 +271,36 @@ async def _attachments(settings: Any, links: list[str]) -> list[Attachment]:
         await http.close()
 
 
-def _composed(draft: Draft, max_size: int) -> bytes:
+def _composed(draft: Draft) -> bytes:
     try:
-        content = compose(draft)
+        return compose(draft)
     except UnencodableText as error:
         raise RestError(ENCODING, f"Unsupported coding: {error}") from None
     except InvalidContent as error:
         raise RestError(NOT_SENT, f"System error, mail not sent: {error}") from None
-    if len(content) > max_size:
-        raise RestError(NOT_SENT, f"System error, mail not sent: over {max_size} bytes")
-    return content
 
 
 @action("mail")
 async def send_mail(call: RestCall) -> dict[str, str]:
     gw: Gateway = call.request.app.state.gateway
-    settings = call.request.app.state.settings
     mail = read_request(call)
-    sender, address = await _sender(gw, call.account.user_id, mail.sender)
-    rebrand = await _rebrand(gw, call.account.user_id, mail.domain) if mail.tracking else None
-    accepted, _ = await split_suppressed(gw, sender, [mail.subscriber])
-    if not accepted:
-        raise RestError(BLOCKED, "Admin block, mail not sent to particular subscriber")
+    try:
+        queue_id = await _send(call, gw, mail)
+    except SubmissionRefused as refusal:
+        raise refused(refusal) from None
+    except QueueWriteError:
+        raise RestError(
+            NOT_SENT, "System error, mail not sent: not stored, try again", 503
+        ) from None
+    note(call.request, message_id=str(queue_id))
+    return {"message_id": str(queue_id)}
+
+
+async def _send(call: RestCall, gw: Gateway, mail: MailRequest) -> uuid.UUID:
+    user_id = call.account.user_id
+    sender, address = await _sender(gw, user_id, mail.sender)
+    rebrand = await _rebrand(gw, user_id, mail.domain) if mail.tracking else None
+    recipients = await screen(gw, sender, [mail.subscriber])
     draft = Draft(
         sender=Mailbox(address, mail.sender_name),
         subject=mail.subject,
@@ -266,24 +308,12 @@ async def send_mail(call: RestCall) -> dict[str, str]:
         reply_to=[Mailbox(mail.reply_to)] if mail.reply_to else [],
         html=mail.html,
         plain=mail.text,
-        attachments=await _attachments(settings, mail.links),
+        attachments=await _attachments(call.request.app.state.settings, mail.links),
         charset=mail.charset,
     )
-    content = _composed(draft, settings.max_message_size)
     client = call.request.client.host if call.request.client else ""
-    tracking = TrackingRequest(mail.tracking, mail.tracking, rebrand)
-    try:
-        queue_id = await submit(
-            gw, sender, address, accepted, content, Origin("rest", client, "HTTP"),
-            source=SOURCE, tags=mail.tags, tracking=tracking,
-        )  # fmt: skip
-    except SubmissionRefused as refused:
-        if refused.refusal is Refusal.SEND_LIMIT:
-            raise RestError(DAILY_LIMIT, "Daily limit of mails exceeded") from None
-        raise RestError(NOT_SENT, f"System error, mail not sent: {refused.reply}") from None
-    except QueueWriteError:
-        raise RestError(
-            NOT_SENT, "System error, mail not sent: not stored, try again", 503
-        ) from None
-    note(call.request, message_id=str(queue_id))
-    return {"message_id": str(queue_id)}
+    return await submit(
+        gw, sender, address, recipients, _composed(draft), Origin("rest", client, "HTTP"),
+        source=SOURCE, tags=mail.tags,
+        tracking=TrackingRequest(mail.tracking, mail.tracking, rebrand),
+    )  # fmt: skip
