@@ -33,8 +33,8 @@ def key_view(key: accounts.DomainKey, user_id: int) -> dict[str, Any]:
 
 @command("emailgateway.addapi", permission=Permission.MANAGE_DOMAIN)
 async def add_api(call: Call) -> dict[str, Any]:
-    """Missing parameters are listed together: [1] Description, [2] DomainID; 3: no such domain,
-    or another user's."""
+    """Errors as a list, as 001 shows: missing parameters together, [1] Description, [2]
+    DomainID; [3] no such domain, or another user's."""
     description = call.get("Description")
     missing = [
         code for code, name in ((1, "Description"), (2, "DomainID")) if call.get(name) is None
@@ -44,7 +44,7 @@ async def add_api(call: Call) -> dict[str, Any]:
     try:
         domain = await owned_domain(call)
     except Refused:
-        return failed(3, "Domain not found or access denied")
+        return failed([3])
     key = await accounts.create_domain_key(call.db.engine, domain.id, str(description))
     view = key_view(key, domain.user_id)
     return {"Success": True, "ErrorCode": 0, "NewAPIKeyID": key.key_id, "APIKey": view}

@@ -66,7 +66,7 @@ def test_add_list_and_delete_a_domain_key(api: Api) -> None:
         ("emailgateway.addapi", {}, [1, 2]),
         ("emailgateway.addapi", {"DomainID": 1}, [1]),
         ("emailgateway.addapi", {"Description": "x"}, [2]),
-        ("emailgateway.addapi", {"Description": "x", "DomainID": 999999}, 3),
+        ("emailgateway.addapi", {"Description": "x", "DomainID": 999999}, [3]),  # 001: lists
         ("emailgateway.getapis", {}, 1),
         ("emailgateway.getapis", {"DomainID": 999999}, 2),
         ("emailgateway.deleteapi", {}, 1),
@@ -84,7 +84,7 @@ def test_another_users_keys_are_out_of_reach(api: Api) -> None:
     theirs = api.call("emailgateway.adddomain", key=stranger, DomainName="keys-theirs.example")
     domain_id = theirs["NewSenderDomainID"]
     key = api.call("emailgateway.addapi", key=stranger, Description="theirs", DomainID=domain_id)
-    assert api.call("emailgateway.addapi", Description="x", DomainID=domain_id)["ErrorCode"] == 3
+    assert api.call("emailgateway.addapi", Description="x", DomainID=domain_id)["ErrorCode"] == [3]
     assert api.call("emailgateway.getapis", DomainID=domain_id)["ErrorCode"] == 2
     assert api.call("emailgateway.deleteapi", APIKeyID=key["NewAPIKeyID"])["ErrorCode"] == 2
     assert len(api.call("emailgateway.getapis", key=stranger, DomainID=domain_id)["APIKeys"]) == 1
