@@ -8,6 +8,13 @@ request (0.54 ms of a 5 KB message, against about 0.15 ms here). compat32 does n
 breaks in header values, so every value is checked here first: that is what keeps a caller's
 `Headers`, `Subject` or names from injecting fields. Message-ID and Date are left to the
 submission path, which adds them to every message whatever its origin.
+
+An internationalized address (a non-ASCII local part, `ß@example.org`) is carried as RFC 6532
+writes it, in UTF-8 in the header, as a serious gateway does rather than refusing it; the
+message then needs SMTPUTF8 (RFC 6531) at delivery, which mta/delivery.py asks for when an
+envelope address is not ASCII. compat32 would turn such an address into an encoded word, which
+no reader takes for an address: it writes an ASCII stand-in, replaced in the header section
+once the message is written.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import email.policy
 import functools
 import mimetypes
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.encoders import encode_base64
@@ -158,13 +166,30 @@ def _encodable(what: str, text: str, charset: str) -> str:
     return text
 
 
-def _address_list(mailboxes: Sequence[Mailbox], charset: str = _UTF8) -> str:
-    return ", ".join(_mailbox(m, charset) for m in mailboxes)
+def _address_list(mailboxes: Sequence[Mailbox], charset: str, stand_ins: dict[str, str]) -> str:
+    return ", ".join(_mailbox(m, charset, stand_ins) for m in mailboxes)
 
 
-def _mailbox(mailbox: Mailbox, charset: str) -> str:
+def _mailbox(mailbox: Mailbox, charset: str, stand_ins: dict[str, str]) -> str:
+    """`Name <address>`, the name encoded as RFC 2047 asks; a non-ASCII address as an ASCII
+    stand-in recorded in `stand_ins` (see the module's docstring)."""
     name = _encodable("a name", _single_line("a name", mailbox.name), charset)
-    return formataddr((name, mailbox.address), charset=charset)
+    address = mailbox.address
+    if not address.isascii():
+        stand_in = f"smtputf8-{secrets.token_hex(8)}@stand-in.invalid"
+        stand_ins[stand_in] = address
+        address = stand_in
+    return formataddr((name, address), charset=charset)
+
+
+def _with_addresses(text: str, stand_ins: dict[str, str]) -> str:
+    """The written message with its internationalized addresses in place of their stand-ins."""
+    if not stand_ins:
+        return text
+    head, blank, body = text.partition("\r\n\r\n")
+    for stand_in, address in stand_ins.items():
+        head = head.replace(stand_in, address)
+    return head + blank + body
 
 
 def _text_part(text: str, subtype: str, charset: str = _UTF8) -> MIMEText:
@@ -185,10 +210,11 @@ def compose(draft: Draft) -> bytes:
     cannot represent is UnencodableText."""
     message = _body(draft)
     charset = draft.charset
-    headers: list[tuple[str, str]] = [("From", _address_list([draft.sender], charset))]
+    stand_ins: dict[str, str] = {}
+    headers = [("From", _address_list([draft.sender], charset, stand_ins))]
     for name, mailboxes in (("To", draft.to), ("Cc", draft.cc), ("Reply-To", draft.reply_to)):
         if mailboxes:
-            headers.append((name, _address_list(mailboxes, charset)))
+            headers.append((name, _address_list(mailboxes, charset, stand_ins)))
     if not draft.to and not draft.cc:  # recipients all hidden, as Postfix writes it
         headers.append(("To", "undisclosed-recipients:;"))
     subject = _encodable("Subject", _single_line("Subject", draft.subject), charset)
@@ -196,7 +222,7 @@ def compose(draft: Draft) -> bytes:
     headers.extend(draft.headers)  # checked by check_header
     for name, value in headers:  # after the body's own MIME fields; order is free (RFC 5322)
         message[name] = value
-    return message.as_string(policy=_SMTP).encode("utf-8")
+    return _with_addresses(message.as_string(policy=_SMTP), stand_ins).encode("utf-8")
 
 
 def _body(draft: Draft) -> Message:

@@ -422,3 +422,28 @@ def test_lists_and_subscribers_must_be_the_owners(mail: Mail) -> None:
     assert error(mail.send(TargetListID=big)) == (400, 20)  # 5 + Jane: past MAX_RECIPIENTS
     assert mail.send(To=None, TargetListID=big).status_code == 200
     assert mail.send(ListID=list_id, SubscriberID=ids["ok-o1@example.org"]).status_code == 200
+
+
+def test_an_internationalized_recipient_is_carried_as_smtputf8(mail: Mail) -> None:
+    """A non-ASCII local part in To (`ß@gmail.com` gave an HTTP 500) is carried as RFC 6531 and
+    6532 ask, as the large providers take it: in UTF-8 in the header, signed, and delivered to
+    the UTF-8 address (mta/delivery.py asks SMTPUTF8 of a server that offers it)."""
+    address = "ok-straße@example.org"
+    answer = mail.send(To=[{"name": "Jürgen", "email": address}])
+    assert answer.status_code == 200, answer.text
+    [received] = wait_until(lambda: mail.sink.transactions_to(address), timeout=30)
+    assert received.recipients == (address,)
+    assert f"<{address}>".encode() in received.content.split(b"\r\n\r\n", 1)[0]
+    assert dkim.verify(received.content, dnsfunc=DnsRecord(mail.sender))
+    parsed = email.message_from_string(received.content.decode(), policy=email.policy.default)
+    to = parsed["To"].addresses[0]  # an RFC 6532 reader's view: the header read as UTF-8
+    assert (to.display_name, to.addr_spec) == ("Jürgen", address)
+
+
+def test_the_size_limit_is_the_submission_paths(mail: Mail) -> None:
+    """Fields that pass the request's own bounds but make a message over max_message_size
+    (200,000 here) are refused by submit, answered through this route's table."""
+    answer = mail.send(HTMLContent="<p>" + "x" * 200_000 + "</p>")
+    assert error(answer) == (413, 0)
+    message = answer.json()["Errors"][0]["Message"]
+    assert message.startswith("The message exceeds the size limit: ") and "200000" in message
