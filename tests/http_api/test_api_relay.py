@@ -17,6 +17,9 @@ from tests.conftest import Gateway, make_gateway, wait_until
 from tests.http_api.conftest import serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 
+MAX_MESSAGE_SIZE = 10_000
+MAX_RECIPIENTS = 3
+
 
 @dataclass
 class Relay:
@@ -37,7 +40,12 @@ class Relay:
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    gateway = make_gateway(tmp_path_factory.mktemp("relay"), MAILGATE_SMTP_PROCESSES="1")
+    gateway = make_gateway(
+        tmp_path_factory.mktemp("relay"),
+        MAILGATE_SMTP_PROCESSES="1",
+        MAILGATE_MAX_MESSAGE_SIZE=str(MAX_MESSAGE_SIZE),
+        MAILGATE_MAX_RECIPIENTS=str(MAX_RECIPIENTS),
+    )
     user_id = int(gateway.json("user", "add", "owner@relay.test")["UserID"])
     sender = add_sender(gateway, user_id, "relay.test")
     admin_key = gateway.json("admin-key")["AdminAPIKey"]
@@ -185,3 +193,50 @@ def test_policy_refusals_carry_their_codes(relay: Relay) -> None:
             return answer if answer["ErrorCode"] == code else None
 
         wait_until(answered)  # senders are cached for a second
+
+
+def messages(relay: Relay) -> int:
+    with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
+        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+
+def test_the_gateways_limits_hold_for_relayed_mail(relay: Relay) -> None:
+    """The submission path's size and recipient limits (smtprelay checked neither: with these
+    limits it queued 50,908 bytes to 20 recipients). A refusal has 001's error shape; 001 lists
+    no ErrorCode for either, so it is 0 and the SMTPResponse says what, permanently (5xx): the
+    relay server would retry a 4xx for days."""
+    address = relay.sender.address
+    twenty = ",".join(f"r{n}@example.org" for n in range(20))
+    big = raw_email(address) + ("x" * 70 + "\r\n") * 700  # about 50 KB, five times the limit
+    before = messages(relay)
+
+    too_big = relay.relay(MailFrom=address, RcptTo="friend@example.org", RawEmail=big)
+    assert set(too_big) == {"Success", "SMTPResponse", "ErrorCode"}
+    assert (too_big["Success"], too_big["ErrorCode"]) == (False, 0)
+    assert too_big["SMTPResponse"].startswith("552 5.3.4 Message size exceeds fixed maximum")
+
+    too_many = relay.relay(MailFrom=address, RcptTo=twenty, RawEmail=raw_email(address))
+    assert too_many == {
+        "Success": False,
+        "SMTPResponse": "552 5.5.3 Too many recipients for one message: 20, at most 3",
+        "ErrorCode": 0,
+    }
+    both = relay.relay(MailFrom=address, RcptTo=twenty, RawEmail=big)
+    assert both["Success"] is False and both["ErrorCode"] == 0
+    assert messages(relay) == before
+
+    at_limits = raw_email(address) + "x" * (MAX_MESSAGE_SIZE - len(raw_email(address)))
+    three = ",".join(f"r{n}@example.org" for n in range(MAX_RECIPIENTS))
+    answer = relay.relay(MailFrom=address, RcptTo=three, RawEmail=at_limits)
+    assert answer["Success"] is True, answer
+    assert len(stored(relay, answer["SMTPResponse"].rpartition(" ")[2])) == MAX_RECIPIENTS
+
+
+def test_envelope_addresses_must_be_addresses(relay: Relay) -> None:
+    address = relay.sender.address
+    no_address = relay.relay(MailFrom=address, RcptTo="friend", RawEmail=raw_email(address))
+    assert (no_address["ErrorCode"], no_address["SMTPResponse"][:9]) == (0, "501 5.1.3")
+    junk_sender = relay.relay(MailFrom="junk", RcptTo="a@example.org", RawEmail=raw_email(address))
+    assert (junk_sender["ErrorCode"], junk_sender["SMTPResponse"][:9]) == (4, "501 5.1.7")
+    nobody = relay.relay(MailFrom=address, RcptTo=" , ", RawEmail=raw_email(address))
+    assert (nobody["ErrorCode"], nobody["SMTPResponse"][:9]) == (0, "554 5.5.1")
