@@ -358,15 +358,33 @@ async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
     )
 
 
+async def _check_email_sender(call: Call, view: CampaignView, change: CampaignUpdate) -> None:
+    """The From of an email the campaign is pointed at (RelEmailID: 4), or of the email it is
+    made Ready with (3), checked as a From given here is: an email saved before that check, or
+    whose sender domain the account has deleted since, would fail the run."""
+    if "from_email" in change.content:
+        return  # checked with the content
+    if change.email_id is None and change.status is not CampaignStatus.READY:
+        return
+    email_id = view.email_id if change.email_id is None else change.email_id
+    email = await campaigns.get_email(call.db, view.user_id, email_id) if email_id else None
+    if email is not None and email.from_email.strip():
+        await checked_addresses(
+            call, {"from_email": email.from_email}, 3 if change.email_id is None else 4
+        )
+
+
 @command("campaign.update")
 async def update(call: Call) -> dict[str, Any]:
     """Codes 1-13 as 002 lists them (see the module's description for 3 and 4's wider use)."""
     assert call.caller is not None
     user_id = call.caller.user_id
     campaign_id = _campaign_id(call, 1, "Campaign ID is required")
-    if await campaigns.get_campaign(call.db, user_id, campaign_id) is None:
+    view = await campaigns.get_campaign(call.db, user_id, campaign_id)
+    if view is None:
         return failed(2, "Campaign does not belong to the user")
     change = await requested_update(call, user_id)
+    await _check_email_sender(call, view, change)
     try:
         done = await campaigns.update_campaign(call.db, user_id, campaign_id, change)
     except campaigns.UnknownEmail:

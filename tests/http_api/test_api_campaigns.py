@@ -267,6 +267,24 @@ def test_from_in_the_accounts_sender_domains(api: Api) -> None:
     ok(api.call("Campaign.Update", CampaignID=campaign_id, FromEmail=""))  # "" clears it
 
 
+def test_an_emails_stored_from_outside_the_accounts_domains_is_refused(api: Api) -> None:
+    """An email whose From is no longer the account's (saved before the check, or its domain
+    deleted since): pointing a campaign at it is 4, making Ready with it 3."""
+    email_id = ok(api.call("Email.Create", EmailName="Old", Subject="S", HTMLContent="<p>x</p>",
+                           FromEmail="a@shop.test"))["EmailID"]  # fmt: skip
+    campaign_id = sendable(api, "Stale From")
+    with db(api) as conn:
+        conn.execute("UPDATE campaign_emails SET from_email = 'a@theirs.test' WHERE id IN (?, ?)",
+                     (email_id, shown(api, campaign_id)["RelEmailID"]))  # fmt: skip
+    answer = api.call("Campaign.Update", CampaignID=campaign_id, RelEmailID=email_id)
+    assert code(answer) == 4 and "a@theirs.test" in answer["ErrorMessage"]
+    answer = api.call("Campaign.Update", CampaignID=campaign_id, CampaignStatus="Ready", **FAR)
+    assert code(answer) == 3 and "a@theirs.test" in answer["ErrorMessage"]
+    assert shown(api, campaign_id)["Status"] == "Draft"
+    ok(api.call("Campaign.Update", CampaignID=campaign_id, CampaignStatus="Ready",
+                FromEmail="b@shop.test", **FAR))  # fmt: skip
+
+
 def test_ready_future_recursive_and_draft(api: Api) -> None:
     campaign_id = sendable(api)
     ok(api.call("Campaign.Update", CampaignID=campaign_id, CampaignStatus="Ready", **FAR))
