@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 import http_api.commands
 import http_api.rest.controllers  # noqa: F401 - importing registers the /rest actions
@@ -30,6 +30,7 @@ from http_api import (
     v1_events,
     v1_webhooks,
 )
+from http_api.openapi import routes as openapi_routes
 from http_api.rate_limit import RateLimiter
 from http_api.rest import accounts as rest_accounts
 from http_api.rest import protocol as rest_protocol
@@ -103,6 +104,9 @@ def create_app(settings: Settings, supervisor_failures: Failures = _no_failures)
         Route("/u/{token}", tracking.unsubscribe_post, methods=["POST"]),
         Route(ACTIVATE_ROUTE, activate_page, methods=["GET"]),
         Route("/account-activate/{token}", rest_accounts.activate, methods=["GET"]),
+        Route("/openapi.json", openapi_routes.openapi_json, methods=["GET"]),
+        Route("/docs", openapi_routes.reference_page, methods=["GET"]),
+        Mount(openapi_routes.ASSETS_PATH, app=openapi_routes.assets),
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]
