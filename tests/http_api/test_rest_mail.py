@@ -295,3 +295,14 @@ def test_a_message_over_the_size_limit_or_one_the_queue_refuses_is_1250(setup: S
     finally:
         setup.gateway.sql("DROP TRIGGER refuse_mail")
     assert setup.send(subscriber="ok-after@example.org", subject="Refuse me")
+
+
+def test_the_size_limit_is_the_submission_paths(setup: Setup) -> None:
+    """The message's size is checked by submit, and its refusal answered through this action's
+    table: 1250, naming the limit."""
+    data = {"subscriber": "ok-r@example.org", "subject": "Hi", "html": "x" * MAX_MESSAGE_SIZE}
+    answer = setup.rest.post(PATH, data)
+    [error] = answer.json()["errors"]
+    assert error["code"] == 1250
+    assert error["message"].startswith("System error, mail not sent: ")
+    assert error["message"].endswith(f"octets, at most {MAX_MESSAGE_SIZE}")
