@@ -353,9 +353,16 @@ async def test_delete_and_cancel(db: Database) -> None:
     assert canceled is not None
     assert (canceled.status, canceled.next_run_at) == (CampaignStatus.CANCELED, None)
     assert await campaigns.cancel(db, owner, first) is Outcome.DONE  # again: nothing to do
+    assert await campaigns.unknown_campaigns(db, other, [first, second, 999999]) == [
+        first,
+        second,
+        999999,
+    ]
+    assert await campaigns.unknown_campaigns(db, owner, [second, first, second]) == []
     assert await campaigns.delete_campaigns(db, other, [first, second]) == []
     assert await campaigns.delete_campaigns(db, owner, [first, first, 999999]) == [first]
     assert await campaigns.get_campaign(db, owner, first) is None
+    assert await campaigns.unknown_campaigns(db, owner, [first, second]) == [first]  # deleted
     assert await campaigns.copy_campaign(db, owner, first) is None
     assert await campaigns.cancel(db, owner, first) is Outcome.NOT_FOUND
     assert [c.id for c in (await campaigns.list_campaigns(db, owner, CampaignQuery()))[1]] == [
