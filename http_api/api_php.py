@@ -188,25 +188,34 @@ async def _dispatch(request: Request) -> Response:
     if registered is None:
         shown = name or "(none)"
         return failure(UNKNOWN_COMMAND, f"Unknown command: {shown}", 400)
-    access, handler = registered.access, registered.handler
     note(request, command=name)
     db: Database = request.app.state.db
     caller = await caller_for(
         db, str(params.get("apikey") or ""), str(params.get("sessionid") or "")
     )
-    if access is Access.USER and caller is None:
-        return failure(AUTH_FAILED, "Authentication failure or session expired")
-    permission = registered.permission
-    if permission is not None and (caller is None or permission not in caller.permissions):
-        return failure(NOT_PRIVILEGED, f"Not enough privileges: {permission} is required", 403)
-    if access is Access.ADMIN and not await admin_key_matches(
-        db, str(params.get("adminapikey") or "")
-    ):
-        return failure(AUTH_FAILED, "Authentication failure or session expired")
-    if access is Access.TRUSTED and not from_trusted_network(request):
-        return failure(NOT_PRIVILEGED, "Not enough privileges", 403)
+    refusal = await _access_refusal(request, registered, caller, params)
+    if refusal is not None:
+        return refusal
     try:
-        answer = await handler(Call(db, params, caller, request))
+        answer = await registered.handler(Call(db, params, caller, request))
     except Refused as refused:
         answer = refused.answer
     return answered(answer)
+
+
+async def _access_refusal(
+    request: Request, registered: Registered, caller: Caller | None, params: dict[str, Any]
+) -> Response | None:
+    """The family's refusal when the caller may not run the command; None when it may."""
+    access, permission = registered.access, registered.permission
+    if access is Access.USER and caller is None:
+        return failure(AUTH_FAILED, "Authentication failure or session expired")
+    if permission is not None and (caller is None or permission not in caller.permissions):
+        return failure(NOT_PRIVILEGED, f"Not enough privileges: {permission} is required", 403)
+    if access is Access.ADMIN:
+        key = str(params.get("adminapikey") or "")
+        if not await admin_key_matches(request.app.state.db, key):
+            return failure(AUTH_FAILED, "Authentication failure or session expired")
+    if access is Access.TRUSTED and not from_trusted_network(request):
+        return failure(NOT_PRIVILEGED, "Not enough privileges", 403)
+    return None
