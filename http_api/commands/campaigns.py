@@ -306,6 +306,14 @@ def _optional_flag(call: Call, name: str) -> bool | None:
     return parsed
 
 
+def _text(call: Call, name: str) -> str | None:
+    """A text parameter as text (a number is its digits); a JSON object or list is 4."""
+    value = call.get(name)
+    if isinstance(value, dict | list):
+        raise Refused(failed(4, f"{name} must be text"))
+    return None if value is None else str(value)
+
+
 def _items(call: Call, name: str) -> list[str] | None:
     value = call.raw(name)
     return None if value is None else split_items(value)
@@ -342,7 +350,7 @@ async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
     domains = call.raw("GoogleAnalyticsDomains")
     return CampaignUpdate(
         status=wanted_status,
-        name=call.get("CampaignName"),
+        name=_text(call, "CampaignName"),
         email_id=_number(rel_email, -1) if rel_email is not None else None,  # -1 names none
         content=content,
         schedule=_schedule(call),
@@ -354,7 +362,7 @@ async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
         google_analytics_domains=None if domains is None else split_items(domains),
         publish_on_rss=_optional_flag(call, "PublishOnRSS"),
         s2s_enabled=_optional_flag(call, "S2SEnabled"),
-        approval_explanation=call.get("ApprovalUserExplanation"),
+        approval_explanation=_text(call, "ApprovalUserExplanation"),
     )
 
 

@@ -179,6 +179,8 @@ def test_update_content_audience_settings_and_statistics(api: Api) -> None:
           "operator": "and", "rules": []}]}}, 4),
         ({"PublishOnRSS": "Maybe"}, 4),
         ({"CampaignName": "x" * 256}, 4),
+        ({"CampaignName": {}}, 4),  # AttributeError: an HTTP 500 (Schemathesis, issue 14)
+        ({"ApprovalUserExplanation": ["x"]}, 4),
         ({"Subject": "x" * 999}, 4),
         ({"ScheduleType": "Sometimes"}, 5),
         ({"ScheduleType": "Future", "SendTime": "10:00", "SendTimeZone": "UTC"}, 6),
