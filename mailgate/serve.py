@@ -536,6 +536,9 @@ async def _http_worker(
     config = uvicorn.Config(
         app,
         log_config=None,  # ours (mailgate.logs), not uvicorn's
+        # http_api.metrics writes the access line, without the query string: uvicorn's would
+        # print it whole, and the documents allow API keys there.
+        access_log=False,
         lifespan="off",  # entered below
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
         server_header=False,
