@@ -57,6 +57,7 @@ class PasswordChecks:
         self.clock = clock
         self._digest_key = secrets.token_bytes(32)
         self._remembered: OrderedDict[bytes, float] = OrderedDict()
+        self._in_flight: dict[bytes, asyncio.Task[bool]] = {}
         self._pending = 0
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -64,18 +65,41 @@ class PasswordChecks:
 
     async def verify(self, owner: str | None, stored_hash: str | None, password: str) -> bool:
         """Whether `password` matches `stored_hash`, the password of `owner` (None, with no hash:
-        an unknown user, which costs as much as a wrong password and always fails)."""
+        an unknown user, which costs as much as a wrong password and always fails). Callers
+        asking the same at the same time share one verification: a client's pool of
+        connections logging in at once costs one, not one each."""
         digest = self._digest(owner, stored_hash, password)
-        if digest is not None and self._recalls(digest):
+        if digest is None:
+            return await self._verified(stored_hash, password)
+        if self._recalls(digest):
             return True
+        loop = asyncio.get_running_loop()
+        shared = self._in_flight.get(digest)
+        if shared is None or shared.get_loop() is not loop:
+            shared = loop.create_task(self._verified(stored_hash, password))
+            self._in_flight[digest] = shared
+            shared.add_done_callback(lambda done: self._settle(digest, done))
+        return await asyncio.shield(shared)  # a caller that gives up leaves it to the others
+
+    @property
+    def pending(self) -> int:
+        """Verifications running or waiting for their turn in this process."""
+        return self._pending
+
+    async def _verified(self, stored_hash: str | None, password: str) -> bool:
         with self._turn():
             loop = asyncio.get_running_loop()
-            matches = await loop.run_in_executor(
+            return await loop.run_in_executor(
                 self._executor(), verify_password, stored_hash, password
             )
-        if matches and digest is not None:
+
+    def _settle(self, digest: bytes, done: asyncio.Task[bool]) -> None:
+        if self._in_flight.get(digest) is done:
+            del self._in_flight[digest]
+        if done.cancelled() or done.exception() is not None:
+            return  # the exception (VerificationBusy) went to the callers still waiting
+        if done.result():
             self._remember(digest)
-        return matches
 
     def _digest(self, owner: str | None, stored_hash: str | None, password: str) -> bytes | None:
         if owner is None or stored_hash is None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage import accounts, credentials, domains
 from storage.engine import Database
 from storage.password_checks import PasswordChecks, VerificationBusy
+from storage.tokens import hash_password
 
 PASSWORD = "correct horse battery staple"
 
@@ -45,8 +46,11 @@ async def test_a_success_is_remembered_for_that_credential_hash_and_password(sto
     assert await checks.verify("smtp_credential:1", stored, PASSWORD)
     other_hash = CHEAP.hash("a changed password")
 
-    busy = asyncio.create_task(checks.verify("smtp_credential:9", stored, "a slow wrong guess"))
-    await asyncio.sleep(0)  # it holds the slot now
+    # A verification at argon2's full cost (a quarter of a second) holds the one slot meanwhile.
+    slow = hash_password("another credential's password")
+    busy = asyncio.create_task(checks.verify("smtp_credential:9", slow, "a wrong guess"))
+    while not checks.pending:  # until it holds the slot
+        await asyncio.sleep(0)
     assert await checks.verify("smtp_credential:1", stored, PASSWORD)  # remembered
     for owner, hash_, password in (
         ("smtp_credential:1", stored, "another password"),  # failures are never remembered
@@ -60,6 +64,16 @@ async def test_a_success_is_remembered_for_that_credential_hash_and_password(sto
     with pytest.raises(VerificationBusy):
         await checks.verify("smtp_credential:1", stored, PASSWORD)
     assert await busy is False
+
+
+async def test_the_same_question_asked_at_once_is_verified_once(stored: str) -> None:
+    """A client's connections logging in together share one verification (with room for one,
+    the others would have been refused)."""
+    checks = PasswordChecks(concurrency=1, max_waiting=0)
+    together = [checks.verify("smtp_credential:1", stored, PASSWORD) for _ in range(5)]
+    assert await asyncio.gather(*together) == [True] * 5
+    wrong = [checks.verify("smtp_credential:1", stored, "guess") for _ in range(3)]
+    assert await asyncio.gather(*wrong) == [False] * 3
 
 
 async def test_the_remembered_successes_are_bounded(stored: str) -> None:
