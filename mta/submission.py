@@ -223,6 +223,25 @@ async def screen(
     may have it and name the others (`set_aside`), where SMTP refuses each suppressed RCPT on
     its own; a message left with no recipient is refused."""
     check_recipient_count(gw, len(addresses))
+    screened = await _sorted(gw, sender, addresses, set_aside)
+    if not screened.accepted:
+        raise SubmissionRefused(Reason.SUPPRESSED, ", ".join(screened.suppressed))
+    return screened
+
+
+async def split_suppressed(
+    gw: Gateway, sender: SenderContext, recipients: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """(accepted, suppressed), refusing none: for callers that queue a message per recipient
+    (campaign tests, confirmations) and decide themselves what none left means."""
+    screened = await _sorted(gw, sender, recipients, set_aside=True)
+    return screened.accepted, screened.suppressed
+
+
+async def _sorted(
+    gw: Gateway, sender: SenderContext | None, addresses: Sequence[str], set_aside: bool
+) -> Recipients:
+    """The recipient rules for each address; a suppressed one set aside when `set_aside`."""
     screened = Recipients()
     for address in addresses:
         try:
@@ -233,26 +252,7 @@ async def screen(
             screened.suppressed.append(address)
         else:
             screened.accepted.append(address)
-    if not screened.accepted:
-        raise SubmissionRefused(Reason.SUPPRESSED, ", ".join(screened.suppressed))
     return screened
-
-
-async def split_suppressed(
-    gw: Gateway, sender: SenderContext, recipients: Sequence[str]
-) -> tuple[list[str], list[str]]:
-    """(accepted, suppressed): the API surfaces queue a message to the recipients that may have
-    it and name the others, where SMTP refuses each suppressed RCPT on its own."""
-    accepted, suppressed = [], []
-    for recipient in recipients:
-        try:
-            await check_recipient(gw, sender, recipient)
-            accepted.append(recipient)
-        except SubmissionRefused as refused:
-            if refused.reason is not Reason.SUPPRESSED:
-                raise
-            suppressed.append(recipient)
-    return accepted, suppressed
 
 
 def check_content(gw: Gateway, sender: SenderContext | None, content: bytes) -> HeaderSummary:
