@@ -92,7 +92,8 @@ def test_form_data_is_read_like_json(api: Api, provider: Receiver) -> None:
         ({"gsm": NUMBER, "text": "Hi", "from": "Pending"}, 1106),
         ({"gsm": NUMBER, "text": "Hi", "single": "2"}, 1107),
         ({"gsm": NUMBER, "text": ["Hi"]}, 1107),
-        ({"gsm": NUMBER, "text": "caf\udce9"}, 1107),  # sent as the JSON escape \udce9
+        # A lone surrogate ("caf\udce9") never reaches the action: /rest's JSON reader
+        # answers 1002 for it (tests/http_api/test_malformed_input.py).
         ({"gsm": NUMBER, "text": "a" * 161, "single": 1}, 1108),
         ({"gsm": NUMBER, "text": "ą" * 71, "single": "1"}, 1109),
     ],
