@@ -126,13 +126,13 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
         Key.ADMIN,
         (Param("Domain", text(253, 1), True),),
         answer("Success", "RelayDomain"),
-        (403, 429),
+        (400, 403, 429),
     ),
     ("/api/v1/inbound-relay-domain-check", "POST"): RouteDoc(
         "May an MX relay mail for this domain? (500 {} means no, as 001 documents)",
         Key.ADMIN,
         (Param("Domain", text(253, 1), True),),
         answer("Success", "RelayDomain"),
-        (403, 429),
+        (400, 403, 429),
     ),
 }

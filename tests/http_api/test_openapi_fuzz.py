@@ -30,48 +30,19 @@ from mailgate.config import load_settings
 from tests.conftest import make_gateway
 from tests.http_api.conftest import serving
 
-EXAMPLES = 4  # per operation and generation mode: ~90 operations in well under 90 s
+EXAMPLES = 2  # generated per operation and mode, besides the boundary cases: ~90 operations
 SLOW = 5.0  # seconds: a request slower than this fails
-# Operations that failed when this test was written, each a finding handed on (issue 14);
-# delete an entry once its fix lands, so the operation is held to its description again.
-_BIG_ID = "finding 5: an id of 2**63 or more is an HTTP 500 (OverflowError)"
-KNOWN_FINDINGS: dict[str, str] = {
-    **{
-        f"POST /api.php#{name}": _BIG_ID
-        for name in [
-            "campaign.approve",
-            "campaign.cancel",
-            "campaign.copy",
-            "campaign.pause",
-            "campaign.resume",
-            "email.delete",
-            "email.get",
-            "emailgateway.addapi",
-            "emailgateway.addsmtp",
-            "emailgateway.addwebhook",
-            "emailgateway.aggrevents",
-            "emailgateway.cleardomainqueue",
-            "emailgateway.deleteapi",
-            "emailgateway.deletedomain",
-            "emailgateway.deletesmtp",
-            "emailgateway.deletewebhook",
-            "emailgateway.domainstats",
-            "emailgateway.getapis",
-            "emailgateway.getdomain",
-            "emailgateway.getevents",
-            "emailgateway.getsmtps",
-            "emailgateway.getwebhooks",
-            "emailgateway.recipientdomainstats",
-            "emailgateway.resetsmtppassword",
-            "emailgateway.updatedomain",
-            "emailgateway.verifydomain",
-            "segment.delete",
-            "segment.get",
-            "segment.update",
-        ]
-    },
-    "POST /api.php#campaign.update": "a CampaignName that is not text is an HTTP 500",
+# Operations whose every call verifies or makes an argon2 hash (~0.5 s of CPU by design):
+# their generated examples only, without the boundary cases the other operations also get.
+ARGON2 = {
+    "api.php:emailgateway.smtprelay",
+    "api.php:user.login",
+    "api.php:emailgateway.resetsmtppassword",
+    "api.php:emailgateway.addsmtp",
 }
+# Operations left out while a finding handed on is fixed, each with its own test below marked
+# xfail: when that test passes, delete the entry and the mark.
+KNOWN_FINDINGS = {"api.php:campaign.update"}
 ADMIN_ROUTES = ("/api/v1/inbound-relay-domain-check", "/api/v1/sender.domains")
 
 
@@ -171,20 +142,33 @@ schema = schemathesis.openapi.from_dict(description())
 schema.config.generation.update(
     max_examples=EXAMPLES, with_security_parameters=False, deterministic=True, database="none"
 )
+# Methods no route has (PUT, TRACE, ...) answer Starlette's 405, for every path: ~450 requests
+# that test the framework, not us.
+schema.config.phases.coverage.unexpected_methods = set()
 
 
-@schema.parametrize()
+def answers_as_described(case: Any, target: Target) -> None:
+    case.call_and_validate(base_url=target.base_url, session=target.session, checks=CHECKS)
+
+
+@schema.exclude(operation_id=[*ARGON2, *KNOWN_FINDINGS]).parametrize()
 @settings(
-    deadline=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
+    deadline=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck)
 )
 def test_every_operation_answers_as_described(case: Any, target: Target) -> None:
-    known = KNOWN_FINDINGS.get(case.operation.label)
-    if known is None:
-        case.call_and_validate(base_url=target.base_url, session=target.session, checks=CHECKS)
-        return
-    try:
-        case.call_and_validate(base_url=target.base_url, session=target.session, checks=CHECKS)
-    except Exception:  # a finding already reported and being fixed: see KNOWN_FINDINGS
-        pytest.xfail(known)
+    answers_as_described(case, target)
+
+
+@schema.include(operation_id=list(ARGON2)).parametrize()
+@settings(
+    deadline=None, max_examples=3, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+)
+def test_password_checking_operations_answer_as_described(case: Any, target: Target) -> None:
+    answers_as_described(case, target)
+
+
+@pytest.mark.xfail(reason="finding: a CampaignName that is not text is an HTTP 500 (reported)")
+def test_campaign_update_refuses_a_name_that_is_not_text(target: Target) -> None:
+    body = {"Command": "campaign.update", "CampaignID": 1, "CampaignName": {}}
+    answer = target.session.post(f"{target.base_url}/api.php", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
