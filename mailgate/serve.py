@@ -634,8 +634,6 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
 def smtp_options(settings: Settings) -> SmtpOptions:
     return SmtpOptions(
         hostname=settings.hostname,
-        max_message_size=settings.max_message_size,
-        max_recipients=settings.max_recipients,
         timeout=settings.smtp_timeout,
         relay_networks=settings.relay_networks,
         allow_plaintext_auth_on_loopback=settings.allow_plaintext_auth_on_loopback,

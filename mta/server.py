@@ -75,8 +75,6 @@ class SmtpOptions:
     """How the listeners speak; the message limits are the gateway's (`Gateway`)."""
 
     hostname: str
-    max_message_size: int  # unused: Gateway.max_message_size applies (serve.py still passes it)
-    max_recipients: int  # unused: Gateway.max_recipients applies (serve.py still passes it)
     timeout: float
     relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     allow_plaintext_auth_on_loopback: bool
