@@ -31,6 +31,16 @@ def test_readme_starts_with_run_and_test_and_ci_runs_the_test_command() -> None:
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
 
 
+def test_readme_lists_every_refusal_reason_and_no_other() -> None:
+    from mta.replies import Reason
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    listed = re.search(r"`reason` is one of: (.*?)\.", text)
+    assert listed, "the README lists the refusal reasons"
+    names = {name.strip().split(" ")[0] for name in listed.group(1).split(",")}
+    assert names == {reason.value for reason in Reason}
+
+
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git repository to clone")
 def test_make_run_on_a_fresh_clone_answers_smtp(tmp_path: Path) -> None:
     """`make run` in a fresh clone builds its own .venv, initialises ./data and serves SMTP.
