@@ -185,9 +185,9 @@ def visible_fields(request: Request, head: bytes) -> dict[str, str]:
     elif text.lstrip().startswith("{"):
         for name, value in _JSON_FIELD.findall(text):
             try:
-                found.append((name, json.loads(f'"{value}"')))
-            except ValueError:
-                continue
+                found.append((name, parse_json(f'"{value}"')))
+            except BadRequestBody:
+                continue  # an escape cut short, or a lone surrogate: no credential
     else:  # a form: the last pair may be cut
         found = parse_qsl(text.rpartition("&")[0], keep_blank_values=True)
     for name, value in found:

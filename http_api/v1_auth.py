@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import Response
 
+from http_api.key_scopes import DOMAIN_KEY_PERMISSIONS as DOMAIN_KEY_PERMISSIONS  # api_keys's
 from http_api.networks import client_host, from_trusted_network
 from http_api.rate_limit import limit_reached
 from http_api.v1_envelope import V1Error
@@ -33,9 +34,6 @@ from storage.models import UserStatus
 from storage.tokens import token_hash
 
 CACHE_SECONDS = 1.0
-# What a sender domain's key opens, as 004's `Permissions` names it: POST /api/v1/email,
-# GET /api/v1/events, and POST/GET/DELETE /api/v1/webhooks, for its own domain.
-DOMAIN_KEY_PERMISSIONS = "email.send,events.read,webhooks.manage"
 _MISSING: Any = object()
 
 

@@ -143,6 +143,14 @@ def test_a_wrong_key_gets_the_small_limit(api: Api, sender_key: str) -> None:
     )
     assert rest.status_code == 413
     assert rest.json()["errors"][0]["code"] == 1002
+    # A key that is a lone surrogate names no one (it cannot even be hashed).
+    surrogate = b'{"Command": "emailgateway.getdomains", "APIKey": "\\ud800", "Padding": "'
+    answer = api.client.post(
+        "/api.php",
+        content=surrogate + b"x" * 2 * SMALL + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413, answer.text
 
 
 def test_a_key_in_the_first_part_opens_the_full_limit(api: Api) -> None:
