@@ -153,3 +153,55 @@ def test_rest_page_numbers_beyond_the_range(api: Api, page: str) -> None:
     answer = api.rest.get(f"/rest/reports/campaignsList/{page}")
     assert answer.status_code == 400, answer.text
     assert [error["code"] for error in answer.json()["errors"]] == [1401]
+
+
+# -- every JSON type where a parameter is read --------------------------------------------------
+
+ODD_VALUES = [None, True, 1.5, -1, 2**63 - 1, [], ["x"], {}, {"a": 1}, "", " ", "\u0000"]
+V1_PARAMETERS = [
+    ("POST", "/api/v1/webhooks", "Event", {"WebhookURL": "https://example.com/h"}),
+    ("POST", "/api/v1/webhooks", "WebhookURL", {"Event": "delivered"}),
+    ("DELETE", "/api/v1/webhooks", "WebhookID", {}),
+    ("GET", "/api/v1/events", "StartFrom", {}),
+    ("GET", "/api/v1/events", "RetrieveCount", {}),
+    ("GET", "/api/v1/events", "StartDate", {}),
+    ("GET", "/api/v1/events", "Event", {}),
+    ("GET", "/api/v1/events", "MessageID", {}),
+    ("GET", "/api/v1/events", "SenderAPIKey", {}),
+    ("POST", "/api/v1/sender.domains", "DomainsResponseFormat", {}),
+    ("POST", "/api/v1/sender.domains", "AdminAPIKey", {}),
+    ("GET", "/api/v1/inbound-relay-domain-check", "domain", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "name", "others"), V1_PARAMETERS)
+def test_api_v1_parameters_of_any_json_type_never_give_500(
+    api: Api, sender_key: str, method: str, path: str, name: str, others: dict[str, Any]
+) -> None:
+    for value in ODD_VALUES:
+        body = {**others, name: value}
+        headers = {"Authorization": f"Bearer {sender_key}"} if name != "SenderAPIKey" else {}
+        answer = api.client.request(method, path, json=body, headers=headers)
+        relay_denied = path.endswith("relay-domain-check") and answer.json() == {}
+        assert answer.status_code < 500 or relay_denied, (name, value, answer.text)
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        ("emailgateway.addwebhook", "DomainID"),
+        ("emailgateway.addwebhook", "Event"),
+        ("emailgateway.addwebhook", "WebhookURL"),
+        ("emailgateway.getwebhooks", "DomainID"),
+        ("emailgateway.deletewebhook", "WebhookID"),
+        ("emailgateway.deletewebhook", "DomainID"),
+        ("sender.domains", "DomainsResponseFormat"),
+    ],
+)
+def test_api_php_webhook_parameters_of_any_json_type_never_give_500(
+    api: Api, command: str, name: str
+) -> None:
+    for value in ODD_VALUES:
+        body = {"Command": command, "APIKey": api.key, "DomainID": 1, "WebhookID": 1, name: value}
+        answer = api.client.post("/api.php", json=body)
+        assert answer.status_code < 500, (name, value, answer.text)
