@@ -19,13 +19,10 @@ from typing import Any
 
 from cachetools import TTLCache
 from starlette.requests import Request
-from starlette.responses import Response
 
-from http_api.key_scopes import DOMAIN_KEY_PERMISSIONS as DOMAIN_KEY_PERMISSIONS  # api_keys's
 from http_api.networks import client_host, from_trusted_network
 from http_api.rate_limit import limit_reached
 from http_api.v1_envelope import V1Error
-from http_api.v1_envelope import errors as errors  # re-exported: v1_email imports it here
 from mta.submission import sender_for_domain
 from storage.accounts import admin_key_matches, domain_for_key
 from storage.domains import is_inbound_relay_domain
@@ -124,17 +121,6 @@ async def key_domain(
         raise V1Error(*INVALID_KEY, 401)
     check_rate(request, key)
     return int(domain_id)
-
-
-async def sender_domain(
-    request: Request, params: dict[str, Any], missing: tuple[int, str] = MISSING_KEY
-) -> int | Response:
-    """`key_domain` as a value or the answer to give: v1_email's form, until it moves onto
-    http_api.v1_dispatch."""
-    try:
-        return await key_domain(request, params, missing)
-    except V1Error as refused:
-        return refused.response()
 
 
 def _admin_key(request: Request, params: dict[str, Any]) -> str:

@@ -30,12 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
 from http_api.metrics import note
-from http_api.params import BadRequestBody, BodyTooLarge, read_params
-from http_api.v1_auth import errors, sender_domain
+from http_api.params import message_body_limit
+from http_api.v1_dispatch import V1Call, V1Route
+from http_api.v1_envelope import V1Error
 from mta.composition import (
     Attachment,
     Draft,
@@ -100,13 +98,8 @@ REFUSALS: dict[Reason, tuple[int, str, int]] = {
 }
 
 
-class Invalid(Exception):
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-    def response(self) -> Response:
-        return errors(self.code, self.message, self.status)
+class Invalid(V1Error):
+    """A fault of the request, answered in /api/v1's envelope by the dispatcher."""
 
 
 @dataclass(frozen=True)
@@ -333,22 +326,11 @@ def send_at(value: Any) -> datetime | None:
     return datetime.fromtimestamp(when, UTC) if when > now else None
 
 
-def refused(refusal: SubmissionRefused) -> Response:
+def refused(refusal: SubmissionRefused) -> Invalid:
     """A submission refusal as this route answers it (`REFUSALS`), its detail appended."""
     code, message, status = REFUSALS[refusal.reason]
     detail = f"{message}: {refusal.detail}" if refusal.detail else message
-    return Invalid(code, detail, status).response()
-
-
-async def _params(request: Request, max_size: int) -> dict[str, Any]:
-    """The request's parameters; a body larger than a message may be (base64 makes attachments
-    a third larger, a margin covers the rest) is refused without being read to the end."""
-    try:
-        return await read_params(request, limit=max_size * 4 // 3 + 1024 * 1024)
-    except BodyTooLarge as error:
-        raise Invalid(0, str(error), 413) from None
-    except BadRequestBody as error:
-        raise Invalid(0, str(error)) from None
+    return Invalid(code, detail, status)
 
 
 async def referenced_recipients(gw: Gateway, user_id: int, mail: EmailRequest) -> list[str]:
@@ -373,16 +355,12 @@ async def referenced_recipients(gw: Gateway, user_id: int, mail: EmailRequest) -
     return listed  # none at all is the submission path's refusal (20)
 
 
-async def endpoint(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
+async def _send(call: V1Call) -> dict[str, Any]:
+    gateway: Gateway = call.request.app.state.gateway
+    mail = read_request(call.params, gateway.max_recipients, gateway.max_message_size)
+    address = mail.draft.sender.address
     try:
-        params = await _params(request, gateway.max_message_size)
-        domain_id = await sender_domain(request, params)
-        if isinstance(domain_id, Response):
-            return domain_id
-        mail = read_request(params, gateway.max_recipients, gateway.max_message_size)
-        address = mail.draft.sender.address
-        sender = await sender_by_domain_id(gateway, domain_id, address)
+        sender = await sender_by_domain_id(gateway, call.domain, address)
         listed = await referenced_recipients(gateway, sender.user_id, mail)
         addresses = unique_addresses([*mail.draft.recipients(), *listed])
         recipients = await screen(gateway, sender, addresses)
@@ -390,7 +368,7 @@ async def endpoint(request: Request) -> Response:
             content = compose(mail.draft)
         except InvalidContent as error:
             raise Invalid(0, str(error)) from None
-        client = request.client.host if request.client else ""
+        client = call.request.client.host if call.request.client else ""
         queue_id = await submit(
             gateway,
             sender,
@@ -403,14 +381,18 @@ async def endpoint(request: Request) -> Response:
             send_at=mail.send_at,
             tracking=mail.tracking,
         )
-    except Invalid as invalid:
-        return invalid.response()
     except SubmissionRefused as refusal:
-        return refused(refusal)
+        raise refused(refusal) from None
     except QueueWriteError:
-        return Invalid(0, "Temporary failure storing the message; try again", 503).response()
-    note(request, message_id=str(queue_id))
+        raise Invalid(0, "Temporary failure storing the message; try again", 503) from None
+    note(call.request, message_id=str(queue_id))
     answer: dict[str, Any] = {"MessageID": str(queue_id)}
     if recipients.suppressed:
         answer["SuppressedRecipients"] = recipients.suppressed
-    return JSONResponse(answer)
+    return answer
+
+
+# The body may carry a whole message once the key is known (64 KB before); the sender domain's
+# account is the submission path's to judge (its refusals answer through REFUSALS).
+ROUTE = V1Route(_send, body_limit=lambda s: message_body_limit(s.max_message_size), inactive=None)
+endpoint = ROUTE.endpoint

@@ -1,6 +1,6 @@
 """The one error answer of /api/v1: `{"Errors": [{"Code", "Message"}]}` with an HTTP status.
 Everything on /api/v1 that refuses (a route, its authentication, the rate limit, the
-dispatcher's catch-all) raises V1Error or answers `errors(...)`; nothing else builds it."""
+dispatcher's catch-all) raises V1Error; nothing else builds it."""
 
 from __future__ import annotations
 
@@ -23,8 +23,3 @@ class V1Error(Exception):
     def response(self) -> Response:
         body = {"Errors": [{"Code": self.code, "Message": self.message}]}
         return ErrorAnswer(body, self.status, self.code, self.headers)
-
-
-def errors(code: int, message: str, status: int) -> Response:
-    """The /api/v1 error shape: {"Errors": [{"Code", "Message"}]}."""
-    return V1Error(code, message, status).response()

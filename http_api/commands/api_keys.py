@@ -8,7 +8,7 @@ from typing import Any
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
 from http_api.formats import utc_text
-from http_api.v1_auth import DOMAIN_KEY_PERMISSIONS
+from http_api.key_scopes import DOMAIN_KEY_PERMISSIONS
 from storage import accounts
 from storage.models import Permission
 

@@ -191,3 +191,22 @@ def test_api_v1_routes_take_64_kb_whoever_asks(api: Api, sender_key: str) -> Non
     )
     assert answer.status_code == 413, answer.text[:300]
     assert answer.json()["Errors"][0]["Code"] == 0
+
+
+def test_api_v1_email_without_a_key_is_413_after_64_kb(api: Api, sender_key: str) -> None:
+    """POST /api/v1/email takes a whole message (about 34 MB here) once its key is known, and
+    64 KB before: a large body without a key is refused after its first part."""
+    head = _request_head("/api/v1/email", "application/json")
+    first = b'{"Subject": "x", "HTMLContent": "'
+    with peak_growth_below(api, 16 * 1024):
+        sent, answer = stream(api, head, first)
+    status, body = _status_and_body(answer)
+    assert (status, body["Errors"][0]["Code"]) == (413, 0), answer  # type: ignore[index]
+    assert sent < FIFTY_MB // 5
+    # With the key, the same kind of body is read whole and judged on its fields (no Subject).
+    padding = {"ContentType": "html", "HTMLContent": "y" * 4 * SMALL}
+    keyed = api.client.post(
+        "/api/v1/email", json=padding, headers={"Authorization": f"Bearer {sender_key}"}
+    )
+    assert keyed.status_code == 400, keyed.text[:300]
+    assert keyed.json()["Errors"][0]["Code"] == 3  # From is checked first: the body was read
