@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_send.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/campaign.py
+	$(BIN)/python bench/auth.py
 	bash bench/compare_postfix.sh
 
 clean:
