@@ -75,15 +75,18 @@ async def test_auth_on_implicit_tls_port_then_message_is_queued(
 
 async def test_wrong_password_is_535_on_every_tls_port(installation: Installation) -> None:
     alpha = installation.alpha
-    with submission(installation.submission) as smtp:
+    # Failures count per address for the whole session (a success does not wipe them), so the
+    # tests that fail use addresses of their own, not the 127.0.0.1 every other test uses.
+    with submission(installation.submission, source="127.0.0.35") as smtp:
         expect(smtp_auth(smtp, "PLAIN", alpha.username, "wrong"), "535 5.7.8")
         expect(smtp_auth(smtp, "LOGIN", "smtp_nobody", alpha.password), "535 5.7.8")
         # Still unauthenticated: submission needs AUTH before MAIL.
         expect(smtp.mail(alpha.address), "530 5.7.0 Authentication required")
         expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
     smtp_client = aiosmtplib.SMTP(
-        hostname="127.0.0.1", port=installation.smtps, use_tls=True, tls_context=client_tls()
-    )
+        hostname="127.0.0.1", port=installation.smtps, use_tls=True, tls_context=client_tls(),
+        source_address=("127.0.0.35", 0),
+    )  # fmt: skip
     async with smtp_client:
         await smtp_client.ehlo()
         with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
@@ -279,11 +282,11 @@ def test_the_lockout_holds_across_processes_and_connections(
 def test_passwords_never_reach_the_log(installation: Installation) -> None:
     alpha = installation.alpha
     wrong = "Wrong-Secret-9f3c"
-    with submission(installation.submission) as smtp:
+    with submission(installation.submission, source="127.0.0.36") as smtp:
         expect(smtp_auth(smtp, "LOGIN", alpha.username, wrong), "535 5.7.8")
         expect(smtp_auth(smtp, "PLAIN", alpha.username, alpha.password), "235 2.7.0")
-    ok_line = f"auth ok client=127.0.0.1 username={alpha.username}"
+    ok_line = f"auth ok client=127.0.0.36 username={alpha.username}"
     log = wait_until(lambda: ok_line in installation.gateway.log() and installation.gateway.log())
-    assert "stage=auth client=127.0.0.1 reason=auth_failed" in log  # the attempts are logged ...
+    assert "stage=auth client=127.0.0.36 reason=auth_failed" in log  # the attempts are logged ...
     assert wrong not in log and alpha.password not in log  # ... without their secrets
     assert b64(wrong) not in log and plain_blob(alpha.username, alpha.password) not in log
