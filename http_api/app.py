@@ -30,11 +30,11 @@ from http_api import (
     v1_events,
     v1_webhooks,
 )
+from http_api.activation_links import ROUTE as ACTIVATE_ROUTE
 from http_api.openapi import routes as openapi_routes
 from http_api.rate_limit import RateLimiter
 from http_api.rest import accounts as rest_accounts
 from http_api.rest import protocol as rest_protocol
-from http_api.subscriber_activation import ROUTE as ACTIVATE_ROUTE
 from http_api.subscriber_activation import activate_page
 from http_api.v1_auth import KeyCache
 from mta.checked_http import HttpOptions

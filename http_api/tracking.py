@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
+from http_api.pages import NO_STORE, not_found, page
 from http_api.params import BadRequestBody, read_body
 from mta.tracking_tokens import (
     InvalidToken,
@@ -41,7 +42,6 @@ from storage.tracking import (
 )
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 MAX_FORM = 4096
 _USER_AGENT_LIMIT = 512
 
@@ -67,10 +67,6 @@ def _visitor(request: Request) -> dict[str, Any]:
         "ip": request.client.host if request.client else None,
         "user_agent": request.headers.get("user-agent", "")[:_USER_AGENT_LIMIT],
     }
-
-
-def not_found() -> Response:
-    return PlainTextResponse("Not Found", status_code=404, headers=NO_STORE)
 
 
 async def open_pixel(request: Request) -> Response:
@@ -101,25 +97,10 @@ async def click(request: Request) -> Response:
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title></head>
-<body style="font-family: sans-serif; max-width: 32em; margin: 3em auto; padding: 0 1em">
-<h1 style="font-size: 1.4em">{title}</h1>
-<p>{text}</p>
-{form}
-</body></html>
-"""
 _FORM = """<form method="post">
 <input type="hidden" name="confirm" value="1">
 <button type="submit">Unsubscribe</button>
 </form>"""
-
-
-def _page(title: str, text: str, form: str = "") -> Response:
-    body = _PAGE.format(title=title, text=text, form=form)
-    return HTMLResponse(body, headers=NO_STORE)
 
 
 async def unsubscribe_page(request: Request) -> Response:
@@ -127,7 +108,7 @@ async def unsubscribe_page(request: Request) -> Response:
     if delivery is None:
         return not_found()
     address = html.escape(delivery.recipient)
-    return _page("Unsubscribe", f"Stop sending mail like this to <b>{address}</b>?", _FORM)
+    return page("Unsubscribe", f"Stop sending mail like this to <b>{address}</b>?", _FORM)
 
 
 async def unsubscribe_post(request: Request) -> Response:
@@ -143,4 +124,4 @@ async def unsubscribe_post(request: Request) -> Response:
     if source == "page" and delivery.resign_link:  # the campaign's own page takes it from here
         return RedirectResponse(delivery.resign_link, status_code=303, headers=NO_STORE)
     address = html.escape(delivery.recipient)
-    return _page("Unsubscribed", f"<b>{address}</b> will not receive this mail any more.")
+    return page("Unsubscribed", f"<b>{address}</b> will not receive this mail any more.")

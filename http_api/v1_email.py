@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
 from http_api.params import message_body_limit
 from http_api.v1_dispatch import V1Call, V1Route
@@ -58,7 +59,6 @@ from storage.queue import QueueWriteError
 from storage.subscribers import active_emails, owns_list, subscriber_list_of
 
 REPLY_TO_LIMIT = 10
-MAX_TAG_LENGTH = 128  # characters of one tag (also /rest/mail's `tag`)
 MAX_SCHEDULE_SECONDS = 3 * 24 * 3600  # as far ahead as SendAt may be (Mailgun allows 3 days)
 # Parameters naming objects Mailgate does not have yet, with their "invalid" code.
 UNKNOWN_OBJECTS = {

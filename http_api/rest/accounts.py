@@ -48,9 +48,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from http_api.pages import not_found, page
 from http_api.rest.protocol import RestCall, RestError, action
-from http_api.subscriber_activation import _page as page
-from http_api.tracking import not_found
 from mta.composition import Draft, Mailbox, checked_address
 from mta.confirmation_mail import NotSent, account_sender, noreply_address, send_untracked
 from mta.submission import Gateway, Origin
@@ -331,4 +330,4 @@ async def activate(request: Request) -> Response:
     now = await account_state(request.app.state.db, user_id)
     if now is not None and now[1] is UserStatus.ACTIVE:
         return page("Account activated", "Your account is active already.")
-    return page("Account not activated", "This account can no longer be activated.", 410)
+    return page("Account not activated", "This account can no longer be activated.", status=410)

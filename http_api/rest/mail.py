@@ -34,9 +34,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
-from http_api.v1_email import MAX_TAG_LENGTH
 from mta.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
 from mta.checked_http import HttpOptions, HttpSender
 from mta.composition import (

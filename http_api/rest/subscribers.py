@@ -3,7 +3,7 @@ time or up to 100 in one call, and show a subscriber's history.
 
 Double opt-in: a subscriber added (or added again after leaving) awaiting activation, with
 `confirm` 1 (the default), is sent a mail with a signed link (mta/confirmation_mail.py,
-http_api/subscriber_activation.py). When it cannot be sent (no enabled sender domain, a
+http_api/activation_links.py). When it cannot be sent (no enabled sender domain, a
 suppressed address) the subscriber is still added; `add` says so in `confirmation_sent`, and
 the gateway logs why.
 
@@ -30,10 +30,10 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from http_api.activation_links import activation_link
 from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
-from http_api.subscriber_activation import activation_link
 from mta.composition import checked_address
 from mta.confirmation_mail import send_confirmation
 from mta.submission import Origin
