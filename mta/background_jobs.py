@@ -9,21 +9,22 @@ other answer, or none, is tried again after the webhook retry schedule's waits
 (`webhook_retry_schedule`, 5s,5m,30m,2h,5h,10h,10h by default: 8 tries over about 28 hours),
 then the job is failed. The update itself is done once: a retry only repeats the callback.
 
-The runner runs beside the webhook dispatcher, in its process (mailgate/serve.py).
+The runner is a leased worker (mta/leased_worker.py) and runs beside the webhook dispatcher, in
+its process (mailgate/serve.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mta.checked_http import Answer, CallFailed, HttpOptions, HttpSender
-from mta.delivery import _wait_any, worker_name
+from mta.leased_worker import LeasedWorker, WorkerLimits
+from mta.retry_policy import RetryPolicy
 from storage.background_jobs import (
     FIELD_UPDATE,
     Job,
@@ -45,8 +46,25 @@ class JobOptions:
     retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     lease: timedelta = timedelta(minutes=15)
     poll_interval: float = 0.5
-    batch: int = 4  # jobs claimed at once
+    batch: int = 4  # jobs run at once
     http: HttpOptions = field(default_factory=HttpOptions)
+
+    def limits(self) -> WorkerLimits:
+        return WorkerLimits(self.batch, self.batch, self.lease, self.poll_interval)
+
+
+@dataclass(frozen=True)
+class Try:
+    """One try of a job: done, failed for good, or pending again at `next_attempt_at`."""
+
+    job: Job
+    status: JobStatus
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+    @property
+    def attempts(self) -> int:
+        return self.job.attempts + 1
 
 
 class CallbackRefused(Exception):
@@ -64,7 +82,7 @@ def accepted(answer: Answer) -> bool:
     return isinstance(parsed, dict) and parsed.get("status") == "OK"
 
 
-class JobRunner:
+class JobRunner(LeasedWorker[Job, Job, Try]):
     def __init__(
         self,
         db: Database,
@@ -72,41 +90,51 @@ class JobRunner:
         sender: HttpSender | None = None,
         name: str | None = None,
     ) -> None:
-        self.db = db
+        super().__init__(db, options.limits(), name)
         self.options = options
+        self.retry = RetryPolicy(options.retry_schedule)  # after the last wait, a job fails
         self.sender = sender or HttpSender(options.http)
-        self.name = name or worker_name()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run due jobs until `stop` is set; the jobs in hand are finished first."""
-        try:
-            while not stop.is_set():
-                jobs = await claim_due(self.db, self.name, self.options.batch, self.options.lease)
-                if not jobs:
-                    await _wait_any(stop, None, self.options.poll_interval)
-                    continue
-                results = await asyncio.gather(*map(self.run_job, jobs), return_exceptions=True)
-                for error in results:
-                    if isinstance(error, Exception):  # not recorded: the lease brings it back
-                        log.error("recording a background job failed: %r", error)
-        finally:
-            await self.sender.close()
+    # -- the worker machine's hooks ----------------------------------------------------------
 
-    async def run_job(self, job: Job) -> None:
-        """One try of a job, its outcome stored. A failure of ours is retried like a refused
-        callback: a bug must not lose the job."""
+    async def claim(self, limit: int) -> list[Job]:
+        return await claim_due(self.db, self.name, limit, self.limits.lease)
+
+    async def process(self, item: Job) -> list[Try]:
+        """One try of a job. A failure of ours is retried like a refused callback."""
         try:
-            await self.attempt(job)
+            await self.attempt(item)
         except (CallFailed, CallbackRefused) as failure:
-            await self.failed(job, str(failure))
-        except Exception as error:
-            log.exception("background job failed job=%d kind=%s", job.id, job.kind)
-            await self.failed(job, f"internal error: {error!r}")
-        else:
-            await record_try(self.db, job.id, self.name, JobStatus.DONE, job.attempts + 1)
-            log.info(
-                "background job done job=%d kind=%s attempt=%d", job.id, job.kind, 1 + job.attempts
+            return [self.failed(item, str(failure))]
+        return [Try(item, JobStatus.DONE)]
+
+    def crashed(self, item: Job, error: Exception) -> list[Try]:
+        return [self.failed(item, f"internal error: {error!r}")]
+
+    def describe(self, item: Job) -> str:
+        return f"job={item.id} kind={item.kind}"
+
+    async def record(self, results: list[Try]) -> None:
+        for done in results:
+            await record_try(
+                self.db,
+                done.job.id,
+                self.name,
+                done.status,
+                done.attempts,
+                done.error,
+                done.next_attempt_at,
             )
+
+    def recorded(self, items: Sequence[Job], results: Sequence[Try]) -> bool:
+        for done in results:
+            log_try(done)
+        return False
+
+    async def close(self) -> None:
+        await self.sender.close()
+
+    # -- one job -----------------------------------------------------------------------------
 
     async def attempt(self, job: Job) -> None:
         if job.kind != FIELD_UPDATE:
@@ -128,20 +156,28 @@ class JobRunner:
         if not accepted(answer):
             raise CallbackRefused(f"HTTP {answer.status}: {answer.text[:200]}")
 
-    async def failed(self, job: Job, error: str) -> None:
+    def failed(self, job: Job, error: str) -> Try:
         """Try again after the schedule's wait, or fail the job after its last."""
-        made = job.attempts + 1
-        schedule = self.options.retry_schedule
-        if made > len(schedule):
-            await record_try(self.db, job.id, self.name, JobStatus.FAILED, made, error)
-            log.warning("background job failed job=%d attempts=%d error=%r", job.id, made, error)
-            return
-        later = utcnow() + timedelta(seconds=schedule[made - 1] * random.uniform(0.9, 1.1))
-        await record_try(self.db, job.id, self.name, JobStatus.PENDING, made, error, later)
+        later = self.retry.next_attempt(job.attempts + 1, utcnow())
+        if later is None:
+            return Try(job, JobStatus.FAILED, error)
+        return Try(job, JobStatus.PENDING, error, later)
+
+
+def log_try(done: Try) -> None:
+    job = done.job
+    if done.status is JobStatus.DONE:
+        log.info("background job done job=%d kind=%s attempt=%d", job.id, job.kind, done.attempts)
+    elif done.status is JobStatus.FAILED:
+        log.warning(
+            "background job failed job=%d attempts=%d error=%r", job.id, done.attempts, done.error
+        )
+    else:
+        later = done.next_attempt_at.isoformat() if done.next_attempt_at else None
         log.info(
             "background job retry job=%d attempt=%d next=%s error=%r",
             job.id,
-            made,
-            later.isoformat(),
-            error,
+            done.attempts,
+            later,
+            done.error,
         )

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from mta.campaign_message import CampaignContentError, build_run_message
 from mta.checked_http import HttpSender
-from mta.delivery import _wait_any, worker_name
+from mta.leased_worker import wait_any, worker_name
 from mta.submission import Gateway, sender_for_domain
 from storage.campaign_audience import AudienceError, run_plan
 from storage.campaign_claims import (
@@ -89,7 +89,7 @@ class CampaignScheduler:
                     log.exception("campaign scheduler tick failed")
                     busy = False
                 if not busy:
-                    await _wait_any(stop, None, self.options.poll_interval)
+                    await wait_any(stop, None, self.options.poll_interval)
         finally:
             if self.http is not None:
                 await self.http.close()

@@ -1,5 +1,7 @@
-"""Outbound SMTP sessions with aiosmtplib: opening them (EHLO, opportunistic STARTTLS), keeping
-them for reuse per destination host, and closing the ones left idle.
+"""Outbound SMTP with aiosmtplib, behind mta/outbound_transport.py's interface: opening
+sessions (EHLO, opportunistic STARTTLS), keeping them for reuse per destination host, closing
+the ones left idle, and the SMTP transaction (MAIL, RCPT for each recipient, DATA), whose
+replies go back to delivery one per recipient.
 
 TLS follows Postfix's `may` level: encrypt when the server offers STARTTLS, without verifying
 its certificate (an unverified channel still beats clear text, and refusing mail over it would
@@ -18,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import aiosmtplib
+
+from mta.outbound_transport import Envelope, HostUnavailable, MailHost, Reply
 
 log = logging.getLogger("mailgate.delivery")
 
@@ -67,7 +71,8 @@ class SessionOptions:
 
 
 class SessionPool:
-    """Idle sessions per (host, port), reused for the next message to the same host."""
+    """An OutboundTransport: idle sessions per (host, port), reused for the next message to the
+    same host."""
 
     def __init__(self, options: SessionOptions, idle_timeout: float) -> None:
         self.options = options
@@ -84,6 +89,29 @@ class SessionPool:
                 yield session
             else:
                 session.close()
+
+    async def send(self, to: MailHost, envelope: Envelope) -> list[Reply]:
+        """The envelope's transaction on a session to `to`, reused when one is idle; a reused
+        session gone stale before MAIL is replaced by a fresh one once."""
+        last_error = ""
+        for _ in range(2):
+            try:
+                session, reused = await self.get(to.host, to.port, to.address)
+            except SessionOpenError as error:
+                if error.code >= 500:  # a 5xx greeting: this host refuses us for good
+                    return [Reply(error.code, error.reply)] * len(envelope.recipients)
+                raise HostUnavailable(error.reply) from None
+            try:
+                replies = await transaction(session, envelope)
+            except _StaleSession as error:
+                self.discard(session)
+                last_error = str(error)
+                if reused:
+                    continue
+                break
+            self.put(session) if session.usable else self.discard(session)
+            return replies
+        raise HostUnavailable(last_error)
 
     async def get(self, host: str, port: int, address: str) -> tuple[Session, bool]:
         """A session to `host:port` (reused, or opened to `address`), and whether it was reused
@@ -112,7 +140,7 @@ class SessionPool:
 
         asyncio.get_running_loop().create_task(quit_politely())
 
-    def sweep(self) -> None:
+    async def sweep(self) -> None:
         """Close sessions idle longer than the idle timeout."""
         now = time.monotonic()
         for key, sessions in list(self._idle.items()):
@@ -178,3 +206,61 @@ class SessionPool:
 
 class _TlsFailed(Exception):
     pass
+
+
+class _StaleSession(Exception):
+    """The session was lost before MAIL: nothing was sent on it."""
+
+
+async def transaction(session: Session, envelope: Envelope) -> list[Reply]:
+    """MAIL, RCPT for each recipient, DATA: one reply per recipient."""
+    smtp, host = session.smtp, session.host
+    count = len(envelope.recipients)
+    try:
+        await smtp.mail(envelope.sender, options=mail_options(smtp, envelope), encoding="utf-8")
+    except aiosmtplib.SMTPResponseException as error:
+        await _reset(smtp)
+        return [Reply(error.code, f"{error.code} {error.message}")] * count
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as error:
+        raise _StaleSession(f"4.4.2 {host}: connection lost before MAIL: {error}") from None
+    replies: list[Reply | None] = [None] * count
+    try:
+        for index, recipient in enumerate(envelope.recipients):
+            try:
+                await smtp.rcpt(recipient, encoding="utf-8")
+            except aiosmtplib.SMTPResponseException as error:
+                replies[index] = Reply(error.code, f"{error.code} {error.message}")
+        if all(reply is not None for reply in replies):  # every recipient refused
+            await _reset(smtp)
+            return [reply for reply in replies if reply is not None]
+        try:
+            response = await smtp.data(envelope.content)
+        except aiosmtplib.SMTPResponseException as error:
+            return _complete(replies, Reply(error.code, f"{error.code} {error.message}"))
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as error:
+        session.close()
+        # After RCPT or during DATA the message may or may not have arrived: defer, as
+        # Postfix does; a duplicate is better than a loss.
+        lost = Reply(0, f"4.4.2 {host}: connection lost during the transaction: {error}")
+        return _complete(replies, lost)
+    return _complete(replies, Reply(response.code, f"{response.code} {response.message}"))
+
+
+def _complete(replies: list[Reply | None], rest: Reply) -> list[Reply]:
+    """`replies` with `rest` for each recipient that has none yet."""
+    return [rest if reply is None else reply for reply in replies]
+
+
+def mail_options(smtp: aiosmtplib.SMTP, envelope: Envelope) -> list[str]:
+    """MAIL's parameters, for the extensions the server offers."""
+    options = [f"SIZE={len(envelope.content)}"] if smtp.supports_extension("size") else []
+    if smtp.supports_extension("8bitmime") and not envelope.content.isascii():
+        options.append("BODY=8BITMIME")
+    if smtp.supports_extension("smtputf8") and envelope.international:
+        options.append("SMTPUTF8")
+    return options
+
+
+async def _reset(smtp: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+        await smtp.rset()

@@ -26,15 +26,16 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
 from mta import metrics
 from mta.checked_http import Answer, CallFailed, HttpOptions, HttpSender
-from mta.delivery import _wait_any, worker_name
+from mta.leased_worker import LeasedWorker, WorkerLimits
+from mta.retry_policy import RetryPolicy
 from storage.engine import Database
 from storage.event_names import legacy_name
 from storage.models import OutboxStatus, utcnow
@@ -52,6 +53,7 @@ log = logging.getLogger("mailgate.webhooks")
 
 RETRY_AFTER_CAP = 3600.0  # seconds: a Retry-After beyond this is read as this
 USER_AGENT = "Mailgate-Webhooks/1"
+SWEEP_INTERVAL = 30.0  # seconds between dropping stale URL checks and idle connections
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class DispatchOptions:
 
     def http(self) -> HttpOptions:
         return HttpOptions(self.nameservers, self.allow_private, self.timeout, self.check_ttl)
+
+    def limits(self) -> WorkerLimits:
+        return WorkerLimits(
+            self.batch, self.max_in_flight, self.lease, self.poll_interval, SWEEP_INTERVAL
+        )
 
 
 # -- what is sent --------------------------------------------------------------------------
@@ -133,7 +140,7 @@ def signed_request(call: Call, now: float | None = None) -> tuple[bytes, dict[st
 # -- the dispatcher ------------------------------------------------------------------------
 
 
-class Dispatcher:
+class Dispatcher(LeasedWorker[Claimed, Call, Attempt]):
     def __init__(
         self,
         db: Database,
@@ -141,81 +148,71 @@ class Dispatcher:
         sender: HttpSender | None = None,
         name: str | None = None,
     ) -> None:
-        self.db = db
+        super().__init__(db, options.limits(), name)
         self.options = options
+        self.retry = RetryPolicy(options.retry_schedule)  # after the last wait, a call dies
         self.sender = sender or HttpSender(options.http())
-        self.name = name or worker_name()
         self.held: dict[int, int] = {}  # webhook id -> calls claimed and not yet recorded
         self.slots: dict[int, asyncio.Semaphore] = {}
-        self.in_flight = 0
-        self._attempts: list[Attempt] = []
-        self._attempts_ready = asyncio.Event()
-        self._room = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
         self._unstarted: list[int] = []  # claimed, not called when the stop came: given back
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Call webhooks until `stop` is set; then finish the calls in flight and record them."""
-        recorder = asyncio.create_task(self._record_loop(stop), name="webhook-recorder")
-        sweeper = asyncio.create_task(self._sweep_loop(stop), name="webhook-sweeper")
-        try:
-            while not stop.is_set():
-                room = self.options.max_in_flight - self.in_flight
-                busy = [hook for hook, held in self.held.items() if held >= self.options.backlog]
-                claimed = []
-                if room > 0:
-                    limit = min(room, self.options.batch)
-                    claimed = await claim_due(self.db, self.name, limit, self.options.lease, busy)
-                if not claimed:
-                    self._room.clear()
-                    await _wait_any(stop, self._room, self.options.poll_interval)
-                    continue
-                await self._start(claimed)
-            self._stopping = True
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            await release(self.db, self.name, self._unstarted)
-        finally:
-            self._attempts_ready.set()
-            await recorder
-            sweeper.cancel()
-            await self.sender.close()
+    # -- the worker machine's hooks ----------------------------------------------------------
 
-    async def _start(self, claimed: list[Claimed]) -> None:
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Due calls, none of a webhook whose backlog this dispatcher already holds."""
+        busy = [hook for hook, held in self.held.items() if held >= self.options.backlog]
+        return await claim_due(self.db, self.name, limit, self.limits.lease, busy)
+
+    async def prepare(self, claimed: list[Claimed]) -> list[Call]:
         calls = await load_calls(self.db, [c.id for c in claimed])
         for call in calls:  # claimed calls missing here went with their deleted webhook
             self.held[call.webhook_id] = self.held.get(call.webhook_id, 0) + 1
-            self.in_flight += 1
-            task = asyncio.create_task(self._run_call(call))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        return calls
 
-    async def _run_call(self, call: Call) -> None:
-        slot = self.slots.setdefault(call.webhook_id, asyncio.Semaphore(self.options.concurrency))
-        try:
-            async with slot:
-                if self._stopping:
-                    self._unstarted.append(call.id)
-                    return
-                attempt = await self.attempt(call)
-        except Exception as error:  # a bug must not lose the call: try it again later
-            log.exception("webhook call failed webhook=%d outbox=%d", call.webhook_id, call.id)
-            attempt = self.failed(call, None, f"internal error: {error!r}")
-        self._attempts.append(attempt)
-        self._attempts_ready.set()
+    async def process(self, item: Call) -> list[Attempt]:
+        """The call within its webhook's concurrency; a call not begun when the stop came is
+        given back untouched."""
+        slot = self.slots.setdefault(item.webhook_id, asyncio.Semaphore(self.options.concurrency))
+        async with slot:
+            if self.stopping:
+                self._unstarted.append(item.id)
+                return []
+            return [await self.attempt(item)]
 
-    def _done(self, attempts: list[Attempt]) -> None:
-        """The calls' results are stored: they no longer count against their webhooks."""
-        for attempt in attempts:
-            hook = attempt.call.webhook_id
+    def crashed(self, item: Call, error: Exception) -> list[Attempt]:
+        return [self.failed(item, None, f"internal error: {error!r}")]
+
+    def describe(self, item: Call) -> str:
+        return f"webhook={item.webhook_id} outbox={item.id}"
+
+    async def record(self, results: list[Attempt]) -> None:
+        await record_attempts(self.db, self.name, results)
+
+    def recorded(self, items: Sequence[Call], results: Sequence[Attempt]) -> bool:
+        """The calls no longer count against their webhooks; claim again once a busy
+        webhook's backlog is down to half, or nothing is in hand."""
+        wake = False
+        for call in items:
+            hook = call.webhook_id
             self.held[hook] -= 1
-            self.in_flight -= 1
             if self.held[hook] == 0:
                 del self.held[hook]
                 self.slots.pop(hook, None)
-            if self.held.get(hook, 0) == self.options.backlog // 2 or self.in_flight == 0:
-                self._room.set()
+            wake = wake or self.held.get(hook, 0) == self.options.backlog // 2
+        for attempt in results:
+            log_attempt(attempt)
+        return wake or self.in_flight == 0
+
+    async def housekeeping(self) -> None:
+        await self.sender.sweep()
+
+    async def stopped(self) -> None:
+        await release(self.db, self.name, self._unstarted)
+
+    async def close(self) -> None:
+        await self.sender.close()
+
+    # -- one call ----------------------------------------------------------------------------
 
     async def attempt(self, call: Call) -> Attempt:
         if not call.enabled:
@@ -233,39 +230,15 @@ class Dispatcher:
         return self.failed(call, answer, answer.text)
 
     def failed(self, call: Call, answer: Answer | None, response: str) -> Attempt:
-        """Try again after the schedule's wait, or dead-letter after its last."""
+        """Try again after the schedule's wait (longer when the answer's Retry-After asks, up
+        to RETRY_AFTER_CAP), or dead-letter after its last."""
         status = answer.status if answer else None
-        made = call.attempts + 1
-        schedule = self.options.retry_schedule
-        if made > len(schedule):
+        asked = answer.retry_after if answer is not None else None
+        at_least = min(asked, RETRY_AFTER_CAP) if asked is not None else 0.0
+        later = self.retry.next_attempt(call.attempts + 1, utcnow(), at_least=at_least)
+        if later is None:
             return Attempt(call, OutboxStatus.DEAD, status, response)
-        delay = schedule[made - 1] * random.uniform(0.9, 1.1)
-        if answer is not None and answer.retry_after is not None:
-            delay = max(delay, min(answer.retry_after, RETRY_AFTER_CAP))
-        later = utcnow() + timedelta(seconds=delay)
         return Attempt(call, OutboxStatus.PENDING, status, response, next_attempt_at=later)
-
-    async def _record_loop(self, stop: asyncio.Event) -> None:
-        while True:
-            await self._attempts_ready.wait()
-            self._attempts_ready.clear()
-            while self._attempts:
-                group, self._attempts = self._attempts, []
-                try:
-                    await record_attempts(self.db, self.name, group)
-                except Exception:
-                    # The leases run out and the calls are made again: at least once.
-                    log.exception("recording %d webhook calls failed", len(group))
-                self._done(group)
-                for attempt in group:
-                    log_attempt(attempt)
-            if stop.is_set() and not self._tasks:
-                return
-
-    async def _sweep_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await _wait_any(stop, None, 30.0)
-            await self.sender.sweep()
 
 
 RESULTS = {OutboxStatus.DELIVERED: "delivered", OutboxStatus.PENDING: "retry"}
