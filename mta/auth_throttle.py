@@ -22,6 +22,7 @@ from mta.replies import Reason, Refused
 from storage import auth_failures
 from storage.engine import Database
 from storage.models import utcnow
+from storage.password_checks import PASSWORD_CHECKS, PasswordChecks
 
 FREE_FAILURES = 2
 MAX_DELAY = 5.0
@@ -51,6 +52,7 @@ class AuthThrottle:
     lockout: float
     delay_step: float
     clock: Callable[[], datetime] = utcnow
+    checks: PasswordChecks = PASSWORD_CHECKS  # the process's bound on argon2 verifications
 
     async def is_locked(self, ip: str) -> bool:
         until = await auth_failures.locked_until(self.db, client_key(ip))

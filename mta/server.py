@@ -202,7 +202,9 @@ class SubmissionHandler:
             credential = None
         else:
             try:
-                credential = await authenticate(self.gateway.db, username, secret)
+                credential = await authenticate(
+                    self.gateway.db, username, secret, self.throttle.checks
+                )
             except VerificationBusy:  # not the client's failure: not counted
                 return AuthResult(
                     success=False, handled=False, message=AUTH_BUSY.noting(username=tried)
