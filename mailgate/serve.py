@@ -12,15 +12,23 @@ The supervisor stays single-threaded with no event loop, so forking from it is s
 runs its own event loop (uvloop), its own database engine and group-commit queue writer: several
 workers use both cores.
 
-Beside the SMTP workers run `delivery_processes` delivery workers (mta/delivery.py), which
-claim due recipients from the queue and send them, and (when there is any delivery worker)
-one webhook dispatcher process (mta/webhook_dispatch.py), which also runs the background jobs
-(mta/background_jobs.py); `mailgate worker` runs those alone.
+Beside the SMTP and HTTP workers run:
+- `delivery_processes` delivery workers (`delivery`, mta/delivery.py), which claim due
+  recipients from the queue and send them;
+- when there is any delivery worker, one webhook dispatcher (`webhooks`,
+  mta/webhook_dispatch.py), which also runs the background jobs (mta/background_jobs.py);
+- always, one campaign scheduler (`campaign-scheduler`, mta/campaign_scheduler.py), which
+  starts due campaigns and queues their recipients: campaigns are scheduled through the API
+  that `serve` runs, whether or not this node delivers (several schedulers, on one node or
+  many, share the work through their claims).
+The delivery workers, the webhook dispatcher and the background job runner are one machine
+(mta/leased_worker.py). `mailgate worker` runs the delivery workers and the dispatcher alone.
 
 SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each SMTP worker stops
 accepting, answers idle sessions with 421, lets sessions inside DATA finish, commits what is
-queued, and exits; each delivery worker claims nothing more, finishes the transactions in flight
-and records their outcomes.
+queued, and exits; each delivery worker (and the dispatcher, and the job runner) claims nothing
+more, finishes the transactions in flight and records their outcomes; the campaign scheduler
+finishes the batch it is queueing.
 """
 
 from __future__ import annotations
@@ -83,6 +91,10 @@ PORT_SETTINGS = {
     Role.SUBMISSION: "submission_ports",
     Role.SMTPS: "smtps_port",
 }
+
+
+# A worker process: its name (in logs and /readyz) and what it runs, given its index.
+Process = tuple[str, Callable[[int], Coroutine[Any, Any, None]]]
 
 
 @dataclass(frozen=True)
@@ -176,46 +188,46 @@ def serve(settings: Settings) -> int:
         if http is not None:
             http.close()
         return 1
-    smtp, delivery = settings.smtp_processes, settings.delivery_processes
-    web = settings.http_processes if http else 0
-    # Webhooks are called where mail is delivered: with no delivery process here
-    # (delivery_processes = 0), `mailgate worker` calls them.
-    hooks = 1 if delivery else 0
-    names = ["smtp"] * smtp + ["delivery"] * delivery + ["webhooks"] * hooks + ["http"] * web
     sockets = [listener.sock for listener in listeners] + ([http] if http else [])
     run_dir = RunDirectory.create(settings.data_dir)
     health = run_dir.health
+    processes: list[Process] = [
+        *[("smtp", functools.partial(_worker, settings, listeners))] * settings.smtp_processes,
+        *delivery_processes(settings, settings.delivery_processes),
+        ("campaign-scheduler", functools.partial(_campaign_scheduler, settings)),
+    ]
+    if http is not None:
+        web = functools.partial(_http_worker, settings, http, supervisor_failures=health.failures)
+        processes += [("http", web)] * settings.http_processes
+    fallback = Fallback("http", lambda: serve_fallback(http, health)) if http else None
+    supervisor = Supervisor(*supervised(processes), run_dir, fallback, failures)
+    return supervisor.run(on_stop=lambda: [sock.close() for sock in sockets])
+
+
+def delivery_processes(settings: Settings, count: int) -> list[Process]:
+    """`count` delivery workers and, when there is any, the webhook dispatcher: webhooks are
+    called where mail is delivered (with delivery_processes = 0, `mailgate worker` calls
+    them)."""
+    delivery: list[Process] = [("delivery", functools.partial(_delivery_worker, settings))]
+    hooks: list[Process] = [("webhooks", functools.partial(_webhook_dispatcher, settings))]
+    return delivery * count + (hooks if count else [])
+
+
+def supervised(processes: list[Process]) -> tuple[Callable[[int], None], list[str]]:
+    """The supervisor's `work` (run process number `index` in an event loop) and names."""
 
     def work(index: int) -> None:
-        if index < smtp:
-            run_in_loop(_worker(settings, listeners, index))
-        elif index < smtp + delivery:
-            run_in_loop(_delivery_worker(settings, index))
-        elif index < smtp + delivery + hooks:
-            run_in_loop(_webhook_dispatcher(settings, index))
-        else:
-            assert http is not None
-            run_in_loop(_http_worker(settings, http, index, health.failures))
+        run_in_loop(processes[index][1](index))
 
-    fallback = Fallback("http", lambda: serve_fallback(http, health)) if http else None
-    supervisor = Supervisor(work, names, run_dir, fallback, failures)
-    return supervisor.run(on_stop=lambda: [sock.close() for sock in sockets])
+    return work, [name for name, _ in processes]
 
 
 def deliver_only(settings: Settings) -> int:
     """`mailgate worker`: delivery workers and the webhook dispatcher alone, to scale delivery
     apart from ingest."""
     upgrade(settings.database_url)
-    delivery = max(1, settings.delivery_processes)
-
-    def work(index: int) -> None:
-        if index < delivery:
-            run_in_loop(_delivery_worker(settings, index))
-        else:
-            run_in_loop(_webhook_dispatcher(settings, index))
-
-    names = ["delivery"] * delivery + ["webhooks"]
-    supervisor = Supervisor(work, names, RunDirectory.create(settings.data_dir))
+    processes = delivery_processes(settings, max(1, settings.delivery_processes))
+    supervisor = Supervisor(*supervised(processes), RunDirectory.create(settings.data_dir))
     return supervisor.run(on_stop=lambda: None)
 
 
@@ -480,27 +492,43 @@ async def _delivery_worker(settings: Settings, index: int) -> None:
 async def _webhook_dispatcher(settings: Settings, index: int) -> None:
     """A process of its own: webhook receivers, however slow or many, never share an event loop
     with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running.
-    Background jobs and the campaign scheduler run here too."""
+    Background jobs (whose callbacks are calls like webhooks) run here too."""
     stop = _stop_on_signals()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
     dispatcher = Dispatcher(db, dispatch_options(settings))
     jobs = JobRunner(db, job_options(settings))
+    log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
+    try:
+        await asyncio.gather(dispatcher.run(stop), jobs.run(stop))
+    finally:
+        orphan_watch.cancel()
+        await db.dispose()
+    log.info("webhook dispatcher stopped index=%d", index)
+
+
+async def _campaign_scheduler(settings: Settings, index: int) -> None:
+    """A process of its own in every `serve`: campaigns are scheduled through the API, so they
+    start where the API runs, whether or not this node delivers; queueing a large audience
+    never shares an event loop with SMTP sessions or webhook calls."""
+    stop = _stop_on_signals()
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
+    db = Database(settings.database_url)
     writer = QueueWriter(db)  # for campaign runs' messages
     writer.start()
-    campaigns = CampaignScheduler(
+    scheduler = CampaignScheduler(
         Gateway.configured(db, writer, settings),
         SchedulerOptions(batch=settings.campaign_batch),
         http=HttpSender(dispatch_options(settings).http()),
     )
-    log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
+    log.info("campaign scheduler ready index=%d name=%s", index, scheduler.name)
     try:
-        await asyncio.gather(dispatcher.run(stop), jobs.run(stop), campaigns.run(stop))
+        await scheduler.run(stop)
     finally:
         orphan_watch.cancel()
         await writer.close()
         await db.dispose()
-    log.info("webhook dispatcher stopped index=%d", index)
+    log.info("campaign scheduler stopped index=%d", index)
 
 
 def dispatch_options(settings: Settings) -> DispatchOptions:
@@ -522,6 +550,7 @@ async def _http_worker(
     settings: Settings,
     sock: socket.socket,
     index: int,
+    *,
     supervisor_failures: Callable[[], list[Failure]],
 ) -> None:
     """The HTTP app under uvicorn on the supervisor's socket; uvicorn's own SIGTERM handling
@@ -576,6 +605,7 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
 
 
 async def _worker(settings: Settings, listeners: list[Listener], index: int) -> None:
+    """An SMTP worker: serves the supervisor's listening sockets."""
     stop = _stop_on_signals()
     loop = asyncio.get_running_loop()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))

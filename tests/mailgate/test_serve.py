@@ -113,7 +113,12 @@ def test_shutdown_refuses_idle_sessions_and_finishes_a_message_in_flight(
     assert relay_gateway.process.wait(timeout=30) == 0
     relay_gateway.process = None
     assert sqlite_ids(relay_gateway.data_dir) == [queue_id.hex]
-    assert "worker stopped" in relay_gateway.log()
+    log = relay_gateway.log()
+    assert "worker stopped" in log
+    # Campaigns are scheduled where the API runs: the scheduler's own process is there with
+    # no delivery process (the test gateways' default), and stops with the rest.
+    assert "name=campaign-scheduler " in log and "campaign scheduler stopped" in log
+    assert "name=webhooks " not in log
 
 
 class Load:
