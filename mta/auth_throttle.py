@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mta.replies import Reason, Refused
 from storage import auth_failures
 from storage.engine import Database
 from storage.models import utcnow
@@ -31,9 +30,6 @@ MAX_DELAY = 5.0
 # per-client limits by /84, smtpd_client_ipv6_prefix_length; for password guessing that still
 # leaves 4096 fresh counts in one /64.)
 IPV6_PREFIX = 64
-
-# RFC 4954's reply for a verification that cannot run now; the client may try again.
-AUTH_BUSY = Refused("454 4.7.0 Temporary authentication failure; try again later", Reason.THROTTLED)
 
 
 @dataclass(frozen=True)

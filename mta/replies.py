@@ -29,6 +29,7 @@ class Reason(enum.StrEnum):
     AUTH_REQUIRED = "auth_required"  # MAIL on a submission port before AUTH
     AUTH_FAILED = "auth_failed"  # wrong credentials
     THROTTLED = "throttled"  # too many failed AUTH attempts from the address
+    AUTH_BUSY = "auth_busy"  # too many password checks already running in the process
     TLS_REQUIRED = "tls_required"  # a command, or AUTH, that must wait for STARTTLS
     TLS_UNAVAILABLE = "tls_unavailable"  # STARTTLS when TLS is already on, or not offered
     SENDER_SYNTAX = "sender_syntax"  # an envelope sender that is not an address
@@ -82,6 +83,8 @@ AUTH_INVALID = Refused("535 5.7.8 Authentication credentials invalid", Reason.AU
 AUTH_LOCKED = Refused(
     "421 4.7.0 Too many failed authentication attempts; try again later", Reason.THROTTLED
 )
+# RFC 4954's reply for a verification that cannot run now; the client may try again.
+AUTH_BUSY = Refused("454 4.7.0 Temporary authentication failure; try again later", Reason.AUTH_BUSY)
 AUTH_REQUIRED = Refused("530 5.7.0 Authentication required", Reason.AUTH_REQUIRED)
 AUTH_BAD_BASE64 = Refused("501 5.5.2 Can't decode base64", Reason.SYNTAX)
 AUTH_BAD_PLAIN = Refused("501 5.5.2 Can't split auth value", Reason.SYNTAX)

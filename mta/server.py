@@ -34,7 +34,7 @@ from aiosmtpd.smtp import (
 
 from mta import metrics, replies
 from mta.assembly import protocol_name
-from mta.auth_throttle import AUTH_BUSY, AuthThrottle
+from mta.auth_throttle import AuthThrottle
 from mta.bounce_classes import enhanced_code_of
 from mta.policy import in_networks, is_address, is_loopback, is_null_sender
 from mta.replies import Refused
@@ -207,7 +207,7 @@ class SubmissionHandler:
                 )
             except VerificationBusy:  # not the client's failure: not counted
                 return AuthResult(
-                    success=False, handled=False, message=AUTH_BUSY.noting(username=tried)
+                    success=False, handled=False, message=replies.AUTH_BUSY.noting(username=tried)
                 )
         if credential is None:
             return await self._login_failed(server, tried)
