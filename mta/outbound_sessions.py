@@ -96,7 +96,7 @@ class SessionPool:
         last_error = ""
         for _ in range(2):
             try:
-                session, reused = await self.get(to.host, to.port, to.address)
+                session, reused = await self._get(to.host, to.port, to.address)
             except SessionOpenError as error:
                 if error.code >= 500:  # a 5xx greeting: this host refuses us for good
                     return [Reply(error.code, error.reply)] * len(envelope.recipients)
@@ -104,24 +104,24 @@ class SessionPool:
             try:
                 replies = await transaction(session, envelope)
             except _StaleSession as error:
-                self.discard(session)
+                self._discard(session)
                 last_error = str(error)
                 if reused:
                     continue
                 break
-            self.put(session) if session.usable else self.discard(session)
+            self._put(session) if session.usable else self._discard(session)
             return replies
         raise HostUnavailable(last_error)
 
-    async def get(self, host: str, port: int, address: str) -> tuple[Session, bool]:
+    async def _get(self, host: str, port: int, address: str) -> tuple[Session, bool]:
         """A session to `host:port` (reused, or opened to `address`), and whether it was reused
-        (a reused one may have gone stale: the caller retries once on a fresh session when it
+        (a reused one may have gone stale: `send` retries once on a fresh session when it
         fails before DATA)."""
         for session in self._take_idle((host, port)):
             return session, True
         return await self.open(host, port, address), False
 
-    def put(self, session: Session) -> None:
+    def _put(self, session: Session) -> None:
         session.transactions += 1
         if not session.usable or session.transactions >= self.options.max_transactions:
             self._quit(session)
@@ -129,7 +129,7 @@ class SessionPool:
         session.last_used = time.monotonic()
         self._idle.setdefault((session.host, session.port), []).append(session)
 
-    def discard(self, session: Session) -> None:
+    def _discard(self, session: Session) -> None:
         session.close()
 
     def _quit(self, session: Session) -> None:
