@@ -34,6 +34,7 @@ from http_api.params import (
     BodyTooLarge,
     message_body_limit,
     read_params,
+    scalar_text,
     whole_number,
 )
 from storage.accounts import Caller, admin_key_matches, caller_for
@@ -72,6 +73,11 @@ class Call:
             if value is not None and value != "":
                 return value
         return None
+
+    def text(self, *names: str) -> str:
+        """A text parameter (see `get`) as params.scalar_text reads it: "" when absent, and
+        when sent as what a form cannot send (an array, an object) or with a NUL."""
+        return scalar_text(self.get(*names))
 
     def raw(self, name: str) -> Any:
         """A parameter as sent, "" included (None only when absent): "" clears a value."""

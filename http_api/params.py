@@ -266,6 +266,20 @@ def whole_number(value: Any, low: int = 0, high: int = MAX_ID) -> int | None:
     return number if low <= number <= high else None
 
 
+def scalar_text(value: Any) -> str:
+    """A parameter as the text a form would send: a string as it is, a number in decimal, a
+    boolean as 1 or 0. What no form sends (an array, an object) and what no parameter may hold
+    (a NUL: PostgreSQL cannot store it, codecs and paths refuse it) read as "", as null does,
+    so each command answers it with its own missing or invalid value code, never a 500."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    if not isinstance(value, str) or "\0" in value:
+        return ""
+    return value
+
+
 def uuid_or_none(value: Any) -> uuid.UUID | None:
     """A message id parameter; None when absent or not a UUID (it then names no message)."""
     try:

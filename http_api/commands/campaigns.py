@@ -239,14 +239,14 @@ def campaign_query(call: Call) -> CampaignQuery:
     """Campaigns.Get's filters; values that mean nothing fall back to their defaults (All
     statuses, CampaignID, DESC, from 0, 100 per request up to 1000), since 002 gives the
     command no error codes."""
-    status = str(call.get("CampaignStatus") or "all").strip().lower()
+    status = (call.text("CampaignStatus").strip() or "all").lower()
     found = STATUS_FILTERS.get(status)
     count = _number(call.get("RecordsPerRequest"), DEFAULT_PAGE)
     return CampaignQuery(
         statuses=[found] if found else [],
-        keyword=str(call.get("SearchKeyword") or "").strip(),
-        order_field=str(call.get("OrderField") or "campaignid"),
-        descending=str(call.get("OrderType") or "desc").strip().lower() != "asc",
+        keyword=call.text("SearchKeyword").strip(),
+        order_field=call.text("OrderField") or "campaignid",
+        descending=(call.text("OrderType").strip() or "desc").lower() != "asc",
         start=max(_number(call.get("RecordsFrom"), 0), 0),
         count=min(count if count > 0 else DEFAULT_PAGE, MAX_PAGE),
         tags=split_items(call.get("Tags")),
@@ -445,7 +445,7 @@ async def delete(call: Call) -> dict[str, Any]:
 @command("campaign.approve", Access.ANYONE)
 async def approve(call: Call) -> Any:
     """1: no CampaignID; 2: no such campaign Pending approval that the caller may approve."""
-    if await admin_key_matches(call.db, str(call.get("AdminAPIKey") or "")):
+    if await admin_key_matches(call.db, call.text("AdminAPIKey")):
         approver = None  # the gateway's administrator: any account's campaign
     elif call.caller is not None:
         approver = call.caller.user_id  # a parent account: its sub accounts' campaigns

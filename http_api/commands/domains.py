@@ -105,7 +105,7 @@ async def add_domain(call: Call) -> dict[str, Any]:
             custom_subdomain=subdomain,
             custom_track_prefix=prefix,
             track_merge=None if merge is None else str(merge),
-            track_prefix_disabled=str(call.get("TrackPrefixDisabled") or "0") == "1",
+            track_prefix_disabled=call.text("TrackPrefixDisabled").strip() == "1",
         )
     except domains.LimitReached:
         return failed([3])

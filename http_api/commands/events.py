@@ -37,7 +37,7 @@ async def get_events(call: Call) -> dict[str, Any]:
     if count < 1 or start < 0:
         return failed(5 if count < 1 else 4, "StartFrom and RetrieveCount must be positive")
     until = _date(call.get("EndDate"), "EndDate")
-    event = str(call.get("Event") or "").strip().lower()
+    event = call.text("Event").strip().lower()
     query = EventQuery(
         domain_id=domain_id,
         start=start,
@@ -45,7 +45,7 @@ async def get_events(call: Call) -> dict[str, Any]:
         since=_date(call.get("StartDate"), "StartDate"),
         until=until + timedelta(days=1) if until else None,  # the end date is included
         types=[STORED_TYPES.get(event, event)] if event else [],
-        search=str(call.get("Query") or "").strip() or None,
+        search=call.text("Query").strip() or None,
     )
     total, rows = await list_events(call.db.engine, query)
     events = [
@@ -131,7 +131,7 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
     another user's; 3: a date not in Y-m-d, or a field other than the event's type to
     aggregate by (`event`; 004 spells it `eventType`)."""
     domain_id = (await owned_domain(call)).id
-    field = str(call.get("AggregatedField") or "event").strip().lower()
+    field = (call.text("AggregatedField").strip() or "event").lower()
     if field not in AGGREGATED_FIELDS:
         return failed(3, "AggregatedField must be event")
     start, until = _period(call)
@@ -176,7 +176,7 @@ async def recipient_domain_stats(call: Call) -> dict[str, Any]:
     reached RecipientToDomain: per outcome (Sent: delivered; Failed: bounced or failed) the
     whole seconds from queueing to the outcome, and how many took how long. 1: no DomainID or
     RecipientToDomain; 2: no such domain, or another user's; 3: a date not in Y-m-d."""
-    recipient_domain = str(call.get("RecipientToDomain") or "").strip()
+    recipient_domain = call.text("RecipientToDomain").strip()
     if not recipient_domain:
         return failed(1, "Missing required parameter (RecipientToDomain)")
     domain_id = (await owned_domain(call)).id

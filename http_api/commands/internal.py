@@ -34,8 +34,8 @@ async def register_bounce(call: Call) -> dict[str, Any]:
     message = call.get("EmailMessage")
     if message is None:
         return _answer(False, "Bounce processing error: EmailMessage is missing")
-    mail_from = str(call.get("MailFrom") or "")
-    category = str(call.get("PowerMTABounceCategory") or "").strip().lower()
+    mail_from = call.text("MailFrom")
+    category = call.text("PowerMTABounceCategory").strip().lower()
     raw = str(message).replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "replace")
     settings = call.request.app.state.settings
     recorded = await process_report(
@@ -104,7 +104,7 @@ def _opened(key: bytes | None, token: str) -> OcridFields | None:
 
 
 def _text(call: Call, name: str, limit: int) -> str:
-    text = str(call.get(name) or "").strip()
+    text = call.text(name).strip()
     if len(text) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
     return text

@@ -81,7 +81,8 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
         return failed(1, "Missing SMTPUsername")
     if password is None:
         return failed(2, "Missing SMTPPassword")
-    credential = await authenticate(call.db, str(username), str(password))
+    username, password = call.text("SMTPUsername"), call.text("SMTPPassword")
+    credential = await authenticate(call.db, username, password) if username else None
     if credential is None:
         return _refused(INVALID_CREDENTIALS, INVALID_CREDENTIALS_REPLY)
     echo = {"SMTPUsername": username, "SMTPPassword": password}
@@ -89,8 +90,8 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
     if raw is None:  # a credentials check only
         return {"Success": True, "ErrorCode": 0, **echo}
     gateway = call.request.app.state.gateway
-    mail_from = str(call.get("MailFrom") or "")
-    recipients = [r.strip() for r in str(call.get("RcptTo") or "").split(",") if r.strip()]
+    mail_from = call.text("MailFrom")
+    recipients = [r.strip() for r in call.text("RcptTo").split(",") if r.strip()]
     try:
         sender = await sender_by_domain_id(gateway, credential.domain_id, mail_from)
         screened = await screen(gateway, sender, recipients)

@@ -19,7 +19,10 @@ async def login(call: Call) -> dict[str, Any]:
         return failed(1, "Username is missing")
     if password is None:
         return failed(2, "Password is missing")
-    session = await accounts.login(call.db.engine, str(username), str(password), SESSION_LIFETIME)
+    username, password = call.text("Username"), call.text("Password")
+    session = None
+    if username and password:  # text: a list, an object or a NUL names no one
+        session = await accounts.login(call.db.engine, username, password, SESSION_LIFETIME)
     if session is None:
         return failed(3, "Invalid login information")
     return {

@@ -136,7 +136,7 @@ class MailRequest:
 
 def _text(call: RestCall, name: str) -> str:
     value = call.param(name)
-    return value.strip() if isinstance(value, str) else ""
+    return call.text(name) if isinstance(value, str) else ""
 
 
 def _one_line(value: str) -> bool:

@@ -41,6 +41,7 @@ from http_api.params import (
     BodyTooLarge,
     parse_json,
     read_body,
+    scalar_text,
 )
 from storage.accounts import account_rest_secret
 from storage.engine import Database
@@ -118,6 +119,11 @@ class RestCall:
             if str(key).lower() == wanted:
                 return value
         return default
+
+    def text(self, name: str) -> str:
+        """A text parameter, stripped, as params.scalar_text reads it: "" when absent, and when
+        sent as what a form cannot send (an array, an object) or with a NUL."""
+        return scalar_text(self.param(name)).strip()
 
 
 Handler = Callable[[RestCall], Awaitable[Any]]

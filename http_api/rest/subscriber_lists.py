@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from http_api.params import scalar_text
 from http_api.rest.protocol import RestCall, RestError, action
 from storage.subscriber_lists import (
     DuplicateTag,
@@ -37,10 +38,9 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def text(value: Any) -> str:
-    """A scalar parameter as text ("" for none, or for a table where text was wanted)."""
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value).strip()
+    """A scalar parameter as text, stripped (params.scalar_text: "" for none, and for a table
+    or a NUL where text was wanted)."""
+    return scalar_text(value).strip()
 
 
 class FieldError(ValueError):
