@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import ssl
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,11 +26,43 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database, create_engine
 from storage.migrate import upgrade_async
-from tests.cli_runner import run_cli
+from tests.cli_runner import MAILGATE as MAILGATE  # tests start the real executable with it
+from tests.cli_runner import ForkedProcess, run_cli, start
 from tests.dns_server import DnsServer
 
 POSTGRES = os.environ.get("MAILGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-MAILGATE = [sys.executable, "-m", "mailgate.cli"]
+# The modules whose gateways start as the real executable, because start-up is what they test;
+# any other module can ask for it with `pytestmark = pytest.mark.cold_start`.
+COLD_START_MODULES = {"test_serve.py", "test_serve_supervision.py", "test_first_run.py"}
+
+
+@dataclass
+class StartMode:
+    """How Gateway.start runs `mailgate serve`: forked warm from the fork server of
+    tests/cli_runner.py, or cold as the real executable (the tests marked cold_start, or every
+    test with MAILGATE_TEST_COLD_START=1, to compare)."""
+
+    cold: bool = os.environ.get("MAILGATE_TEST_COLD_START") == "1"
+
+
+START_MODE = StartMode()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in COLD_START_MODULES:
+            item.add_marker(pytest.mark.cold_start)
+
+
+@pytest.fixture(autouse=True)
+def _start_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Gateways started during a cold_start test start as the real executable."""
+    default = START_MODE.cold
+    START_MODE.cold = default or request.node.get_closest_marker("cold_start") is not None
+    try:
+        yield
+    finally:
+        START_MODE.cold = default
 
 
 def _postgres_reachable() -> bool:
@@ -203,7 +234,7 @@ class Gateway:
     data_dir: Path
     env: dict[str, str]
     ports: dict[str, int] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | ForkedProcess | None = None
     log_path: Path | None = None
 
     def cli(
@@ -233,13 +264,11 @@ class Gateway:
             return conn.execute(statement, params).fetchall()
 
     def start(self) -> None:
+        """`mailgate serve` in a session of its own, its output in a new log; returns once every
+        listener answers. Forked warm (tests/cli_runner.py) unless START_MODE.cold."""
         assert self.process is None
         self.log_path = self.data_dir / f"serve-{time.monotonic_ns()}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*MAILGATE, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        self.process = start(["serve"], self.env, self.log_path, cold=START_MODE.cold)
         for role, port in self.ports.items():
             ready = tls_greeting if role == "smtps" else greeting
             wait_until(lambda port=port, ready=ready: ready(port) or self._died())
