@@ -209,27 +209,44 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {_PORTS}")
 
 
+# A condition that takes time to check (a query, an HTTP request, a log read) is not checked back
+# to back: between two checks the wait is at least POLL_DUTY times what the last one took (so
+# that a long wait costs at most a fifth of a core), but never more than POLL_PAUSE_MAX (a check
+# that took long because it waited, for a banner say, is not answered with a long pause).
+POLL_DUTY = 4
+POLL_PAUSE_MAX = 0.2
+
+
+def _pause(interval: float, took: float) -> float:
+    return max(interval, min(POLL_DUTY * took, POLL_PAUSE_MAX))
+
+
 def wait_until(condition: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
-    """Poll `condition` until it returns a truthy value; fail after `timeout` seconds."""
+    """Poll `condition` until it returns a truthy value; fail after `timeout` seconds. Polls
+    `interval` apart, or further apart when a poll takes long (_pause)."""
     deadline = time.monotonic() + timeout
     while True:
+        started = time.monotonic()
         value = condition()
         if value:
             return value
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {condition}")
-        time.sleep(interval)
+        time.sleep(_pause(interval, now - started))
 
 
 async def async_wait_until(condition: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout
     while True:
+        started = time.monotonic()
         value = await condition()
         if value:
             return value
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {condition}")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(_pause(interval, now - started))
 
 
 def port_open(port: int) -> bool:
