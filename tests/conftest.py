@@ -4,6 +4,7 @@ processes on free loopback ports."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import itertools
@@ -50,10 +51,25 @@ class StartMode:
 START_MODE = StartMode()
 
 
+# Modules that hold one worker for a minute or more (a wheel built and installed in a new venv,
+# `make run` on a fresh clone, rate windows waited out). Under pytest-xdist they are handed out
+# first (the Makefile turns off xdist's own order, most tests first, which put them last), so
+# that the short modules fill the other worker meanwhile instead of one long module ending the
+# run alone.
+LONG_MODULES = ("test_packaging.py", "test_readme.py", "test_rate_limit.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in COLD_START_MODULES:
             item.add_marker(pytest.mark.cold_start)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        tests_in = collections.Counter(item.path for item in items)
+        items.sort(key=lambda item: (_long_rank(item.path.name), -tests_in[item.path], item.path))
+
+
+def _long_rank(module: str) -> int:
+    return LONG_MODULES.index(module) if module in LONG_MODULES else len(LONG_MODULES)
 
 
 @pytest.fixture(autouse=True)
