@@ -18,8 +18,9 @@ nearly all of them, never pay for the extra lookup.
 JSON. `parse_json` refuses what Python's reader takes but the code behind cannot hold: nesting
 deeper than MAX_DEPTH (RecursionError), `NaN`/`Infinity` and numbers that overflow to them,
 integers beyond 64 bits (OverflowError at the database), lone surrogates in strings or names
-(UnicodeEncodeError wherever the text is encoded). Forms and query strings cannot carry lone
-surrogates: their bytes are decoded with replacement.
+(UnicodeEncodeError wherever the text is encoded), and NUL characters (PostgreSQL cannot store
+one in text; codecs and paths refuse it). Forms and query strings cannot carry lone
+surrogates (their bytes are decoded with replacement); a NUL in them is refused too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,7 +42,7 @@ MAX_DEPTH = 32  # levels of JSON arrays and objects; the documents nest four at 
 MAX_FIELDS = 1000  # form fields in one request
 # The largest id a row can have (a signed 64-bit column on PostgreSQL and SQLite alike).
 MAX_ID = 2**63 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_TEXT = re.compile("[\ud800-\udfff\x00]")  # what no parameter may hold: see above
 
 
 class BadRequestBody(Exception):
@@ -99,8 +100,8 @@ def _check_tree(data: Any) -> None:
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
-            if _SURROGATE.search(value):
-                raise BadRequestBody("a string in the body holds a lone surrogate")
+            if _NOT_TEXT.search(value):
+                raise BadRequestBody("a string in the body holds a NUL or a lone surrogate")
         elif isinstance(value, dict | list):
             if depth >= MAX_DEPTH:
                 raise BadRequestBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
@@ -208,23 +209,33 @@ async def _form(headers: Headers, body: bytes) -> dict[str, Any]:
             form = await parser.parse()
         except MultiPartException as error:
             raise BadRequestBody(f"the form is not valid: {error.message}") from None
-        return {key.lower(): value for key, value in form.items()}
+        return {key.lower(): value for key, value in checked_pairs(form.multi_items())}
     try:
         pairs = parse_qsl(
             body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS
         )
     except ValueError as error:
         raise BadRequestBody(f"the form is not valid: {error}") from None
-    return {key.lower(): value for key, value in pairs}
+    return {key.lower(): value for key, value in checked_pairs(pairs)}
 
 
 def _content_type(headers: Headers) -> str:
     return headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def checked_pairs(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Query or form pairs, refused when a name or a text value holds a NUL."""
+    checked = list(pairs)
+    for name, value in checked:
+        if "\0" in name or (isinstance(value, str) and "\0" in value):
+            raise BadRequestBody(f"the parameter {name!r} holds a NUL character")
+    return checked
+
+
 async def params_of(request: Request, body: bytes) -> dict[str, Any]:
     """Query parameters overlaid by those of `body` (already read); keys lower-cased."""
-    params: dict[str, Any] = {key.lower(): value for key, value in request.query_params.items()}
+    query = checked_pairs(request.query_params.multi_items())
+    params: dict[str, Any] = {key.lower(): value for key, value in query}
     kind = _content_type(request.headers)
     if kind == "application/json":
         if body.strip():
@@ -268,14 +279,14 @@ def whole_number(value: Any, low: int = 0, high: int = MAX_ID) -> int | None:
 
 def scalar_text(value: Any) -> str:
     """A parameter as the text a form would send: a string as it is, a number in decimal, a
-    boolean as 1 or 0. What no form sends (an array, an object) and what no parameter may hold
-    (a NUL: PostgreSQL cannot store it, codecs and paths refuse it) read as "", as null does,
-    so each command answers it with its own missing or invalid value code, never a 500."""
+    boolean as 1 or 0. What no form sends (an array, an object) reads as "", as null does, so
+    each command answers it with its own missing or invalid value code, never a 500 (a NUL
+    never gets this far: the reader refuses it)."""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):
         return str(value)
-    if not isinstance(value, str) or "\0" in value:
+    if not isinstance(value, str):
         return ""
     return value
 

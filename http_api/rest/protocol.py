@@ -39,6 +39,7 @@ from http_api.params import (
     MAX_FIELDS,
     BadRequestBody,
     BodyTooLarge,
+    checked_pairs,
     parse_json,
     read_body,
     scalar_text,
@@ -232,9 +233,11 @@ def parse_data(body: bytes) -> Any:
             strict_parsing=True,
             max_num_fields=MAX_FIELDS,
         )
+        return php_form(checked_pairs(pairs))
     except (UnicodeDecodeError, ValueError):
         raise RestError(UNSUPPORTED_PROTOCOL, "The body is neither JSON nor a form") from None
-    return php_form(pairs)
+    except BadRequestBody as error:
+        raise RestError(UNSUPPORTED_PROTOCOL, f"The body is not a valid form: {error}") from None
 
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")

@@ -20,6 +20,7 @@ MALFORMED_JSON = {
     "nested 1000 deep": '{{"Value": {deep}{more}}}',
     "lone surrogate": '{{"Value": "\\ud800"{more}}}',
     "lone surrogate in a name": '{{"V\\udfff": 1{more}}}',
+    "NUL in a string": '{{"Value": "a\\u0000b"{more}}}',
     "integer of 2**63": '{{"Value": {too_big}{more}}}',
     "NaN": '{{"Value": NaN{more}}}',
     "Infinity": '{{"Value": -Infinity{more}}}',
@@ -85,6 +86,17 @@ def test_api_php_form_values_that_would_decode_to_a_surrogate(api: Api) -> None:
     assert answer.json()["Success"] is False
 
 
+def test_api_php_form_and_query_values_with_a_nul_are_400(api: Api) -> None:
+    """No parameter may hold a NUL (PostgreSQL cannot store one): refused by the reader."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = f"Command=emailgateway.adddomain&APIKey={api.key}&DomainName=a%00b.test"
+    in_form = api.client.post("/api.php", content=body, headers=form)
+    in_query = api.client.post(f"/api.php?{body}")
+    for answer in (in_form, in_query):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["ErrorCode"] == 99996
+
+
 # -- /api/v1 ----------------------------------------------------------------------------------
 
 
@@ -135,6 +147,15 @@ def test_api_v1_webhook_id_beyond_a_row_names_no_webhook(api: Api, sender_key: s
 @pytest.mark.parametrize("kind", sorted(MALFORMED_JSON))
 def test_rest_refuses_malformed_json_with_1002(api: Api, kind: str) -> None:
     answer = api.rest.request("POST", "/rest/subscribers_list/create", malformed(kind))
+    assert answer.status_code == 400, answer.text
+    assert [error["code"] for error in answer.json()["errors"]] == [1002]
+
+
+def test_rest_form_values_with_a_nul_are_1002(api: Api) -> None:
+    body = b"name=a%00b"
+    answer = api.rest.request(
+        "POST", "/rest/subscribers_list/create", body, "application/x-www-form-urlencoded"
+    )
     assert answer.status_code == 400, answer.text
     assert [error["code"] for error in answer.json()["errors"]] == [1002]
 
