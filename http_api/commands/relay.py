@@ -29,6 +29,7 @@ from mta.submission import (
 )
 from storage.credentials import authenticate
 from storage.models import Message
+from storage.password_checks import VerificationBusy
 from storage.queue import QueueWriteError
 
 # The domain whose message holds an id: a UUID names a retry only within its own domain.
@@ -82,7 +83,10 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
     if password is None:
         return failed(2, "Missing SMTPPassword")
     username, password = call.text("SMTPUsername"), call.text("SMTPPassword")
-    credential = await authenticate(call.db, username, password) if username else None
+    try:
+        credential = await authenticate(call.db, username, password) if username else None
+    except VerificationBusy:  # this process's password checks are all taken: try again
+        return _refused(0, replies.AUTH_BUSY)
     if credential is None:
         return _refused(INVALID_CREDENTIALS, INVALID_CREDENTIALS_REPLY)
     echo = {"SMTPUsername": username, "SMTPPassword": password}
