@@ -122,7 +122,8 @@ SEND_LIMIT = Refused("451 4.7.1 Sending limit reached; try again later", Reason.
 RELAY_DENIED = Refused("550 5.7.1 Relay access denied", Reason.RELAY_DENIED)
 
 # The reasons the submission path (mta/submission.py) refuses a message for; every surface that
-# submits has an answer for each (its table is held complete by tests/http_api/test_refusal_tables.py).
+# submits has an answer for each (tests/http_api/test_refusal_tables.py holds each table
+# complete).
 SUBMISSION_REASONS = frozenset(
     {
         Reason.SENDER_SYNTAX, Reason.SENDER_DOMAIN, Reason.SENDER_ADDRESS, Reason.DOMAIN_INACTIVE,
