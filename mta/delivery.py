@@ -31,7 +31,13 @@ from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, Te
 from mta import metrics
 from mta.bounce_classes import classify, enhanced_code_of, suppresses
 from mta.leased_worker import LeasedWorker, WorkerLimits
-from mta.outbound_transport import Envelope, HostUnavailable, MailHost, OutboundTransport
+from mta.outbound_transport import (
+    Envelope,
+    HostUnavailable,
+    MailHost,
+    OutboundTransport,
+    needs_smtputf8,
+)
 from mta.recipient_copy import NoTrackingKey, content_for, is_personal
 from mta.retry_policy import RetryPolicy
 from mta.verp import parse_verp, parse_verp_delivery, verp_sender
@@ -218,12 +224,9 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
         single = first.id if len(job.deliveries) == 1 else None
         recipients = tuple(d.recipient for d in job.deliveries)
         key = self.options.tracking_key
-        return Envelope(
-            sender=verp_sender(job.message, self.options.return_path_subdomain, single),
-            recipients=recipients,
-            content=content_for(job.message, first.id, first.recipient, job.values, key),
-            international=not all(a.isascii() for a in (job.message.mail_from, *recipients)),
-        )
+        sender = verp_sender(job.message, self.options.return_path_subdomain, single)
+        content = content_for(job.message, first.id, first.recipient, job.values, key)
+        return Envelope(sender, recipients, content, needs_smtputf8(sender, recipients, content))
 
     async def _try_hosts(self, job: Job, route: Route, envelope: Envelope) -> list[Outcome]:
         last_error = "4.4.1 no host could be reached"

@@ -216,6 +216,11 @@ async def transaction(session: Session, envelope: Envelope) -> list[Reply]:
     """MAIL, RCPT for each recipient, DATA: one reply per recipient."""
     smtp, host = session.smtp, session.host
     count = len(envelope.recipients)
+    if envelope.international and not smtp.supports_extension("smtputf8"):
+        # RFC 6531 3.4: such a message is not sent to a server that cannot take it (Postfix
+        # bounces it the same way); nothing was sent, the session stays good.
+        refused = f"550 5.6.7 SMTPUTF8 is required, but was not offered by host {host}"
+        return [Reply(550, refused)] * count
     try:
         await smtp.mail(envelope.sender, options=mail_options(smtp, envelope), encoding="utf-8")
     except aiosmtplib.SMTPResponseException as error:
@@ -256,7 +261,7 @@ def mail_options(smtp: aiosmtplib.SMTP, envelope: Envelope) -> list[str]:
     options = [f"SIZE={len(envelope.content)}"] if smtp.supports_extension("size") else []
     if smtp.supports_extension("8bitmime") and not envelope.content.isascii():
         options.append("BODY=8BITMIME")
-    if smtp.supports_extension("smtputf8") and envelope.international:
+    if envelope.international:  # offered: transaction() sends such a message nowhere else
         options.append("SMTPUTF8")
     return options
 

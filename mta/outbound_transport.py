@@ -24,7 +24,17 @@ class Envelope:
     sender: str
     recipients: tuple[str, ...]
     content: bytes
-    international: bool = False  # addresses that need SMTPUTF8 (RFC 6531)
+    international: bool = False  # a message that needs SMTPUTF8 (RFC 6531): see needs_smtputf8
+
+
+def needs_smtputf8(sender: str, recipients: tuple[str, ...], content: bytes) -> bool:
+    """Whether the transaction must ask for SMTPUTF8 (RFC 6531): a non-ASCII address in the
+    envelope, or a header section in UTF-8 (RFC 6532: an internationalized address in a header,
+    which mta/composition writes as it is; other non-ASCII header text is encoded words)."""
+    if not sender.isascii() or not all(recipient.isascii() for recipient in recipients):
+        return True
+    end = content.find(b"\r\n\r\n")
+    return not content[: end if end >= 0 else len(content)].isascii()
 
 
 @dataclass(frozen=True)

@@ -432,12 +432,23 @@ def test_an_internationalized_recipient_is_carried_as_smtputf8(mail: Mail) -> No
     answer = mail.send(To=[{"name": "Jürgen", "email": address}])
     assert answer.status_code == 200, answer.text
     [received] = wait_until(lambda: mail.sink.transactions_to(address), timeout=30)
-    assert received.recipients == (address,)
+    assert received.recipients == (address,) and "SMTPUTF8" in received.mail_options
     assert f"<{address}>".encode() in received.content.split(b"\r\n\r\n", 1)[0]
     assert dkim.verify(received.content, dnsfunc=DnsRecord(mail.sender))
     parsed = email.message_from_string(received.content.decode(), policy=email.policy.default)
     to = parsed["To"].addresses[0]  # an RFC 6532 reader's view: the header read as UTF-8
     assert (to.display_name, to.addr_spec) == ("Jürgen", address)
+
+
+def test_a_utf8_address_in_a_header_alone_still_asks_for_smtputf8(mail: Mail) -> None:
+    """An ASCII envelope with an internationalized Reply-To is an RFC 6532 message all the same:
+    its header section is UTF-8, so the transaction asks for SMTPUTF8 (RFC 6531 3.4)."""
+    to = "ok-replyto@example.org"
+    answer = mail.send(To=[{"email": to}], ReplyTo=[{"email": "jürgen@example.org"}])
+    assert answer.status_code == 200, answer.text
+    [received] = wait_until(lambda: mail.sink.transactions_to(to), timeout=30)
+    assert "jürgen@example.org".encode() in received.content.split(b"\r\n\r\n", 1)[0]
+    assert "SMTPUTF8" in received.mail_options
 
 
 def test_the_size_limit_is_the_submission_paths(mail: Mail) -> None:

@@ -35,6 +35,7 @@ class Received:
     content: bytes
     peer: str
     tls: bool
+    mail_options: tuple[str, ...] = ()
 
 
 @dataclass
@@ -97,6 +98,7 @@ class SinkHandler:
                     content=bytes(envelope.original_content or b""),
                     peer=str(session.peer[0]),
                     tls=session.ssl is not None,
+                    mail_options=tuple(envelope.mail_options),
                 )
             )
         return "250 2.0.0 Ok: stored"
@@ -105,13 +107,13 @@ class SinkHandler:
 class Sink:
     """The server, started on a free port; `received` lists the transactions it accepted."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """`tls`: offer STARTTLS with this server context."""
+    def __init__(self, tls: ssl.SSLContext | None = None, smtputf8: bool = True) -> None:
+        """`tls`: offer STARTTLS with this server context; `smtputf8`: offer SMTPUTF8."""
         self.handler = SinkHandler()
         self.port = free_port()
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, decode_data=False,
-            enable_SMTPUTF8=True, tls_context=tls,
+            enable_SMTPUTF8=smtputf8, tls_context=tls,
         )  # fmt: skip
 
     def __enter__(self) -> Sink:

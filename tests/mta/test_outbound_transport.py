@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from mta.outbound_sessions import SessionOptions, SessionPool
-from mta.outbound_transport import Envelope, HostUnavailable, MailHost
+from mta.outbound_transport import Envelope, HostUnavailable, MailHost, needs_smtputf8
 from tests.conftest import free_port
 from tests.mta.sink import Sink
 
@@ -87,4 +87,32 @@ async def test_an_unreachable_host_sends_nothing(pool: SessionPool) -> None:
 async def test_an_international_envelope_asks_for_smtputf8(sink: Sink, pool: SessionPool) -> None:
     [reply] = await pool.send(to(sink), envelope("ok-straße@x.test", international=True))
     assert reply.code == 250
-    assert sink.transactions_to("ok-straße@x.test")
+    [received] = sink.transactions_to("ok-straße@x.test")
+    assert "SMTPUTF8" in received.mail_options
+
+
+async def test_an_international_message_is_not_sent_where_smtputf8_is_not_offered(
+    pool: SessionPool,
+) -> None:
+    """RFC 6531 3.4: refused here, permanently, without MAIL; the session stays usable."""
+    with Sink(smtputf8=False) as plain:
+        replies = await pool.send(
+            to(plain), envelope("ok-j@x.test", "ok-k@x.test", international=True)
+        )
+        assert [r.code for r in replies] == [550, 550]
+        assert replies[0].text.startswith("550 5.6.7 SMTPUTF8 is required")
+        assert not plain.transactions_to("ok-j@x.test")
+        [reply] = await pool.send(to(plain), envelope("ok-l@x.test"))
+        assert (
+            reply.code == 250
+            and "SMTPUTF8" not in plain.transactions_to("ok-l@x.test")[0].mail_options
+        )
+
+
+def test_a_message_needs_smtputf8_for_a_utf8_address_or_header_section() -> None:
+    ascii_head = b"From: a@x.test\r\nReply-To: b@x.test\r\n\r\nbody \xc3\x9f\r\n"
+    utf8_head = "From: a@x.test\r\nReply-To: straße@x.test\r\n\r\nbody\r\n".encode()
+    assert not needs_smtputf8("a@x.test", ("c@y.test",), ascii_head)  # an 8-bit body: 8BITMIME
+    assert needs_smtputf8("a@x.test", ("c@y.test",), utf8_head)
+    assert needs_smtputf8("a@x.test", ("straße@y.test",), ascii_head)
+    assert needs_smtputf8("ß@x.test", ("c@y.test",), ascii_head)
