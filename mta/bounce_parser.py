@@ -7,7 +7,7 @@ bounce is left to flufl.bounce, whose detectors know the home-made formats of ma
 diagnostic of each address it finds is the text next to the address's mention. Every failure is
 classified by `mta.bounce_classes.classify`, as synchronous replies are, so both kinds of bounce
 mean the same thing. The message a report is about is named by its VERP envelope sender
-(`mta.delivery.verp_sender`).
+(`mta.verp.verp_sender`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Literal
 import flufl.bounce
 
 from mta.bounce_classes import ENHANCED, classify, enhanced_code_of
-from mta.delivery import parse_verp
+from mta.verp import parse_verp
 
 log = logging.getLogger("mailgate.bounces")
 

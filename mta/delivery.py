@@ -38,9 +38,9 @@ from mta.outbound_transport import (
     OutboundTransport,
     needs_smtputf8,
 )
-from mta.recipient_copy import NoTrackingKey, content_for, is_personal
+from mta.recipient_copy import content_for, is_personal
 from mta.retry_policy import RetryPolicy
-from mta.verp import parse_verp, parse_verp_delivery, verp_sender
+from mta.verp import verp_sender
 from storage.engine import Database
 from storage.models import DeliveryStatus, utcnow
 from storage.outbound import (
@@ -54,14 +54,6 @@ from storage.outbound import (
     release,
     withdrawn,
 )
-
-__all__ = [  # the VERP functions are mta/verp.py's; named here for the modules that import them
-    "DeliveryOptions",
-    "DeliveryWorker",
-    "NoTrackingKey",
-    "parse_verp",
-    "parse_verp_delivery",
-]
 
 log = logging.getLogger("mailgate.delivery")
 
