@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from storage.dialects import dialect_insert
 from storage.engine import Database
 from storage.models import (
     Subscriber,
@@ -119,13 +120,18 @@ def _add_one(
     now = utcnow()
     if existing is None:
         inserted = conn.execute(
-            Subscriber.__table__.insert()
+            dialect_insert(conn)(Subscriber)
             .values(list_id=list_id, email=entry.email, state=state, custom_fields=entry.values,
                     created_at=now, updated_at=now,
                     confirmed_at=now if state is SubscriberState.ACTIVE else None)
+            .on_conflict_do_nothing(index_elements=[Subscriber.list_id, Subscriber.email])
             .returning(Subscriber.id)
-        )  # fmt: skip
-        return AddResult(entry.email, Added.INSERTED, int(inserted.scalar_one()))
+        ).scalar()  # fmt: skip
+        if inserted is not None:
+            return AddResult(entry.email, Added.INSERTED, int(inserted))
+        # Another transaction added the address since it was looked up (on PostgreSQL, nodes
+        # and workers write at once): it is there now, so take it as found.
+        existing = _existing(conn, list_id, [entry.email])[entry.email]
     if existing.state in SUBSCRIBED:
         return AddResult(entry.email, Added.EXISTS, existing.id)
     _update(conn, existing, state, entry.values)

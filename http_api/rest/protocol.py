@@ -290,6 +290,8 @@ async def endpoint(request: Request) -> Response:
             raise RestError(UNSUPPORTED_PROTOCOL, "The request is too large", 413) from None
         account = await authenticate(request, body)
         parts = [part for part in request.url.path.split("/")[2:] if part]
+        if any("\0" in part for part in parts):  # as in any parameter (http_api/params.py)
+            raise RestError(UNSUPPORTED_PROTOCOL, "The access path holds a NUL character")
         found, path = _resolve(parts)
         if found is None:
             raise RestError(NOT_FOUND)

@@ -160,6 +160,13 @@ def test_rest_form_values_with_a_nul_are_1002(api: Api) -> None:
     assert [error["code"] for error in answer.json()["errors"]] == [1002]
 
 
+def test_rest_access_paths_with_a_nul_are_1002(api: Api) -> None:
+    """A path parameter with a NUL named nothing on SQLite and was a 500 on PostgreSQL."""
+    answer = api.rest.get("/rest/subscriber/get/a%00b/x@example.org")
+    assert answer.status_code == 400, answer.text
+    assert [error["code"] for error in answer.json()["errors"]] == [1002]
+
+
 def test_rest_form_names_nested_without_end(api: Api) -> None:
     body = ("a" + "[b]" * 1000 + "=1").encode()
     answer = api.rest.request(

@@ -3,6 +3,8 @@ value checks, batches and activation (a subscriber's history: test_campaign_repo
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from storage.accounts import create_user
@@ -57,3 +59,31 @@ async def test_values_batches_and_activation(db: Database) -> None:
     assert await activate(db, results[0].subscriber_id) is SubscriberState.RESIGNED
     again = await add_subscribers(db, found.id, [Entry("a@x.test")], SubscriberState.ACTIVE)
     assert again[0].outcome is Added.RESUBSCRIBED
+
+
+async def test_the_same_address_added_at_once_from_two_nodes_is_added_once(db_url: str) -> None:
+    """Two Database objects are two nodes (or workers): each adds the same addresses at the same
+    moment. One insert wins per address and the other finds it there (on PostgreSQL the loser
+    raised a unique violation: an HTTP 500 for /rest/subscriber/add)."""
+    first, second = Database(db_url), Database(db_url)
+    try:
+        owner = (await create_user(first.engine, "o@race.test")).user_id
+        list_hash, _ = await create_list(first, owner, "L", "")
+        found = await list_for_owner(first, owner, list_hash)
+        assert found is not None
+        emails = [f"r{n}@x.test" for n in range(10)]
+        batches = await asyncio.gather(
+            *(
+                add_subscribers(db, found.id, [Entry(email)], SubscriberState.ACTIVE)
+                for email in emails
+                for db in (first, second, first, second)
+            )
+        )
+        outcomes = [result.outcome for batch in batches for result in batch]
+        assert outcomes.count(Added.INSERTED) == len(emails)
+        assert outcomes.count(Added.EXISTS) == 3 * len(emails)
+        ids = {result.email: result.subscriber_id for batch in batches for result in batch}
+        assert len(set(ids.values())) == len(emails)
+    finally:
+        await first.dispose()
+        await second.dispose()
