@@ -31,10 +31,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def sender_key(api: Api) -> str:
-    added = api.call("emailgateway.adddomain", DomainName="limits.test")
-    domain_id = added["NewSenderDomainID"]
-    key = api.call("emailgateway.addapi", Description="limits", DomainID=domain_id)
-    return str(key["APIKey"]["APIKey"])
+    return api.domain_with_key("limits.test")[1]
 
 
 def _port(api: Api) -> int:

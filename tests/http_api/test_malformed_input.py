@@ -43,10 +43,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def sender_key(api: Api) -> str:
-    added = api.call("emailgateway.adddomain", DomainName="malformed.test")
-    domain_id = added["NewSenderDomainID"]
-    key = api.call("emailgateway.addapi", Description="malformed", DomainID=domain_id)
-    return str(key["APIKey"]["APIKey"])
+    return api.domain_with_key("malformed.test")[1]
 
 
 def _json(client: httpx.Client, method: str, path: str, body: bytes, **headers: str) -> Any:

@@ -201,8 +201,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         MAILGATE_API_RATE_LIMIT="0",
     ) as api:
         admin_key = api.gateway.json("admin-key")["AdminAPIKey"]
-        domain_id = api.call("emailgateway.adddomain", DomainName=DOMAIN)["NewSenderDomainID"]
-        key = api.call("emailgateway.addapi", Description="types", DomainID=domain_id)
+        domain_id, key = api.domain_with_key(DOMAIN)
         listed = api.rest.ok("/rest/subscribers_list/create", {"name": "types"})
         list_hash = listed["hash"] if isinstance(listed, dict) else listed
         smtp = api.call("emailgateway.addsmtp", DomainID=domain_id)["SMTP"]
@@ -217,7 +216,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             "mailfrom": f"app@{DOMAIN}",
             "rcptto": "someone@example.org",
         }
-        yield Target(api, admin_key, str(key["APIKey"]["APIKey"]), ids)
+        yield Target(api, admin_key, key, ids)
 
 
 def _probes(target: Target, case: Case) -> Iterator[tuple[str, Any, str | None]]:
