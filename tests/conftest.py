@@ -56,7 +56,13 @@ START_MODE = StartMode()
 # first (the Makefile turns off xdist's own order, most tests first, which put them last), so
 # that the short modules fill the other worker meanwhile instead of one long module ending the
 # run alone.
-LONG_MODULES = ("test_packaging.py", "test_readme.py", "test_rate_limit.py")
+LONG_MODULES = (
+    "test_packaging.py",
+    "test_readme.py",
+    "test_openapi_fuzz.py",
+    "test_parameter_types.py",
+    "test_rate_limit.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
