@@ -188,19 +188,25 @@ async def db(db_url: str) -> AsyncIterator[Database]:
         await database.dispose()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one `mailgate` installation."""
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one `mailgate` installation (skips the test when
+    PostgreSQL is not reachable), dropped afterwards."""
     if not POSTGRES_UP:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
     name = f"mailgate_serve_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"{POSTGRES.rsplit('/', 1)[0]}/{name}".replace(
-            "postgresql://", "postgresql+asyncpg://", 1
-        )
+        yield _pg_url(name)
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one `mailgate` installation."""
+    with postgres_database() as url:
+        yield url
 
 
 def _port_range() -> range:

@@ -12,6 +12,7 @@ once per parameter name rather than each value."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.parse
@@ -29,6 +30,7 @@ from http_api.openapi.document import document
 from http_api.params import scalar_text
 from http_api.rest import protocol as rest_protocol
 from mailgate.config import load_settings
+from tests.conftest import BACKENDS, postgres_database
 from tests.http_api.conftest import Api, running_api
 
 DOMAIN = "types.test"
@@ -192,14 +194,25 @@ class Target:
         return self.api.client.request(case.method, path, content=content, headers=headers)
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    with running_api(
-        tmp_path_factory.mktemp("types"),
-        domain=DOMAIN,
-        MAILGATE_ROUTES="*=127.0.0.1:9",  # mail that gets queued goes nowhere
-        MAILGATE_API_RATE_LIMIT="0",
-    ) as api:
+@pytest.fixture(scope="module", params=BACKENDS)
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    """A gateway on SQLite, and on PostgreSQL where it answers: PostgreSQL refuses what SQLite
+    takes (a NUL in text, two nodes inserting the same row at once), so both are probed."""
+    with contextlib.ExitStack() as stack:
+        database: dict[str, str] = {}
+        if request.param == "postgresql":
+            database["MAILGATE_DATABASE_URL"] = stack.enter_context(postgres_database())
+        api = stack.enter_context(
+            running_api(
+                tmp_path_factory.mktemp("types"),
+                domain=DOMAIN,
+                MAILGATE_ROUTES="*=127.0.0.1:9",  # mail that gets queued goes nowhere
+                MAILGATE_API_RATE_LIMIT="0",
+                **database,
+            )
+        )
         admin_key = api.gateway.json("admin-key")["AdminAPIKey"]
         domain_id, key = api.domain_with_key(DOMAIN)
         listed = api.rest.ok("/rest/subscribers_list/create", {"name": "types"})
