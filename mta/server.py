@@ -39,6 +39,7 @@ from mta.bounce_classes import enhanced_code_of
 from mta.policy import in_networks, is_address, is_loopback, is_null_sender
 from mta.replies import Refused
 from mta.smtp_paths import parse_path
+from mta.starttls import upgrade_to_tls
 from mta.submission import (
     Gateway,
     Origin,
@@ -60,6 +61,8 @@ log = logging.getLogger("mailgate.smtp")
 # (one per message or refusal, key=value) reach the log.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
+# aiosmtpd's own words for AUTH before TLS, which it no longer decides (see smtp_STARTTLS).
+AUTH_NEEDS_TLS = "538 5.7.11 Encryption required for requested authentication mechanism"
 LOGGED_CHARS = 100  # of a value a client chose (an address, a username), in a log line
 NO_STAGE = "command"  # a refusal before any command runs: an unknown or overlong command line
 
@@ -109,7 +112,8 @@ class SubmissionHandler:
         responses: list[str],
     ) -> list[str]:  # fmt: skip
         session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        offered = [line for line in responses[:-1] if server.offers(line)]
+        return [*offered, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     async def handle_MAIL(
         self, server: MailgateSMTP, session: Session, envelope: MailEnvelope, address: str,
@@ -303,7 +307,7 @@ class MailgateSMTP(SMTP):
             require_starttls=False,  # decided in _staged, where the refusal gets its stage
             timeout=options.timeout,
             auth_required=False,
-            auth_require_tls=True,
+            auth_require_tls=False,  # decided per connection: auth_requires_tls
             authenticator=_never_called,
             command_call_limit=None,
         )
@@ -314,6 +318,8 @@ class MailgateSMTP(SMTP):
         self.stage = NO_STAGE
         self.client_ip = ""
         self.implicit_tls = False
+        self.tls_started = False  # by STARTTLS
+        self.auth_requires_tls = True
         self.in_relay_network = False
         self.data_done = asyncio.Event()
         self.data_done.set()
@@ -325,17 +331,28 @@ class MailgateSMTP(SMTP):
         return _hook_names(type(self), ("smtp_", "auth_"))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """Undocumented, but the one parser smtp_MAIL and smtp_RCPT call (aiosmtpd 1.4.6,
+        pinned <1.5; tests/mta/test_starttls.py checks it): ours is the fast path."""
         return parse_path(arg)
 
-    def _create_session(self) -> MailSession:
+    def _create_session(self) -> MailSession:  # documented for subclasses to override
         return MailSession(self.loop)
 
-    def _create_envelope(self) -> MailEnvelope:
+    def _create_envelope(self) -> MailEnvelope:  # documented for subclasses to override
         return MailEnvelope()
 
     @property
     def is_tls(self) -> bool:
-        return self.implicit_tls or self._tls_protocol is not None
+        return self.implicit_tls or self.tls_started
+
+    def offers(self, ehlo_line: str) -> bool:
+        """Whether an extension aiosmtpd lists in EHLO is on offer here: STARTTLS once TLS is
+        on, AUTH where it needs TLS first (aiosmtpd is told neither: see smtp_STARTTLS)."""
+        if ehlo_line == "250-STARTTLS":
+            return not self.is_tls
+        if ehlo_line.startswith("250-AUTH "):
+            return self.is_tls or not self.auth_requires_tls
+        return True
 
     def connection_made(self, transport: Any) -> None:
         first = self.transport is None
@@ -349,7 +366,7 @@ class MailgateSMTP(SMTP):
         self.in_relay_network = in_networks(self.client_ip, options.relay_networks)
         metrics.SMTP_SESSIONS.labels(self.role.value).inc()
         loopback_ok = options.allow_plaintext_auth_on_loopback and is_loopback(self.client_ip)
-        self._auth_require_tls = not (self.implicit_tls or loopback_ok)
+        self.auth_requires_tls = not (self.implicit_tls or loopback_ok)
         if loopback_ok:  # an application on this host may submit on 587/2525 without STARTTLS
             self.tls_first = False
         self.registry.add(self)
@@ -406,17 +423,19 @@ class MailgateSMTP(SMTP):
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: str) -> None:
         """STARTTLS through the event loop's own TLS (uvloop's, in C) rather than the pure-Python
-        `asyncio.sslproto` that aiosmtpd wires by hand: the same protocol, less CPU per record."""
+        `asyncio.sslproto` that aiosmtpd wires by hand: the same protocol, less CPU per record.
+        aiosmtpd never learns that TLS is on (its `_tls_protocol` stays None): what it would
+        decide from that, the EHLO list and AUTH's 538, is decided here (`offers`, smtp_AUTH)."""
         if arg:
             await self.push(replies.STARTTLS_SYNTAX)
             return
-        if not self.tls_context or self._tls_protocol is not None:
+        if not self.tls_context or self.is_tls:
             await self.push(replies.TLS_UNAVAILABLE)
             return
         await self.push("220 2.0.0 Ready to start TLS")
         plain = self.transport
         try:
-            secure = await self.loop.start_tls(plain, self, self.tls_context, server_side=True)
+            secure = await upgrade_to_tls(self, self.tls_context)
         except (OSError, ssl.SSLError, ConnectionError) as error:
             log.info("starttls failed client=%s error=%r", self.client_ip, error)
             if plain is not None:
@@ -424,13 +443,11 @@ class MailgateSMTP(SMTP):
             return
         if secure is None:
             return
-        # RFC 3207 4.2: forget everything learned before TLS (new session, no buffered input).
-        self._reader._transport = secure  # type: ignore[attr-defined]
-        self._writer._transport = secure  # type: ignore[attr-defined]
-        self._reader._buffer.clear()  # type: ignore[attr-defined]
+        # RFC 3207 4.2: forget everything learned before TLS (the input was dropped before the
+        # handshake; here a new session and envelope).
         self.transport = secure
-        self._tls_protocol = secure  # aiosmtpd tests only its truthiness: "TLS is on"
-        self._set_rset_state()
+        self.tls_started = True
+        self.envelope = self._create_envelope()
         peer = self.session.peer if self.session else None
         self.session = self._create_session()
         self.session.peer = peer
@@ -440,6 +457,11 @@ class MailgateSMTP(SMTP):
     async def smtp_AUTH(self, arg: str) -> None:
         if await self.handler.throttle.is_locked(self.client_ip):
             await self.refuse_and_close(replies.AUTH_LOCKED)
+            return
+        session = self.session
+        greeted = session is not None and session.host_name and session.extended_smtp
+        if greeted and self.auth_requires_tls and not self.is_tls:  # where aiosmtpd checks it
+            await self.push(AUTH_NEEDS_TLS)
             return
         await super().smtp_AUTH(arg)
 
