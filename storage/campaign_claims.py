@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
+from storage.campaign_rules import ALLOWED_FROM, Transition
 from storage.engine import Database
 from storage.models import (
     Campaign,
@@ -29,7 +30,7 @@ from storage.models import (
     ScheduleType,
 )
 
-STARTABLE = (CampaignStatus.READY, CampaignStatus.SCHEDULED)
+STARTABLE = ALLOWED_FROM[Transition.START]
 
 
 async def due_campaigns(db: Database, now: datetime, limit: int = 10) -> list[int]:

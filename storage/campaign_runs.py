@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from storage.campaign_audience import criteria_condition
+from storage.campaign_rules import ALLOWED_FROM, Transition
 from storage.dialects import dialect_insert
 from storage.engine import Database
 from storage.models import (
@@ -60,14 +61,7 @@ DEFAULT_BATCH = 2000  # SQLite: ~30,000 recipients/s; a batch holds the writer ~
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 UNSENT = (*PENDING, DeliveryStatus.HELD)
 LIVE_RUNS = (RunStatus.QUEUEING, RunStatus.PAUSED, RunStatus.QUEUED)
-CANCELABLE = (  # every campaign that has not ended
-    CampaignStatus.DRAFT,
-    CampaignStatus.READY,
-    CampaignStatus.PENDING_APPROVAL,
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.SENDING,
-    CampaignStatus.PAUSED,
-)
+CANCELABLE = ALLOWED_FROM[Transition.CANCEL]  # every campaign that has not ended
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ async def start_run(
             update(Campaign)
             .where(
                 Campaign.id == campaign_id,
-                Campaign.status.in_((CampaignStatus.READY, CampaignStatus.SCHEDULED)),
+                Campaign.status.in_(ALLOWED_FROM[Transition.START]),
                 Campaign.deleted_at.is_(None),
             )
             .values(
@@ -408,7 +402,7 @@ async def pause_campaign(db: Database, campaign_id: int) -> bool:
 
     def work(conn: Connection) -> bool:
         if not _set_campaign(
-            conn, campaign_id, (CampaignStatus.SENDING,), status=CampaignStatus.PAUSED
+            conn, campaign_id, ALLOWED_FROM[Transition.PAUSE], status=CampaignStatus.PAUSED
         ):
             return False
         live = (RunStatus.QUEUEING, RunStatus.QUEUED)
@@ -426,7 +420,7 @@ async def resume_campaign(db: Database, campaign_id: int) -> bool:
 
     def work(conn: Connection) -> bool:
         if not _set_campaign(
-            conn, campaign_id, (CampaignStatus.PAUSED,), status=CampaignStatus.SENDING
+            conn, campaign_id, ALLOWED_FROM[Transition.RESUME], status=CampaignStatus.SENDING
         ):
             return False
         paused = (RunStatus.PAUSED,)

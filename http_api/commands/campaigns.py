@@ -37,6 +37,7 @@ from http_api.api_php import (
 )
 from http_api.commands.emails import CONTENT_PARAMS, checked_addresses
 from http_api.formats import utc_text
+from http_api.item_lists import split_items
 from http_api.params import whole_number
 from storage import campaigns
 from storage.accounts import admin_key_matches
@@ -46,9 +47,9 @@ from storage.campaigns import (
     CampaignQuery,
     CampaignUpdate,
     CampaignView,
-    Outcome,
+    Missing,
     ScheduleInput,
-    split_items,
+    StatusChange,
 )
 from storage.models import CampaignStatus
 
@@ -280,6 +281,30 @@ async def get_many(call: Call) -> dict[str, Any]:
 
 # --- Campaign.Update ----------------------------------------------------------------------------
 
+# CampaignStatus values a request may set: the other statuses come from sending,
+# Campaign.Pause/Resume/Cancel and Campaign.Approve.
+REQUESTABLE = {"draft": CampaignStatus.DRAFT, "ready": CampaignStatus.READY}
+# What a schedule lacks, as Campaign.Update's codes 5-13.
+SCHEDULE_CODES = {
+    Missing.SCHEDULE_TYPE: 5,
+    Missing.SEND_DATE: 6,
+    Missing.SEND_TIME: 7,
+    Missing.DAYS: 8,
+    Missing.MONTHS: 9,
+    Missing.HOURS: 10,
+    Missing.MINUTES: 11,
+    Missing.MAX_INSTANCES: 12,
+    Missing.TIME_ZONE: 13,
+}
+
+
+def requested_status(text: str) -> CampaignStatus:
+    """Campaign.Update's CampaignStatus: Draft or Ready (any case); 3 otherwise."""
+    found = REQUESTABLE.get(str(text).strip().lower())
+    if found is None:
+        raise Refused(failed(3, f"Invalid campaign status: {text!r} (Draft or Ready)"))
+    return found
+
 
 def _schedule(call: Call) -> ScheduleInput:
     return ScheduleInput(
@@ -334,10 +359,7 @@ async def _rules(call: Call, user_id: int) -> tuple[dict[str, Any] | None, bool]
 
 async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
     status = call.get("CampaignStatus")
-    try:
-        wanted_status = campaigns.requested_status(status) if status is not None else None
-    except campaigns.BadStatus as error:
-        raise Refused(failed(3, str(error))) from None
+    wanted_status = requested_status(status) if status is not None else None
     rel_email = call.get("RelEmailID")
     content = {
         key: (str(value) if value is not None else "")
@@ -402,7 +424,7 @@ async def update(call: Call) -> dict[str, Any]:
     except (campaigns.NameRequired, campaigns.ContentTooLong) as error:
         return failed(4, f"Invalid value: {error}")
     except campaigns.ScheduleProblem as problem:
-        return failed(problem.missing.value, problem.detail)
+        return failed(SCHEDULE_CODES[problem.missing], problem.detail)
     except (campaigns.BadStatus, campaigns.NotSendable) as error:
         return failed(3, f"Invalid campaign status: {error}")
     if done is None:
@@ -472,9 +494,9 @@ async def _act(call: Call, action: str) -> dict[str, Any]:
     campaign_id = _campaign_id(call, 1, "Missing required parameter: CampaignID")
     operation = {"pause": campaigns.pause, "resume": campaigns.resume}[action]
     outcome = await operation(call.db, call.caller.user_id, campaign_id)
-    if outcome is Outcome.NOT_FOUND:
+    if outcome is StatusChange.NOT_FOUND:
         return failed(2, "Campaign does not belong to the user")
-    if outcome is Outcome.WRONG_STATE:
+    if outcome is StatusChange.WRONG_STATE:
         return failed(3, _STATE_ERRORS[action])
     return {"Success": True, "ErrorCode": 0}
 
@@ -497,8 +519,8 @@ async def cancel(call: Call) -> dict[str, Any]:
     assert call.caller is not None
     campaign_id = _campaign_id(call, 1, "Missing required field: CampaignID")
     outcome = await campaigns.cancel(call.db, call.caller.user_id, campaign_id)
-    if outcome is Outcome.NOT_FOUND:
+    if outcome is StatusChange.NOT_FOUND:
         return failed(2, "Campaign does not belong to the user or does not exist")
-    if outcome is Outcome.WRONG_STATE:
+    if outcome is StatusChange.WRONG_STATE:
         return failed(2, "Campaign is over (Sent or Failed): there is nothing to cancel")
     return {"Success": True, "ErrorCode": 0}

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from http_api.item_lists import split_items
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
 from http_api.rest.subscriber_lists import text
 from mta.campaign_message import (
@@ -56,6 +57,7 @@ from mta.confirmation_mail import default_sender, noreply_address
 from mta.submission import Gateway, SubmissionRefused, sender_by_address
 from storage.campaign_content import campaign_content
 from storage.campaign_reports import owned_campaign
+from storage.campaign_rules import EDITABLE, Transition, allowed, sendable_problem
 from storage.campaign_schedule import ScheduleError, local_instant
 from storage.campaigns import (
     BadStatus,
@@ -73,8 +75,6 @@ from storage.campaigns import (
     get_campaign_by_hash,
     get_email,
     resolve_targets,
-    sendable_problem,
-    split_items,
     update_campaign,
 )
 from storage.models import CampaignStatus, utcnow
@@ -83,13 +83,6 @@ from storage.subscriber_lists import HASH_ALPHABET, HASH_LENGTH
 HASH = re.compile(f"[{HASH_ALPHABET}]{{{HASH_LENGTH}}}")
 TEST_LIMIT = 10
 SEND_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{1,2}:\d{2}:\d{2})")
-NOT_EDITABLE = (
-    CampaignStatus.SENDING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.SENT,
-    CampaignStatus.CANCELED,
-)
-SENDABLE = (CampaignStatus.DRAFT, CampaignStatus.FAILED)
 
 
 def given(call: RestCall, name: str) -> str | None:
@@ -294,7 +287,7 @@ async def edit(call: RestCall) -> Any:
     view = await get_campaign_by_hash(call.db, call.account.user_id, campaign_hash)
     if view is None:
         raise RestError(1750, "No campaign to edit under given hash")
-    if view.status in NOT_EDITABLE:
+    if view.status not in EDITABLE:
         raise RestError(1751, "Campaign already sent, modification not possible")
     await _apply(call, view, await read_fields(call, creating=False))
     return None
@@ -426,7 +419,7 @@ async def send(call: RestCall) -> Any:
         raise RestError(1734, "No campaign with given hash")
     now = utcnow()
     schedule = _schedule(view, when, now)
-    if view.status not in SENDABLE:
+    if not allowed(Transition.SEND_ON_REST, view.status):
         raise RestError(1736, f"Campaign already finalised for sending ({view.status})")
     problem = await not_ready(call, view)
     if problem is not None:
