@@ -128,11 +128,25 @@ async def campaign_sender(gw: Gateway, content: CampaignContent) -> SenderContex
         sender = await sender_by_address(gw, address)
     except SubmissionRefused as refused:
         raise CampaignContentError(f"From address {address}: {refused.reply}") from None
-    if sender.user_id != content.user_id:
-        raise CampaignContentError(
-            f"From address {address}: {sender.domain} is not a sender domain of the account"
-        )
+    problem = from_problem(sender, content.user_id, address)
+    if problem is not None:
+        raise CampaignContentError(f"From address {address}: {problem}")
     return sender
+
+
+def from_problem(sender: SenderContext | None, user_id: int, address: str) -> str | None:
+    """Why `address` cannot be the From of account `user_id`'s campaigns, or None: the closest
+    registered sender domain of its domain (`sender`) is the account's, and the address is
+    within it. The one rule /api.php's FromEmail, /rest's send and every run apply; /rest's
+    send and the run also ask that the domain may send now (campaign_sender)."""
+    domain = address.rpartition("@")[2]
+    if sender is None:
+        return f"{domain} is not a registered sender domain"
+    if sender.user_id != user_id:
+        return f"{sender.domain} is not a sender domain of the account"
+    if not within_domain(domain, sender.domain):
+        return f"{address} is not within {sender.domain}"
+    return None
 
 
 def _from_address(content: CampaignContent) -> str:

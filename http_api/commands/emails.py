@@ -11,8 +11,8 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.formats import utc_text
+from mta.campaign_message import from_problem
 from mta.composition import checked_address
-from mta.policy import address_refusal
 from storage import campaigns
 from storage.domains import sender_for_address_domain
 
@@ -54,13 +54,11 @@ def _checked_address(value: str, name: str, code: int) -> str | None:
 
 async def _check_own_sender(call: Call, address: str, code: int) -> None:
     """The From must be in a sender domain of the account (or a subdomain of one), as a campaign
-    run requires it (mta.campaign_message.campaign_sender): refused now with `code`, not when
-    the run fails later. The domain that decides is the closest registered one, the rule is
-    mta.policy.address_refusal's."""
+    run requires it: refused now with `code`, not when the run fails later. The domain that
+    decides is the closest registered one; the rule is mta.campaign_message.from_problem's."""
     assert call.caller is not None
-    domain = address.rpartition("@")[2]
-    sender = await sender_for_address_domain(call.db, domain)
-    if sender is None or sender.user_id != call.caller.user_id or address_refusal(sender, [domain]):
+    sender = await sender_for_address_domain(call.db, address.rpartition("@")[2])
+    if from_problem(sender, call.caller.user_id, address) is not None:
         raise Refused(failed(code, f"FromEmail {address} is not in a sender domain of the account"))
 
 

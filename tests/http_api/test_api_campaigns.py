@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from http_api.api_php import Refused
+from http_api.commands.campaigns import requested_status
 from tests.http_api.conftest import Api, db
 
 CONTENT = {
@@ -625,3 +627,17 @@ def test_segments(api: Api) -> None:
     ok(api.call("Campaigns.Delete", Campaigns=str(campaign_id)))
     ok(api.call("Segment.Delete", SegmentID=segment_id))
     assert code(api.call("Segment.Get", SegmentID=segment_id)) == 2
+
+
+@pytest.mark.parametrize("given", ["Draft", " ready ", "READY"])
+def test_requested_status(given: str) -> None:
+    """Campaign.Update's CampaignStatus sets Draft or Ready, in any case (in process)."""
+    assert str(requested_status(given)).lower() == given.strip().lower()
+
+
+@pytest.mark.parametrize("given", ["Sending", "Paused", "Sent", "Pending approval", "whatever"])
+def test_requested_status_refused(given: str) -> None:
+    """The other statuses come from sending and the other commands: 3."""
+    with pytest.raises(Refused) as refused:
+        requested_status(given)
+    assert refused.value.answer["ErrorCode"] == 3

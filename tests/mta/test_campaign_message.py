@@ -27,6 +27,7 @@ from dns_tools.routing import Router
 from mta.campaign_message import (
     CampaignContentError,
     build_run_message,
+    from_problem,
     send_test,
     with_analytics,
 )
@@ -37,7 +38,13 @@ from mta.submission import Gateway
 from mta.tracking import TrackingSettings
 from mta.tracking_tokens import Purpose, read_link_part, read_recipient_token, tracking_key
 from storage.accounts import create_user
-from storage.domains import DomainChanges, add_domain, set_domain_status, update_domain
+from storage.domains import (
+    DomainChanges,
+    SenderContext,
+    add_domain,
+    set_domain_status,
+    update_domain,
+)
 from storage.engine import Database
 from storage.models import (
     Campaign,
@@ -52,6 +59,7 @@ from storage.models import (
     Subscriber,
     SubscriberList,
     SubscriberState,
+    UserStatus,
     utcnow,
 )
 from storage.queue import QueueWriter
@@ -476,3 +484,26 @@ async def test_test_sends_are_personalised_marked_and_not_the_campaigns(world: W
     assert world.dkim_ok(given)
     with pytest.raises(CampaignContentError, match="invalid"):
         await send_test(world.gw, campaign_id, ["nobody"], {})
+
+
+def _sender(domain: str, user_id: int) -> SenderContext:
+    return SenderContext(
+        1, domain, DomainStatus.APPROVAL_PENDING, user_id, UserStatus.ACTIVE, True, "s", "k"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sender", "address", "problem"),
+    [
+        (_sender("shop.test", 7), "news@shop.test", None),
+        (_sender("shop.test", 7), "news@mail.shop.test", None),  # a subdomain
+        (_sender("shop.test", 7), "News@SHOP.Test", None),
+        (None, "news@nobody.test", "nobody.test is not a registered sender domain"),
+        (_sender("theirs.test", 8), "news@theirs.test", "theirs.test is not a sender domain"),
+        (_sender("shop.test", 7), "news@notshop.test", "news@notshop.test is not within"),
+    ],
+)
+def test_from_problem(sender: SenderContext | None, address: str, problem: str | None) -> None:
+    """The one rule of a campaign's From (whose domain status is campaign_sender's business)."""
+    found = from_problem(sender, 7, address)
+    assert (found is None) if problem is None else (found or "").startswith(problem)
