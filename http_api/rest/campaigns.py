@@ -1,5 +1,5 @@
 """`/rest/campaigns/...` (003): create, edit and delete an account's campaigns, send a test, and
-send (now or at a time). The campaign, its email and its audience are storage/campaigns.py's;
+send (now or at a time). The campaign, its email and its audience are storage.campaigns';
 the test copies and the From check are mta/campaign_message.py's; a campaign made Ready is
 started by the campaign scheduler of `mailgate serve`.
 
