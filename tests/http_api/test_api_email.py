@@ -359,12 +359,26 @@ def test_the_sending_limit(mail: Mail) -> None:
 
 
 def test_the_rate_limit(mail: Mail) -> None:
+    """RATE_LIMIT requests per key in a window of 60 s, windows aligned to the clock (as the
+    limiter's are): the next one is 429. A run that crosses a window's end has the new window's
+    requests too before its 429, never fewer than RATE_LIMIT."""
     key = mail.domain_key(mail.sender.domain_id)
-    statuses = [mail.send(key=key, Subject=None).status_code for _ in range(RATE_LIMIT)]
+    started = time.time()
+    statuses = []
+    while len(statuses) <= 2 * RATE_LIMIT:
+        answer = mail.send(key=key, Subject=None)
+        if answer.status_code == 429:
+            break
+        statuses.append(answer.status_code)
+    same_window = int(started // 60) == int(time.time() // 60)
     assert set(statuses) == {400}
-    limited = mail.send(key=key)
-    assert error(limited) == (429, 429)
-    assert int(limited.headers["Retry-After"]) > 0
+    assert (
+        len(statuses) == RATE_LIMIT
+        if same_window
+        else RATE_LIMIT <= len(statuses) <= 2 * RATE_LIMIT
+    )
+    assert error(answer) == (429, 429)
+    assert int(answer.headers["Retry-After"]) > 0
 
 
 def subscriber_list(mail: Mail, name: str, members: dict[str, int]) -> tuple[int, dict[str, int]]:

@@ -30,7 +30,7 @@ from http_api.openapi.document import document
 from http_api.params import scalar_text
 from http_api.rest import protocol as rest_protocol
 from mailgate.config import load_settings
-from tests.conftest import BACKENDS, postgres_database
+from tests.conftest import BACKENDS, free_port, postgres_database
 from tests.http_api.conftest import Api, running_api
 
 DOMAIN = "types.test"
@@ -210,6 +210,9 @@ def target(
                 domain=DOMAIN,
                 MAILGATE_ROUTES="*=127.0.0.1:9",  # mail that gets queued goes nowhere
                 MAILGATE_API_RATE_LIMIT="0",
+                # spamd scores a message in seconds: a probe of input types does not wait on
+                # it (tests/http_api/test_rest_spam_test.py scores real messages)
+                MAILGATE_SPAMD_ADDRESS=f"127.0.0.1:{free_port()}",
                 **database,
             )
         )
