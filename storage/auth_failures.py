@@ -11,27 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, bindparam, case, delete, or_, select, update
+from sqlalchemy import bindparam, case, delete, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.dialects import dialect_insert
 from storage.engine import Database
-from storage.models import Base, UTCDateTime
-
-ADDRESS_LENGTH = 64  # an IPv6 address with a zone index fits
-
-
-class AuthFailure(Base):
-    """The failures from one client address within the window that the first of them opened,
-    and, once they reached the limit, until when the address is refused."""
-
-    __tablename__ = "auth_failures"
-
-    client_address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer)
-    window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+from storage.models import ADDRESS_LENGTH, AuthFailure
 
 
 def _key(address: str) -> str:
