@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from storage.campaign_audience import checked_criteria, run_plan
-from storage.campaign_runs import CANCELABLE
+from storage.campaign_rules import ALLOWED_FROM, Transition
 from storage.engine import Database
 from storage.models import Campaign, Segment, SubscriberList
 from storage.row_ids import row_id
@@ -25,7 +25,7 @@ from storage.subscriber_lists import new_hash, retrying_hash_clash
 
 NAME_LIMIT = 255
 # Campaigns that may still send: a segment they target cannot be deleted.
-UNFINISHED = CANCELABLE
+UNFINISHED = ALLOWED_FROM[Transition.CANCEL]
 
 
 @dataclass(frozen=True)
