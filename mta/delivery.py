@@ -44,9 +44,9 @@ from mta.verp import verp_sender
 from storage.engine import Database
 from storage.models import DeliveryStatus, utcnow
 from storage.outbound import (
+    AttemptResult,
     Claimed,
     OutboundMessage,
-    Outcome,
     claim_due,
     load_merge_values,
     load_messages,
@@ -115,7 +115,7 @@ class Job:
     values: dict[str, str] | None = None  # a campaign recipient's merge values
 
 
-class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
+class DeliveryWorker(LeasedWorker[Claimed, Job, AttemptResult]):
     def __init__(
         self,
         db: Database,
@@ -163,20 +163,20 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
     def weight(self, item: Job) -> int:
         return len(item.deliveries)
 
-    async def process(self, item: Job) -> list[Outcome]:
+    async def process(self, item: Job) -> list[AttemptResult]:
         return await self.deliver(item)
 
-    def crashed(self, item: Job, error: Exception) -> list[Outcome]:
+    def crashed(self, item: Job, error: Exception) -> list[AttemptResult]:
         reply = f"4.3.0 internal error: {error!r}"
         return [self.deferral(item, d, reply, None) for d in item.deliveries]
 
     def describe(self, item: Job) -> str:
         return f"message={item.message.id} domain={item.domain}"
 
-    async def record(self, results: list[Outcome]) -> None:
+    async def record(self, results: list[AttemptResult]) -> None:
         await record_outcomes(self.db, self.name, results)
 
-    def recorded(self, items: Sequence[Job], results: Sequence[Outcome]) -> bool:
+    def recorded(self, items: Sequence[Job], results: Sequence[AttemptResult]) -> bool:
         for outcome in results:
             log_outcome(outcome)
         return False
@@ -189,7 +189,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
 
     # -- one job ---------------------------------------------------------------------------
 
-    async def deliver(self, job: Job) -> list[Outcome]:
+    async def deliver(self, job: Job) -> list[AttemptResult]:
         try:
             route = await self.router.route(job.domain)
         except PermanentRouteError as error:
@@ -220,7 +220,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
         content = content_for(job.message, first.id, first.recipient, job.values, key)
         return Envelope(sender, recipients, content, needs_smtputf8(sender, recipients, content))
 
-    async def _try_hosts(self, job: Job, route: Route, envelope: Envelope) -> list[Outcome]:
+    async def _try_hosts(self, job: Job, route: Route, envelope: Envelope) -> list[AttemptResult]:
         last_error = "4.4.1 no host could be reached"
         last_host: str | None = None
         for host, port in route.hosts:
@@ -252,9 +252,9 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
         reply: str,
         host: str | None,
         **fields: Any,
-    ) -> Outcome:
+    ) -> AttemptResult:
         fields.setdefault("enhanced_code", enhanced_code_of(reply))
-        return Outcome(
+        return AttemptResult(
             delivery=delivery,
             status=status,
             reply=reply,
@@ -266,7 +266,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
 
     def by_reply(
         self, job: Job, delivery: Claimed, code: int, reply: str, host: str | None
-    ) -> Outcome:
+    ) -> AttemptResult:
         """2xx delivered, 5xx bounced, anything else (4xx, no reply) deferred."""
         if 200 <= code < 300:
             return self._outcome(job, delivery, DeliveryStatus.DELIVERED, reply, host)
@@ -274,7 +274,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
             return self.bounce(job, delivery, reply, host)
         return self.deferral(job, delivery, reply, host)
 
-    def bounce(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> Outcome:
+    def bounce(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> AttemptResult:
         found = classify(_reply_code(reply, 550), reply)
         return self._outcome(
             job,
@@ -291,7 +291,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, Outcome]):
             },
         )
 
-    def deferral(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> Outcome:
+    def deferral(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> AttemptResult:
         """Try again later, or bounce as expired once the message has waited its lifetime."""
         now = utcnow()
         later = self.retry.next_attempt(delivery.attempts + 1, now, since=delivery.created_at)
@@ -323,7 +323,7 @@ def _reply_code(reply: str, default: int) -> int:
     return int(reply[:3]) if reply[:3].isdigit() else default
 
 
-def log_outcome(outcome: Outcome) -> None:
+def log_outcome(outcome: AttemptResult) -> None:
     delivery = outcome.delivery
     metrics.DELIVERY_OUTCOMES.labels(str(outcome.status)).inc()
     if outcome.status is DeliveryStatus.DELIVERED:

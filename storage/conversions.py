@@ -26,10 +26,17 @@ VALUE_PLACES = Decimal("0.0001")
 VALUE_LIMIT = Decimal(10) ** 11  # values must be smaller than this in magnitude
 
 
-class Outcome(enum.Enum):
+class ConversionResult(enum.Enum):
+    """What became of a posted-back conversion."""
+
     RECORDED = "recorded"
     USER_INVALID = "user invalid"  # no such user, or not active
     NO_VALID_SOURCE = "no valid source"  # neither the campaign nor the autoresponder is valid
+
+
+# The old name, until http_api/commands/internal.py imports ConversionResult (not this change's
+# file): remove then.
+Outcome = ConversionResult
 
 
 @dataclass(frozen=True)
@@ -44,23 +51,23 @@ class NewConversion:
     unit: str = ""
 
 
-async def record_conversion(db: Database, conversion: NewConversion) -> Outcome:
+async def record_conversion(db: Database, conversion: NewConversion) -> ConversionResult:
     """Record `conversion` if its user is active and its campaign or autoresponder is valid
     (for now by the interim rules below). The ids are stored as the OCRID named them."""
     return await db.write(lambda conn: _record(conn, conversion))
 
 
-def _record(conn: Connection, conversion: NewConversion) -> Outcome:
+def _record(conn: Connection, conversion: NewConversion) -> ConversionResult:
     status = conn.scalar(select(User.status).where(User.id == conversion.user_id))
     if status != UserStatus.ACTIVE:
-        return Outcome.USER_INVALID
+        return ConversionResult.USER_INVALID
     if not (
         campaign_is_valid(conn, conversion.user_id, conversion.campaign_id)
         or autoresponder_is_valid(conn, conversion.user_id, conversion.autoresponder_id)
     ):
-        return Outcome.NO_VALID_SOURCE
+        return ConversionResult.NO_VALID_SOURCE
     conn.execute(Conversion.__table__.insert().values(**asdict(conversion)))  # same names
-    return Outcome.RECORDED
+    return ConversionResult.RECORDED
 
 
 def campaign_is_valid(conn: Connection, user_id: int, campaign_id: int | None) -> bool:

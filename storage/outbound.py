@@ -125,7 +125,7 @@ async def load_merge_values(
 
 
 @dataclass(frozen=True)
-class Outcome:
+class AttemptResult:
     """The result of one attempt for one claimed recipient."""
 
     delivery: Claimed
@@ -195,7 +195,7 @@ _STILL_LEASED = select(Delivery.id).where(
 )
 
 
-def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
+def _apply(conn: Connection, worker: str, outcomes: Sequence[AttemptResult]) -> None:
     now = utcnow()
     # Rows no longer leased to this worker were removed by an operator (or the lease was lost
     # to another worker): their outcome is not recorded.
@@ -231,7 +231,7 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> None:
             suppress(conn, outcome.delivery.recipient, reason, "delivery", outcome.user_id)
 
 
-def _event(outcome: Outcome, now: datetime) -> dict[str, Any]:
+def _event(outcome: AttemptResult, now: datetime) -> dict[str, Any]:
     claimed = outcome.delivery
     data = {
         "remote_host": outcome.remote_host,
@@ -257,7 +257,7 @@ def _event(outcome: Outcome, now: datetime) -> dict[str, Any]:
     }
 
 
-async def record_outcomes(db: Database, worker: str, outcomes: Sequence[Outcome]) -> None:
+async def record_outcomes(db: Database, worker: str, outcomes: Sequence[AttemptResult]) -> None:
     """Store each outcome and its event (and suppressions) in one transaction."""
     if outcomes:
         await db.write(lambda conn: _apply(conn, worker, outcomes))

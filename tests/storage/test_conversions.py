@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts
-from storage.conversions import VALUE_LIMIT, NewConversion, Outcome, record_conversion
+from storage.conversions import VALUE_LIMIT, ConversionResult, NewConversion, record_conversion
 from storage.engine import Database
 from storage.models import Conversion, UserStatus
 from tests.storage.support import queue_message
@@ -38,7 +38,7 @@ async def test_a_conversion_in_a_users_campaign_is_recorded(
     largest = VALUE_LIMIT - Decimal("0.0001")
     for value in (Decimal("49.9900"), largest, None):
         conversion = NewConversion(user, 40, None, 7, 3, "purchase", value, "USD")
-        assert await record_conversion(db, conversion) is Outcome.RECORDED
+        assert await record_conversion(db, conversion) is ConversionResult.RECORDED
     assert await stored(engine) == [
         (user, 40, None, 7, 3, "purchase", Decimal("49.99"), "USD"),
         (user, 40, None, 7, 3, "purchase", largest, "USD"),
@@ -51,14 +51,17 @@ async def test_users_and_campaigns_are_checked(engine: AsyncEngine, db: Database
     other = (await accounts.create_user(engine, "other@conv.example")).user_id
     await queue_message(db, ["reader@example.org"], user_id=user, campaign_id=40)
 
-    async def outcome(user_id: int, campaign: int | None, autoresponder: int | None) -> Outcome:
+    async def outcome(
+        user_id: int, campaign: int | None, autoresponder: int | None
+    ) -> ConversionResult:
         return await record_conversion(db, NewConversion(user_id, campaign, autoresponder, 1, 1))
 
-    assert await outcome(user + other + 1, 40, None) is Outcome.USER_INVALID
-    assert await outcome(other, 40, None) is Outcome.NO_VALID_SOURCE  # not the other's campaign
-    assert await outcome(user, 41, None) is Outcome.NO_VALID_SOURCE
-    assert await outcome(user, None, 5) is Outcome.NO_VALID_SOURCE  # no autoresponders yet
-    assert await outcome(user, 40, 5) is Outcome.RECORDED
+    assert await outcome(user + other + 1, 40, None) is ConversionResult.USER_INVALID
+    # not the other's campaign:
+    assert await outcome(other, 40, None) is ConversionResult.NO_VALID_SOURCE
+    assert await outcome(user, 41, None) is ConversionResult.NO_VALID_SOURCE
+    assert await outcome(user, None, 5) is ConversionResult.NO_VALID_SOURCE  # no autoresponders yet
+    assert await outcome(user, 40, 5) is ConversionResult.RECORDED
     await accounts.set_user_status(engine, user, UserStatus.DEACTIVATED)
-    assert await outcome(user, 40, None) is Outcome.USER_INVALID
+    assert await outcome(user, 40, None) is ConversionResult.USER_INVALID
     assert [row[:3] for row in await stored(engine)] == [(user, 40, 5)]

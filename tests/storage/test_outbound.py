@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, utcnow
-from storage.outbound import Outcome, claim_due, load_messages, record_outcomes, release
+from storage.outbound import AttemptResult, claim_due, load_messages, record_outcomes, release
 from tests.storage.support import queue_message
 
 LEASE = timedelta(minutes=5)
@@ -62,9 +62,9 @@ async def test_outcomes_are_recorded_only_for_rows_still_leased(db: Database) ->
         db,
         "w1",
         [
-            Outcome(first, DeliveryStatus.DEFERRED, "451 4.3.0 later", "mx", "4.3.0",
+            AttemptResult(first, DeliveryStatus.DEFERRED, "451 4.3.0 later", "mx", "4.3.0",
                     next_attempt_at=retry_at),
-            Outcome(second, DeliveryStatus.DELIVERED, "250 ok", "mx"),
+            AttemptResult(second, DeliveryStatus.DELIVERED, "250 ok", "mx"),
         ],
     )  # fmt: skip
     async with db.engine.connect() as conn:
@@ -99,9 +99,11 @@ async def test_a_held_or_canceled_recipient_deferred_meanwhile_stays_so(db: Data
         db,
         "w1",
         [
-            Outcome(held, DeliveryStatus.DEFERRED, "451 later", "mx", next_attempt_at=later),
-            Outcome(canceled, DeliveryStatus.DEFERRED, "451 later", "mx", next_attempt_at=later),
-            Outcome(sent, DeliveryStatus.DELIVERED, "250 ok", "mx"),
+            AttemptResult(held, DeliveryStatus.DEFERRED, "451 later", "mx", next_attempt_at=later),
+            AttemptResult(
+                canceled, DeliveryStatus.DEFERRED, "451 later", "mx", next_attempt_at=later
+            ),
+            AttemptResult(sent, DeliveryStatus.DELIVERED, "250 ok", "mx"),
         ],
     )
     rows = dict(await db.rows(select(Delivery.recipient, Delivery.status)))
