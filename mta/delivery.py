@@ -42,6 +42,7 @@ from mta.recipient_copy import content_for, is_personal
 from mta.retry_policy import RetryPolicy
 from mta.verp import verp_sender
 from storage.engine import Database
+from storage.event_payloads import bounce_fields
 from storage.models import DeliveryStatus, utcnow
 from storage.outbound import (
     AttemptResult,
@@ -285,10 +286,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, AttemptResult]):
             category=found.category,
             enhanced_code=found.enhanced_code,
             suppress=suppresses(found),
-            data={
-                "bounce_type": "hard" if found.hard else "soft",
-                "address_suppressed": found.hard and suppresses(found),
-            },
+            bounce=bounce_fields(found.hard, address_suppressed=found.hard and suppresses(found)),
         )
 
     def deferral(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> AttemptResult:
@@ -305,7 +303,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, AttemptResult]):
                 host,
                 category="message-expired",
                 enhanced_code="4.4.7",
-                data={"bounce_type": "soft"},
+                bounce=bounce_fields(hard=False),
             )
         return self._outcome(
             job,

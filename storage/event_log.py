@@ -9,7 +9,7 @@ webhook and changes no subscriber state; an event that gains either must not be 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -29,8 +29,9 @@ _WEBHOOKS = select(Webhook.id, Webhook.sender_domain_id, Webhook.event).where(
 _OUTBOX_INSERT = WebhookCall.__table__.insert()
 
 
-def record_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
-    """Insert `events` (column dicts of `events`) with one bulk statement, and one outbox row
+def record_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
+    """Insert `events` (rows of `events`, as storage.event_payloads.EventRecord describes them;
+    `type` an EventType or its stored name) with one bulk statement, and one outbox row
     for each enabled webhook of an event's sender domain that subscribes to its type; move the
     subscribers that bounces, complaints and unsubscribes are about."""
     if not events:

@@ -10,12 +10,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.event_names import EventType, stored_type
 from storage.models import Event, Message, MessageTag
 
 
 @dataclass(frozen=True)
 class EventRow:
-    type: str
+    type: EventType
     created_at: datetime
     recipient: str | None
     message_id: str | None
@@ -33,7 +34,7 @@ class EventQuery:
     count: int = 50
     since: datetime | None = None
     until: datetime | None = None
-    types: Sequence[str] = ()
+    types: Sequence[str] = ()  # stored names (EventType values); others match nothing
     search: str | None = None
     message_id: object | None = None
 
@@ -44,8 +45,9 @@ def _conditions(query: EventQuery) -> list[ColumnElement[bool]]:
         conditions.append(Event.created_at >= query.since)
     if query.until is not None:
         conditions.append(Event.created_at < query.until)
-    if query.types:
-        conditions.append(Event.type.in_(list(query.types)))
+    if query.types:  # a name that is no event type matches nothing
+        known = [kind for name in query.types if (kind := stored_type(name)) is not None]
+        conditions.append(Event.type.in_(known))
     if query.message_id is not None:
         conditions.append(Event.message_id == query.message_id)
     if query.search:
@@ -100,7 +102,7 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
 
 async def count_by_type(
     engine: AsyncEngine, domain_id: int, since: datetime, until: datetime, unique: bool = False
-) -> dict[str, int]:
+) -> dict[EventType, int]:
     """How many events of each type a sender domain had in [since, until); with `unique`, how
     many recipients of a message (deliveries) had each: unique opens and clicks (events with
     no delivery, such as `queued`, count 0)."""
@@ -119,8 +121,12 @@ async def count_by_type(
 
 
 async def count_by_tag(
-    engine: AsyncEngine, domain_id: int, since: datetime, until: datetime, types: Sequence[str]
-) -> dict[str, dict[str, int]]:
+    engine: AsyncEngine,
+    domain_id: int,
+    since: datetime,
+    until: datetime,
+    types: Sequence[EventType],
+) -> dict[str, dict[EventType, int]]:
     """tag -> event type -> count, for the domain's tagged messages in [since, until)."""
     query = (
         select(MessageTag.tag, Event.type, func.count())
@@ -133,7 +139,7 @@ async def count_by_tag(
         )
         .group_by(MessageTag.tag, Event.type)
     )
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[EventType, int]] = {}
     async with engine.connect() as conn:
         for tag, kind, count in await conn.execute(query):
             counts.setdefault(tag, {})[kind] = int(count)

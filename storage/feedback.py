@@ -19,6 +19,8 @@ from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
+from storage.event_names import EventType
+from storage.event_payloads import ComplaintData, DsnBounceData, EventRecord, bounce_fields
 from storage.models import Delivery, DeliveryStatus, Event, Message, SubscriberState, utcnow
 from storage.subscriber_states import mark
 from storage.suppressions import normalize_address, suppress
@@ -39,7 +41,7 @@ class AsyncBounce:
 class Recorded:
     """What was recorded: (event type, recipient) pairs, and the addresses suppressed."""
 
-    events: list[tuple[str, str]]
+    events: list[tuple[EventType, str]]
     suppressed: list[str]
 
 
@@ -70,7 +72,13 @@ def _match(reported: str, deliveries: dict[str, int], delivery_id: int | None) -
     return next(iter(deliveries)) if len(deliveries) == 1 else None
 
 
-def _event(kind: str, message: Any, delivery_id: int | None, recipient: str, data: dict) -> dict:
+def _event(
+    kind: EventType,
+    message: Any,
+    delivery_id: int | None,
+    recipient: str,
+    data: DsnBounceData | ComplaintData,
+) -> EventRecord:
     return {
         "type": kind,
         "message_id": message.id,
@@ -95,7 +103,7 @@ def _soft_bounces_in_a_row(conn: Connection, user_id: int, address: str, limit: 
     sent = conn.execute(select(func.count()).select_from(recent)).scalar_one()
     bounced = conn.execute(
         select(func.count(func.distinct(Event.message_id))).where(
-            Event.type == "bounced",
+            Event.type == EventType.BOUNCED,
             Event.user_id == user_id,
             func.lower(Event.recipient) == address,
             Event.message_id.in_(select(recent.c.message_id)),
@@ -120,15 +128,14 @@ def _record_bounces(
         recipient = _match(bounce.address, deliveries, delivery_id)
         if recipient is None:
             continue
-        data = {
-            "reply": bounce.diagnostic,
-            "enhanced_code": bounce.enhanced_code,
-            "category": bounce.category,
-            "bounce_type": "hard" if bounce.hard else "soft",
-            "address_suppressed": bounce.hard and bounce.suppress,  # about the address itself
-            "source": "dsn",
-        }
-        kind = "deferred" if bounce.delayed else "bounced"
+        data = DsnBounceData(
+            reply=bounce.diagnostic,
+            enhanced_code=bounce.enhanced_code,
+            category=bounce.category,
+            **bounce_fields(bounce.hard, address_suppressed=bounce.hard and bounce.suppress),
+            source="dsn",
+        )
+        kind = EventType.DEFERRED if bounce.delayed else EventType.BOUNCED
         record_events(conn, [_event(kind, message, deliveries[recipient], recipient, data)])
         recorded.events.append((kind, recipient))
         if bounce.delayed:
@@ -181,9 +188,10 @@ def _record_complaint(
     recipient = _match(complainant or "", deliveries, delivery_id)
     if recipient is None:
         return recorded
-    data = {"feedback_type": feedback_type, "user_agent": user_agent, "source": "fbl"}
-    record_events(conn, [_event("complained", message, deliveries[recipient], recipient, data)])
-    recorded.events.append(("complained", recipient))
+    data = ComplaintData(feedback_type=feedback_type, user_agent=user_agent, source="fbl")
+    complaint = _event(EventType.COMPLAINED, message, deliveries[recipient], recipient, data)
+    record_events(conn, [complaint])
+    recorded.events.append((EventType.COMPLAINED, recipient))
     if message.user_id is not None:
         suppress(conn, recipient, "complaint", "fbl", message.user_id)
         recorded.suppressed.append(recipient)

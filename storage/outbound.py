@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Boolean, and_, bindparam, case, func, literal_column, select, update
 from sqlalchemy.engine import Connection
@@ -21,6 +20,8 @@ from sqlalchemy.engine import Connection
 from storage.campaign_content import merge_values
 from storage.engine import Database
 from storage.event_log import record_events
+from storage.event_names import EventType
+from storage.event_payloads import AttemptData, BounceFields, EventRecord
 from storage.leases import claim_statement, lease_rows
 from storage.models import (
     Delivery,
@@ -138,14 +139,14 @@ class AttemptResult:
     user_id: int | None = None
     sender_domain_id: int | None = None
     suppress: bool = False  # add the recipient to the account's suppression list
-    data: dict[str, Any] = field(default_factory=dict)
+    bounce: BounceFields = field(default_factory=BounceFields)  # BOUNCED: its class
 
 
 EVENT_TYPES = {
-    DeliveryStatus.DELIVERED: "delivered",
-    DeliveryStatus.DEFERRED: "deferred",
-    DeliveryStatus.BOUNCED: "bounced",
-    DeliveryStatus.FAILED: "failed",
+    DeliveryStatus.DELIVERED: EventType.DELIVERED,
+    DeliveryStatus.DEFERRED: EventType.DEFERRED,
+    DeliveryStatus.BOUNCED: EventType.BOUNCED,
+    DeliveryStatus.FAILED: EventType.FAILED,
 }
 
 
@@ -231,16 +232,16 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[AttemptResult]) -> 
             suppress(conn, outcome.delivery.recipient, reason, "delivery", outcome.user_id)
 
 
-def _event(outcome: AttemptResult, now: datetime) -> dict[str, Any]:
+def _event(outcome: AttemptResult, now: datetime) -> EventRecord:
     claimed = outcome.delivery
-    data = {
-        "remote_host": outcome.remote_host,
-        "reply": outcome.reply,
-        "enhanced_code": outcome.enhanced_code,
-        "category": outcome.category,
-        "attempt": claimed.attempts + 1,
-        **outcome.data,
-    }
+    data = AttemptData(
+        remote_host=outcome.remote_host,
+        reply=outcome.reply,
+        enhanced_code=outcome.enhanced_code,
+        category=outcome.category,
+        attempt=claimed.attempts + 1,
+        **outcome.bounce,
+    )
     if outcome.status is DeliveryStatus.DELIVERED:
         data["seconds"] = round((now - claimed.created_at).total_seconds(), 3)
     if outcome.status is DeliveryStatus.DEFERRED and outcome.next_attempt_at is not None:

@@ -16,11 +16,13 @@ soft bounce does not undo a hard one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from storage.event_names import EventType
+from storage.event_payloads import is_bad_address
 from storage.models import Subscriber, SubscriberList, SubscriberState, utcnow
 from storage.suppressions import normalize_address
 
@@ -34,7 +36,10 @@ _KEPT = {
         SubscriberState.SOFT_BOUNCE,
     ],
 }
-_BY_TYPE = {"unsubscribed": SubscriberState.RESIGNED, "complained": SubscriberState.RESIGNED}
+_BY_TYPE: dict[str, SubscriberState] = {
+    EventType.UNSUBSCRIBED: SubscriberState.RESIGNED,
+    EventType.COMPLAINED: SubscriberState.RESIGNED,
+}
 
 # By address (ix_subscribers_email), on the account's lists only.
 _UPDATE = (
@@ -51,16 +56,16 @@ _UPDATE = (
 )
 
 
-def state_after(event: dict[str, Any]) -> SubscriberState | None:
+def state_after(event: Mapping[str, Any]) -> SubscriberState | None:
     """The state an event moves its recipient's subscribers to, if any."""
     kind = event.get("type")
     data = event.get("data") or {}
-    if kind == "bounced" and data.get("bounce_type") == "hard" and data.get("address_suppressed"):
+    if kind == EventType.BOUNCED and is_bad_address(data):
         return SubscriberState.HARD_BOUNCE  # the address is bad, not the message (a spam block)
     return _BY_TYPE.get(str(kind))
 
 
-def follow_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+def follow_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
     """Move the subscribers the events are about: one UPDATE per account and state."""
     changes: dict[tuple[int, SubscriberState], set[str]] = {}
     for event in events:

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
+from storage.event_names import EventType
+from storage.event_payloads import EventRecord, VisitorData
 from storage.models import Campaign, Delivery, Message, utcnow
 from storage.suppressions import suppress
 
-OPENED = "opened"
-CLICKED = "clicked"
-UNSUBSCRIBED = "unsubscribed"
+# The event types this module records (http_api/tracking.py names them from here).
+OPENED = EventType.OPENED
+CLICKED = EventType.CLICKED
+UNSUBSCRIBED = EventType.UNSUBSCRIBED
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ async def tracked_delivery(db: Database, delivery_id: int) -> TrackedDelivery | 
     return TrackedDelivery(*row) if row else None
 
 
-def _event(kind: str, delivery: TrackedDelivery, data: dict[str, Any]) -> dict[str, Any]:
+def _event(kind: EventType, delivery: TrackedDelivery, data: VisitorData) -> EventRecord:
     return {
         "type": kind,
         "message_id": delivery.message_id,
@@ -66,19 +68,19 @@ def _event(kind: str, delivery: TrackedDelivery, data: dict[str, Any]) -> dict[s
 
 
 async def record_engagement(
-    db: Database, delivery: TrackedDelivery, kind: str, data: dict[str, Any]
+    db: Database, delivery: TrackedDelivery, kind: EventType, data: VisitorData
 ) -> None:
     """An `opened` or `clicked` event; every one is kept (statistics count unique and total)."""
     await db.write(lambda conn: record_events(conn, [_event(kind, delivery, data)]))
 
 
-def _unsubscribe(conn: Connection, delivery: TrackedDelivery, data: dict[str, Any]) -> bool:
+def _unsubscribe(conn: Connection, delivery: TrackedDelivery, data: VisitorData) -> bool:
     if delivery.user_id is None and delivery.sender_domain_id is None:
         return False  # the sender is gone: nothing to unsubscribe from (never a global entry)
     added = suppress(
         conn,
         delivery.recipient,
-        UNSUBSCRIBED,
+        UNSUBSCRIBED.value,  # the suppression's reason
         str(data.get("source") or "unsubscribe"),
         delivery.user_id,
         delivery.sender_domain_id,
@@ -88,7 +90,7 @@ def _unsubscribe(conn: Connection, delivery: TrackedDelivery, data: dict[str, An
     return added
 
 
-async def unsubscribe(db: Database, delivery: TrackedDelivery, data: dict[str, Any]) -> bool:
+async def unsubscribe(db: Database, delivery: TrackedDelivery, data: VisitorData) -> bool:
     """Suppress the recipient for the message's sender domain (for its account when the
     domain is gone) and record `unsubscribed`, in one transaction; False (and no second event)
     when the address was unsubscribed already."""

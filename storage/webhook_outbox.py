@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
+from storage.event_names import EventType
 from storage.leases import claim_statement, lease_rows
 from storage.models import (
     Event,
@@ -74,7 +75,7 @@ class Call:
     enabled: bool
     signing_key: str = field(repr=False)
     event_id: int
-    event_type: str
+    event_type: EventType
     event_time: datetime
     message_id: uuid.UUID | None
     recipient: str | None

@@ -11,7 +11,7 @@ from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
 from http_api.params import whole_number
 from storage.delivery_speed import FAILED, SENT, OutcomeSpeed, delivery_speed
-from storage.event_names import STORED_TYPES, legacy_name
+from storage.event_names import STORED_TYPES, EventType, legacy_name
 from storage.events import EventQuery, count_by_tag, count_by_type, list_events
 from storage.models import Permission
 
@@ -67,13 +67,13 @@ async def get_events(call: Call) -> dict[str, Any]:
 
 
 STAT_NAMES = {  # documented name -> stored event type
-    "Sent": "queued",
-    "Delivered": "delivered",
-    "Bounced": "bounced",
-    "Opened": "opened",
-    "Clicked": "clicked",
+    "Sent": EventType.QUEUED,
+    "Delivered": EventType.DELIVERED,
+    "Bounced": EventType.BOUNCED,
+    "Opened": EventType.OPENED,
+    "Clicked": EventType.CLICKED,
 }
-UNIQUE_STATS = {"Opened": "opened", "Clicked": "clicked"}
+UNIQUE_STATS = {"Opened": EventType.OPENED, "Clicked": EventType.CLICKED}
 DEFAULT_DAYS = 28
 
 
@@ -96,7 +96,9 @@ async def domain_stats(call: Call) -> dict[str, Any]:
     now_counts = await count_by_type(engine, domain_id, start, until)
     unique = await count_by_type(engine, domain_id, start, until, unique=True)
     before = await count_by_type(engine, domain_id, start - (until - start), start)
-    tagged = await count_by_tag(engine, domain_id, start, until, ["queued", "delivered"])
+    tagged = await count_by_tag(
+        engine, domain_id, start, until, [EventType.QUEUED, EventType.DELIVERED]
+    )
     return {
         "Success": True,
         "ErrorCode": 0,
@@ -107,12 +109,15 @@ async def domain_stats(call: Call) -> dict[str, Any]:
         },
         "ComparisonStats": {
             "PreviousPeriod": {
-                "Sent": before.get("queued", 0),
-                "Delivered": before.get("delivered", 0),
+                "Sent": before.get(EventType.QUEUED, 0),
+                "Delivered": before.get(EventType.DELIVERED, 0),
             }
         },
         "TagStats": {
-            tag: {"Sent": counts.get("queued", 0), "Delivered": counts.get("delivered", 0)}
+            tag: {
+                "Sent": counts.get(EventType.QUEUED, 0),
+                "Delivered": counts.get(EventType.DELIVERED, 0),
+            }
             for tag, counts in sorted(tagged.items())
         },
     }

@@ -42,7 +42,14 @@ from storage.models.campaigns import (
     ScheduleType,
 )
 from storage.models.domains import DomainStatus, InboundRelayDomain, SenderDomain, SmtpCredential
-from storage.models.events import Event, OutboxStatus, Webhook, WebhookCall, WebhookEvent
+from storage.models.events import (
+    Event,
+    EventType,
+    OutboxStatus,
+    Webhook,
+    WebhookCall,
+    WebhookEvent,
+)
 from storage.models.lists import ListField, Segment, Subscriber, SubscriberList, SubscriberState
 from storage.models.queue import Delivery, DeliveryStatus, Message, MessageTag
 from storage.models.suppressions import Suppression, SuppressionScope
@@ -66,6 +73,7 @@ __all__ = [
     "DeliveryStatus",
     "DomainStatus",
     "Event",
+    "EventType",
     "InboundRelayDomain",
     "JobStatus",
     "KeyKind",

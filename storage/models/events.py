@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.event_names import EventType, WebhookEvent
 from storage.models.base import Base, BigID, UTCDateTime, created, intpk, maybe_time, stored_enum
 
 
@@ -27,7 +28,7 @@ class Event(Base):
     )
 
     id: Mapped[intpk]
-    type: Mapped[str] = mapped_column(String(32))
+    type: Mapped[EventType] = mapped_column(stored_enum(EventType))
     message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     delivery_id: Mapped[int | None] = mapped_column(BigID)
     recipient: Mapped[str | None] = mapped_column(String(512))
@@ -35,17 +36,6 @@ class Event(Base):
     sender_domain_id: Mapped[int | None] = mapped_column(BigID)
     created_at: Mapped[created]
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class WebhookEvent(enum.StrEnum):
-    """The events a webhook subscribes to, by their /api.php names (/api/v1 names in the API)."""
-
-    DELIVERY = "delivery"
-    BOUNCE = "bounce"
-    OPEN = "open"
-    CLICK = "click"
-    UNSUBSCRIBE = "unsubscribe"
-    COMPLAINT = "complaint"
 
 
 class Webhook(Base):
