@@ -37,12 +37,12 @@ def record_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None
     if not events:
         return
     follow_events(conn, events)
-    domains = {event.get("sender_domain_id") for event in events} - {None}
+    domains = {domain for event in events if (domain := event.get("sender_domain_id")) is not None}
     hooks = conn.execute(_WEBHOOKS, {"domains": sorted(domains)}).all() if domains else []
     if not hooks:
         conn.execute(_INSERT, list(events))
         return
-    subscribed: dict[tuple[int, str], list[int]] = {}
+    subscribed: dict[tuple[int | None, str], list[int]] = {}  # (domain, webhook event)
     for hook_id, domain_id, event in hooks:
         subscribed.setdefault((domain_id, event.value), []).append(hook_id)
     ids = conn.execute(_INSERT_RETURNING_IDS, list(events)).scalars().all()

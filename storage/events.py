@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +23,7 @@ class EventRow:
     message_id: str | None
     header_from: str | None
     subject: str | None
-    data: dict
+    data: dict[str, Any]
     id: int
     campaign_id: int | None  # the campaign of the event's message
 

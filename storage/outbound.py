@@ -234,14 +234,17 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[AttemptResult]) -> 
 
 def _event(outcome: AttemptResult, now: datetime) -> EventRecord:
     claimed = outcome.delivery
-    data = AttemptData(
-        remote_host=outcome.remote_host,
-        reply=outcome.reply,
-        enhanced_code=outcome.enhanced_code,
-        category=outcome.category,
-        attempt=claimed.attempts + 1,
-        **outcome.bounce,
-    )
+    data: AttemptData = {
+        "remote_host": outcome.remote_host,
+        "reply": outcome.reply,
+        "enhanced_code": outcome.enhanced_code,
+        "category": outcome.category,
+        "attempt": claimed.attempts + 1,
+    }
+    if "bounce_type" in outcome.bounce:  # key by key: the checker takes no partial update
+        data["bounce_type"] = outcome.bounce["bounce_type"]
+    if "address_suppressed" in outcome.bounce:
+        data["address_suppressed"] = outcome.bounce["address_suppressed"]
     if outcome.status is DeliveryStatus.DELIVERED:
         data["seconds"] = round((now - claimed.created_at).total_seconds(), 3)
     if outcome.status is DeliveryStatus.DEFERRED and outcome.next_attempt_at is not None:

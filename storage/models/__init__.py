@@ -6,6 +6,7 @@ migrations and their tests compare; `from storage.models import X` names any of 
 
 from __future__ import annotations
 
+from storage.event_names import EventType, WebhookEvent
 from storage.models.accounts import (
     ADDRESS_LENGTH,
     ALL_PERMISSIONS,
@@ -42,14 +43,7 @@ from storage.models.campaigns import (
     ScheduleType,
 )
 from storage.models.domains import DomainStatus, InboundRelayDomain, SenderDomain, SmtpCredential
-from storage.models.events import (
-    Event,
-    EventType,
-    OutboxStatus,
-    Webhook,
-    WebhookCall,
-    WebhookEvent,
-)
+from storage.models.events import Event, OutboxStatus, Webhook, WebhookCall
 from storage.models.lists import ListField, Segment, Subscriber, SubscriberList, SubscriberState
 from storage.models.queue import Delivery, DeliveryStatus, Message, MessageTag
 from storage.models.suppressions import Suppression, SuppressionScope
