@@ -72,7 +72,7 @@ async def process_report(
         queue_id,
         report.kind,
         report.message_id,
-        recorded.events,
+        [(str(kind), recipient) for kind, recipient in recorded.events],  # names, not enum reprs
         recorded.suppressed,
     )
     return recorded
