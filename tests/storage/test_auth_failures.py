@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from storage import auth_failures
-from storage.auth_failures import AuthFailure
 from storage.engine import Database
+from storage.models import AuthFailure
 
 NOW = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=10)
