@@ -34,11 +34,6 @@ class ConversionResult(enum.Enum):
     NO_VALID_SOURCE = "no valid source"  # neither the campaign nor the autoresponder is valid
 
 
-# The old name, until http_api/commands/internal.py imports ConversionResult (not this change's
-# file): remove then.
-Outcome = ConversionResult
-
-
 @dataclass(frozen=True)
 class NewConversion:
     user_id: int

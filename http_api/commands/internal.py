@@ -16,8 +16,8 @@ from storage.conversions import (
     UNIT_LENGTH,
     VALUE_LIMIT,
     VALUE_PLACES,
+    ConversionResult,
     NewConversion,
-    Outcome,
     record_conversion,
 )
 
@@ -54,7 +54,10 @@ async def register_bounce(call: Call) -> dict[str, Any]:
 MISSING_OCRID = (1, "OCRID parameter is missing")
 USER_INVALID = (2, "User is invalid or not found")
 NO_VALID_SOURCE = (3, "Campaign or autoresponder must be valid (both cannot be invalid)")
-_OUTCOME_ERRORS = {Outcome.USER_INVALID: USER_INVALID, Outcome.NO_VALID_SOURCE: NO_VALID_SOURCE}
+_RESULT_ERRORS = {
+    ConversionResult.USER_INVALID: USER_INVALID,
+    ConversionResult.NO_VALID_SOURCE: NO_VALID_SOURCE,
+}
 
 
 def _postback(ocrid: str, error: tuple[int, str] | None = None) -> dict[str, Any]:
@@ -91,7 +94,7 @@ async def register_postback(call: Call) -> dict[str, Any]:
         # command reports a failure, rather than a conversion recorded without what was sent.
         return _postback(ocrid, (0, str(error)))
     outcome = await record_conversion(call.db, conversion)
-    return _postback(ocrid, _OUTCOME_ERRORS.get(outcome))
+    return _postback(ocrid, _RESULT_ERRORS.get(outcome))
 
 
 def _opened(key: bytes | None, token: str) -> OcridFields | None:
