@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from mta.tracking_tokens import (
     split_click_token,
     tracking_key,
 )
+from storage.event_payloads import VisitorData
 from storage.tracking import (
     CLICKED,
     OPENED,
@@ -62,11 +62,11 @@ async def _delivery(request: Request, purpose: Purpose, token: str) -> TrackedDe
     return await tracked_delivery(request.app.state.db, delivery_id)
 
 
-def _visitor(request: Request) -> dict[str, Any]:
-    return {
-        "ip": request.client.host if request.client else None,
-        "user_agent": request.headers.get("user-agent", "")[:_USER_AGENT_LIMIT],
-    }
+def _visitor(request: Request) -> VisitorData:
+    return VisitorData(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent", "")[:_USER_AGENT_LIMIT],
+    )
 
 
 async def open_pixel(request: Request) -> Response:
@@ -92,7 +92,7 @@ async def click(request: Request) -> Response:
         return not_found()
     if not url.lower().startswith(("http://", "https://")):
         return not_found()  # only http(s) links are signed; anything else is not ours
-    data = {**_visitor(request), "link": url}
+    data = _visitor(request) | VisitorData(link=url)
     await record_engagement(request.app.state.db, delivery, CLICKED, data)
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
@@ -120,7 +120,9 @@ async def unsubscribe_post(request: Request) -> Response:
     except BadRequestBody:
         form = {}
     source = "page" if form.get("confirm") else "one-click"
-    await unsubscribe(request.app.state.db, delivery, {**_visitor(request), "source": source})
+    await unsubscribe(
+        request.app.state.db, delivery, _visitor(request) | VisitorData(source=source)
+    )
     if source == "page" and delivery.resign_link:  # the campaign's own page takes it from here
         return RedirectResponse(delivery.resign_link, status_code=303, headers=NO_STORE)
     address = html.escape(delivery.recipient)

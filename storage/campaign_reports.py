@@ -31,6 +31,8 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, func, select
 
 from storage.dialects import time_bucket
 from storage.engine import Database
+from storage.event_names import EventType
+from storage.event_payloads import BounceType
 from storage.models import (
     Campaign,
     CampaignEmail,
@@ -44,7 +46,10 @@ from storage.models import (
 
 PAGE_SIZE = 25
 BUCKET_SECONDS = 600
-COUNTED = ("queued", "delivered", "bounced", "opened", "clicked", "unsubscribed", "complained")
+COUNTED = (
+    EventType.QUEUED, EventType.DELIVERED, EventType.BOUNCED, EventType.OPENED, EventType.CLICKED,
+    EventType.UNSUBSCRIBED, EventType.COMPLAINED,
+)  # fmt: skip
 RUN_COUNTERS = ("queued", "skipped_inactive", "skipped_suppressed", "duplicates", "canceled")
 
 _RUN_MESSAGES = select(CampaignRun.message_id).where(
@@ -52,7 +57,7 @@ _RUN_MESSAGES = select(CampaignRun.message_id).where(
 )
 
 
-def _of_campaign(*types: str) -> list[ColumnElement[bool]]:
+def _of_campaign(*types: EventType) -> list[ColumnElement[bool]]:
     return [Event.message_id.in_(_RUN_MESSAGES), Event.type.in_(types)]
 
 
@@ -64,23 +69,25 @@ def _flag(condition: ColumnElement[bool]) -> Any:
     return func.max(case((condition, 1), else_=0))
 
 
-_SOFT = func.coalesce(Event.data["bounce_type"].as_string(), "") == "soft"
-_BOUNCED = Event.type == "bounced"
+_SOFT = func.coalesce(Event.data["bounce_type"].as_string(), "") == BounceType.SOFT.value
+_BOUNCED = Event.type == EventType.BOUNCED
 
 # One row per delivery (the `queued` events of a run that carry no delivery fold into one row
 # per message: only their number is used).
 _PER_DELIVERY = (
     select(
-        _count(Event.type == "queued").label("queued"),
-        _flag(Event.type == "delivered").label("delivered"),
+        _count(Event.type == EventType.QUEUED).label("queued"),
+        _flag(Event.type == EventType.DELIVERED).label("delivered"),
         _flag(and_(_BOUNCED, ~_SOFT)).label("hard"),
         _flag(and_(_BOUNCED, _SOFT)).label("soft"),
-        _count(Event.type == "opened").label("opens"),
-        _count(Event.type == "clicked").label("clicks"),
-        _flag(Event.type == "unsubscribed").label("resigned"),
-        _flag(Event.type == "complained").label("complained"),
-        func.min(case((Event.type == "queued", Event.created_at))).label("first_queued"),
-        func.max(case((Event.type == "delivered", Event.created_at))).label("last_delivered"),
+        _count(Event.type == EventType.OPENED).label("opens"),
+        _count(Event.type == EventType.CLICKED).label("clicks"),
+        _flag(Event.type == EventType.UNSUBSCRIBED).label("resigned"),
+        _flag(Event.type == EventType.COMPLAINED).label("complained"),
+        func.min(case((Event.type == EventType.QUEUED, Event.created_at))).label("first_queued"),
+        func.max(case((Event.type == EventType.DELIVERED, Event.created_at))).label(
+            "last_delivered"
+        ),
     )
     .where(*_of_campaign(*COUNTED))
     .group_by(Event.message_id, Event.delivery_id)
@@ -140,7 +147,7 @@ async def campaign_statistics(db: Database, campaign_id: int) -> dict[str, Any]:
 
 
 _BUCKET = time_bucket(Event.created_at, BUCKET_SECONDS)
-_OPENED, _CLICKED = Event.type == "opened", Event.type == "clicked"
+_OPENED, _CLICKED = Event.type == EventType.OPENED, Event.type == EventType.CLICKED
 _TIME_DETAILS = (
     select(
         _BUCKET.label("time"),
@@ -251,7 +258,7 @@ class HistoryEntry:
     clicks: int
 
 
-def _delivery_events(kind: str, *more: ColumnElement[bool]) -> Any:
+def _delivery_events(kind: EventType, *more: ColumnElement[bool]) -> Any:
     """How many `kind` events the delivery has (index ix_events_message_delivery)."""
     return (
         select(func.count())
@@ -274,10 +281,10 @@ _HISTORY = (
         func.coalesce(func.nullif(Message.subject, ""), Campaign.name).label("subject"),
         CampaignRun.started_at,
         Delivery.status,
-        _delivery_events("opened").label("opens"),
-        _delivery_events("clicked").label("clicks"),
-        _delivery_events("bounced", ~_SOFT).label("hard"),
-        _delivery_events("bounced", _SOFT).label("soft"),
+        _delivery_events(EventType.OPENED).label("opens"),
+        _delivery_events(EventType.CLICKED).label("clicks"),
+        _delivery_events(EventType.BOUNCED, ~_SOFT).label("hard"),
+        _delivery_events(EventType.BOUNCED, _SOFT).label("soft"),
     )
     .join(CampaignRun, CampaignRun.campaign_id == Campaign.id)
     .join(Message, Message.id == CampaignRun.message_id)

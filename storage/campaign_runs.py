@@ -40,6 +40,7 @@ from storage.campaign_audience import criteria_condition
 from storage.campaign_rules import ALLOWED_FROM, Transition
 from storage.dialects import dialect_insert
 from storage.engine import Database
+from storage.event_names import EventType
 from storage.models import (
     Campaign,
     CampaignRun,
@@ -315,7 +316,7 @@ _EVENTS_INSERT = Event.__table__.insert()
 def _events(run: _Run, delivery_id: Any, recipient: Any, now: datetime) -> Any:
     """The "queued" event rows of deliveries (their ids and recipients) of the run's message."""
     return select(
-        literal("queued", String()),
+        literal(EventType.QUEUED.value, String()),
         literal(run.message_id, Uuid()),
         delivery_id,
         recipient,

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.event_log import record_events
+from storage.event_names import EventType
+from storage.event_payloads import QueuedData
 from storage.models import Delivery, DeliveryStatus, Message, MessageTag, utcnow
 
 log = logging.getLogger("mailgate.queue")
@@ -86,13 +88,13 @@ def _rows(batch: list[NewMessage]) -> tuple[list[dict[str, Any]], ...]:
                 )
             events.append(
                 {
-                    "type": "queued" if msg.queue_deliveries else "received",
+                    "type": EventType.QUEUED if msg.queue_deliveries else EventType.RECEIVED,
                     "message_id": msg.id,
                     "recipient": rcpt,
                     "user_id": msg.user_id,
                     "sender_domain_id": msg.sender_domain_id,
                     "created_at": now,
-                    "data": {"source": msg.source, "size": len(msg.raw)},
+                    "data": QueuedData(source=msg.source, size=len(msg.raw)),
                 }
             )
     return messages, deliveries, events

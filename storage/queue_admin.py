@@ -16,6 +16,8 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.event_log import record_events
+from storage.event_names import EventType
+from storage.event_payloads import OperatorFailedData
 from storage.models import Delivery, DeliveryStatus, Event, Message, iso_time, utcnow
 from storage.outbound import PENDING
 
@@ -104,13 +106,13 @@ async def _fail(conn: AsyncConnection, reason: str, conditions: list[ColumnEleme
     owners = await _owners(conn, {row.message_id for row in rows})
     failed = [
         {
-            "type": "failed",
+            "type": EventType.FAILED,
             "message_id": row.message_id,
             "delivery_id": row.id,
             "recipient": row.recipient,
             **owners[row.message_id],
             "created_at": now,
-            "data": {"reply": reason, "category": "other"},
+            "data": OperatorFailedData(reply=reason, category="other"),
         }
         for row in rows
     ]
