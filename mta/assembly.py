@@ -60,14 +60,17 @@ def _header_fields(content: bytes, strict: bool = False) -> list[tuple[str, str]
             name, value = fields[-1]
             fields[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
             continue
-        name, colon, value = line.partition(b":")
-        name = name.rstrip(b" \t")  # `From : x` is a From field (RFC 5322 4.5.8 obsolete form)
-        if not colon or not _FIELD_NAME.fullmatch(name):
+        raw_name, colon, raw_value = line.partition(b":")
+        raw_name = raw_name.rstrip(b" \t")  # `From : x` is a From field (RFC 5322 4.5.8 obsolete)
+        if not colon or not _FIELD_NAME.fullmatch(raw_name):
             if strict:
                 raise MalformedHeader(f"header line {number} is not a header field")
             break
         fields.append(
-            (name.decode("ascii", "replace").lower(), value.strip().decode("utf-8", "replace"))
+            (
+                raw_name.decode("ascii", "replace").lower(),
+                raw_value.strip().decode("utf-8", "replace"),
+            )
         )
     return fields
 

@@ -403,8 +403,9 @@ def _enclosed_headers(msg: Message) -> Iterator[Message]:
     """The headers of the original message(s) a report encloses, whole or headers only."""
     for part in _own_parts(msg):
         kind = part.get_content_type()
-        if kind == "message/rfc822" and part.is_multipart():
-            yield from (sub for sub in part.get_payload()[:1] if isinstance(sub, Message))
+        payload = part.get_payload()
+        if kind == "message/rfc822" and isinstance(payload, list):
+            yield from (sub for sub in payload[:1] if isinstance(sub, Message))
         elif kind == "text/rfc822-headers":
             yield HeaderParser().parsestr(_decoded(part))
 
@@ -413,7 +414,7 @@ def _fields(part: Message) -> Message:
     """The fields of a message/feedback-report part, which email parses as a headers-only
     message; a transfer-encoded one stays a string to parse."""
     payload = part.get_payload()
-    if part.is_multipart() and payload and isinstance(payload[0], Message):
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         return payload[0]
     return HeaderParser().parsestr(_decoded(part).strip())
 

@@ -198,11 +198,12 @@ def _text_part(text: str, subtype: str, charset: str = _UTF8) -> MIMEText:
     if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
         return MIMEText(text, subtype, "us-ascii")
     if charset == _UTF8:
-        return MIMEText(text, subtype, _UTF8_QP)
+        # typeshed narrows _charset to str; MIMEText passes it to set_payload, which takes a Charset
+        return MIMEText(text, subtype, _UTF8_QP)  # type: ignore[arg-type]
     _encodable(f"the {subtype} text", text, charset)
     encoded = email.charset.Charset(charset)
     encoded.body_encoding = email.charset.QP
-    return MIMEText(text, subtype, encoded)
+    return MIMEText(text, subtype, encoded)  # type: ignore[arg-type]  # as above: stub too narrow
 
 
 def compose(draft: Draft) -> bytes:
@@ -252,7 +253,7 @@ def _with_related(body: Message, parts: list[Message]) -> Message:
     """Wrap the HTML body (alone, or the HTML alternative) in multipart/related with `parts`."""
     if body.get_content_type() == "multipart/alternative":
         alternatives = body.get_payload()
-        assert isinstance(alternatives, list)
+        assert isinstance(alternatives, list) and isinstance(alternatives[-1], Message)
         alternatives[-1] = _with_related(alternatives[-1], parts)
         return body
     related = MIMEMultipart("related")

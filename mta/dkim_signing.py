@@ -12,8 +12,8 @@ import functools
 import re
 from typing import Any
 
-import dkim
-import dkim.canonicalization
+import dkim  # type: ignore[import-untyped]  # dkimpy ships no type information (no py.typed)
+import dkim.canonicalization  # type: ignore[import-untyped]  # as above
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -44,7 +44,8 @@ def _parse(data: Any) -> Any:
 
 def _sign(hash_obj: Any, private_key: Any) -> bytes:
     if not isinstance(private_key, OpenSSLKey):
-        return _pure_sign(hash_obj, private_key)
+        signature: bytes = _pure_sign(hash_obj, private_key)
+        return signature
     algorithm = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}[hash_obj.name.lower()]  # noqa: S303
     return private_key.key.sign(hash_obj.digest(), padding.PKCS1v15(), Prehashed(algorithm))
 
@@ -94,9 +95,10 @@ def dkim_signature(message: bytes, domain: str, selector: str, private_key_pem: 
     """
     signer = dkim.DKIM(message)
     signer.should_sign.add(b"list-unsubscribe-post")
-    return signer.sign(
+    header: bytes = signer.sign(
         selector.encode("ascii"),
         domain.encode("idna"),
-        load_key(private_key_pem),  # type: ignore[arg-type]
+        load_key(private_key_pem),
         canonicalize=(_HEADER_CANON, _BODY_CANON),
     )
+    return header
