@@ -20,7 +20,7 @@ import logging
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.smtp import (
     ALLOWED_BEFORE_STARTTLS,
@@ -86,7 +86,7 @@ class SmtpOptions:
 class MailSession(Session):
     """aiosmtpd sets the deprecated `login_data` after every AUTH and logs a warning each time."""
 
-    login_data = None  # type: ignore[assignment]
+    login_data = None
 
 
 class MailEnvelope(Envelope):
@@ -163,20 +163,22 @@ class SubmissionHandler:
             protocol=protocol_name(
                 esmtp=session.extended_smtp,
                 tls=server.is_tls,
-                authenticated=session.authenticated,
+                authenticated=bool(session.authenticated),  # None before any AUTH
                 utf8=envelope.smtp_utf8,
             ),
         )
         content = envelope.original_content or b""
+        mail_from = envelope.mail_from
+        assert mail_from is not None  # aiosmtpd answers DATA before MAIL FROM with 503 itself
         try:
             queue_id = await submit(
-                self.gateway, envelope.sender, envelope.mail_from, envelope.recipients, content,
+                self.gateway, envelope.sender, mail_from, envelope.recipients, content,
                 origin, source="smtp",
             )  # fmt: skip
         except SubmissionRefused as refused:
-            return refused.reply.noting(sender=envelope.mail_from)
+            return refused.reply.noting(sender=mail_from)
         except QueueWriteError:
-            return replies.TEMPORARY_FAILURE.noting(sender=envelope.mail_from)
+            return replies.TEMPORARY_FAILURE.noting(sender=mail_from)
         metrics.SMTP_ACCEPTED.labels("outbound" if envelope.sender else "inbound").inc()
         log.info(
             "queued message_id=%s client=%s from=<%s> rcpts=%d size=%d",
@@ -231,13 +233,18 @@ class SubmissionHandler:
         return AuthResult(success=False, handled=False, message=refusal)
 
 
-@functools.cache
+_HOOK_NAMES: dict[tuple[type, tuple[str, ...]], list[str]] = {}
+
+
 def _hook_names(cls: type, prefixes: tuple[str, ...]) -> list[str]:
     """The names aiosmtpd looks for. It scans `dir()` of the protocol and the handler with
     `inspect.getmembers` for every new connection; with a connection per message (as
     smtp-source and many applications do) that scan cost 10-17% of the CPU. Listing only the
     hook names in `__dir__` makes it cheap; nothing else relies on `dir()` of these objects."""
-    return [name for name in dir(cls) if name.startswith(prefixes)]
+    names = _HOOK_NAMES.get((cls, prefixes))
+    if names is None:  # a dict, not functools.cache: mypy takes type[X] for unhashable
+        names = _HOOK_NAMES[(cls, prefixes)] = [n for n in dir(cls) if n.startswith(prefixes)]
+    return names
 
 
 def address_syntax_refusal(address: str, smtputf8: bool, bad_syntax: Refused) -> Refused | None:
@@ -512,7 +519,7 @@ class MailgateSMTP(SMTP):
 
     async def _challenge(self, text: str) -> bytes | None:
         response = await self.challenge_auth(text)
-        return None if response is MISSING else response  # type: ignore[return-value]
+        return None if response is MISSING else response
 
 
 def _never_called(*_: Any) -> AuthResult:
@@ -538,8 +545,10 @@ async def close_sessions(registry: Iterable[MailgateSMTP], grace: float) -> None
     for session in sessions:
         session.closing = True
         if session.data_done.is_set() and session.transport is not None:
-            session.transport.write(f"{replies.SHUTTING_DOWN}\r\n".encode())
-            session.transport.close()
+            # a connected stream's transport; aiosmtpd declares the BaseTransport it is given
+            transport = cast(asyncio.WriteTransport, session.transport)
+            transport.write(f"{replies.SHUTTING_DOWN}\r\n".encode())
+            transport.close()
     busy = [session.data_done.wait() for session in sessions if not session.data_done.is_set()]
     if busy:
         with contextlib.suppress(TimeoutError):

@@ -9,7 +9,7 @@ goes through the full parser.
 from __future__ import annotations
 
 import re
-from email._header_value_parser import get_addr_spec, get_angle_addr
+from email._header_value_parser import AddrSpec, AngleAddr, get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -29,6 +29,7 @@ def parse_path(arg: str) -> tuple[str | None, str | None]:
 
 def parse_path_fully(arg: str) -> tuple[str | None, str | None]:
     """aiosmtpd's own parsing (without the class it defines on every call)."""
+    address: AngleAddr | AddrSpec
     try:
         if arg.lstrip().startswith("<"):
             address, rest = get_angle_addr(arg)

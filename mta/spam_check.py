@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-import aiospamc
-from aiospamc.exceptions import ClientException, ParseError
-from aiospamc.responses import ResponseException
+# aiospamc ships no type information (no py.typed marker, no stubs package)
+import aiospamc  # type: ignore[import-untyped]
+from aiospamc.exceptions import ClientException, ParseError  # type: ignore[import-untyped]
+from aiospamc.responses import ResponseException  # type: ignore[import-untyped]
 
 from mta.assembly import domain_of, missing_headers, read_headers
 from mta.composition import Draft, Mailbox, checked_address, compose

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP
 
 def session_streams(smtp: SMTP) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """The streams aiosmtpd reads commands from and writes replies to (private in 1.4.6)."""
-    return smtp._reader, smtp._writer  # type: ignore[attr-defined]
+    return smtp._reader, smtp._writer
 
 
 async def upgrade_to_tls(smtp: SMTP, context: ssl.SSLContext) -> asyncio.BaseTransport | None:

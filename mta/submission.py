@@ -17,12 +17,13 @@ The limits are the gateway's (`Gateway.configured` reads them from the settings)
 
 from __future__ import annotations
 
+import enum
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from cachetools import TTLCache
 
@@ -94,9 +95,16 @@ class Origin:
 log = logging.getLogger("mailgate.smtp")
 
 SENDER_CACHE_SECONDS = 1.0
-# An entry can expire between a membership test and a read, so the cache is read once, with this
-# default standing for "not cached" (None is a cached "no such domain").
-_UNKNOWN: Any = object()
+
+
+class _NotCached(enum.Enum):
+    """An entry can expire between a membership test and a read, so the cache is read once, with
+    this default standing for "not cached" (None is a cached "no such domain")."""
+
+    TOKEN = enum.auto()
+
+
+_UNKNOWN: Final = _NotCached.TOKEN
 
 
 @dataclass
