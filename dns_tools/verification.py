@@ -38,9 +38,9 @@ async def _answers(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str)
     except dns.exception.DNSException:
         return []
     if rdtype == "TXT":
-        return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]  # type: ignore[attr-defined]
+        return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
     if rdtype == "MX":
-        return [_clean(rdata.exchange.to_text()) for rdata in answer]  # type: ignore[attr-defined]
+        return [_clean(rdata.exchange.to_text()) for rdata in answer]
     return [_clean(rdata.to_text()) for rdata in answer]
 
 

@@ -361,7 +361,6 @@ async def list_domain_keys(engine: AsyncEngine, domain_id: int) -> list[DomainKe
     query = (
         select(
             ApiKey.id,
-            ApiKey.domain_id,
             ApiKey.description,
             ApiKey.key_hint,
             ApiKey.created_at,
@@ -371,7 +370,11 @@ async def list_domain_keys(engine: AsyncEngine, domain_id: int) -> list[DomainKe
         .order_by(ApiKey.id)
     )
     async with engine.connect() as conn:
-        return [DomainKey(*row) for row in await conn.execute(query)]
+        rows = await conn.execute(query)
+        return [
+            DomainKey(key_id, domain_id, description, hint, created_at, last_used_at)
+            for key_id, description, hint, created_at, last_used_at in rows
+        ]
 
 
 async def delete_domain_key(engine: AsyncEngine, key_id: int, user_id: int) -> bool:

@@ -30,7 +30,7 @@ _LOCKED_UNTIL = select(AuthFailure.locked_until).where(
 
 async def locked_until(db: Database, address: str) -> datetime | None:
     """Until when `address` is refused (None: it is not, or never was, locked out)."""
-    return await db.scalar(_LOCKED_UNTIL, {"address": _key(address)})  # type: ignore[no-any-return]
+    return await db.scalar(_LOCKED_UNTIL, {"address": _key(address)})
 
 
 async def record_failure(

@@ -156,7 +156,7 @@ _TIME_DETAILS = (
         _count(_CLICKED).label("clicked"),
         func.count(func.distinct(case((_CLICKED, Event.delivery_id)))).label("unique_clicked"),
     )
-    .where(*_of_campaign("opened", "clicked"))
+    .where(*_of_campaign(EventType.OPENED, EventType.CLICKED))
     .group_by(_BUCKET)
     .order_by(_BUCKET)
 )

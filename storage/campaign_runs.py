@@ -78,7 +78,7 @@ class BatchResult:
 
 
 async def start_run(
-    db: Database, campaign_id: int, message_id: uuid.UUID, plan: dict
+    db: Database, campaign_id: int, message_id: uuid.UUID, plan: Mapping[str, Any]
 ) -> int | None:
     """A new run of the campaign (its next instance) that queues `plan`'s recipients for the
     stored `message_id`; the campaign becomes Sending. Returns the run's id, or None when the

@@ -12,7 +12,7 @@ import enum
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Column, String, select
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
@@ -20,8 +20,16 @@ from storage.models import Conversion, Message, User, UserStatus
 
 # What the columns hold exactly on every backend. `value` is Numeric(18, 4), but SQLite keeps
 # it as a double, exact to 15 significant digits: so 4 decimal places and 11 integer digits.
-CHANNEL_LENGTH: int = Conversion.__table__.c.channel.type.length
-UNIT_LENGTH: int = Conversion.__table__.c.unit.type.length
+
+
+def _length(column: Column[str]) -> int:
+    """The declared length of a String column (the models give each one)."""
+    assert isinstance(column.type, String) and column.type.length is not None
+    return column.type.length
+
+
+CHANNEL_LENGTH: int = _length(Conversion.__table__.c.channel)
+UNIT_LENGTH: int = _length(Conversion.__table__.c.unit)
 VALUE_PLACES = Decimal("0.0001")
 VALUE_LIMIT = Decimal(10) ** 11  # values must be smaller than this in magnitude
 

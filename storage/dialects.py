@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Integer, String, literal_column
+from sqlalchemy import (
+    JSON,
+    ColumnExpressionArgument,
+    Integer,
+    String,
+    literal_column,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 
-def dialect_insert(conn: Connection) -> Any:
+def dialect_insert(conn: Connection | AsyncConnection) -> Any:
     """The backend's own `insert` (its ON CONFLICT clauses differ in spelling, not meaning)."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
@@ -27,7 +34,9 @@ class whole_seconds(FunctionElement[int]):
     inherit_cache = True
     name = "whole_seconds"
 
-    def __init__(self, start: ColumnElement[Any], end: ColumnElement[Any]) -> None:
+    def __init__(
+        self, start: ColumnExpressionArgument[Any], end: ColumnExpressionArgument[Any]
+    ) -> None:
         super().__init__(start, end)
 
 
@@ -90,7 +99,7 @@ class time_bucket(FunctionElement[str]):
     inherit_cache = True
     name = "time_bucket"
 
-    def __init__(self, timestamp: ColumnElement[Any], seconds: int) -> None:
+    def __init__(self, timestamp: ColumnExpressionArgument[Any], seconds: int) -> None:
         super().__init__(timestamp, literal_column(str(int(seconds))))
 
 

@@ -7,15 +7,19 @@ import fcntl
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, overload
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# A row of any statement: any number of columns of any types. (`Row[Any]` would be a row of ONE
+# column to a type checker, since SQLAlchemy 2.1 types a row's columns as a variadic tuple.)
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 
 def is_sqlite(url: str) -> bool:
@@ -128,7 +132,7 @@ class Database:
 
     async def rows(
         self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[AnyRow]:
         """Run a read-only statement and return all its rows."""
         if self._read_engine is None:
             async with self.engine.connect() as conn:
@@ -141,11 +145,23 @@ class Database:
 
     async def first(
         self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Row[Any] | None:
+    ) -> AnyRow | None:
         rows = await self.rows(statement, params)
         return rows[0] if rows else None
 
+    @overload
+    async def scalar(
+        self, statement: Select[T], params: Mapping[str, Any] | None = None
+    ) -> T | None: ...
+
+    @overload
+    async def scalar(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Any: ...
+
     async def scalar(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None; typed as the column when the statement
+        is a one-column select."""
         row = await self.first(statement, params)
         return row[0] if row else None
 

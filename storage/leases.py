@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 
-from storage.engine import Database
+from storage.engine import AnyRow, Database
 from storage.models import utcnow
 
 
@@ -54,7 +54,7 @@ async def lease_rows(
     lease: timedelta,
     now: datetime | None = None,
     **more: Any,
-) -> Sequence[Row[Any]]:
+) -> Sequence[AnyRow]:
     """Run a `claim_statement` (with the values of its `more` conditions' parameters)."""
     now = now or utcnow()
     params = {"now": now, "limit": limit, "worker": worker, "until": now + lease, **more}

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +38,7 @@ class SenderName:
         return SenderStatus.UNCONFIRMED if self.confirmed_at is None else SenderStatus.CONFIRMED
 
 
-def _named(user_id: int, name: str) -> Select[Any]:
+def _named(user_id: int, name: str) -> Select[int, datetime | None]:
     return select(SmsSender.id, SmsSender.confirmed_at).where(
         SmsSender.user_id == user_id, SmsSender.name == name
     )

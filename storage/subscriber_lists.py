@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,12 +40,14 @@ _LIST_COLUMNS = (
     SubscriberList.description,
     SubscriberList.created_at,
 )
-_BY_OWNER_AND_HASH: Select[Any] = select(*_LIST_COLUMNS).where(
+# A list's row: id, user_id, hash, name, description, created_at.
+ListRow: TypeAlias = Row[int, int, str, str, str, datetime]
+_BY_OWNER_AND_HASH = select(*_LIST_COLUMNS).where(
     SubscriberList.user_id == bindparam("user_id"), SubscriberList.hash == bindparam("hash")
 )
 
 
-def find_list(conn: Connection, user_id: int, list_hash: str) -> Row[Any] | None:
+def find_list(conn: Connection, user_id: int, list_hash: str) -> ListRow | None:
     """The owner's list with this hash (columns of SubscriberList), inside a transaction."""
     params = {"user_id": user_id, "hash": str(list_hash)}
     return conn.execute(_BY_OWNER_AND_HASH, params).first()
@@ -53,7 +55,7 @@ def find_list(conn: Connection, user_id: int, list_hash: str) -> Row[Any] | None
 
 async def list_for_owner(
     source: Database | AsyncConnection, user_id: int, list_hash: str
-) -> Row[Any] | None:
+) -> ListRow | None:
     """The owner's list with this hash (id, user_id, hash, name, description, created_at),
     or None when there is none or it belongs to another account."""
     params = {"user_id": user_id, "hash": str(list_hash)}

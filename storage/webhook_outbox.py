@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import Database
+from storage.engine import AnyRow, Database
 from storage.event_names import EventType
 from storage.leases import claim_statement, lease_rows
 from storage.models import (
@@ -116,15 +116,46 @@ _CALLS = (
 async def load_calls(db: Database, ids: Sequence[int]) -> list[Call]:
     """The claimed calls that still exist (a deleted webhook takes its calls with it)."""
     rows = await db.rows(_CALLS, {"ids": list(ids)})
-    return [_call(*row) for row in rows]
+    return [_call(row) for row in rows]
 
 
-def _call(*row: Any) -> Call:
-    *head, data, header_from, subject, tags, campaign_id = row
+def _call(row: AnyRow) -> Call:
+    (
+        call_id,
+        webhook_id,
+        attempts,
+        url,
+        enabled,
+        signing_key,
+        event_id,
+        event_type,
+        event_time,
+        message_id,
+        recipient,
+        data,
+        header_from,
+        subject,
+        tags,
+        campaign_id,
+    ) = row
     return Call(
-        *head, data=data or {}, header_from=header_from, subject=subject, tags=tags or [],
+        call_id,
+        webhook_id,
+        attempts,
+        url,
+        enabled,
+        signing_key,
+        event_id,
+        event_type,
+        event_time,
+        message_id,
+        recipient,
+        data=data or {},
+        header_from=header_from,
+        subject=subject,
+        tags=tags or [],
         campaign_id=campaign_id,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)

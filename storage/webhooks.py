@@ -5,7 +5,7 @@ one domain, so that a caller who was shown to hold a domain reaches only that do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ class WebhookView:
     active: bool  # False once deliveries disabled it (the endpoint answered 410 Gone)
 
 
-def _same(domain_id: int, event: WebhookEvent, url: str) -> Select[Any]:
+def _same(domain_id: int, event: WebhookEvent, url: str) -> Select[int, datetime | None]:
     return select(Webhook.id, Webhook.disabled_at).where(
         Webhook.sender_domain_id == domain_id, Webhook.event == event, Webhook.url == url
     )

@@ -7,6 +7,7 @@ import enum
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from storage import campaign_rules as rules
 from storage.campaign_runs import cancel_campaign, pause_campaign, resume_campaign
@@ -79,11 +80,16 @@ async def delete_campaigns(db: Database, user_id: int, campaign_ids: Sequence[in
             continue
         if found.status in rules.RUNNING:
             await _cancel(db, found)
-        statement = (
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None))
-            .values(deleted_at=utcnow(), next_run_at=None)
-        )
-        if await db.write(lambda conn, s=statement: conn.execute(s).rowcount):
+        if await db.write(_soft_delete(campaign_id)):
             deleted.append(campaign_id)
     return deleted
+
+
+def _soft_delete(campaign_id: int) -> Callable[[Connection], int]:
+    """The write that marks a live campaign deleted; it returns 0 when it already was."""
+    statement = (
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None))
+        .values(deleted_at=utcnow(), next_run_at=None)
+    )
+    return lambda conn: conn.execute(statement).rowcount

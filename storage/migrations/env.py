@@ -32,4 +32,7 @@ async def _run_async(url: str) -> None:
         await engine.dispose()
 
 
-asyncio.run(_run_async(context.config.get_main_option("sqlalchemy.url")))
+_URL = context.config.get_main_option("sqlalchemy.url")
+if _URL is None:
+    raise RuntimeError("alembic config has no sqlalchemy.url (storage.migrate sets it)")
+asyncio.run(_run_async(_URL))

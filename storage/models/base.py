@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 # A BIGINT primary key that is still SQLite's autoincrementing rowid.
@@ -60,6 +60,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    if TYPE_CHECKING:
+        # Every model here is mapped to a Table (SQLAlchemy types it as any FromClause), so
+        # `Model.__table__.insert()` and `.c.<name>.type` type-check without a cast at each use.
+        __table__: ClassVar[Table]
 
 
 def stored_enum(cls: type[enum.Enum]) -> Enum:
