@@ -29,6 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy storage dns_tools
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
