@@ -35,4 +35,5 @@ def activation_link(request: Request, subscriber_id: int, email: str) -> str | N
     if not settings.conversion_key:
         return None
     token = activation_token(activation_key(settings.conversion_key), subscriber_id, email)
-    return settings.public_url.rstrip("/") + ROUTE.format(token=token)
+    public_url: str = settings.public_url
+    return public_url.rstrip("/") + ROUTE.format(token=token)

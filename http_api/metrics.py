@@ -46,7 +46,8 @@ _OLDEST_DUE = select(func.min(_EARLIEST.c.due))
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        # prometheus_client is typed, but leaves this constructor unannotated
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
 

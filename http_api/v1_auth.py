@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from starlette.requests import Request
@@ -31,7 +31,7 @@ from storage.models import UserStatus
 from storage.tokens import token_hash
 
 CACHE_SECONDS = 1.0
-_MISSING: Any = object()
+T = TypeVar("T")
 
 
 def bearer_token(request: Request) -> str:
@@ -39,7 +39,7 @@ def bearer_token(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _cache() -> TTLCache[str, Any]:
+def _cache() -> TTLCache[str, asyncio.Future[T]]:
     return TTLCache(maxsize=50_000, ttl=CACHE_SECONDS)
 
 
@@ -48,9 +48,9 @@ class KeyCache:
     """Short-lived answers about keys (by digest) and relay domains; one per worker process."""
 
     db: Database
-    domains: TTLCache[str, Any] = field(default_factory=_cache)
-    admin: TTLCache[str, Any] = field(default_factory=_cache)
-    relay: TTLCache[str, Any] = field(default_factory=_cache)
+    domains: TTLCache[str, asyncio.Future[int | None]] = field(default_factory=_cache)
+    admin: TTLCache[str, asyncio.Future[bool]] = field(default_factory=_cache)
+    relay: TTLCache[str, asyncio.Future[bool]] = field(default_factory=_cache)
 
     async def domain_for(self, key: str) -> int | None:
         return await _remembered(
@@ -61,21 +61,20 @@ class KeyCache:
         if not key:
             return False
         digest = token_hash(key)
-        return bool(await _remembered(self.admin, digest, lambda: admin_key_matches(self.db, key)))
+        return await _remembered(self.admin, digest, lambda: admin_key_matches(self.db, key))
 
     async def is_relay_domain(self, name: str) -> bool:
-        found = await _remembered(self.relay, name, lambda: is_inbound_relay_domain(self.db, name))
-        return bool(found)
+        return await _remembered(self.relay, name, lambda: is_inbound_relay_domain(self.db, name))
 
 
 async def _remembered(
-    cache: TTLCache[str, Any], name: str, load: Callable[[], Awaitable[Any]]
-) -> Any:
+    cache: TTLCache[str, asyncio.Future[T]], name: str, load: Callable[[], Awaitable[T]]
+) -> T:
     """The cached answer for `name`, loading it once however many requests miss at the same
     moment: they all await the one lookup (an expiry under load is otherwise a burst of identical
     queries, which on PostgreSQL queue for the pool and showed as an 80 ms p99)."""
-    found = cache.get(name, _MISSING)
-    if found is _MISSING:
+    found = cache.get(name)  # a future, never None
+    if found is None:
         found = cache[name] = asyncio.ensure_future(load())
     try:
         return await asyncio.shield(found)

@@ -361,7 +361,7 @@ async def requested_update(call: Call, user_id: int) -> CampaignUpdate:
     status = call.get("CampaignStatus")
     wanted_status = requested_status(status) if status is not None else None
     rel_email = call.get("RelEmailID")
-    content = {
+    content: dict[str, str | None] = {
         key: (str(value) if value is not None else "")
         for param, key in CONTENT_PARAMS.items()
         if (value := call.raw(param)) is not None

@@ -7,6 +7,7 @@ deleted) sends it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
@@ -62,7 +63,7 @@ async def _check_own_sender(call: Call, address: str, code: int) -> None:
         raise Refused(failed(code, f"FromEmail {address} is not in a sender domain of the account"))
 
 
-async def checked_addresses(call: Call, values: dict[str, Any], code: int) -> None:
+async def checked_addresses(call: Call, values: Mapping[str, str | None], code: int) -> None:
     """From and Reply-To among email `values` (keys as CONTENT_PARAMS maps them) checked as
     sending checks them; Refused(`code`) for one that would fail."""
     _checked_address(str(values.get("reply_to_email") or ""), "ReplyToEmail", code)
@@ -73,13 +74,13 @@ async def checked_addresses(call: Call, values: dict[str, Any], code: int) -> No
 
 async def requested_values(call: Call) -> dict[str, str | None]:
     """The email values the request gives ("" included: it clears a value), checked."""
-    values = {
+    values: dict[str, str | None] = {
         key: str(value)
         for param, key in EMAIL_PARAMS.items()
         if (value := call.raw(param)) is not None
     }
     await checked_addresses(call, values, 3)
-    url = values.get("content_url", "").strip()
+    url = (values.get("content_url") or "").strip()
     if url and not url.lower().startswith(("http://", "https://")):
         raise Refused(failed(3, "FetchURL must be an http:// or https:// address"))
     return values

@@ -211,7 +211,7 @@ def _v1_paths(routes: Iterable[BaseRoute]) -> Schema:
     return paths
 
 
-_V1_SECURITY = {
+_V1_SECURITY: dict[v1_ops.Key, list[Schema]] = {
     v1_ops.Key.SENDER: [{"SenderKey": []}, {"SenderApiKey": []}],
     v1_ops.Key.ADMIN: [{"AdminKey": []}, {"AdminApiKey": []}],
 }

@@ -8,7 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
+
+# swagger_ui_bundle ships no type information (no py.typed marker, no stubs package)
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from http_api.openapi.document import document
 

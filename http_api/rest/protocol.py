@@ -26,10 +26,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -180,15 +180,18 @@ def signed_path(request: Request) -> str:
 _ACCOUNT = select(
     User.id, User.email, User.status, User.parent_user_id, User.rest_secret_salt
 ).where(User.rest_api_key == bindparam("key"))
+# id, email, status, parent_user_id, rest_secret_salt
+_AccountRow: TypeAlias = Row[int, str, UserStatus, int | None, str | None]
 
 
-async def _account_row(request: Request) -> Any:
+async def _account_row(request: Request) -> _AccountRow | None:
     """The row of the account named by X-Rest-ApiKey, or None."""
     key = request.headers.get("x-rest-apikey", "")
     if len(key) != 32:
         return None
     db: Database = request.app.state.db
-    return (await db.rows(_ACCOUNT, {"key": key}) or [None])[0]
+    rows = await db.rows(_ACCOUNT, {"key": key})
+    return rows[0] if rows else None
 
 
 async def _key_known(request: Request, fields: dict[str, str]) -> bool:

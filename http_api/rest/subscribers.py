@@ -267,7 +267,7 @@ def batch_answer(
         raise RestError(failed, "Adding/updating subscriber failed", None, *more)
     # The document says edit and delete answer "identically" to addMultiple: its counts are
     # always there, and the action's own names beside them.
-    answer = {"inserted": done, "not_inserted": len(errors)}
+    answer: dict[str, Any] = {"inserted": done, "not_inserted": len(errors)}
     answer.update({counts[0]: done, counts[1]: len(errors), "Errors": [e.answer() for e in errors]})
     return answer
 
