@@ -28,8 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
-
 from http_api.activation_links import activation_link
 from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
@@ -39,7 +37,7 @@ from mta.confirmation_mail import send_confirmation
 from mta.submission import Origin
 from storage.campaign_reports import subscriber_history
 from storage.models import SubscriberState
-from storage.subscriber_lists import FieldView, fields_of, list_for_owner
+from storage.subscriber_lists import FieldView, ListRow, fields_of, list_for_owner
 from storage.subscribers import (
     Added,
     AddResult,
@@ -81,7 +79,7 @@ def state_of(value: Any, default: SubscriberState | None, code: int) -> Subscrib
         raise RestError(code, "Attempted addition of improper subscriber status") from None
 
 
-async def owned_list(call: RestCall, value: Any, code: int, message: str) -> Row[Any]:
+async def owned_list(call: RestCall, value: Any, code: int, message: str) -> ListRow:
     found = await list_for_owner(call.db, call.account.user_id, text(value))
     if found is None:
         raise RestError(code, message)
@@ -108,7 +106,7 @@ def entry(fields: Sequence[FieldView], email: Any, values: Any, bad_address: int
 
 
 async def confirm(
-    call: RestCall, found: Row[Any], results: Sequence[AddResult], state: SubscriberState
+    call: RestCall, found: ListRow, results: Sequence[AddResult], state: SubscriberState
 ) -> bool | None:
     """Send the confirmation mail to each address newly awaiting activation, when asked to;
     True when every one that was due was queued, None when none was due."""
