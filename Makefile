@@ -29,7 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy storage dns_tools mta
+	$(BIN)/mypy storage dns_tools mta http_api
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
