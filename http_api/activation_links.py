@@ -14,6 +14,7 @@ import functools
 
 from starlette.requests import Request
 
+from http_api.context import context
 from storage.tokens import derive_key, id_token
 
 ROUTE = "/rest-activate/{token}"
@@ -31,7 +32,7 @@ def activation_token(key: bytes, subscriber_id: int, email: str) -> str:
 def activation_link(request: Request, subscriber_id: int, email: str) -> str | None:
     """The link for the confirmation mail, under the gateway's public URL; None when the
     server has no key to sign it with."""
-    settings = request.app.state.settings
+    settings = context(request).settings
     if not settings.conversion_key:
         return None
     token = activation_token(activation_key(settings.conversion_key), subscriber_id, email)

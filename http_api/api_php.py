@@ -27,6 +27,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from http_api.context import context
 from http_api.metrics import ErrorAnswer, note
 from http_api.networks import from_trusted_network
 from http_api.params import (
@@ -157,7 +158,7 @@ async def _credential_seen(request: Request, fields: dict[str, str]) -> bool:
     """Whether a body that goes on past 64 KB may be read on: its first part (or the query)
     names a valid user key or session, the admin key, or a trusted command from a trusted
     network."""
-    db: Database = request.app.state.db
+    db: Database = context(request).db
     if await caller_for(db, fields.get("apikey", ""), fields.get("sessionid", "")):
         return True
     if fields.get("adminapikey") and await admin_key_matches(db, fields["adminapikey"]):
@@ -182,7 +183,7 @@ def _noted_command(request: Request) -> str:
 
 
 async def _dispatch(request: Request) -> Response:
-    limit = message_body_limit(request.app.state.settings.max_message_size)
+    limit = message_body_limit(context(request).settings.max_message_size)
     try:
         params = await read_params(request, limit, _credential_seen)
     except BodyTooLarge as error:
@@ -195,7 +196,7 @@ async def _dispatch(request: Request) -> Response:
         shown = name or "(none)"
         return failure(UNKNOWN_COMMAND, f"Unknown command: {shown}", 400)
     note(request, command=name)
-    db: Database = request.app.state.db
+    db: Database = context(request).db
     caller = await caller_for(
         db, str(params.get("apikey") or ""), str(params.get("sessionid") or "")
     )
@@ -220,7 +221,7 @@ async def _access_refusal(
         return failure(NOT_PRIVILEGED, f"Not enough privileges: {permission} is required", 403)
     if access is Access.ADMIN:
         key = str(params.get("adminapikey") or "")
-        if not await admin_key_matches(request.app.state.db, key):
+        if not await admin_key_matches(context(request).db, key):
             return failure(AUTH_FAILED, "Authentication failure or session expired")
     if access is Access.TRUSTED and not from_trusted_network(request):
         return failure(NOT_PRIVILEGED, "Not enough privileges", 403)

@@ -8,8 +8,8 @@ answer, and calls operations in `storage/` (and `mta/` to submit mail) for the w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -31,6 +31,7 @@ from http_api import (
     v1_webhooks,
 )
 from http_api.activation_links import ROUTE as ACTIVATE_ROUTE
+from http_api.context import AppContext, Failures, GatewayFactory, HttpSettings, context
 from http_api.openapi import routes as openapi_routes
 from http_api.rate_limit import RateLimiter
 from http_api.rest import accounts as rest_accounts
@@ -39,43 +40,49 @@ from http_api.subscriber_activation import activate_page
 from http_api.v1_auth import KeyCache
 from mta.checked_http import HttpOptions
 from mta.sms_transport import configured_transport
-from mta.submission import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
 
-if TYPE_CHECKING:
-    from mailgate.config import Settings
-
 _PING = text("SELECT 1")
-
-Failures = Callable[[], list[dict[str, Any]]]
 
 
 def _no_failures() -> list[dict[str, Any]]:
     return []
 
 
-def create_app(settings: Settings, supervisor_failures: Failures = _no_failures) -> Starlette:
+def create_app(
+    settings: HttpSettings,
+    make_gateway: GatewayFactory,
+    supervisor_failures: Failures = _no_failures,
+) -> Starlette:
     """The app on the configured database; connections open at start-up, close at shutdown.
 
-    `supervisor_failures` gives what the process supervising this one knows to be wrong (workers
-    that died, listeners not bound), which /readyz lists beside its own database check."""
+    `make_gateway` configures the submission gateway on the app's store and queue writer (the
+    caller knows the mta's settings; http_api does not). `supervisor_failures` gives what the
+    process supervising this one knows to be wrong (workers that died, listeners not bound),
+    which /readyz lists beside its own database check."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.db = db = Database(settings.database_url)
-        app.state.keys = KeyCache(db)
-        app.state.rate_limiter = limiter = RateLimiter(*settings.api_rate_limit, db)
+        db = Database(settings.database_url)
+        limiter = RateLimiter(*settings.api_rate_limit, db)
         limiter.start()
         writer = QueueWriter(db)
         writer.start()
-        # The same submission path as SMTP: policy, headers, DKIM, group-committed queue.
-        app.state.gateway = Gateway.configured(db, writer, settings)
-        app.state.sms_transport = sms = configured_transport(
+        sms = configured_transport(
             settings.sms_provider_url,
             settings.sms_provider_token,
             HttpOptions(settings.nameservers, settings.allow_private_targets),
+        )
+        app.state.context = AppContext(
+            settings=settings,
+            db=db,
+            keys=KeyCache(db),
+            rate_limiter=limiter,
+            # The same submission path as SMTP: policy, headers, DKIM, group-committed queue.
+            gateway=make_gateway(db, writer),
+            sms_transport=sms,
+            supervisor_failures=supervisor_failures,
         )
         try:
             yield
@@ -111,7 +118,6 @@ def create_app(settings: Settings, supervisor_failures: Failures = _no_failures)
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.ObserveRequests)]
     )
-    app.state.supervisor_failures = supervisor_failures
     return app
 
 
@@ -123,10 +129,8 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Ready when the supervisor knows of nothing wrong and the database answers; otherwise 503
     with the list of what is wrong, so a load balancer stops sending and an operator sees why."""
-    failures = [
-        *request.app.state.supervisor_failures(),
-        *await _database_failures(request.app.state.db),
-    ]
+    ctx = context(request)
+    failures = [*ctx.supervisor_failures(), *await _database_failures(ctx.db)]
     if failures:
         return JSONResponse({"status": "unavailable", "failures": failures}, 503)
     return JSONResponse({"status": "ready"})

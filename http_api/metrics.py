@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from http_api.context import context
 from mta.metrics import HTTP_REQUESTS
 from storage.engine import Database
 from storage.models import Delivery, utcnow
@@ -53,7 +54,7 @@ def _registry() -> CollectorRegistry:
 
 
 async def endpoint(request: Request) -> Response:
-    db: Database = request.app.state.db
+    db: Database = context(request).db
     depth = {str(status): count for status, count in await db.rows(_QUEUE_DEPTH)}
     oldest_due: datetime | None = await db.scalar(_OLDEST_DUE)
     lines = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from http_api.context import context
 from mta.policy import in_networks
 
 
@@ -13,4 +14,4 @@ def client_host(request: Request) -> str:
 
 
 def from_trusted_network(request: Request) -> bool:
-    return in_networks(client_host(request), request.app.state.settings.trusted_networks)
+    return in_networks(client_host(request), context(request).settings.trusted_networks)

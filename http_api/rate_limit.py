@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from http_api.retry_after import RetryAfter
 from http_api.v1_envelope import V1Error
 from storage.engine import Database
 from storage.rate_windows import add_hits, purge_windows
@@ -43,17 +44,6 @@ SYNC_INTERVAL = 0.5
 MIN_GAP = 0.05
 # A key whose unsent hits reach limit // EARLY_SHARE (at least 1) asks for a sync at once.
 EARLY_SHARE = 10
-
-
-class RetryAfter(float):
-    """Seconds until the key's window resets, carrying the requests the next window allows."""
-
-    attempts: int
-
-    def __new__(cls, seconds: float, attempts: int) -> RetryAfter:
-        wait = super().__new__(cls, seconds)
-        wait.attempts = attempts
-        return wait
 
 
 @dataclass(slots=True)

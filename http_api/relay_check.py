@@ -12,13 +12,14 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from http_api.context import context
 from http_api.v1_dispatch import Auth, V1Call, V1Route
 
 
 async def _relay_check(call: V1Call) -> Response | dict[str, Any]:
     given = str(call.params.get("domain") or "")
     domain = given.strip().rpartition("@")[2].rstrip(".").lower()
-    if domain and await call.request.app.state.keys.is_relay_domain(domain):
+    if domain and await context(call.request).keys.is_relay_domain(domain):
         return {"Success": True, "RelayDomain": domain}
     return JSONResponse({}, status_code=500)
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from http_api.activation_links import activation_key, activation_token
+from http_api.context import context
 from http_api.pages import not_found, page
 from storage.models import SubscriberState
 from storage.subscribers import activate, activation_target
@@ -20,11 +21,11 @@ from storage.tokens import id_of_token
 
 async def activate_page(request: Request) -> Response:
     token = request.path_params["token"]
-    conversion = request.app.state.settings.conversion_key
+    conversion = context(request).settings.conversion_key
     subscriber_id = id_of_token(token)
     if subscriber_id is None or not conversion:
         return not_found()
-    db = request.app.state.db
+    db = context(request).db
     target = await activation_target(db, subscriber_id)
     if target is None:
         return not_found()

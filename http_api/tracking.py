@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from http_api.context import context
 from http_api.pages import NO_STORE, not_found, page
 from http_api.params import BadRequestBody, read_body
 from mta.tracking_tokens import (
@@ -47,7 +48,7 @@ _USER_AGENT_LIMIT = 512
 
 
 def _key(request: Request) -> bytes | None:
-    conversion = request.app.state.settings.conversion_key
+    conversion = context(request).settings.conversion_key
     return tracking_key(conversion) if conversion else None
 
 
@@ -59,7 +60,7 @@ async def _delivery(request: Request, purpose: Purpose, token: str) -> TrackedDe
         delivery_id = read_recipient_token(key, purpose, token)
     except InvalidToken:
         return None
-    return await tracked_delivery(request.app.state.db, delivery_id)
+    return await tracked_delivery(context(request).db, delivery_id)
 
 
 def _visitor(request: Request) -> VisitorData:
@@ -73,7 +74,7 @@ async def open_pixel(request: Request) -> Response:
     delivery = await _delivery(request, Purpose.OPEN, request.path_params["token"])
     if delivery is None:
         return not_found()
-    await record_engagement(request.app.state.db, delivery, OPENED, _visitor(request))
+    await record_engagement(context(request).db, delivery, OPENED, _visitor(request))
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
@@ -93,7 +94,7 @@ async def click(request: Request) -> Response:
     if not url.lower().startswith(("http://", "https://")):
         return not_found()  # only http(s) links are signed; anything else is not ours
     data = _visitor(request) | VisitorData(link=url)
-    await record_engagement(request.app.state.db, delivery, CLICKED, data)
+    await record_engagement(context(request).db, delivery, CLICKED, data)
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
@@ -120,9 +121,7 @@ async def unsubscribe_post(request: Request) -> Response:
     except BadRequestBody:
         form = {}
     source = "page" if form.get("confirm") else "one-click"
-    await unsubscribe(
-        request.app.state.db, delivery, _visitor(request) | VisitorData(source=source)
-    )
+    await unsubscribe(context(request).db, delivery, _visitor(request) | VisitorData(source=source))
     if source == "page" and delivery.resign_link:  # the campaign's own page takes it from here
         return RedirectResponse(delivery.resign_link, status_code=303, headers=NO_STORE)
     address = html.escape(delivery.recipient)

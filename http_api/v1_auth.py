@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 from starlette.requests import Request
 
+from http_api.context import context
 from http_api.networks import client_host, from_trusted_network
 from http_api.rate_limit import limit_reached
 from http_api.v1_envelope import V1Error
@@ -87,13 +88,13 @@ async def _remembered(
 async def owner_active(request: Request, domain_id: int) -> bool:
     """Whether the key's domain still belongs to an active account (the submission path's sender
     lookup, kept for a second): a deactivated account's keys read and change nothing."""
-    sender = await sender_for_domain(request.app.state.gateway, domain_id)
+    sender = await sender_for_domain(context(request).gateway, domain_id)
     return sender is not None and sender.user_status is UserStatus.ACTIVE
 
 
 def check_rate(request: Request, key: str) -> None:
     """Count the request against `key`'s limit; V1Error 429 beyond it."""
-    wait = request.app.state.rate_limiter.retry_after(key)
+    wait = context(request).rate_limiter.retry_after(key)
     if wait is not None:
         raise limit_reached(wait)
 
@@ -115,7 +116,7 @@ async def key_domain(
     key = sender_key(request, params)
     if not key:
         raise V1Error(*missing, 401)
-    domain_id = await request.app.state.keys.domain_for(key)
+    domain_id = await context(request).keys.domain_for(key)
     if domain_id is None:
         raise V1Error(*INVALID_KEY, 401)
     check_rate(request, key)
@@ -130,7 +131,7 @@ async def require_admin(
     request: Request, key: str, refusal: V1Error, rate_limited: bool = True
 ) -> None:
     """`key` must be the admin key (else `refusal`), within its rate limit if `rate_limited`."""
-    if not await request.app.state.keys.is_admin(key):
+    if not await context(request).keys.is_admin(key):
         raise refusal
     if rate_limited:
         check_rate(request, key)

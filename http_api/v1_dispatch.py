@@ -25,6 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from http_api.context import HttpSettings, context
 from http_api.params import SMALL_BODY, BadRequestBody, BodyTooLarge, read_params
 from http_api.v1_auth import (
     MISSING_KEY,
@@ -69,7 +70,7 @@ class V1Call:
 
 V1Handler = Callable[[V1Call], Awaitable[Response | dict[str, Any]]]
 # The most a route's body may be, once its key is known: a number, or one read from settings.
-BodyLimit = int | Callable[[Any], int]
+BodyLimit = int | Callable[[HttpSettings], int]
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,11 @@ class V1Route:
         except BadRequestBody as error:
             raise V1Error(0, str(error), 400) from None
         domain_id = await self._authenticate(request, params)
-        return await self.handler(V1Call(request, request.app.state.db, params, domain_id))
+        return await self.handler(V1Call(request, context(request).db, params, domain_id))
 
     def _limit(self, request: Request) -> int:
         limit = self.body_limit
-        return limit if isinstance(limit, int) else limit(request.app.state.settings)
+        return limit if isinstance(limit, int) else limit(context(request).settings)
 
     async def _authenticate(self, request: Request, params: dict[str, Any]) -> int | None:
         if self.auth is Auth.ADMIN_BEARER:
@@ -120,7 +121,7 @@ class V1Route:
 
     async def _key_seen(self, request: Request, fields: dict[str, str]) -> bool:
         """Whether a body past 64 KB may be read on: a key this route takes is in sight."""
-        keys = request.app.state.keys
+        keys = context(request).keys
         token = bearer_token(request)
         if self.auth is Auth.SENDER_KEY:
             key = token or fields.get("senderapikey", "")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from http_api.context import context
 from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
 from http_api.params import message_body_limit
@@ -356,7 +357,7 @@ async def referenced_recipients(gw: Gateway, user_id: int, mail: EmailRequest) -
 
 
 async def _send(call: V1Call) -> dict[str, Any]:
-    gateway: Gateway = call.request.app.state.gateway
+    gateway: Gateway = context(call.request).gateway
     mail = read_request(call.params, gateway.max_recipients, gateway.max_message_size)
     address = mail.draft.sender.address
     try:

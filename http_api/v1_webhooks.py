@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from http_api.context import context
 from http_api.params import whole_number
 from http_api.v1_auth import INVALID_KEY
 from http_api.v1_dispatch import V1Call, V1Route
@@ -36,7 +37,7 @@ async def _webhooks(call: V1Call) -> dict[str, Any]:
 async def _add(call: V1Call) -> dict[str, Any]:
     try:
         event, url = requested(call.params.get("event"), call.params.get("webhookurl"))
-        settings = call.request.app.state.settings
+        settings = context(call.request).settings
         webhook_id = await add_checked(call.db, settings, call.domain, event, url)
     except WebhookRefused as refused:
         raise V1Error(refused.code, refused.message) from None

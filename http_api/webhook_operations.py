@@ -19,7 +19,7 @@ from storage.event_names import webhook_event
 from storage.models import WebhookEvent
 
 if TYPE_CHECKING:
-    from mailgate.config import Settings
+    from http_api.context import HttpSettings
 
 
 class WebhookRefused(Exception):
@@ -44,7 +44,7 @@ def requested(event: Any, url: Any) -> tuple[WebhookEvent, str]:
 
 
 async def add_checked(
-    db: Database, settings: Settings, domain_id: int, event: WebhookEvent, url: str
+    db: Database, settings: HttpSettings, domain_id: int, event: WebhookEvent, url: str
 ) -> int:
     """Add the webhook once its URL is shown to reach only public addresses (unless the
     configuration allows private ones); 3 otherwise. Returns its id."""

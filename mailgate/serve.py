@@ -559,9 +559,9 @@ async def _http_worker(
     the supervisor then logs and /readyz lists) instead of a quiet exit."""
     import uvicorn
 
-    from http_api.app import create_app
+    from mailgate.http_wiring import http_app
 
-    app = create_app(settings, supervisor_failures)
+    app = http_app(settings, supervisor_failures)
     config = uvicorn.Config(
         app,
         log_config=None,  # ours (mailgate.logs), not uvicorn's

@@ -7,6 +7,7 @@ from typing import Any
 from dns_tools.names import InvalidDomain, dns_label, normalize_domain
 from dns_tools.verification import verify_records
 from http_api.api_php import Call, Refused, command, failed, id_param
+from http_api.context import context
 from mta.sender_records import records_for
 from storage import domains
 from storage.accounts import AlreadyExists
@@ -95,7 +96,7 @@ async def add_domain(call: Call) -> dict[str, Any]:
     merge = call.get("TrackMerge")
     if merge is not None and str(merge) not in TRACK_MERGE_CHARACTERS:
         return failed([4])
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     try:
         domain = await domains.add_domain(
             call.db.engine,
@@ -207,7 +208,7 @@ async def update_domain(call: Call) -> dict[str, Any]:
         )
     except ValueError:
         return failed(6, "Invalid subdomain or track prefix value")
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     try:
         domain, changed = await domains.update_domain(
             call.db.engine, domain_id, call.caller.user_id, changes, settings.return_path_subdomain
@@ -232,7 +233,7 @@ async def verify_domain(call: Call) -> dict[str, Any]:
     """Asks DNS (the configured resolver) for each record; the domain becomes Enabled when the
     required ones hold. 1: no DomainID; 2: no such domain, or another user's."""
     domain = await owned_domain(call)
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     checked = await verify_records(records_for(domain, settings), settings.nameservers)
     results = {
         item.record.name: [item.record.type, item.record.value, item.verified] for item in checked

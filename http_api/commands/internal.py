@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from http_api.api_php import Access, Call, command
+from http_api.context import context
 from mta.bounce_classes import CATEGORIES
 from mta.inbound import process_report
 from mta.ocrid import InvalidOcrid, OcridFields, open_ocrid
@@ -37,7 +38,7 @@ async def register_bounce(call: Call) -> dict[str, Any]:
     mail_from = call.text("MailFrom")
     category = call.text("PowerMTABounceCategory").strip().lower()
     raw = str(message).replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "replace")
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     recorded = await process_report(
         call.db,
         None,
@@ -73,7 +74,7 @@ async def register_postback(call: Call) -> dict[str, Any]:
     ocrid = "" if raw is None else str(raw)
     if raw is None:
         return _postback(ocrid, MISSING_OCRID)
-    fields = _opened(call.request.app.state.settings.conversion_key, ocrid)
+    fields = _opened(context(call.request).settings.conversion_key, ocrid)
     if fields is None:
         # The document has no code for an OCRID that does not open (garbage, altered, or
         # sealed with another key); what it would name is unknown, so: user invalid (2).

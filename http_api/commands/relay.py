@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from http_api.api_php import Access, Call, command, failed
+from http_api.context import context
 from http_api.metrics import note
 from http_api.params import uuid_or_none
 from mta import replies
@@ -93,7 +94,7 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
     raw = call.get("RawEmail")
     if raw is None:  # a credentials check only
         return {"Success": True, "ErrorCode": 0, **echo}
-    gateway = call.request.app.state.gateway
+    gateway = context(call.request).gateway
     mail_from = call.text("MailFrom")
     recipients = [r.strip() for r in call.text("RcptTo").split(",") if r.strip()]
     try:

@@ -8,6 +8,7 @@ from typing import Any
 
 from http_api.api_php import Call, command, failed, id_param
 from http_api.commands.domains import owned_domain
+from http_api.context import context
 from storage import credentials
 from storage.domains import NotFound
 from storage.models import Permission
@@ -21,8 +22,8 @@ NO_SENDER_DEFAULTS = {"FromEmail": "", "FromName": "", "ReplyToEmail": "", "Repl
 
 
 def _server(call: Call) -> dict[str, Any]:
-    settings = call.request.app.state.settings
-    return {"SMTPHost": settings.hostname, "SMTPPorts": settings.smtp_ports}
+    settings = context(call.request).settings
+    return {"SMTPHost": settings.hostname, "SMTPPorts": list(settings.smtp_ports)}
 
 
 @command("emailgateway.addsmtp", permission=Permission.MANAGE_DOMAIN)
@@ -85,7 +86,7 @@ async def reset_smtp_password(call: Call) -> dict[str, Any]:
         new = await credentials.reset_password(call.db.engine, smtp_id, call.caller.user_id)
     except NotFound:
         return failed(2, "SMTP credentials not found or access denied")
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     smtp = {
         "SMTPID": new.credential_id,
         "SMTPUsername": new.username,

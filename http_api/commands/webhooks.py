@@ -9,6 +9,7 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.commands.domains import owned_domain
+from http_api.context import context
 from http_api.webhook_operations import WebhookRefused, add_checked, requested, webhook_view
 from storage import webhooks
 from storage.models import Permission
@@ -24,7 +25,7 @@ async def add_webhook(call: Call) -> dict[str, Any]:
     try:
         event, url = requested(call.get("Event"), call.get("WebhookURL"))
         domain_id = (await owned_domain(call)).id
-        settings = call.request.app.state.settings
+        settings = context(call.request).settings
         webhook_id = await add_checked(call.db, settings, domain_id, event, url)
     except WebhookRefused as refused:
         return failed([refused.code], refused.message)

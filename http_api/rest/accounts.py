@@ -48,6 +48,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from http_api.context import context
 from http_api.pages import not_found, page
 from http_api.rest.protocol import RestCall, RestError, action
 from mta.composition import Draft, Mailbox, checked_address
@@ -223,7 +224,7 @@ def _creation_error(reason: str) -> RestError:
 async def activation_sender(call: RestCall, login: str) -> SenderContext:
     """The caller's domain the activation mail will go out from; 1510 when there is none."""
     try:
-        return await account_sender(call.request.app.state.gateway, call.account.user_id, login)
+        return await account_sender(context(call.request).gateway, call.account.user_id, login)
     except NotSent as reason:
         raise _creation_error(f"the activation mail cannot be sent: {reason}") from None
 
@@ -252,7 +253,7 @@ async def send_activation(
     call: RestCall, sender: SenderContext, wanted: Wanted, user: NewUser, link: str
 ) -> None:
     """Queue the activation mail; when it cannot be, the new account is removed (1510)."""
-    gateway: Gateway = call.request.app.state.gateway
+    gateway: Gateway = context(call.request).gateway
     client = call.request.client.host if call.request.client else ""
     origin = Origin(helo="api", client_ip=client, protocol="HTTP")
     draft = activation_draft(sender, wanted, link)
@@ -294,8 +295,10 @@ async def create(call: RestCall) -> Any:
         raise RestError(LOGIN_TAKEN, "Already logged in: an account with this login exists")
     mailed = wanted.activation and wanted.activation_mail
     sender = await activation_sender(call, wanted.login) if mailed else None
-    settings = call.request.app.state.settings
-    server_key: bytes = settings.conversion_key  # authenticate() needed it already
+    settings = context(call.request).settings
+    server_key = settings.conversion_key
+    if server_key is None:  # authenticate() needed it already
+        raise RuntimeError("no conversion key")
     user = await _create(call, wanted)
     answer = {
         "hash": user.account_hash,
@@ -317,17 +320,17 @@ async def create(call: RestCall) -> Any:
 async def activate(request: Request) -> Response:
     """`GET /account-activate/{token}`: the account the token names becomes active."""
     token = request.path_params["token"]
-    server_key: bytes | None = request.app.state.settings.conversion_key
+    server_key: bytes | None = context(request).settings.conversion_key
     user_id = id_of_token(token)
-    state = await account_state(request.app.state.db, user_id) if user_id is not None else None
+    state = await account_state(context(request).db, user_id) if user_id is not None else None
     if server_key is None or user_id is None or state is None or state[0] is None:
         return not_found()
     account_hash = state[0]
     if not same_secret(token, id_token(activation_key(server_key), user_id, account_hash)):
         return not_found()
-    if await activate_user(request.app.state.db.engine, user_id, account_hash):
+    if await activate_user(context(request).db.engine, user_id, account_hash):
         return page("Account activated", "Your account is active.")
-    now = await account_state(request.app.state.db, user_id)
+    now = await account_state(context(request).db, user_id)
     if now is not None and now[1] is UserStatus.ACTIVE:
         return page("Account activated", "Your account is active already.")
     return page("Account not activated", "This account can no longer be activated.", status=410)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from http_api.context import context
 from http_api.item_lists import split_items
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
 from http_api.rest.subscriber_lists import text
@@ -119,7 +120,7 @@ async def _page_checked(call: RestCall, url: str) -> None:
     """The page the URL names can be fetched now (1703 otherwise)."""
     if not re.match(r"https?://", url, re.IGNORECASE):
         raise RestError(1703, "Error in URL address: an http or https URL is required")
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     http = HttpSender(HttpOptions(settings.nameservers, settings.allow_private_targets))
     try:
         fetched = await http.get(url, MAX_CONTENT)
@@ -154,7 +155,7 @@ async def _content(call: RestCall, creating: bool, name: str | None) -> dict[str
 
 
 async def _sender_address(call: RestCall, creating: bool) -> dict[str, str]:
-    gw: Gateway = call.request.app.state.gateway
+    gw: Gateway = context(call.request).gateway
     address = given(call, "from_address")
     if not address:
         if not creating:
@@ -317,7 +318,7 @@ async def not_ready(call: RestCall, view: CampaignView) -> str | None:
     content = await campaign_content(call.db, view.id)
     assert content is not None
     try:
-        await campaign_sender(call.request.app.state.gateway, content)
+        await campaign_sender(context(call.request).gateway, content)
     except CampaignContentError as error:
         return str(error)
     return None
@@ -363,10 +364,10 @@ async def send_test_copies(call: RestCall) -> Any:
     problem = await not_ready(call, view)
     if problem is not None:
         raise RestError(1725, f"Campaign not ready for testing: {problem}")
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     http = HttpSender(HttpOptions(settings.nameservers, settings.allow_private_targets))
     try:
-        done = await send_test(call.request.app.state.gateway, view.id, addresses, fields, http)
+        done = await send_test(context(call.request).gateway, view.id, addresses, fields, http)
     except CampaignContentError as error:
         raise RestError(1726, f"Sending failed: {error}") from None
     finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from dns_tools.public_targets import TargetRefused, check_target
+from http_api.context import context
 from http_api.rest.protocol import RestCall, RestError, action
 from storage.background_jobs import Refused, add_field_update
 from storage.subscriber_lists import list_for_owner
@@ -66,7 +67,7 @@ async def update_field_value(call: RestCall) -> dict[str, Any]:
 
 async def _checked_url(call: RestCall) -> str:
     url = (_text(call, "url") or "").strip()
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     try:
         await check_target(url, settings.nameservers, settings.allow_private_targets)
     except TargetRefused as refused:

@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from http_api.context import context
 from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
@@ -282,7 +283,7 @@ def _composed(draft: Draft) -> bytes:
 
 @action("mail")
 async def send_mail(call: RestCall) -> dict[str, str]:
-    gw: Gateway = call.request.app.state.gateway
+    gw: Gateway = context(call.request).gateway
     mail = read_request(call)
     try:
         queue_id = await _send(call, gw, mail)
@@ -308,7 +309,7 @@ async def _send(call: RestCall, gw: Gateway, mail: MailRequest) -> uuid.UUID:
         reply_to=[Mailbox(mail.reply_to)] if mail.reply_to else [],
         html=mail.html,
         plain=mail.text,
-        attachments=await _attachments(call.request.app.state.settings, mail.links),
+        attachments=await _attachments(context(call.request).settings, mail.links),
         charset=mail.charset,
     )
     client = call.request.client.host if call.request.client else ""

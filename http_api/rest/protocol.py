@@ -33,6 +33,7 @@ from sqlalchemy import Row, bindparam, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from http_api.context import context
 from http_api.metrics import ErrorAnswer, note
 from http_api.params import (
     MAX_DEPTH,
@@ -189,7 +190,7 @@ async def _account_row(request: Request) -> _AccountRow | None:
     key = request.headers.get("x-rest-apikey", "")
     if len(key) != 32:
         return None
-    db: Database = request.app.state.db
+    db: Database = context(request).db
     rows = await db.rows(_ACCOUNT, {"key": key})
     return rows[0] if rows else None
 
@@ -207,7 +208,7 @@ async def authenticate(request: Request, body: bytes) -> Account:
     if len(key) != 32 or not sign:
         raise RestError(NO_AUTHORIZATION)
     row = await _account_row(request)
-    server_key: bytes | None = request.app.state.settings.conversion_key
+    server_key: bytes | None = context(request).settings.conversion_key
     if row is None or row.rest_secret_salt is None or server_key is None:
         raise RestError(NO_AUTHORIZATION)
     secret = account_rest_secret(server_key, row.rest_secret_salt)
@@ -304,7 +305,7 @@ async def endpoint(request: Request) -> Response:
         if account.status is not UserStatus.ACTIVE:
             raise RestError(NO_PERMISSION, "The account is not active")
         data = parse_data(body) if request.method == "POST" else {}
-        call = RestCall(request, request.app.state.db, account, data, path)
+        call = RestCall(request, context(request).db, account, data, path)
         return ok(await found.handler(call))
     except RestError as error:
         return failure(error)

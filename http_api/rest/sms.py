@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from http_api.context import context
 from http_api.rest.protocol import SERVER_ERROR, RestCall, RestError, action
 from mta.sms_text import Alphabet, Sms, SmsCode, SmsError, check_request
 from mta.sms_transport import SendFailed, SmsTransport
@@ -50,7 +51,7 @@ async def _checked(call: RestCall) -> Sms:
 
 @action("sms")
 async def send(call: RestCall) -> dict[str, Any]:
-    transport: SmsTransport = call.request.app.state.sms_transport
+    transport: SmsTransport = context(call.request).sms_transport
     try:
         sms = await _checked(call)
         await transport.send(sms)

@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from http_api.context import context
 from http_api.rest.protocol import RestCall, RestError, action
 from mta.spam_check import (
     DEFAULT_TIMEOUT,
@@ -44,7 +45,7 @@ def _field(call: RestCall, name: str) -> str:
 
 @action("spam_test", "check")
 async def check(call: RestCall) -> dict[str, Any]:
-    settings = call.request.app.state.settings
+    settings = context(call.request).settings
     try:
         raw = build_test_message(
             _field(call, "subject"),

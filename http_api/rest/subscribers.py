@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from http_api.activation_links import activation_link
+from http_api.context import context
 from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
@@ -123,7 +124,7 @@ async def confirm(
         if link is None:
             all_sent = False
             continue
-        gateway = call.request.app.state.gateway
+        gateway = context(call.request).gateway
         mailed = await send_confirmation(
             gateway, call.account.user_id, result.email, found.name, link, origin
         )

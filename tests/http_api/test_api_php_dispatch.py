@@ -17,8 +17,15 @@ from starlette.routing import Route
 import http_api.commands  # noqa: F401 - importing registers the commands
 from http_api import api_php
 from http_api.api_php import COMMANDS, Access, Call, DuplicateCommand, command
+from http_api.context import AppContext
+from http_api.rate_limit import RateLimiter
+from http_api.v1_auth import KeyCache
 from mailgate.config import load_settings
+from mailgate.http_wiring import http_settings
+from mta.sms_transport import NoTransport
+from mta.submission import Gateway
 from storage.engine import Database
+from storage.queue import QueueWriter
 
 FAILING = "test.fails"
 SECRET = "the-exception-text-stays-in-the-log"
@@ -31,8 +38,17 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         raise RuntimeError(SECRET)
 
     app = Starlette(routes=[Route("/api.php", api_php.endpoint, methods=["POST"])])
-    app.state.settings = load_settings({"MAILGATE_DATA_DIR": str(tmp_path)})
-    app.state.db = db = Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+    settings = load_settings({"MAILGATE_DATA_DIR": str(tmp_path)})
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+    app.state.context = AppContext(  # the wiring create_app's lifespan would attach, unstarted
+        settings=http_settings(settings),
+        db=db,
+        keys=KeyCache(db),
+        rate_limiter=RateLimiter(*settings.api_rate_limit, db),
+        gateway=Gateway.configured(db, QueueWriter(db), settings),
+        sms_transport=NoTransport(),
+        supervisor_failures=list,
+    )
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

@@ -15,17 +15,17 @@ import pytest
 from swagger_ui_bundle import swagger_ui_path
 
 from http_api import api_php
-from http_api.app import create_app
 from http_api.openapi.document import document, undescribed, unregistered
 from http_api.rest import protocol as rest_protocol
 from mailgate.config import load_settings
+from mailgate.http_wiring import http_app
 from tests.conftest import make_gateway
 from tests.http_api.conftest import serving
 
 
 def app_routes() -> list:
     settings = load_settings({"MAILGATE_DATA_DIR": "/nonexistent"}, config_may_be_missing=True)
-    return create_app(settings).routes
+    return http_app(settings).routes
 
 
 def test_every_registered_operation_is_described_and_nothing_else() -> None:

@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from http_api.app import create_app
 from http_api.openapi.document import document
 from mailgate.config import load_settings
+from mailgate.http_wiring import http_app
 from tests.conftest import make_gateway
 from tests.http_api.conftest import serving
 
@@ -132,7 +132,7 @@ def description() -> dict[str, Any]:
     """The app's description, built in-process so the operations are known at collection
     (tests/http_api/test_openapi.py holds the served document to the same)."""
     settings = load_settings({"MAILGATE_DATA_DIR": "/nonexistent"}, config_may_be_missing=True)
-    return document(create_app(settings).routes)
+    return document(http_app(settings).routes)
 
 
 schema = schemathesis.openapi.from_dict(description())

@@ -25,11 +25,11 @@ import httpx
 import pytest
 
 from http_api import api_php
-from http_api.app import create_app
 from http_api.openapi.document import document
 from http_api.params import scalar_text
 from http_api.rest import protocol as rest_protocol
 from mailgate.config import load_settings
+from mailgate.http_wiring import http_app
 from tests.conftest import BACKENDS, free_port, postgres_database
 from tests.http_api.conftest import Api, running_api
 
@@ -61,7 +61,7 @@ THREADS = 6
 
 def description() -> dict[str, Any]:
     settings = load_settings({"MAILGATE_DATA_DIR": "/nonexistent"}, config_may_be_missing=True)
-    return document(create_app(settings).routes)
+    return document(http_app(settings).routes)
 
 
 DOCUMENT = description()
