@@ -19,6 +19,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import NamedTuple
 
+from storage.domains import SenderContext
+from storage.models import DomainStatus, UserStatus
+
 CLIENT_NAME = "client.example"
 FRIEND = "friend@example.org"  # the usual recipient
 QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9a-f-]{36})$")
@@ -234,3 +237,17 @@ def parsed(raw: bytes) -> EmailMessage:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     return message
+
+
+# A sender domain that may send (Enabled, its account active and trusted), for in-process tests
+# of the rules that take a SenderContext.
+ENABLED_SENDER = SenderContext(
+    domain_id=7,
+    domain="shop.test",
+    domain_status=DomainStatus.ENABLED,
+    user_id=3,
+    user_status=UserStatus.ACTIVE,
+    user_trusted=True,
+    dkim_selector="s1",
+    dkim_private_key="",
+)

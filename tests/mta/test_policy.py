@@ -39,17 +39,7 @@ from storage.domains import SenderContext
 from storage.engine import Database
 from storage.models import DomainStatus, UserStatus
 from storage.queue import QueueWriter
-
-SENDER = SenderContext(
-    domain_id=7,
-    domain="shop.test",
-    domain_status=DomainStatus.ENABLED,
-    user_id=3,
-    user_status=UserStatus.ACTIVE,
-    user_trusted=True,
-    dkim_selector="s1",
-    dkim_private_key="",
-)
+from tests.mta.support import ENABLED_SENDER as SENDER
 
 
 def sender(**changes: object) -> SenderContext:

@@ -15,18 +15,7 @@ import pytest
 from mta.sending_limits import SendingLimits
 from storage.domains import SenderContext
 from storage.engine import Database
-from storage.models import DomainStatus, UserStatus
-
-SENDER = SenderContext(
-    domain_id=7,
-    domain="shop.test",
-    domain_status=DomainStatus.ENABLED,
-    user_id=3,
-    user_status=UserStatus.ACTIVE,
-    user_trusted=True,
-    dkim_selector="s1",
-    dkim_private_key="",
-)
+from tests.mta.support import ENABLED_SENDER as SENDER
 
 
 @pytest.fixture
