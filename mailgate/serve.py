@@ -16,11 +16,12 @@ Beside the SMTP and HTTP workers run:
 - `delivery_processes` delivery workers (`delivery`, mta/delivery.py), which claim due
   recipients from the queue and send them;
 - when there is any delivery worker, one webhook dispatcher (`webhooks`,
-  mta/webhook_dispatch.py), which also runs the background jobs (mta/background_jobs.py);
-- always, one campaign scheduler (`campaign-scheduler`, mta/campaign_scheduler.py), which
-  starts due campaigns and queues their recipients: campaigns are scheduled through the API
-  that `serve` runs, whether or not this node delivers (several schedulers, on one node or
-  many, share the work through their claims).
+  mta/webhook_dispatch.py);
+- always, one scheduler (`scheduler`) for the work the API starts: the campaign scheduler
+  (mta/campaign_scheduler.py), which starts due campaigns and queues their recipients, and the
+  background job runner (mta/background_jobs.py). Both are started through the API that
+  `serve` runs, so they run whether or not this node delivers (several schedulers, on one node
+  or many, share the work through their claims).
 The delivery workers, the webhook dispatcher and the background job runner are one machine
 (mta/leased_worker.py). `mailgate worker` runs the delivery workers and the dispatcher alone.
 
@@ -194,7 +195,7 @@ def serve(settings: Settings) -> int:
     processes: list[Process] = [
         *[("smtp", functools.partial(_worker, settings, listeners))] * settings.smtp_processes,
         *delivery_processes(settings, settings.delivery_processes),
-        ("campaign-scheduler", functools.partial(_campaign_scheduler, settings)),
+        ("scheduler", functools.partial(_scheduler, settings)),
     ]
     if http is not None:
         web = functools.partial(_http_worker, settings, http, supervisor_failures=health.failures)
@@ -491,26 +492,25 @@ async def _delivery_worker(settings: Settings, index: int) -> None:
 
 async def _webhook_dispatcher(settings: Settings, index: int) -> None:
     """A process of its own: webhook receivers, however slow or many, never share an event loop
-    with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running.
-    Background jobs (whose callbacks are calls like webhooks) run here too."""
+    with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running."""
     stop = _stop_on_signals()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
     dispatcher = Dispatcher(db, dispatch_options(settings))
-    jobs = JobRunner(db, job_options(settings))
     log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
     try:
-        await asyncio.gather(dispatcher.run(stop), jobs.run(stop))
+        await dispatcher.run(stop)
     finally:
         orphan_watch.cancel()
         await db.dispose()
     log.info("webhook dispatcher stopped index=%d", index)
 
 
-async def _campaign_scheduler(settings: Settings, index: int) -> None:
-    """A process of its own in every `serve`: campaigns are scheduled through the API, so they
-    start where the API runs, whether or not this node delivers; queueing a large audience
-    never shares an event loop with SMTP sessions or webhook calls."""
+async def _scheduler(settings: Settings, index: int) -> None:
+    """A process of its own in every `serve`, for the work the API starts: campaigns and
+    background jobs (a list's field update, say) run where the API runs, whether or not this
+    node delivers; queueing a large audience never shares an event loop with SMTP sessions or
+    webhook calls."""
     stop = _stop_on_signals()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
@@ -521,9 +521,10 @@ async def _campaign_scheduler(settings: Settings, index: int) -> None:
         SchedulerOptions(batch=settings.campaign_batch),
         http=HttpSender(dispatch_options(settings).http()),
     )
+    jobs = JobRunner(db, job_options(settings))
     log.info("campaign scheduler ready index=%d name=%s", index, scheduler.name)
     try:
-        await scheduler.run(stop)
+        await asyncio.gather(scheduler.run(stop), jobs.run(stop))
     finally:
         orphan_watch.cancel()
         await writer.close()

@@ -43,7 +43,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     gateway = make_gateway(
         tmp_path_factory.mktemp("bulk"),
         MAILGATE_SMTP_PROCESSES="1",
-        MAILGATE_DELIVERY_PROCESSES="1",  # and so the dispatcher's process, which runs the jobs
+        # no delivery: the jobs run in the scheduler process of every serve
+        MAILGATE_DELIVERY_PROCESSES="0",
         MAILGATE_ALLOW_PRIVATE_TARGETS="1",  # the callback receiver is on loopback
         MAILGATE_WEBHOOK_RETRY_SCHEDULE="0.2,0.2,0.2",
     )

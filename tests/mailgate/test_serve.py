@@ -115,9 +115,9 @@ def test_shutdown_refuses_idle_sessions_and_finishes_a_message_in_flight(
     assert sqlite_ids(relay_gateway.data_dir) == [queue_id.hex]
     log = relay_gateway.log()
     assert "worker stopped" in log
-    # Campaigns are scheduled where the API runs: the scheduler's own process is there with
-    # no delivery process (the test gateways' default), and stops with the rest.
-    assert "name=campaign-scheduler " in log and "campaign scheduler stopped" in log
+    # Campaigns and background jobs start where the API runs: the scheduler's own process is
+    # there with no delivery process (the test gateways' default), and stops with the rest.
+    assert "name=scheduler " in log and "campaign scheduler stopped" in log
     assert "name=webhooks " not in log
 
 
