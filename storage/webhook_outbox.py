@@ -120,36 +120,9 @@ async def load_calls(db: Database, ids: Sequence[int]) -> list[Call]:
 
 
 def _call(row: AnyRow) -> Call:
-    (
-        call_id,
-        webhook_id,
-        attempts,
-        url,
-        enabled,
-        signing_key,
-        event_id,
-        event_type,
-        event_time,
-        message_id,
-        recipient,
-        data,
-        header_from,
-        subject,
-        tags,
-        campaign_id,
-    ) = row
+    *head, data, header_from, subject, tags, campaign_id = row
     return Call(
-        call_id,
-        webhook_id,
-        attempts,
-        url,
-        enabled,
-        signing_key,
-        event_id,
-        event_type,
-        event_time,
-        message_id,
-        recipient,
+        *head,
         data=data or {},
         header_from=header_from,
         subject=subject,
