@@ -195,5 +195,11 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield api
 
 
+@pytest.fixture(scope="module")
+def sender_key(api: Api) -> str:
+    """The API key of a sender domain of the owner's, made once for the module."""
+    return api.domain_with_key("sender.test")[1]
+
+
 def db(api: Api) -> sqlite3.Connection:
     return sqlite3.connect(api.gateway.data_dir / "mailgate.db", timeout=30)

@@ -14,24 +14,11 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.http_api.conftest import Api, running_api
+from tests.http_api.conftest import Api
 
 SMALL = 64 * 1024
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = 64 * 1024
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with running_api(tmp_path_factory.mktemp("limits")) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def sender_key(api: Api) -> str:
-    return api.domain_with_key("limits.test")[1]
 
 
 def _port(api: Api) -> int:

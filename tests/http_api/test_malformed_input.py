@@ -5,13 +5,12 @@ Infinity, and form values with what would decode to a surrogate."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.http_api.conftest import Api, running_api
+from tests.http_api.conftest import Api
 
 DEEP = "[" * 1000 + "]" * 1000
 TOO_BIG = "9223372036854775808"  # 2**63: no id column can hold it
@@ -33,17 +32,6 @@ def malformed(kind: str, **more: Any) -> bytes:
     extra = "".join(f', "{name}": {value}' for name, value in more.items())
     text = MALFORMED_JSON[kind].format(deep=DEEP, too_big=TOO_BIG, more=extra)
     return text.encode("utf-8", "surrogatepass")
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with running_api(tmp_path_factory.mktemp("malformed")) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def sender_key(api: Api) -> str:
-    return api.domain_with_key("malformed.test")[1]
 
 
 def _json(client: httpx.Client, method: str, path: str, body: bytes, **headers: str) -> Any:
