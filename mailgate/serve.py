@@ -43,7 +43,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -474,35 +474,38 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _delivery_worker(settings: Settings, index: int) -> None:
+@contextlib.asynccontextmanager
+async def _process_database(settings: Settings) -> AsyncIterator[tuple[asyncio.Event, Database]]:
+    """What a queue-working process (delivery, webhooks, scheduler) runs in: the stop (set on
+    SIGTERM/SIGINT or when the supervisor is gone) and its own database engine, disposed of on
+    the way out."""
     stop = _stop_on_signals()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
     db = Database(settings.database_url)
-    router = Router(settings.routes, settings.nameservers, port=settings.delivery_port)
-    pool = SessionPool(SessionOptions(settings.hostname), settings.connection_idle_timeout)
-    worker = DeliveryWorker(db, router, pool, delivery_options(settings))
-    log.info("delivery worker ready index=%d name=%s", index, worker.name)
     try:
-        await worker.run(stop)
+        yield stop, db
     finally:
         orphan_watch.cancel()
         await db.dispose()
+
+
+async def _delivery_worker(settings: Settings, index: int) -> None:
+    async with _process_database(settings) as (stop, db):
+        router = Router(settings.routes, settings.nameservers, port=settings.delivery_port)
+        pool = SessionPool(SessionOptions(settings.hostname), settings.connection_idle_timeout)
+        worker = DeliveryWorker(db, router, pool, delivery_options(settings))
+        log.info("delivery worker ready index=%d name=%s", index, worker.name)
+        await worker.run(stop)
     log.info("delivery worker stopped index=%d", index)
 
 
 async def _webhook_dispatcher(settings: Settings, index: int) -> None:
     """A process of its own: webhook receivers, however slow or many, never share an event loop
     with SMTP sessions, and a dispatcher restarted by the supervisor leaves delivery running."""
-    stop = _stop_on_signals()
-    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
-    db = Database(settings.database_url)
-    dispatcher = Dispatcher(db, dispatch_options(settings))
-    log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
-    try:
+    async with _process_database(settings) as (stop, db):
+        dispatcher = Dispatcher(db, dispatch_options(settings))
+        log.info("webhook dispatcher ready index=%d name=%s", index, dispatcher.name)
         await dispatcher.run(stop)
-    finally:
-        orphan_watch.cancel()
-        await db.dispose()
     log.info("webhook dispatcher stopped index=%d", index)
 
 
@@ -511,24 +514,20 @@ async def _scheduler(settings: Settings, index: int) -> None:
     background jobs (a list's field update, say) run where the API runs, whether or not this
     node delivers; queueing a large audience never shares an event loop with SMTP sessions or
     webhook calls."""
-    stop = _stop_on_signals()
-    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop))
-    db = Database(settings.database_url)
-    writer = QueueWriter(db)  # for campaign runs' messages
-    writer.start()
-    scheduler = CampaignScheduler(
-        Gateway.configured(db, writer, settings),
-        SchedulerOptions(batch=settings.campaign_batch),
-        http=HttpSender(dispatch_options(settings).http()),
-    )
-    jobs = JobRunner(db, job_options(settings))
-    log.info("campaign scheduler ready index=%d name=%s", index, scheduler.name)
-    try:
-        await asyncio.gather(scheduler.run(stop), jobs.run(stop))
-    finally:
-        orphan_watch.cancel()
-        await writer.close()
-        await db.dispose()
+    async with _process_database(settings) as (stop, db):
+        writer = QueueWriter(db)  # for campaign runs' messages
+        writer.start()
+        scheduler = CampaignScheduler(
+            Gateway.configured(db, writer, settings),
+            SchedulerOptions(batch=settings.campaign_batch),
+            http=HttpSender(dispatch_options(settings).http()),
+        )
+        jobs = JobRunner(db, job_options(settings))
+        log.info("campaign scheduler ready index=%d name=%s", index, scheduler.name)
+        try:
+            await asyncio.gather(scheduler.run(stop), jobs.run(stop))
+        finally:
+            await writer.close()
     log.info("campaign scheduler stopped index=%d", index)
 
 
