@@ -92,11 +92,11 @@ _CALLS = (
         WebhookCall.webhook_id,
         WebhookCall.attempts,
         Webhook.url,
-        Webhook.disabled_at.is_(None),
-        SenderDomain.webhook_signing_key,
-        Event.id,
-        Event.type,
-        Event.created_at,
+        Webhook.disabled_at.is_(None).label("enabled"),
+        SenderDomain.webhook_signing_key.label("signing_key"),
+        Event.id.label("event_id"),
+        Event.type.label("event_type"),
+        Event.created_at.label("event_time"),
         Event.message_id,
         Event.recipient,
         Event.data,
@@ -120,15 +120,8 @@ async def load_calls(db: Database, ids: Sequence[int]) -> list[Call]:
 
 
 def _call(row: AnyRow) -> Call:
-    *head, data, header_from, subject, tags, campaign_id = row
-    return Call(
-        *head,
-        data=data or {},
-        header_from=header_from,
-        subject=subject,
-        tags=tags or [],
-        campaign_id=campaign_id,
-    )
+    # The select's columns are named after Call's fields; a call's event may have no data or tags.
+    return Call(**{**row._mapping, "data": row.data or {}, "tags": row.tags or []})
 
 
 @dataclass(frozen=True)
