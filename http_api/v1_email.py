@@ -33,6 +33,7 @@ from typing import Any
 from http_api.context import context
 from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
+from http_api.networks import client_host
 from http_api.params import message_body_limit
 from http_api.v1_dispatch import V1Call, V1Route
 from http_api.v1_envelope import V1Error
@@ -369,7 +370,7 @@ async def _send(call: V1Call) -> dict[str, Any]:
             content = compose(mail.draft)
         except InvalidContent as error:
             raise Invalid(0, str(error)) from None
-        client = call.request.client.host if call.request.client else ""
+        client = client_host(call.request)
         queue_id = await submit(
             gateway,
             sender,

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 from http_api.api_php import Access, Call, command, failed
 from http_api.context import context
 from http_api.metrics import note
+from http_api.networks import client_host
 from http_api.params import uuid_or_none
 from mta import replies
 from mta.replies import Reason, Refused
@@ -118,7 +119,7 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
             str(raw).replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"),
             Origin(
                 helo="smtprelay",
-                client_ip=call.request.client.host if call.request.client else "",
+                client_ip=client_host(call.request),
                 protocol="HTTP",
             ),
             source="smtprelay",

@@ -49,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from http_api.context import context
+from http_api.networks import client_host
 from http_api.pages import not_found, page
 from http_api.rest.protocol import RestCall, RestError, action
 from mta.composition import Draft, Mailbox, checked_address
@@ -254,7 +255,7 @@ async def send_activation(
 ) -> None:
     """Queue the activation mail; when it cannot be, the new account is removed (1510)."""
     gateway: Gateway = context(call.request).gateway
-    client = call.request.client.host if call.request.client else ""
+    client = client_host(call.request)
     origin = Origin(helo="api", client_ip=client, protocol="HTTP")
     draft = activation_draft(sender, wanted, link)
     try:

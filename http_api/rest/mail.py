@@ -37,6 +37,7 @@ from typing import Any
 from http_api.context import context
 from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
+from http_api.networks import client_host
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
 from mta.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
 from mta.checked_http import HttpOptions, HttpSender
@@ -312,7 +313,7 @@ async def _send(call: RestCall, gw: Gateway, mail: MailRequest) -> uuid.UUID:
         attachments=await _attachments(context(call.request).settings, mail.links),
         charset=mail.charset,
     )
-    client = call.request.client.host if call.request.client else ""
+    client = client_host(call.request)
     return await submit(
         gw, sender, address, recipients, _composed(draft), Origin("rest", client, "HTTP"),
         source=SOURCE, tags=mail.tags,

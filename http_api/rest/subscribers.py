@@ -30,6 +30,7 @@ from typing import Any
 
 from http_api.activation_links import activation_link
 from http_api.context import context
+from http_api.networks import client_host
 from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
@@ -114,7 +115,7 @@ async def confirm(
     wanted = text(call.param("confirm")) not in ("0", "false")
     if state is not SubscriberState.AWAITING_ACTIVATION or not wanted:
         return None
-    client = call.request.client.host if call.request.client else ""
+    client = client_host(call.request)
     origin = Origin(helo="rest", client_ip=client, protocol="HTTP")
     all_sent = True
     for result in results:
