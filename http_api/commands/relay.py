@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, select
 
 from http_api.api_php import Access, Call, command, failed
 from http_api.context import context
+from http_api.item_lists import split_items
 from http_api.metrics import note
 from http_api.networks import client_host
 from http_api.params import uuid_or_none
@@ -97,7 +98,7 @@ async def smtp_relay(call: Call) -> dict[str, Any]:
         return {"Success": True, "ErrorCode": 0, **echo}
     gateway = context(call.request).gateway
     mail_from = call.text("MailFrom")
-    recipients = [r.strip() for r in call.text("RcptTo").split(",") if r.strip()]
+    recipients = split_items(call.text("RcptTo"))
     try:
         sender = await sender_by_domain_id(gateway, credential.domain_id, mail_from)
         screened = await screen(gateway, sender, recipients)
