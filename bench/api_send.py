@@ -28,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from smtp_ingest import ROOT, free_port, group_cpu_seconds, mailgate
+from smtp_ingest import ROOT, bench_env, free_port, group_cpu_seconds, mailgate
 
 DOMAIN = "bench.example"
 
@@ -157,8 +157,7 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="mailgate-bench-api-"))
     http_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    env.update(
+    env = bench_env(
         {
             "MAILGATE_DATA_DIR": str(data_dir),
             "MAILGATE_BIND": "127.0.0.1",
@@ -174,8 +173,6 @@ def main() -> None:
             "MAILGATE_LOG_LEVEL": "warning",
         }
     )
-    if "MAILGATE_DATABASE_URL" in os.environ:
-        env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
     mailgate(env, "init")
     user = mailgate(env, "user", "add", f"bench@{DOMAIN}")
     domain = mailgate(env, "domain", "add", DOMAIN, "--user", str(user["UserID"]))

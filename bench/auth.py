@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from smtp_ingest import ROOT, free_port, group_cpu_seconds, mailgate
+from smtp_ingest import ROOT, bench_env, enabled_domain, free_port, group_cpu_seconds, mailgate
 
 DOMAIN = "bench.example"
 SAMPLE_INTERVAL = 0.02
@@ -167,8 +167,7 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="mailgate-bench-auth-"))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    env.update(
+    env = bench_env(
         {
             "MAILGATE_DATA_DIR": str(data_dir),
             "MAILGATE_BIND": "127.0.0.1",
@@ -184,13 +183,7 @@ def main() -> None:
             "MAILGATE_AUTH_FAILURE_DELAY": "0",
         }
     )
-    if "MAILGATE_DATABASE_URL" in os.environ:
-        env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
-    mailgate(env, "init")
-    user = mailgate(env, "user", "add", "bench@bench.example")
-    domain = mailgate(env, "domain", "add", DOMAIN, "--user", str(user["UserID"]))
-    mailgate(env, "domain", "enable", str(domain["DomainID"]))
-    smtp = mailgate(env, "smtp", "add", "--domain", str(domain["DomainID"]))
+    smtp = mailgate(env, "smtp", "add", "--domain", str(enabled_domain(env)))
 
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:

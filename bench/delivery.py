@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from draining import count_where, drain
-from smtp_ingest import ROOT, free_port, mailgate, make_message
+from smtp_ingest import ROOT, bench_env, free_port, mailgate, make_message
 
 sys.path.insert(0, str(ROOT))
 
@@ -121,16 +121,15 @@ def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="mailgate-delivery-bench."))
     sink_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    env.update(
-        MAILGATE_DATA_DIR=str(data),
-        MAILGATE_HOSTNAME="mailgate.bench",
-        MAILGATE_ROUTES=f"*=127.0.0.1:{sink_port}",
-        MAILGATE_DELIVERY_PROCESSES=str(args.processes),
-        MAILGATE_LOG_LEVEL="warning",
+    env = bench_env(
+        dict(
+            MAILGATE_DATA_DIR=str(data),
+            MAILGATE_HOSTNAME="mailgate.bench",
+            MAILGATE_ROUTES=f"*=127.0.0.1:{sink_port}",
+            MAILGATE_DELIVERY_PROCESSES=str(args.processes),
+            MAILGATE_LOG_LEVEL="warning",
+        )
     )
-    if "MAILGATE_DATABASE_URL" in os.environ:
-        env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
     url = env.get("MAILGATE_DATABASE_URL", f"sqlite+aiosqlite:///{data / 'mailgate.db'}")
     sink = start_sink(sink_port)
     try:

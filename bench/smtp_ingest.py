@@ -49,6 +49,26 @@ def mailgate(env: dict[str, str], *args: str) -> dict:
     return json.loads(out) if out.strip() else {}
 
 
+def bench_env(settings: dict[str, str]) -> dict[str, str]:
+    """This environment without its MAILGATE_* settings (save the database URL), plus `settings`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MAILGATE_") or k == "MAILGATE_DATABASE_URL"
+    }
+    env.update(settings)
+    return env
+
+
+def enabled_domain(env: dict[str, str]) -> int:
+    """Initialise the data directory and add DOMAIN, enabled, for a new user; its DomainID."""
+    mailgate(env, "init")
+    user = mailgate(env, "user", "add", f"bench@{DOMAIN}")
+    domain = int(mailgate(env, "domain", "add", DOMAIN, "--user", str(user["UserID"]))["DomainID"])
+    mailgate(env, "domain", "enable", str(domain))
+    return domain
+
+
 def group_cpu_seconds(pgid: int) -> tuple[float, float]:
     """User and system CPU time of the processes in the server's process group (from /proc)."""
     user = system = 0
@@ -149,8 +169,7 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    env.update(
+    env = bench_env(
         {
             "MAILGATE_DATA_DIR": str(data_dir),
             "MAILGATE_BIND": "127.0.0.1",
@@ -166,13 +185,7 @@ def main() -> None:
             "MAILGATE_LOG_LEVEL": "warning",
         }
     )
-    if "MAILGATE_DATABASE_URL" in os.environ:
-        env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
-    mailgate(env, "init")
-    user = mailgate(env, "user", "add", "bench@bench.example")
-    domain = mailgate(env, "domain", "add", DOMAIN, "--user", str(user["UserID"]))
-    mailgate(env, "domain", "enable", str(domain["DomainID"]))
-    smtp = mailgate(env, "smtp", "add", "--domain", str(domain["DomainID"]))
+    smtp = mailgate(env, "smtp", "add", "--domain", str(enabled_domain(env)))
 
     server = subprocess.Popen(
         [sys.executable, "-m", "mailgate.cli", "serve"], env=env, cwd=ROOT, start_new_session=True

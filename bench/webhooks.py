@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 from draining import count_where, drain
-from smtp_ingest import ROOT, free_port, mailgate
+from smtp_ingest import ROOT, bench_env, free_port, mailgate
 
 sys.path.insert(0, str(ROOT))
 
@@ -121,16 +120,15 @@ def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="mailgate-webhooks-bench."))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    env.update(
-        MAILGATE_DATA_DIR=str(data),
-        MAILGATE_HOSTNAME="mailgate.bench",
-        MAILGATE_ALLOW_PRIVATE_TARGETS="1",
-        MAILGATE_DELIVERY_PROCESSES="1",
-        MAILGATE_LOG_LEVEL="warning",
+    env = bench_env(
+        dict(
+            MAILGATE_DATA_DIR=str(data),
+            MAILGATE_HOSTNAME="mailgate.bench",
+            MAILGATE_ALLOW_PRIVATE_TARGETS="1",
+            MAILGATE_DELIVERY_PROCESSES="1",
+            MAILGATE_LOG_LEVEL="warning",
+        )
     )
-    if "MAILGATE_DATABASE_URL" in os.environ:
-        env["MAILGATE_DATABASE_URL"] = os.environ["MAILGATE_DATABASE_URL"]
     url = env.get("MAILGATE_DATABASE_URL", f"sqlite+aiosqlite:///{data / 'mailgate.db'}")
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
     try:
