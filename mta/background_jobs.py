@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,10 +125,8 @@ class JobRunner(LeasedWorker[Job, Job, Try]):
                 done.next_attempt_at,
             )
 
-    def recorded(self, items: Sequence[Job], results: Sequence[Try]) -> bool:
-        for done in results:
-            log_try(done)
-        return False
+    def logged(self, result: Try) -> None:
+        log_try(result)
 
     async def close(self) -> None:
         await self.sender.close()

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -177,10 +177,8 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, AttemptResult]):
     async def record(self, results: list[AttemptResult]) -> None:
         await record_outcomes(self.db, self.name, results)
 
-    def recorded(self, items: Sequence[Job], results: Sequence[AttemptResult]) -> bool:
-        for outcome in results:
-            log_outcome(outcome)
-        return False
+    def logged(self, result: AttemptResult) -> None:
+        log_outcome(result)
 
     async def housekeeping(self) -> None:
         await self.transport.sweep()

@@ -101,8 +101,11 @@ class LeasedWorker(Generic[ClaimT, ItemT, ResultT]):
     async def record(self, results: list[ResultT]) -> None:
         raise NotImplementedError
 
+    def logged(self, result: ResultT) -> None:
+        """After its group is stored (or failed to be): log one result."""
+
     def recorded(self, items: Sequence[ItemT], results: Sequence[ResultT]) -> bool:
-        """After a group is stored (or failed to be): log it; True when this opens claimable
+        """After a group is stored (or failed to be) and logged: True when this opens claimable
         work that the claim loop should look for at once (not only when it was full)."""
         return False
 
@@ -175,6 +178,8 @@ class LeasedWorker(Generic[ClaimT, ItemT, ResultT]):
         except Exception:
             # The leases run out and the items are done again: at least once.
             log.exception("recording failed worker=%s results=%d", self.name, len(results))
+        for result in results:
+            self.logged(result)
         full = self.in_flight >= self.limits.max_in_flight
         self.in_flight -= sum(self.weight(item) for item in items)
         if self.recorded(items, results) or full:

@@ -199,9 +199,10 @@ class Dispatcher(LeasedWorker[Claimed, Call, Attempt]):
                 del self.held[hook]
                 self.slots.pop(hook, None)
             wake = wake or self.held.get(hook, 0) == self.options.backlog // 2
-        for attempt in results:
-            log_attempt(attempt)
         return wake or self.in_flight == 0
+
+    def logged(self, result: Attempt) -> None:
+        log_attempt(result)
 
     async def housekeeping(self) -> None:
         await self.sender.sweep()
