@@ -9,8 +9,8 @@ other answer, or none, is tried again after the webhook retry schedule's waits
 (`webhook_retry_schedule`, 5s,5m,30m,2h,5h,10h,10h by default: 8 tries over about 28 hours),
 then the job is failed. The update itself is done once: a retry only repeats the callback.
 
-The runner is a leased worker (mta/leased_worker.py) and runs beside the webhook dispatcher, in
-its process (mailgate/serve.py).
+The runner is a leased worker (mta/leased_worker.py) and runs beside the campaign scheduler, in
+every `serve`'s scheduler process (mailgate/serve.py).
 """
 
 from __future__ import annotations
