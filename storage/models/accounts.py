@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, BigID, UTCDateTime, created, intpk, maybe_time, stored_enum
@@ -142,6 +142,6 @@ class AuthFailure(Base):
     __tablename__ = "auth_failures"
 
     client_address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int]
     window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    locked_until: Mapped[maybe_time]
