@@ -142,8 +142,7 @@ def start(
 
 def _start(argv: list[str], env: dict[str, str], log: str) -> None:
     os.setsid()  # as Popen(start_new_session=True): the tests signal the whole group
-    _become(env, log, log)
-    _exit(_main(argv))
+    _run(argv, env, log, log)
 
 
 def _group_of(pid: int) -> int | None:
