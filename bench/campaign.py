@@ -3,7 +3,7 @@
 Builds a fresh database (SQLite in a temporary data directory, durable; or the PostgreSQL
 database named by MAILGATE_DATABASE_URL), with one account, an enabled sender domain and a list
 of SUBSCRIBERS subscribers (two custom fields each, 1% inactive, 1% suppressed), and a campaign
-to the list made Ready. A child process then runs the scheduler (mta/campaign_scheduler.py,
+to the list made Ready. A child process then runs the scheduler (mta/campaigns/scheduler.py,
 the code `mailgate serve` runs) until the run has queued everyone, and reports the time and its
 peak resident memory. The same child is run for a list a tenth the size: memory that does not
 grow with the list's size shows as the same peak.
@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, literal, select
 
-from mta.campaign_scheduler import CampaignScheduler, SchedulerOptions
-from mta.submission import Gateway
+from mta.campaigns.scheduler import CampaignScheduler, SchedulerOptions
+from mta.submission.submit import Gateway
 from storage.accounts import create_user
 from storage.campaigns import CampaignUpdate, create_campaign, update_campaign
 from storage.domains import add_domain, set_domain_status

@@ -35,7 +35,7 @@ from smtp_ingest import ROOT, bench_env, free_port, mailgate, make_message
 sys.path.insert(0, str(ROOT))
 
 from mailgate.config import load_settings
-from mta.tracking import Plan, TrackingSettings, prepare
+from mta.tracking.rewrite import Plan, TrackingSettings, prepare
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus
 from storage.queue import NewMessage, insert_messages

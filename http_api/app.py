@@ -39,7 +39,7 @@ from http_api.rest import protocol as rest_protocol
 from http_api.subscriber_activation import activate_page
 from http_api.v1_auth import KeyCache
 from mta.checked_http import HttpOptions
-from mta.sms_transport import configured_transport
+from mta.sms.transport import configured_transport
 from storage.engine import Database
 from storage.queue import QueueWriter
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from starlette.requests import Request
 
 from http_api.retry_after import RetryAfter
-from mta.sms_transport import SmsTransport
-from mta.submission import Gateway
+from mta.sms.transport import SmsTransport
+from mta.submission.submit import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from http_api.context import context
-from mta.policy import in_networks
+from mta.submission.policy import in_networks
 
 
 def client_host(request: Request) -> str:

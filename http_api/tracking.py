@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from http_api.context import context
 from http_api.pages import NO_STORE, not_found, page
 from http_api.params import BadRequestBody, read_body
-from mta.tracking_tokens import (
+from mta.tracking.tokens import (
     InvalidToken,
     Purpose,
     read_link_part,

@@ -24,7 +24,7 @@ from http_api.context import context
 from http_api.networks import client_host, from_trusted_network
 from http_api.rate_limit import limit_reached
 from http_api.v1_envelope import V1Error
-from mta.submission import sender_for_domain
+from mta.submission.submit import sender_for_domain
 from storage.accounts import admin_key_matches, domain_for_key
 from storage.domains import is_inbound_relay_domain
 from storage.engine import Database

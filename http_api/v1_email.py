@@ -37,7 +37,8 @@ from http_api.networks import client_host
 from http_api.params import message_body_limit
 from http_api.v1_dispatch import V1Call, V1Route
 from http_api.v1_envelope import V1Error
-from mta.composition import (
+from mta.smtp.replies import Reason
+from mta.submission.composition import (
     Attachment,
     Draft,
     InvalidContent,
@@ -47,8 +48,7 @@ from mta.composition import (
     compose,
     unique_addresses,
 )
-from mta.replies import Reason
-from mta.submission import (
+from mta.submission.submit import (
     Gateway,
     Origin,
     SubmissionRefused,
@@ -56,7 +56,7 @@ from mta.submission import (
     sender_by_domain_id,
     submit,
 )
-from mta.tracking import TrackingRequest
+from mta.tracking.rewrite import TrackingRequest
 from storage.queue import QueueWriteError
 from storage.subscribers import active_emails, owns_list, subscriber_list_of
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailgate.config import Settings
 from mailgate.preflight import Refusal
-from mta.ocrid import decode_key, new_key
+from mta.tracking.ocrid import decode_key, new_key
 from storage import accounts, cluster_secrets
 from storage.cluster_secrets import Agreement, agree, recorded_fingerprint
 from storage.engine import shown_url

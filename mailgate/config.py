@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dns_tools.names import dns_label
-from mta.ocrid import decode_key
+from mta.tracking.ocrid import decode_key
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

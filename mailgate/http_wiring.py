@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from http_api.app import create_app
 from http_api.context import Failures, HttpSettings
 from mailgate.config import Settings
-from mta.submission import Gateway
+from mta.submission.submit import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
 

@@ -13,17 +13,17 @@ runs its own event loop (uvloop), its own database engine and group-commit queue
 workers use both cores.
 
 Beside the SMTP and HTTP workers run:
-- `delivery_processes` delivery workers (`delivery`, mta/delivery.py), which claim due
+- `delivery_processes` delivery workers (`delivery`, mta/outbound/delivery.py), which claim due
   recipients from the queue and send them;
 - when there is any delivery worker, one webhook dispatcher (`webhooks`,
-  mta/webhook_dispatch.py);
+  mta/notify/webhook_dispatch.py);
 - always, one scheduler (`scheduler`) for the work the API starts: the campaign scheduler
-  (mta/campaign_scheduler.py), which starts due campaigns and queues their recipients, and the
-  background job runner (mta/background_jobs.py). Both are started through the API that
+  (mta/campaigns/scheduler.py), which starts due campaigns and queues their recipients, and the
+  background job runner (mta/notify/background_jobs.py). Both are started through the API that
   `serve` runs, so they run whether or not this node delivers (several schedulers, on one node
   or many, share the work through their claims).
 The delivery workers, the webhook dispatcher and the background job runner are one machine
-(mta/leased_worker.py). `mailgate worker` runs the delivery workers and the dispatcher alone.
+(mta/worker/leased_worker.py). `mailgate worker` runs the delivery workers and the dispatcher alone.
 
 SIGTERM or SIGINT: the supervisor passes SIGTERM to the workers; each SMTP worker stops
 accepting, answers idle sessions with 421, lets sessions inside DATA finish, commits what is
@@ -59,16 +59,16 @@ from mailgate.worker_health import (
     serve_fallback,
     unbound_listener,
 )
-from mta.auth_throttle import AuthThrottle
-from mta.background_jobs import JobOptions, JobRunner
-from mta.campaign_scheduler import CampaignScheduler, SchedulerOptions
+from mta.campaigns.scheduler import CampaignScheduler, SchedulerOptions
 from mta.checked_http import HttpSender
-from mta.delivery import DeliveryOptions, DeliveryWorker
-from mta.outbound_sessions import SessionOptions, SessionPool
-from mta.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
-from mta.submission import Gateway
-from mta.tracking import TrackingSettings
-from mta.webhook_dispatch import Dispatcher, DispatchOptions
+from mta.notify.background_jobs import JobOptions, JobRunner
+from mta.notify.webhook_dispatch import Dispatcher, DispatchOptions
+from mta.outbound.delivery import DeliveryOptions, DeliveryWorker
+from mta.outbound.sessions import SessionOptions, SessionPool
+from mta.smtp.auth_throttle import AuthThrottle
+from mta.smtp.server import Role, SmtpOptions, SubmissionHandler, close_sessions, protocol_factory
+from mta.submission.submit import Gateway
+from mta.tracking.rewrite import TrackingSettings
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.queue import QueueWriter

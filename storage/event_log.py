@@ -4,7 +4,7 @@ is written in that same transaction or not at all, as are the subscriber states 
 (storage/subscriber_states.py).
 
 One exception: a campaign batch writes its recipients' `queued` events with one INSERT ...
-SELECT (storage/campaign_runs.py), set-based like the deliveries beside them. `queued` has no
+SELECT (storage/campaigns/runs.py), set-based like the deliveries beside them. `queued` has no
 webhook and changes no subscriber state; an event that gains either must not be written there."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Boolean, and_, bindparam, case, func, literal_column, select, update
 from sqlalchemy.engine import Connection
 
-from storage.campaign_content import merge_values
+from storage.campaigns.content import merge_values
 from storage.engine import Database
 from storage.event_log import record_events
 from storage.event_names import EventType

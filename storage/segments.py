@@ -1,6 +1,6 @@
 """Segments: saved audiences inside one subscriber list (`Segment.*` on /api.php, REST's
 "groups"), each one RulesJson criteria object ({"operator", "rules"}) evaluated in SQL when a
-campaign run starts (storage.campaign_audience).
+campaign run starts (storage.campaigns.audience).
 
 Criteria are checked when saved: their form (campaign_audience.checked_criteria) and their
 fields, which must be the list's (by resolving them as a run would). Every lookup is scoped to
@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from storage.campaign_audience import checked_criteria, run_plan
-from storage.campaign_rules import ALLOWED_FROM, Transition
+from storage.campaigns.audience import checked_criteria, run_plan
+from storage.campaigns.rules import ALLOWED_FROM, Transition
 from storage.engine import Database
 from storage.models import Campaign, Segment, SubscriberList
 from storage.row_ids import row_id

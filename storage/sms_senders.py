@@ -1,7 +1,7 @@
 """SMS sender names (003's "signatures" of PRO messages): an account's name is added, then
 confirmed by the operator, and only a confirmed name may be an SMS's sender. Names match
 exactly, case included: a phone shows the name as it was confirmed. Whether a name is a valid
-sender name at all (length, characters) is for the callers to check (mta/sms_text)."""
+sender name at all (length, characters) is for the callers to check (mta/sms/text)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from mailgate.config import Settings, load_settings
-from mta.ocrid import decode_key, new_key
+from mta.tracking.ocrid import decode_key, new_key
 from tests.deployment import (
     ROOT,
     Dockerfile,

@@ -41,8 +41,6 @@ from http_api.item_lists import split_items
 from http_api.params import whole_number
 from storage import campaigns
 from storage.accounts import admin_key_matches
-from storage.campaign_audience import AudienceError
-from storage.campaign_reports import campaign_statistics
 from storage.campaigns import (
     CampaignQuery,
     CampaignUpdate,
@@ -51,6 +49,8 @@ from storage.campaigns import (
     ScheduleInput,
     StatusChange,
 )
+from storage.campaigns.audience import AudienceError
+from storage.campaigns.reports import campaign_statistics
 from storage.models import CampaignStatus
 
 DEFAULT_PAGE = 100
@@ -148,7 +148,7 @@ def _ratio(part: int, whole: int) -> str:
 
 
 def statistics_view(stats: dict[str, Any]) -> dict[str, Any]:
-    """Campaign statistics (storage.campaign_reports) under 002's names."""
+    """Campaign statistics (storage.campaigns.reports) under 002's names."""
     sent = int(stats.get("subscribers", 0))
     hard, soft = int(stats.get("hard_bounce", 0)), int(stats.get("soft_bounce", 0))
     delivered = int(stats.get("delivered", 0))

@@ -8,7 +8,7 @@ from dns_tools.names import InvalidDomain, dns_label, normalize_domain
 from dns_tools.verification import verify_records
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.context import context
-from mta.sender_records import records_for
+from mta.submission.sender_records import records_for
 from storage import domains
 from storage.accounts import AlreadyExists
 from storage.models import DomainStatus, Permission, SenderDomain

@@ -12,8 +12,8 @@ from typing import Any
 
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.formats import utc_text
-from mta.campaign_message import from_problem
-from mta.composition import checked_address
+from mta.campaigns.message import from_problem
+from mta.submission.composition import checked_address
 from storage import campaigns
 from storage.domains import sender_for_address_domain
 
@@ -43,8 +43,8 @@ def email_view(email: campaigns.EmailView) -> dict[str, Any]:
 
 
 def _checked_address(value: str, name: str, code: int) -> str | None:
-    """The check a campaign's sender gets when it is sent (mta.composition), made now: the
-    address normalised, or None when none is given."""
+    """The check a campaign's sender gets when it is sent (mta.submission.composition), made now:
+    the address normalised, or None when none is given."""
     if not value.strip():
         return None
     address = checked_address(value.strip())[0]
@@ -56,7 +56,7 @@ def _checked_address(value: str, name: str, code: int) -> str | None:
 async def _check_own_sender(call: Call, address: str, code: int) -> None:
     """The From must be in a sender domain of the account (or a subdomain of one), as a campaign
     run requires it: refused now with `code`, not when the run fails later. The domain that
-    decides is the closest registered one; the rule is mta.campaign_message.from_problem's."""
+    decides is the closest registered one; the rule is mta.campaigns.message.from_problem's."""
     assert call.caller is not None
     sender = await sender_for_address_domain(call.db, address.rpartition("@")[2])
     if from_problem(sender, call.caller.user_id, address) is not None:

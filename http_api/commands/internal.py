@@ -9,9 +9,9 @@ from typing import Any
 
 from http_api.api_php import Access, Call, command
 from http_api.context import context
-from mta.bounce_classes import CATEGORIES
-from mta.inbound import process_report
-from mta.ocrid import InvalidOcrid, OcridFields, open_ocrid
+from mta.feedback.bounce_classes import CATEGORIES
+from mta.feedback.inbound import process_report
+from mta.tracking.ocrid import InvalidOcrid, OcridFields, open_ocrid
 from storage.conversions import (
     CHANNEL_LENGTH,
     UNIT_LENGTH,

@@ -18,7 +18,7 @@ from typing import Any
 from http_api.api_php import Call, Refused, command, failed, id_param
 from http_api.formats import utc_text
 from storage import segments
-from storage.campaign_audience import AudienceError
+from storage.campaigns.audience import AudienceError
 
 
 def segment_view(segment: segments.SegmentView) -> dict[str, Any]:

@@ -16,8 +16,8 @@ Parameters and the choices made where 003 says little:
   use its gateway key until its activation link is followed; `no` makes it active at once, and
   then no mail is sent whatever `activation_mail` says (there is nothing to activate).
 - `activation_mail` (default yes): the link is mailed to the login through Mailgate itself as
-  the gateway's other account mail is (mta/confirmation_mail.py): from `noreply@` the caller's
-  oldest Enabled sender domain, through the submission path (sender policy, suppressions,
+  the gateway's other account mail is (mta/campaigns/confirmation_mail.py): from `noreply@` the
+  caller's oldest Enabled sender domain, through the submission path (sender policy, suppressions,
   sending limits, DKIM, queue), untracked. A caller with no such domain, whose domain may not
   send, or whose mail to the login is refused or cannot be queued (suppressed, sending limit
   reached, queue unavailable) is answered 1510, and no account is left behind (one saved
@@ -52,9 +52,9 @@ from http_api.context import context
 from http_api.networks import client_host
 from http_api.pages import not_found, page
 from http_api.rest.protocol import RestCall, RestError, action
-from mta.composition import Draft, Mailbox, checked_address
-from mta.confirmation_mail import NotSent, account_sender, noreply_address, send_untracked
-from mta.submission import Gateway, Origin
+from mta.campaigns.confirmation_mail import NotSent, account_sender, noreply_address, send_untracked
+from mta.submission.composition import Draft, Mailbox, checked_address
+from mta.submission.submit import Gateway, Origin
 from storage.accounts import (
     AlreadyExists,
     NewUser,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from http_api.rest.protocol import RestCall, RestError, action
-from mta.composition import checked_address
+from mta.submission.composition import checked_address
 from storage.suppressions import block, unblock
 
 LIMIT = 100

@@ -1,6 +1,6 @@
 """`/rest/campaigns/...` (003): create, edit and delete an account's campaigns, send a test, and
 send (now or at a time). The campaign, its email and its audience are storage.campaigns';
-the test copies and the From check are mta/campaign_message.py's; a campaign made Ready is
+the test copies and the From check are mta/campaigns/message.py's; a campaign made Ready is
 started by the campaign scheduler of `mailgate serve`.
 
 Where the document is silent:
@@ -46,20 +46,16 @@ from http_api.context import context
 from http_api.item_lists import split_items
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
 from http_api.rest.subscriber_lists import text
-from mta.campaign_message import (
+from mta.campaigns.confirmation_mail import default_sender, noreply_address
+from mta.campaigns.message import (
     MAX_CONTENT,
     CampaignContentError,
     campaign_sender,
     send_test,
 )
 from mta.checked_http import CallFailed, CallRefused, HttpOptions, HttpSender, TooLarge
-from mta.composition import checked_address
-from mta.confirmation_mail import default_sender, noreply_address
-from mta.submission import Gateway, SubmissionRefused, sender_by_address
-from storage.campaign_content import campaign_content
-from storage.campaign_reports import owned_campaign
-from storage.campaign_rules import EDITABLE, Transition, allowed, sendable_problem
-from storage.campaign_schedule import ScheduleError, local_instant
+from mta.submission.composition import checked_address
+from mta.submission.submit import Gateway, SubmissionRefused, sender_by_address
 from storage.campaigns import (
     BadStatus,
     CampaignUpdate,
@@ -78,6 +74,10 @@ from storage.campaigns import (
     resolve_targets,
     update_campaign,
 )
+from storage.campaigns.content import campaign_content
+from storage.campaigns.reports import owned_campaign
+from storage.campaigns.rules import EDITABLE, Transition, allowed, sendable_problem
+from storage.campaigns.schedule import ScheduleError, local_instant
 from storage.models import CampaignStatus, utcnow
 from storage.subscriber_lists import HASH_ALPHABET, HASH_LENGTH
 

@@ -1,6 +1,6 @@
 """`/rest/subscriber/updateFieldValue` (003): set one custom field to one value for every
 subscriber of a list, in the background (storage/background_jobs.py, run by
-mta/background_jobs.py), and report `{"id","updated"}` to the given URL when done.
+mta/notify/background_jobs.py), and report `{"id","updated"}` to the given URL when done.
 
 The answer is the job's `id`. Codes, checked in this order:
 - 1382: `listHash` or `tag` missing, or no list with that hash among the account's ("no hash

@@ -1,5 +1,6 @@
 """`POST /rest/mail` (003): one transactional mail to one subscriber, through the same path as
-`/api/v1/email` and SMTP (mta/composition.compose, sender policy, suppressions, sending limits,
+`/api/v1/email` and SMTP (mta/submission/composition.compose, sender policy, suppressions, sending
+limits,
 DKIM, durable queue). The answer, `{"message_id": ...}`, comes once the message is committed.
 
 Decisions where 003 is silent:
@@ -39,9 +40,11 @@ from http_api.message_fields import MAX_TAG_LENGTH
 from http_api.metrics import note
 from http_api.networks import client_host
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
-from mta.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
+from mta.campaigns.confirmation_mail import default_sender, noreply_address
 from mta.checked_http import HttpOptions, HttpSender
-from mta.composition import (
+from mta.smtp.replies import Reason
+from mta.submission.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
+from mta.submission.composition import (
     Attachment,
     Draft,
     InvalidContent,
@@ -50,10 +53,8 @@ from mta.composition import (
     checked_address,
     compose,
 )
-from mta.confirmation_mail import default_sender, noreply_address
-from mta.policy import sender_refusal
-from mta.replies import Reason
-from mta.submission import (
+from mta.submission.policy import sender_refusal
+from mta.submission.submit import (
     Gateway,
     Origin,
     SubmissionRefused,
@@ -61,7 +62,7 @@ from mta.submission import (
     screen,
     submit,
 )
-from mta.tracking import TrackingRequest
+from mta.tracking.rewrite import TrackingRequest
 from storage.domains import SenderContext, sender_for_address_domain
 from storage.queue import QueueWriteError
 

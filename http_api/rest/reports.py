@@ -1,5 +1,5 @@
 """`/rest/reports/...` (003): the account's sent campaigns, 25 a page, and a campaign's
-aggregate report and its opens and clicks per ten minutes (storage/campaign_reports.py says
+aggregate report and its opens and clicks per ten minutes (storage/campaigns/reports.py says
 how each number is counted).
 
 Where the document is silent: the page is a whole number from 1 (1401 otherwise, and above
@@ -16,7 +16,7 @@ from typing import Any
 from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
-from storage.campaign_reports import (
+from storage.campaigns.reports import (
     campaign_statistics,
     campaigns_list,
     reported_campaign,

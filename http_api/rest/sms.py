@@ -1,6 +1,6 @@
 """`POST /rest/sms` (003, "SMS messages"): one SMS to `gsm` with `text`, from the sender name
 `from` (PRO; it must be a confirmed name of the account) or from the provider's number (ECO),
-limited to one SMS when `single` is 1. The rules and codes 1101-1109 are mta/sms_text's; 1150
+limited to one SMS when `single` is 1. The rules and codes 1101-1109 are mta/sms/text's; 1150
 when the gateway has no SMS provider (`sms_provider_url`).
 
 The message is handed to the provider during the request, once: a provider that does not take
@@ -16,8 +16,8 @@ from typing import Any
 
 from http_api.context import context
 from http_api.rest.protocol import SERVER_ERROR, RestCall, RestError, action
-from mta.sms_text import Alphabet, Sms, SmsCode, SmsError, check_request
-from mta.sms_transport import SendFailed, SmsTransport
+from mta.sms.text import Alphabet, Sms, SmsCode, SmsError, check_request
+from mta.sms.transport import SendFailed, SmsTransport
 from storage.sms_senders import SenderStatus, sender_status
 
 log = logging.getLogger("mailgate.rest")

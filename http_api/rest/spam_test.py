@@ -15,7 +15,7 @@ from typing import Any
 
 from http_api.context import context
 from http_api.rest.protocol import RestCall, RestError, action
-from mta.spam_check import (
+from mta.submission.spam_check import (
     DEFAULT_TIMEOUT,
     Problem,
     SpamCheckUnavailable,

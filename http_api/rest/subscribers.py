@@ -2,7 +2,7 @@
 time or up to 100 in one call, and show a subscriber's history.
 
 Double opt-in: a subscriber added (or added again after leaving) awaiting activation, with
-`confirm` 1 (the default), is sent a mail with a signed link (mta/confirmation_mail.py,
+`confirm` 1 (the default), is sent a mail with a signed link (mta/campaigns/confirmation_mail.py,
 http_api/activation_links.py). When it cannot be sent (no enabled sender domain, a
 suppressed address) the subscriber is still added; `add` says so in `confirmation_sent`, and
 the gateway logs why.
@@ -34,10 +34,10 @@ from http_api.networks import client_host
 from http_api.params import whole_number
 from http_api.rest.protocol import RestCall, RestError, action
 from http_api.rest.subscriber_lists import TIME_FORMAT, text
-from mta.composition import checked_address
-from mta.confirmation_mail import send_confirmation
-from mta.submission import Origin
-from storage.campaign_reports import subscriber_history
+from mta.campaigns.confirmation_mail import send_confirmation
+from mta.submission.composition import checked_address
+from mta.submission.submit import Origin
+from storage.campaigns.reports import subscriber_history
 from storage.models import SubscriberState
 from storage.subscriber_lists import FieldView, ListRow, fields_of, list_for_owner
 from storage.subscribers import (

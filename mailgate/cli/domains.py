@@ -9,7 +9,7 @@ from dns_tools.names import dns_label
 from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine, with_existing
 from mailgate.config import Settings
 from mailgate.deployment_checks import deployment_warnings
-from mta.sender_records import records_for
+from mta.submission.sender_records import records_for
 from storage import accounts, domains
 from storage.models import DomainStatus, SenderDomain, iso_time
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from mailgate.cli.output import GLOBAL_OPTIONS, command, emit, group, say, with_engine
 from mailgate.config import Settings
-from mta.sms_text import SmsError, check_sender_name
+from mta.sms.text import SmsError, check_sender_name
 from storage import sms_senders
 
 

@@ -8,11 +8,10 @@ The modules, by what they hold: `emails`, `rows` (campaign rows, lookups, creati
 copies), `targets` (the audience's lists, segments and rules), `schedule_input` (a requested
 schedule checked and merged), `updates` (Campaign.Update and approval, in one locked
 transaction), `controls` (pause, resume, cancel, delete), `listing`. The status transition
-table and the readiness check are storage.campaign_rules (pure). This package names the
+table and the readiness check are storage.campaigns.rules (pure). This package names the
 operations the surfaces use.
 """
 
-from storage.campaign_rules import BadStatus, NotSendable, sendable_problem
 from storage.campaigns.controls import (
     StatusChange,
     cancel,
@@ -42,6 +41,7 @@ from storage.campaigns.rows import (
     get_campaign,
     get_campaign_by_hash,
 )
+from storage.campaigns.rules import BadStatus, NotSendable, sendable_problem
 from storage.campaigns.schedule_input import (
     Missing,
     Schedule,

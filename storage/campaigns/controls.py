@@ -1,5 +1,5 @@
 """Pausing, resuming, canceling and deleting the owner's campaigns: each asks
-storage.campaign_runs for a change guarded by status, and says what came of it."""
+storage.campaigns.runs for a change guarded by status, and says what came of it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from storage import campaign_rules as rules
-from storage.campaign_runs import cancel_campaign, pause_campaign, resume_campaign
+from storage.campaigns import rules as rules
 from storage.campaigns.rows import CampaignView, get_campaign
+from storage.campaigns.runs import cancel_campaign, pause_campaign, resume_campaign
 from storage.engine import Database
 from storage.models import Campaign, CampaignStatus, utcnow
 
@@ -27,7 +27,7 @@ class StatusChange(enum.Enum):
 async def _guarded(
     db: Database, user_id: int, campaign_id: int, change: Callable[[Database, int], Awaitable[bool]]
 ) -> StatusChange:
-    """The owner's campaign changed by a status-guarded operation of storage.campaign_runs."""
+    """The owner's campaign changed by a status-guarded operation of storage.campaigns.runs."""
     if await get_campaign(db, user_id, campaign_id) is None:
         return StatusChange.NOT_FOUND
     return StatusChange.DONE if await change(db, campaign_id) else StatusChange.WRONG_STATE

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select
 
-from storage.campaign_schedule import ScheduleError, zone_of
 from storage.campaigns.emails import EMAIL_FIELDS, email_in, insert_email
+from storage.campaigns.schedule import ScheduleError, zone_of
 from storage.engine import Database
 from storage.models import Campaign, CampaignStatus, ScheduleType
 from storage.subscriber_lists import new_hash, retrying_hash_clash

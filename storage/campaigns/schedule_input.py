@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from storage.campaign_schedule import ScheduleError, checked_field, local_instant, zone_of
 from storage.campaigns.rows import CampaignView
+from storage.campaigns.schedule import ScheduleError, checked_field, local_instant, zone_of
 from storage.models import ScheduleType
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from storage.campaign_audience import checked_rules_bundle, run_plan
+from storage.campaigns.audience import checked_rules_bundle, run_plan
 from storage.engine import Database
 from storage.models import Segment, SubscriberList
 from storage.row_ids import row_id

@@ -2,7 +2,7 @@
 transaction that locks the row: name, content, audience, schedule and status together, every
 value checked first, nothing changed when one is refused.
 
-The status an update leads to is storage.campaign_rules' (update_step, ready_state): Ready
+The status an update leads to is storage.campaigns.rules' (update_step, ready_state): Ready
 checks that the campaign can be sent, then it is Pending approval when the account requires
 approval, else Ready and due now (Immediate), or Scheduled (Future: SendDate + SendTime in
 SendTimeZone; Recursive: its first recurrence after now). A Ready or Scheduled campaign whose
@@ -18,8 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from storage import campaign_rules as rules
-from storage.campaign_schedule import ScheduleError, next_recurrence
+from storage.campaigns import rules as rules
 from storage.campaigns.emails import checked_content, email_in, insert_email
 from storage.campaigns.rows import (
     NAME_LIMIT,
@@ -28,6 +27,7 @@ from storage.campaigns.rows import (
     campaign_in,
     empty_audience,
 )
+from storage.campaigns.schedule import ScheduleError, next_recurrence
 from storage.campaigns.schedule_input import ScheduleInput, resolved_schedule
 from storage.campaigns.targets import targets_in
 from storage.engine import Database

@@ -245,7 +245,7 @@ def test_update_refuses_another_users_campaign_email_and_lists(api: Api) -> None
     ],
 )
 def test_from_outside_the_accounts_sender_domains_is_refused(api: Api, sender: str) -> None:
-    """A From the campaign run would refuse (mta.campaign_message.campaign_sender) is refused
+    """A From the campaign run would refuse (mta.campaigns.message.campaign_sender) is refused
     when it is given: Email.Create and Email.Update 3, Campaign.Update 4; nothing changes."""
     api.call("emailgateway.adddomain", key=api.other_key, DomainName="own.shop.test")
     email_id = ok(api.call("Email.Create", EmailName="From", FromEmail="a@shop.test"))["EmailID"]

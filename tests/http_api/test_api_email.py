@@ -441,7 +441,7 @@ def test_lists_and_subscribers_must_be_the_owners(mail: Mail) -> None:
 def test_an_internationalized_recipient_is_carried_as_smtputf8(mail: Mail) -> None:
     """A non-ASCII local part in To (`ß@gmail.com` gave an HTTP 500) is carried as RFC 6531 and
     6532 ask, as the large providers take it: in UTF-8 in the header, signed, and delivered to
-    the UTF-8 address (mta/delivery.py asks SMTPUTF8 of a server that offers it)."""
+    the UTF-8 address (mta/outbound/delivery.py asks SMTPUTF8 of a server that offers it)."""
     address = "ok-straße@example.org"
     answer = mail.send(To=[{"name": "Jürgen", "email": address}])
     assert answer.status_code == 200, answer.text

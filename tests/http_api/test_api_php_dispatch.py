@@ -22,8 +22,8 @@ from http_api.rate_limit import RateLimiter
 from http_api.v1_auth import KeyCache
 from mailgate.config import load_settings
 from mailgate.http_wiring import http_settings
-from mta.sms_transport import NoTransport
-from mta.submission import Gateway
+from mta.sms.transport import NoTransport
+from mta.submission.submit import Gateway
 from storage.engine import Database
 from storage.queue import QueueWriter
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from mta.ocrid import decode_key, seal_ocrid
+from mta.tracking.ocrid import decode_key, seal_ocrid
 from storage.queue import NewMessage, insert_messages
 from tests.http_api.conftest import Api, db, serving
 

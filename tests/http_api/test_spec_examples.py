@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from mta.ocrid import seal_ocrid
+from mta.tracking.ocrid import seal_ocrid
 from tests.conftest import make_gateway, wait_until
 from tests.dns_server import DnsServer
 from tests.http_api.conftest import Api, db, serving

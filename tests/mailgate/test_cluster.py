@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mta.ocrid import new_key
+from mta.tracking.ocrid import new_key
 from tests.conftest import MAILGATE, Gateway, wait_until
 from tests.http_api.conftest import RestClient
 from tests.mta.conftest import add_sender

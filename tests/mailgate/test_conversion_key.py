@@ -9,7 +9,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from mta.ocrid import decode_key
+from mta.tracking.ocrid import decode_key
 from tests.conftest import make_gateway
 from tests.mailgate.test_config import config_error, settings
 

@@ -1,5 +1,5 @@
-"""mta/assembly.py as tables, in process: what the submission path reads from a header section
-(lenient for inbound mail, strict for mail we relay and sign), bare line endings, and the
+"""mta/submission/assembly.py as tables, in process: what the submission path reads from a header
+section (lenient for inbound mail, strict for mail we relay and sign), bare line endings, and the
 headers Mailgate adds (Received:, Message-ID:, Date:)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from mta.assembly import (
+from mta.submission.assembly import (
     HeaderSummary,
     MalformedHeader,
     domain_of,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mta.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
 from mta.checked_http import HttpOptions, HttpSender
+from mta.submission.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import aiosmtplib
 import pytest
 
-from mta.auth_throttle import AuthThrottle
-from mta.server import Role, SmtpOptions, SubmissionHandler, protocol_factory
-from mta.submission import Gateway
+from mta.smtp.auth_throttle import AuthThrottle
+from mta.smtp.server import Role, SmtpOptions, SubmissionHandler, protocol_factory
+from mta.submission.submit import Gateway
 from storage import accounts, credentials, domains
 from storage.credentials import NewCredential
 from storage.engine import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mta.auth_throttle import AuthThrottle, client_key
+from mta.smtp.auth_throttle import AuthThrottle, client_key
 from storage.engine import Database
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mta.bounce_classes import CATEGORIES, classify, suppresses
+from mta.feedback.bounce_classes import CATEGORIES, classify, suppresses
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Asynchronous bounces and complaints as they come back on port 25, read by
-mta.bounce_parser: one sample per format a real MTA sends (tests/mta/bounce_samples/*.eml),
+mta.feedback.bounce_parser: one sample per format a real MTA sends (tests/mta/bounce_samples/*.eml),
 each read with its envelope recipient, as Mailgate's SMTP server would, and again without it,
 where the report itself names the message. Damaged and foreign input never raises."""
 
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mta.bounce_parser import MAX_DIAGNOSTIC, Report, parse_report
+from mta.feedback.bounce_parser import MAX_DIAGNOSTIC, Report, parse_report
 
 SAMPLES = Path(__file__).parent / "bounce_samples"
 FBL = "fbl@example.com"  # where feedback loops send complaints: not a VERP address

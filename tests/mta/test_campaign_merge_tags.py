@@ -13,11 +13,19 @@ from email.message import EmailMessage
 
 import pytest
 
-from mta.composition import Draft, Mailbox, compose
-from mta.merge_tags import HTML, TEXT, Template, merge, needs_merging, quoted_printable, render
-from mta.mime_rewrite import rewrite_text_parts
-from mta.tracking import Plan, TrackingSettings, personalise, prepare
-from mta.tracking_tokens import tracking_key
+from mta.campaigns.merge_tags import (
+    HTML,
+    TEXT,
+    Template,
+    merge,
+    needs_merging,
+    quoted_printable,
+    render,
+)
+from mta.submission.composition import Draft, Mailbox, compose
+from mta.tracking.mime_rewrite import rewrite_text_parts
+from mta.tracking.rewrite import Plan, TrackingSettings, personalise, prepare
+from mta.tracking.tokens import tracking_key
 
 KEY = tracking_key(b"m" * 32)
 SETTINGS = TrackingSettings(KEY, "https://gateway.example/", "links", "bounces")

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, update
 
 from dns_tools.records import dkim_txt
 from dns_tools.routing import Router
-from mta.campaign_message import (
+from mta.campaigns.message import (
     CampaignContentError,
     build_run_message,
     from_problem,
@@ -32,11 +32,11 @@ from mta.campaign_message import (
     with_analytics,
 )
 from mta.checked_http import HttpOptions, HttpSender
-from mta.delivery import DeliveryOptions, DeliveryWorker
-from mta.outbound_sessions import SessionOptions, SessionPool
-from mta.submission import Gateway
-from mta.tracking import TrackingSettings
-from mta.tracking_tokens import Purpose, read_link_part, read_recipient_token, tracking_key
+from mta.outbound.delivery import DeliveryOptions, DeliveryWorker
+from mta.outbound.sessions import SessionOptions, SessionPool
+from mta.submission.submit import Gateway
+from mta.tracking.rewrite import TrackingSettings
+from mta.tracking.tokens import Purpose, read_link_part, read_recipient_token, tracking_key
 from storage.accounts import create_user
 from storage.domains import (
     DomainChanges,

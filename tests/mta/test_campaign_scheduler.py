@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from mta.campaign_scheduler import CampaignScheduler, SchedulerOptions
-from mta.submission import Gateway
+from mta.campaigns.scheduler import CampaignScheduler, SchedulerOptions
+from mta.submission.submit import Gateway
 from storage.accounts import create_user
 from storage.campaigns import (
     CampaignUpdate,

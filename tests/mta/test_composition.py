@@ -1,5 +1,5 @@
-"""mta/composition.py as tables, in process: what a request's fields may hold (header names and
-values, filenames, content ids, charsets), the MIME shape each combination of bodies and
+"""mta/submission/composition.py as tables, in process: what a request's fields may hold (header
+names and values, filenames, content ids, charsets), the MIME shape each combination of bodies and
 attachments gets, and the written message read back by the standard library's parser."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mta.assembly import has_bare_line_ending, read_headers
-from mta.composition import (
+from mta.submission.assembly import has_bare_line_ending, read_headers
+from mta.submission.composition import (
     Attachment,
     Draft,
     InvalidContent,

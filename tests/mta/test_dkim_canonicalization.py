@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mta import dkim_signing
+from mta.submission import dkim_signing
 
 # Bodies made of the characters that matter: blanks, tabs, line ends, and text.
 bodies = st.lists(st.sampled_from([b" ", b"\t", b"\r\n", b"a", b"bc", b"\r", b"\n"])).map(b"".join)

@@ -1,4 +1,4 @@
-"""mta/leased_worker.py, the machine every queue worker runs on, driven in process by a small
+"""mta/worker/leased_worker.py, the machine every queue worker runs on, driven in process by a small
 worker of its own kind: items handed out from a list instead of a table (the claims are
 storage/leases.py's, tested with storage), the work an awaitable the test controls."""
 
@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from mta.leased_worker import LeasedWorker, WorkerLimits
+from mta.worker.leased_worker import LeasedWorker, WorkerLimits
 from tests.conftest import async_wait_until
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mta.ocrid import (
+from mta.tracking.ocrid import (
     InvalidOcrid,
     OcridFields,
     decode_key,

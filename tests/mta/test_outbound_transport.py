@@ -1,4 +1,4 @@
-"""Outbound SMTP behind mta/outbound_transport.py's interface, as SessionPool implements it
+"""Outbound SMTP behind mta/outbound/transport.py's interface, as SessionPool implements it
 against a real sink: one reply per recipient, sessions reused per host, and what a lost
 connection or an unreachable host looks like to delivery."""
 
@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from mta.outbound_sessions import SessionOptions, SessionPool
-from mta.outbound_transport import Envelope, HostUnavailable, MailHost, needs_smtputf8
+from mta.outbound.sessions import SessionOptions, SessionPool
+from mta.outbound.transport import Envelope, HostUnavailable, MailHost, needs_smtputf8
 from tests.conftest import free_port
 from tests.mta.sink import Sink
 

@@ -1,5 +1,6 @@
-"""The submission rules as tables, in process: every decision of mta/policy.py, and the rule
-functions of mta/submission.py that decide from data alone (size, sender, recipient count,
+"""The submission rules as tables, in process: every decision of mta/submission/policy.py, and the
+rule
+functions of mta/submission/submit.py that decide from data alone (size, sender, recipient count,
 content; admit and screen up to where they would ask the database). What needs the store
 (relay domains, suppressions, sending limits) is covered against a real gateway in
 test_sender_policy.py and test_submission_rules.py."""
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mta.policy import (
+from mta.smtp.replies import SUBMISSION_REASONS, Reason
+from mta.submission.policy import (
     address_refusal,
     in_networks,
     is_address,
@@ -23,8 +25,7 @@ from mta.policy import (
     size_refusal,
     within_domain,
 )
-from mta.replies import SUBMISSION_REASONS, Reason
-from mta.submission import (
+from mta.submission.submit import (
     Gateway,
     Recipients,
     SubmissionRefused,
@@ -62,7 +63,8 @@ def refusal_of(error: pytest.ExceptionInfo[SubmissionRefused]) -> tuple[Reason, 
     return error.value.reason, error.value.detail
 
 
-# mta/policy.py ----------------------------------------------------------------------------------
+# mta/submission/policy.py
+# ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -218,7 +220,8 @@ def test_is_loopback(ip: str, expected: bool) -> None:
     assert is_loopback(ip) is expected
 
 
-# mta/submission.py's rules ----------------------------------------------------------------------
+# mta/submission/submit.py's rules
+# ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

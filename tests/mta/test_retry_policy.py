@@ -1,4 +1,5 @@
-"""mta/retry_policy.py: the one backoff rule of delivery, webhook calls and background jobs."""
+"""mta/worker/retry_policy.py: the one backoff rule of delivery, webhook calls and background
+jobs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mta.retry_policy import RetryPolicy
+from mta.worker.retry_policy import RetryPolicy
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 SCHEDULE = (5.0, 60.0, 600.0)

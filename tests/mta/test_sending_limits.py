@@ -1,4 +1,5 @@
-"""mta/sending_limits.py in process, on a real (empty) SQLite database: reservations against the
+"""mta/submission/sending_limits.py in process, on a real (empty) SQLite database: reservations
+against the
 tighter of the hourly and daily limits, refused whole, given back, and batches counted with
 `note`. What other nodes queued comes from the store and is tested with the queue
 (tests/http_api/test_api_email.py, tests/mta/test_campaign_scheduler.py)."""
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mta.sending_limits import SendingLimits
+from mta.submission.sending_limits import SendingLimits
 from storage.domains import SenderContext
 from storage.engine import Database
 from tests.mta.support import ENABLED_SENDER as SENDER

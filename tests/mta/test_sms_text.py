@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mta.sms_text import (
+from mta.sms.text import (
     DEFAULT_TABLE,
     GSM_CHARACTERS,
     Alphabet,

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from mta.checked_http import HttpOptions
-from mta.sms_text import SmsCode, SmsError, check_request
-from mta.sms_transport import HttpProvider, NoTransport, SendFailed, configured_transport
+from mta.sms.text import SmsCode, SmsError, check_request
+from mta.sms.transport import HttpProvider, NoTransport, SendFailed, configured_transport
 from tests.conftest import free_port
 from tests.mta.test_webhooks import Receiver, serve_receiver
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mta.smtp_paths import parse_path, parse_path_fully
+from mta.smtp.paths import parse_path, parse_path_fully
 
 parts = st.sampled_from(
     ["a", "B7", "x.y", ".", "..", "-", "+tag", '"q"', " ", "@", "é", "[1.2.3.4]"]

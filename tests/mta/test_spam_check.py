@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mta.spam_check import (
+from mta.submission.spam_check import (
     Problem,
     SpamCheckUnavailable,
     SpamTestInvalid,

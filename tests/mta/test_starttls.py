@@ -1,4 +1,4 @@
-"""mta/starttls.py, the one place Mailgate reaches past aiosmtpd's documented API, on a real
+"""mta/smtp/starttls.py, the one place Mailgate reaches past aiosmtpd's documented API, on a real
 socket with a bare aiosmtpd `SMTP` and both event loops (asyncio's and uvloop's): input sent
 behind STARTTLS is dropped, a message larger than the stream's buffer crosses the upgraded
 streams whole, a failed handshake is the caller's error; and the aiosmtpd it was checked
@@ -20,7 +20,7 @@ import uvloop
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from mailgate.tls import server_context, write_self_signed
-from mta.starttls import upgrade_to_tls
+from mta.smtp.starttls import upgrade_to_tls
 
 Runner = Callable[[Coroutine[Any, Any, None]], None]
 RUNNERS = [pytest.param(asyncio.run, id="asyncio"), pytest.param(uvloop.run, id="uvloop")]
@@ -150,7 +150,7 @@ def test_a_failed_handshake_is_the_callers_error(run: Runner, tls: ssl.SSLContex
 
 
 def test_the_aiosmtpd_checked_against_is_installed() -> None:
-    """mta/starttls.py and MailgateSMTP._getaddr rely on aiosmtpd 1.4's internals: its streams
+    """mta/smtp/starttls.py and MailgateSMTP._getaddr rely on aiosmtpd 1.4's internals: its streams
     stored by _cb_client_connected, and MAIL and RCPT parsing paths with _getaddr."""
     assert importlib.metadata.version("aiosmtpd").startswith("1.4.")
     assert "self._reader = reader" in inspect.getsource(SMTP._cb_client_connected)

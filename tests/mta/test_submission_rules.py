@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from mta.replies import Reason
-from mta.submission import (
+from mta.smtp.replies import Reason
+from mta.submission.submit import (
     Gateway,
     Origin,
     SubmissionRefused,

@@ -13,9 +13,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from mta.html_rewrite import attribute_value_span, rewrite_html
-from mta.mime_rewrite import rewrite_html_parts
-from mta.tracking import (
+from mta.tracking.html_rewrite import attribute_value_span, rewrite_html
+from mta.tracking.mime_rewrite import rewrite_html_parts
+from mta.tracking.rewrite import (
     MARKER,
     Plan,
     TrackingRequest,
@@ -26,7 +26,7 @@ from mta.tracking import (
     plan_for,
     prepare,
 )
-from mta.tracking_tokens import (
+from mta.tracking.tokens import (
     InvalidToken,
     Purpose,
     link_part,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from storage.accounts import create_user
-from storage.campaign_audience import (
+from storage.campaigns.audience import (
     AudienceError,
     checked_criteria,
     checked_rules_bundle,

@@ -5,7 +5,7 @@ runs, deliveries and events written as the sending path writes them."""
 from __future__ import annotations
 
 from storage.accounts import create_user
-from storage.campaign_reports import (
+from storage.campaigns.reports import (
     campaign_statistics,
     campaigns_list,
     reported_campaign,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from storage.campaign_rules import (
+from storage.campaigns import CampaignView, EmailView
+from storage.campaigns.rules import (
     BadStatus,
     ReadyState,
     Transition,
@@ -20,7 +21,6 @@ from storage.campaign_rules import (
     sendable_problem,
     update_step,
 )
-from storage.campaigns import CampaignView, EmailView
 from storage.models import CampaignStatus, ScheduleType
 
 S = CampaignStatus

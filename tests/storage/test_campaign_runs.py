@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 
 from storage.accounts import create_user
-from storage.campaign_audience import run_plan
-from storage.campaign_runs import (
+from storage.campaigns.audience import run_plan
+from storage.campaigns.runs import (
     BatchResult,
     cancel_campaign,
     complete_campaign,

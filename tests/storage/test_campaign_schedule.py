@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage.campaign_schedule import (
+from storage.campaigns.schedule import (
     ANY,
     ScheduleError,
     checked_field,

@@ -10,7 +10,6 @@ from sqlalchemy import insert, update
 
 from storage import campaigns, segments
 from storage.accounts import create_user
-from storage.campaign_audience import AudienceError
 from storage.campaigns import (
     BadStatus,
     CampaignQuery,
@@ -25,6 +24,7 @@ from storage.campaigns import (
     UnknownEmail,
     UnknownTarget,
 )
+from storage.campaigns.audience import AudienceError
 from storage.engine import Database
 from storage.models import Campaign, CampaignStatus, ScheduleType, Segment, User
 from tests.storage.support import insert_list

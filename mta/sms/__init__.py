@@ -1,0 +1,1 @@
+"""SMS: what a message may hold, and the providers that send it."""
