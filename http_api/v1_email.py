@@ -37,7 +37,7 @@ from http_api.networks import client_host
 from http_api.params import message_body_limit
 from http_api.v1_dispatch import V1Call, V1Route
 from http_api.v1_envelope import V1Error
-from mta.smtp.replies import Reason
+from mta.replies import Reason
 from mta.submission.composition import (
     Attachment,
     Draft,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from mta.feedback.bounce_classes import enhanced_code_of
+from mta.replies import enhanced_code_of
 
 SMTP_SESSIONS = Counter("mailgate_smtp_sessions", "SMTP connections accepted", ["role"])
 SMTP_ACCEPTED = Counter(

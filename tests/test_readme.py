@@ -32,7 +32,7 @@ def test_readme_starts_with_run_and_test_and_ci_runs_the_test_command() -> None:
 
 
 def test_readme_lists_every_refusal_reason_and_no_other() -> None:
-    from mta.smtp.replies import Reason
+    from mta.replies import Reason
 
     text = " ".join((ROOT / "README.md").read_text().split())
     listed = re.search(r"`reason` is one of: (.*?)\.", text)

@@ -21,8 +21,8 @@ from http_api.item_lists import split_items
 from http_api.metrics import note
 from http_api.networks import client_host
 from http_api.params import uuid_or_none
-from mta.smtp import replies
-from mta.smtp.replies import Reason, Refused
+from mta import replies
+from mta.replies import Reason, Refused
 from mta.submission.submit import (
     Origin,
     SubmissionRefused,

@@ -42,7 +42,7 @@ from http_api.networks import client_host
 from http_api.rest.protocol import UNSUPPORTED_PROTOCOL, RestCall, RestError, action
 from mta.campaigns.confirmation_mail import default_sender, noreply_address
 from mta.checked_http import HttpOptions, HttpSender
-from mta.smtp.replies import Reason
+from mta.replies import Reason
 from mta.submission.attachment_links import AttachmentLinkError, LinkProblem, fetch_attachments
 from mta.submission.composition import (
     Attachment,

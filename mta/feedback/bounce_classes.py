@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mta.replies import enhanced_code_of
+
 # PowerMTA's bounce categories (its `bounce-category-patterns`), the whole list.
 CATEGORIES = (
     "bad-mailbox",
@@ -124,19 +126,12 @@ _SPECIFIC = {
     "bad-domain",
 }
 
-ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-
 
 @dataclass(frozen=True)
 class Classification:
     hard: bool
     category: str
     enhanced_code: str | None
-
-
-def enhanced_code_of(text: str) -> str | None:
-    match = ENHANCED.search(text)
-    return match.group(0) if match else None
 
 
 def classify(code: int, text: str, enhanced_code: str | None = None) -> Classification:

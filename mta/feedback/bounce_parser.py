@@ -7,7 +7,7 @@ bounce is left to flufl.bounce, whose detectors know the home-made formats of ma
 diagnostic of each address it finds is the text next to the address's mention. Every failure is
 classified by `mta.feedback.bounce_classes.classify`, as synchronous replies are, so both kinds of
 bounce mean the same thing. The message a report is about is named by its VERP envelope sender
-(`mta.outbound.verp.verp_sender`).
+(`mta.verp.verp_sender`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from typing import Literal
 
 import flufl.bounce
 
-from mta.feedback.bounce_classes import ENHANCED, classify, enhanced_code_of
-from mta.outbound.verp import parse_verp
+from mta.feedback.bounce_classes import classify
+from mta.replies import enhanced_code_of
+from mta.verp import parse_verp
 
 log = logging.getLogger("mailgate.bounces")
 
@@ -246,8 +247,7 @@ def _dsn_address(block: Message) -> str:
 
 
 def _status(block: Message) -> str | None:
-    match = ENHANCED.search(_field(block, "status"))
-    return match.group(0) if match else None
+    return enhanced_code_of(_field(block, "status"))
 
 
 def _diagnostic_lines(value: str) -> list[str]:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from mta.feedback.bounce_classes import Classification, suppresses
 from mta.feedback.bounce_parser import Report, parse_report
-from mta.outbound.verp import parse_verp_delivery
 from mta.tracking.tokens import InvalidToken, Purpose, read_recipient_token
+from mta.verp import parse_verp_delivery
 from storage.engine import Database
 from storage.feedback import AsyncBounce, Recorded, record_bounces, record_complaint
 from storage.tracking import tracked_delivery, unsubscribe

@@ -10,7 +10,7 @@ after the lease runs out, never a lost message: at least once, as every MTA.
 
 The claiming, running and recording is mta/worker/leased_worker.py's; what is delivery's own is
 here: grouping recipients into transactions, routing, the destination limits, and what each reply
-means. The units it uses: the VERP return path (mta/outbound/verp.py), a tracked recipient's signed
+means. The units it uses: the VERP return path (mta/verp.py), a tracked recipient's signed
 copy (mta/outbound/recipient_copy.py), the SMTP transaction behind mta/outbound/transport.py, and
 the retry schedule and queue lifetime (mta/worker/retry_policy.py).
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, TemporaryRouteError
 from mta import metrics
-from mta.feedback.bounce_classes import classify, enhanced_code_of, suppresses
+from mta.feedback.bounce_classes import classify, suppresses
 from mta.outbound.recipient_copy import content_for, is_personal
 from mta.outbound.transport import (
     Envelope,
@@ -38,7 +38,8 @@ from mta.outbound.transport import (
     OutboundTransport,
     needs_smtputf8,
 )
-from mta.outbound.verp import verp_sender
+from mta.replies import enhanced_code_of
+from mta.verp import verp_sender
 from mta.worker.leased_worker import LeasedWorker, WorkerLimits
 from mta.worker.retry_policy import RetryPolicy
 from storage.engine import Database

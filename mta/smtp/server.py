@@ -32,12 +32,10 @@ from aiosmtpd.smtp import (
     syntax,
 )
 
-from mta import metrics
-from mta.feedback.bounce_classes import enhanced_code_of
-from mta.smtp import replies
+from mta import metrics, replies
+from mta.replies import Refused, enhanced_code_of
 from mta.smtp.auth_throttle import AuthThrottle
 from mta.smtp.paths import parse_path
-from mta.smtp.replies import Refused
 from mta.smtp.starttls import upgrade_to_tls
 from mta.submission.assembly import protocol_name
 from mta.submission.policy import in_networks, is_address, is_loopback, is_null_sender

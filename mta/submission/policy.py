@@ -9,7 +9,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
-from mta.smtp.replies import Reason
+from mta.replies import Reason
 from storage.domains import SenderContext
 from storage.models import DomainStatus, UserStatus
 

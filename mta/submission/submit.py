@@ -28,7 +28,7 @@ from typing import Any, Final
 from cachetools import TTLCache
 
 from mta.feedback.inbound import process_report, unsubscribe_by_mail
-from mta.smtp.replies import SUBMISSION_REASONS, SUBMISSION_REPLIES, Reason, Refused
+from mta.replies import SUBMISSION_REASONS, SUBMISSION_REPLIES, Reason, Refused
 from mta.submission.assembly import (
     HeaderSummary,
     MalformedHeader,

@@ -12,7 +12,7 @@ import pytest
 from http_api.commands import relay
 from http_api.rest import mail as rest_mail
 from http_api.v1_email import REFUSALS as V1_REFUSALS
-from mta.smtp.replies import ENHANCED, SUBMISSION_REASONS, SUBMISSION_REPLIES, Reason
+from mta.replies import ENHANCED, SUBMISSION_REASONS, SUBMISSION_REPLIES, Reason
 from mta.submission.submit import SubmissionRefused
 from tests.http_api.spec_examples import DOCUMENTS, SPEC_DIR
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mta.smtp.replies import SUBMISSION_REASONS, Reason
+from mta.replies import SUBMISSION_REASONS, Reason
 from mta.submission.policy import (
     address_refusal,
     in_networks,

@@ -1,4 +1,4 @@
-"""mta/smtp/replies.py as tables: the enhanced code each reply gets on its way out (RFC 2034;
+"""mta/replies.py as tables: the enhanced code each reply gets on its way out (RFC 2034;
 aiosmtpd writes none), the reason of a refusal aiosmtpd decided, and what a `Refused` carries. The
 per-surface refusal tables are held complete in tests/http_api/test_refusal_tables.py."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from mta.smtp import replies
-from mta.smtp.replies import (
+from mta import replies
+from mta.replies import (
     ENHANCED,
     SUBMISSION_REASONS,
     SUBMISSION_REPLIES,

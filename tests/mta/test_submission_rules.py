@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from mta.smtp.replies import Reason
+from mta.replies import Reason
 from mta.submission.submit import (
     Gateway,
     Origin,

@@ -1,4 +1,4 @@
-"""mta/outbound/verp.py as tables, in process: the return path a transaction is sent with, and
+"""mta/verp.py as tables, in process: the return path a transaction is sent with, and
 reading the message and delivery back from the address a bounce comes to."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from mta.outbound.verp import parse_verp, parse_verp_delivery, verp_sender
+from mta.verp import parse_verp, parse_verp_delivery, verp_sender
 from storage.outbound import OutboundMessage
 
 MESSAGE_ID = uuid.UUID("0123456789abcdef0123456789abcdef")

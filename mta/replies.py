@@ -175,6 +175,15 @@ def queued(queue_id: str) -> str:
 
 
 ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}(?: |$)")
+# An enhanced code anywhere in a reply's text (`550 5.1.1 <x@y>: user unknown`, or a bounce's
+# diagnostic where the code stands after the remote host's name).
+ENHANCED_IN_TEXT = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+
+
+def enhanced_code_of(text: str) -> str | None:
+    match = ENHANCED_IN_TEXT.search(text)
+    return match.group(0) if match else None
+
 
 # aiosmtpd's own replies, by their text, and the enhanced code Postfix would give them.
 _BUILTIN = (
