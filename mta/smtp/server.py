@@ -18,9 +18,9 @@ import inspect
 import ipaddress
 import logging
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import AnyStr, cast
 
 from aiosmtpd.smtp import (
     ALLOWED_BEFORE_STARTTLS,
@@ -263,7 +263,11 @@ def shown(text: str, limit: int = LOGGED_CHARS) -> str:
     return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
-def _staged(command: str, method: Callable[..., Any]) -> Callable[..., Any]:
+# An `smtp_*` command method: aiosmtpd calls it with the command's argument (None for none).
+SmtpCommand = Callable[["MailgateSMTP", str | None], Awaitable[None]]
+
+
+def _staged(command: str, method: SmtpCommand) -> SmtpCommand:
     """`method` run as the current stage. On a port that wants STARTTLS first, only the
     commands RFC 3207 allows before it run; the others are refused here, with their stage."""
     stage = command.lower()
@@ -298,7 +302,7 @@ class MailgateSMTP(SMTP):
         self,
         handler: SubmissionHandler,
         role: Role,
-        tls_context: Any,
+        tls_context: ssl.SSLContext | None,
         registry: set[MailgateSMTP],
     ) -> None:
         options = handler.options
@@ -360,7 +364,7 @@ class MailgateSMTP(SMTP):
             return self.is_tls or not self.auth_requires_tls
         return True
 
-    def connection_made(self, transport: Any) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None
         super().connection_made(transport)
         if not first:
@@ -381,16 +385,18 @@ class MailgateSMTP(SMTP):
         self.registry.discard(self)
         super().connection_lost(error)
 
-    async def push(self, status: Any) -> None:
-        if isinstance(status, str):
-            decided = status
-            if self._greeting_pending:
-                self._greeting_pending = False
-            elif not self._in_helo:
-                status = replies.with_enhanced_code(status)
-            if status[:1] in ("4", "5"):
-                self._refused(status, decided)
-        await super().push(status)
+    async def push(self, status: AnyStr) -> None:
+        if not isinstance(status, str):
+            await super().push(status)
+            return
+        reply = status
+        if self._greeting_pending:
+            self._greeting_pending = False
+        elif not self._in_helo:
+            reply = replies.with_enhanced_code(status)
+        if reply[:1] in ("4", "5"):
+            self._refused(reply, status)
+        await super().push(reply)
 
     def _refused(self, reply: str, decided: str) -> None:
         """One log line and one count per refusal, with the reason it was decided for: ours
@@ -410,7 +416,7 @@ class MailgateSMTP(SMTP):
             shown(reply, 2 * LOGGED_CHARS),
         )  # fmt: skip
 
-    async def _raw(self, coroutine: Any) -> None:
+    async def _raw(self, coroutine: Awaitable[object]) -> None:
         """EHLO/HELO replies carry no enhanced codes (RFC 2034)."""
         self._in_helo = True
         try:
@@ -486,7 +492,7 @@ class MailgateSMTP(SMTP):
         if self.transport is not None:
             self.transport.close()
 
-    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+    async def auth_PLAIN(self, _: SMTP, args: list[str]) -> AuthResult:
         blob = await self._initial_response(args, "")
         if blob is None:
             return AuthResult(success=False, handled=True)
@@ -496,7 +502,7 @@ class MailgateSMTP(SMTP):
             return AuthResult(success=False, handled=True)
         return await self.handler.check_login(self, parts[1], parts[2])
 
-    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+    async def auth_LOGIN(self, _: SMTP, args: list[str]) -> AuthResult:
         login = await self._initial_response(args, "Username:")
         if login is None:
             return AuthResult(success=False, handled=True)
@@ -521,7 +527,7 @@ class MailgateSMTP(SMTP):
         return None if response is MISSING else response
 
 
-def _never_called(*_: Any) -> AuthResult:
+def _never_called(*_: object) -> AuthResult:
     """aiosmtpd requires an authenticator; ours is asynchronous (see check_login)."""
     return AuthResult(success=False, handled=False)
 
@@ -533,7 +539,10 @@ SubmissionHandler.handle_EHLO.__signature__ = inspect.signature(  # type: ignore
 
 
 def protocol_factory(
-    handler: SubmissionHandler, role: Role, tls_context: Any, registry: set[MailgateSMTP]
+    handler: SubmissionHandler,
+    role: Role,
+    tls_context: ssl.SSLContext | None,
+    registry: set[MailgateSMTP],
 ) -> Callable[[], MailgateSMTP]:
     return lambda: MailgateSMTP(handler, role, tls_context, registry)
 

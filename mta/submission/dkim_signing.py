@@ -38,6 +38,8 @@ _pure_parse = dkim.parse_pem_private_key
 _pure_sign = dkim.RSASSA_PKCS1_v1_5_sign
 
 
+# The two wrappers take and give what dkimpy passes between its own functions, untyped there:
+# a PEM (bytes) or our key, dkimpy's parsed key (its own dict of numbers), its hashlib object.
 def _parse(data: Any) -> Any:
     return data if isinstance(data, OpenSSLKey) else _pure_parse(data)
 

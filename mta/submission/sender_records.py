@@ -3,15 +3,26 @@ settings: what `mailgate domain add` prints and `emailgateway.verifydomain` chec
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from dns_tools.records import DnsRecord, sender_domain_records
 from storage import domains
 from storage.models import SenderDomain
 
 
-def records_for(domain: SenderDomain, settings: Any) -> list[DnsRecord]:
-    """`settings` needs `hostname`, `return_path_subdomain` and `track_prefix`."""
+class RecordSettings(Protocol):
+    """The gateway's settings the records name (mailgate.config.Settings and http_api's
+    HttpSettings have them)."""
+
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def return_path_subdomain(self) -> str: ...
+    @property
+    def track_prefix(self) -> str: ...
+
+
+def records_for(domain: SenderDomain, settings: RecordSettings) -> list[DnsRecord]:
     return sender_domain_records(
         domain.name,
         domain.dkim_selector,

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Final, Protocol
 
 from cachetools import TTLCache
 
@@ -48,7 +48,13 @@ from mta.submission.policy import (
     size_refusal,
 )
 from mta.submission.sending_limits import SendingLimits
-from mta.tracking.rewrite import TrackingRequest, TrackingSettings, plan_for, prepare
+from mta.tracking.rewrite import (
+    TrackingRequest,
+    TrackingSettings,
+    TrackingSource,
+    plan_for,
+    prepare,
+)
 from storage.domains import SenderContext, is_inbound_relay_domain, sender_for_address_domain
 from storage.domains import sender_by_domain_id as _sender_by_domain_id
 from storage.engine import Database
@@ -107,6 +113,21 @@ class _NotCached(enum.Enum):
 _UNKNOWN: Final = _NotCached.TOKEN
 
 
+class GatewaySettings(TrackingSource, Protocol):
+    """The settings a gateway is configured from (mailgate.config.Settings has them)."""
+
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def hop_limit(self) -> int: ...
+    @property
+    def soft_bounce_limit(self) -> int: ...
+    @property
+    def max_message_size(self) -> int: ...
+    @property
+    def max_recipients(self) -> int: ...
+
+
 @dataclass
 class Gateway:
     """What the submission path needs: the store, the queue writer and a few settings.
@@ -132,7 +153,7 @@ class Gateway:
         self.limits = SendingLimits(self.db)
 
     @classmethod
-    def configured(cls, db: Database, writer: QueueWriter, settings: Any) -> Gateway:
+    def configured(cls, db: Database, writer: QueueWriter, settings: GatewaySettings) -> Gateway:
         """The gateway as the settings of `mailgate serve` (mailgate/config.py) describe it."""
         return cls(
             db,

@@ -25,12 +25,13 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from mta.tracking.html_rewrite import rewrite_html
 from mta.tracking.mime_rewrite import rewrite_html_parts
 from mta.tracking.tokens import MAX_LINK, Purpose, link_part, recipient_token, tracking_key
+from storage.domains import SenderContext
 
 MARKER = b"X-Mailgate-Personalise: "
 _NONCE_CHARS = 28  # placeholder: "mgt", the purpose, the nonce: as long as a token (32)
@@ -45,11 +46,18 @@ FOOTER = (
 )
 
 
-class _Settings(Protocol):
-    conversion_key: bytes | None
-    public_url: str
-    track_prefix: str
-    return_path_subdomain: str
+class TrackingSource(Protocol):
+    """The settings `TrackingSettings` is made of (mailgate.config.Settings has them; read-only,
+    so a frozen dataclass is one)."""
+
+    @property
+    def conversion_key(self) -> bytes | None: ...
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def track_prefix(self) -> str: ...
+    @property
+    def return_path_subdomain(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ class TrackingSettings:
     return_path_subdomain: str
 
     @classmethod
-    def of(cls, settings: _Settings) -> TrackingSettings:
+    def of(cls, settings: TrackingSource) -> TrackingSettings:
         key = settings.conversion_key
         return cls(
             key=tracking_key(key) if key else None,
@@ -81,12 +89,12 @@ class TrackingSettings:
 @dataclass(frozen=True)
 class TrackingRequest:
     """A message's own choice (`TrackLinks`, `TrackOpens`); None follows the domain's.
-    `rebrand`: another sender domain (a SenderContext) whose tracking host the message's
-    tracking and unsubscribe URLs use instead of its own domain's (/rest/mail's `domain`)."""
+    `rebrand`: another sender domain whose tracking host the message's tracking and
+    unsubscribe URLs use instead of its own domain's (/rest/mail's `domain`)."""
 
     links: bool | None = None
     opens: bool | None = None
-    rebrand: Any = None
+    rebrand: SenderContext | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +107,9 @@ class Plan:
 
 
 def plan_for(
-    settings: TrackingSettings, sender: Any, request: TrackingRequest | None
+    settings: TrackingSettings, sender: SenderContext, request: TrackingRequest | None
 ) -> Plan | None:
-    """What to do for a message of `sender` (a SenderContext), or None for nothing."""
+    """What to do for a message of `sender`, or None for nothing."""
     request = request or TrackingRequest()
     links = sender.link_tracking if request.links is None else request.links
     opens = sender.open_tracking if request.opens is None else request.opens
@@ -113,7 +121,7 @@ def plan_for(
     return Plan(links, opens, sender.unsubscribe_link, settings.base_url(host), return_path)
 
 
-def _return_path(settings: TrackingSettings, sender: Any) -> str:
+def _return_path(settings: TrackingSettings, sender: SenderContext) -> str:
     return f"{sender.custom_subdomain or settings.return_path_subdomain}.{sender.domain}"
 
 
