@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import Database, create_engine
+from storage.engine import Database, create_engine, is_sqlite
 from storage.migrate import upgrade_async
+from tests import store_sql
 from tests.cli_runner import MAILGATE as MAILGATE  # tests start the real executable with it
 from tests.cli_runner import ForkedProcess, run_cli, start
 from tests.dns_server import DnsServer
@@ -138,13 +139,19 @@ def migrated_postgres() -> Iterator[str]:
     instead of a migration (~1-2 s there)."""
     if not POSTGRES_UP:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
-    name = f"mailgate_template_{uuid.uuid4().hex[:12]}"
-    _run_apart(_pg_admin(f'CREATE DATABASE "{name}"'))
+    name = _migrated_template()
     try:
-        _run_apart(upgrade_async(_pg_url(name)))  # its engine is disposed: no one stays on it
         yield name
     finally:
         _run_apart(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _migrated_template() -> str:
+    """A new PostgreSQL database at the newest schema, to copy others from."""
+    name = f"mailgate_template_{uuid.uuid4().hex[:12]}"
+    _run_apart(_pg_admin(f'CREATE DATABASE "{name}"'))
+    _run_apart(upgrade_async(_pg_url(name)))  # its engine is disposed: no one stays on it
+    return name
 
 
 def _pg_url(name: str) -> str:
@@ -339,11 +346,14 @@ class Gateway:
         return self.env.get("MAILGATE_DATABASE_URL", default)
 
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Run one statement on the installation's SQLite database (committed) and return its
-        rows: how tests look at, or set up, what the gateway stores."""
-        path = self.data_dir / "mailgate.db"
-        with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn, conn:
-            return conn.execute(statement, params).fetchall()
+        """Run one statement on the installation's database, SQLite or PostgreSQL (committed),
+        and return its rows: how tests look at, or set up, what the gateway stores."""
+        return store_sql.sql(self.database_url, statement, params)
+
+    @property
+    def on_sqlite(self) -> bool:
+        """Whether the store is SQLite: for the few statements that must differ."""
+        return is_sqlite(self.database_url)
 
     def start(self) -> None:
         """`mailgate serve` in a session of its own, its output in a new log; returns once every
@@ -396,9 +406,53 @@ def gateway_settings(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     }
 
 
-def make_gateway(tmp: Path, joining: Gateway | None = None, **env: str) -> Gateway:
+# The store of a gateway that make_gateway builds: SQLite in its data directory, or, with
+# MAILGATE_TEST_GATEWAY_DB=postgresql, a new PostgreSQL database of its own (the gateway-level
+# tests run on PostgreSQL so). A test can ask for either with make_gateway's `store`.
+GATEWAY_DB = os.environ.get("MAILGATE_TEST_GATEWAY_DB", "sqlite")
+
+
+@dataclass
+class GatewayDatabases:
+    """The PostgreSQL databases of this test process's gateways: each a copy of a template
+    migrated on first use, all dropped at the end of the run (after every gateway stopped)."""
+
+    template: str | None = None
+    made: list[str] = field(default_factory=list)
+
+    def new(self) -> str:
+        if not POSTGRES_UP:
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
+        if self.template is None:
+            self.template = _migrated_template()
+        name = f"mailgate_gateway_{uuid.uuid4().hex[:12]}"
+        _run_apart(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        self.made.append(name)
+        return _pg_url(name)
+
+    def drop(self) -> None:
+        for name in [*self.made, *([self.template] if self.template else [])]:
+            _run_apart(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.made.clear()
+        self.template = None
+
+
+GATEWAY_DATABASES = GatewayDatabases()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gateway_databases() -> Iterator[None]:
+    yield
+    GATEWAY_DATABASES.drop()
+
+
+def make_gateway(tmp: Path, joining: Gateway | None = None, store: str = "", **env: str) -> Gateway:
     """An initialised installation in `tmp`; `joining` makes it another node of that gateway's
-    database, holding its conversion key as an operator adding a node copies it."""
+    database, holding its conversion key as an operator adding a node copies it. Its store is
+    `store` ("sqlite" or "postgresql"; GATEWAY_DB when not given) unless `env` names one."""
+    own_store = joining is None and "MAILGATE_DATABASE_URL" not in env
+    if own_store and (store or GATEWAY_DB) == "postgresql":
+        env["MAILGATE_DATABASE_URL"] = GATEWAY_DATABASES.new()
     if joining is not None:
         env.setdefault("MAILGATE_DATABASE_URL", joining.database_url)
         (tmp / "conversion.key").write_bytes((joining.data_dir / "conversion.key").read_bytes())
@@ -417,8 +471,8 @@ def gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Build initialised gateways; any still running at the end are stopped."""
     made: list[Gateway] = []
 
-    def build(joining: Gateway | None = None, **env: str) -> Gateway:
-        gateway = make_gateway(tmp_path_factory.mktemp("gateway"), joining, **env)
+    def build(joining: Gateway | None = None, store: str = "", **env: str) -> Gateway:
+        gateway = make_gateway(tmp_path_factory.mktemp("gateway"), joining, store, **env)
         made.append(gateway)
         return gateway
 

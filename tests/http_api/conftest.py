@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import re
-import sqlite3
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, make_gateway, wait_until
+from tests.store_sql import StoreConnection
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -179,10 +179,12 @@ class Api:
 
 
 @contextlib.contextmanager
-def running_api(data_dir: Path, domain: str = "api.test", **env: str) -> Iterator[Api]:
-    """A running gateway with `env`, and two accounts (owner@ and other@ `domain`) made by
-    `mailgate user add`."""
-    gateway = make_gateway(data_dir, MAILGATE_SMTP_PROCESSES="1", **env)
+def running_api(
+    data_dir: Path, domain: str = "api.test", store: str = "", **env: str
+) -> Iterator[Api]:
+    """A running gateway with `env` (its store as make_gateway's `store`), and two accounts
+    (owner@ and other@ `domain`) made by `mailgate user add`."""
+    gateway = make_gateway(data_dir, store=store, MAILGATE_SMTP_PROCESSES="1", **env)
     owner = gateway.json("user", "add", f"owner@{domain}")
     other = gateway.json("user", "add", f"other@{domain}")
     with serving(gateway) as client:
@@ -201,5 +203,6 @@ def sender_key(api: Api) -> str:
     return api.domain_with_key("sender.test")[1]
 
 
-def db(api: Api) -> sqlite3.Connection:
-    return sqlite3.connect(api.gateway.data_dir / "mailgate.db", timeout=30)
+def db(api: Api) -> StoreConnection:
+    """The gateway's store, SQLite or PostgreSQL, as a sqlite3-like connection."""
+    return StoreConnection(api.gateway.database_url)

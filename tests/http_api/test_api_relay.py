@@ -3,7 +3,6 @@ through Mailgate's own submission path, with the policy's error codes."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,12 +57,11 @@ def raw_email(sender: str, subject: str = "Relayed") -> str:
 
 
 def stored(relay: Relay, queue_id: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
-        return db.execute(
-            "SELECT m.raw, d.recipient FROM messages m JOIN deliveries d ON d.message_id = m.id"
-            " WHERE m.id = ?",
-            (uuid.UUID(queue_id).hex,),
-        ).fetchall()
+    return relay.gateway.sql(
+        "SELECT m.raw, d.recipient FROM messages m JOIN deliveries d ON d.message_id = m.id"
+        " WHERE m.id = ?",
+        uuid.UUID(queue_id).hex,
+    )
 
 
 def test_a_credentials_check_echoes_them(relay: Relay) -> None:
@@ -157,12 +155,11 @@ def test_policy_refusals_carry_their_codes(relay: Relay) -> None:
     other = relay.relay(MailFrom="app@elsewhere.example", RcptTo="a@example.org", RawEmail="x")
     assert (other["ErrorCode"], other["SMTPResponse"][:9]) == (4, "553 5.7.1")
 
-    with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
-        db.execute(
-            "INSERT INTO suppressions (address, scope, user_id, reason, source, created_at)"
-            " VALUES ('blocked@example.org', 'account', ?, 'hard bounce', 'test', '2026-01-01')",
-            (relay.user_id,),
-        )
+    relay.gateway.sql(
+        "INSERT INTO suppressions (address, scope, user_id, reason, source, created_at)"
+        " VALUES ('blocked@example.org', 'account', ?, 'hard bounce', 'test', '2026-01-01')",
+        relay.user_id,
+    )
     only_blocked = relay.relay(MailFrom=address, RcptTo="blocked@example.org", RawEmail="x")
     assert only_blocked["ErrorCode"] == 8
     some_blocked = relay.relay(
@@ -183,8 +180,7 @@ def test_policy_refusals_carry_their_codes(relay: Relay) -> None:
     relay.gateway.json("domain", "enable", str(relay.sender.domain_id))
 
     for status, code in (("unverified", 6), ("deactivated", 7), ("active", 0)):
-        with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
-            db.execute("UPDATE users SET status = ? WHERE id = ?", (status, relay.user_id))
+        relay.gateway.sql("UPDATE users SET status = ? WHERE id = ?", status, relay.user_id)
 
         def answered(code: int = code) -> dict[str, Any] | None:
             answer = relay.relay(
@@ -196,8 +192,8 @@ def test_policy_refusals_carry_their_codes(relay: Relay) -> None:
 
 
 def messages(relay: Relay) -> int:
-    with sqlite3.connect(relay.gateway.data_dir / "mailgate.db", timeout=30) as db:
-        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+    [(count,)] = relay.gateway.sql("SELECT count(*) FROM messages")
+    return int(count)
 
 
 def test_the_gateways_limits_hold_for_relayed_mail(relay: Relay) -> None:

@@ -4,15 +4,16 @@ conversion row it stores, and the refusal from an untrusted network."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy
 
 from mta.tracking.ocrid import decode_key, seal_ocrid
+from storage.engine import Database
 from storage.queue import NewMessage, insert_messages
 from tests.http_api.conftest import Api, db, serving
 
@@ -66,12 +67,15 @@ def campaign_message(
         campaign_id=campaign_id,
         queue_deliveries=False,
     )
-    engine = sqlalchemy.create_engine(f"sqlite:///{api.gateway.data_dir / 'mailgate.db'}")
-    try:
-        with engine.begin() as conn:
-            insert_messages(conn, [message])
-    finally:
-        engine.dispose()
+
+    async def store() -> None:
+        db = Database(api.gateway.database_url)
+        try:
+            await db.write(lambda conn: insert_messages(conn, [message]))
+        finally:
+            await db.dispose()
+
+    asyncio.run(store())
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,8 @@ def test_beyond_the_limit_429_says_how_long_and_for_how_many(gateway_factory: An
         assert_refused(answer, attempts=3, window=HOUR)
     assert [answer.status_code for answer in relay] == [500] * 5  # relay denied, not 429
     assert other.status_code == 403  # another key, counted apart, refused for its own reason
-    assert key.encode() not in (gateway.data_dir / "mailgate.db").read_bytes()
+    if gateway.on_sqlite:  # nor anywhere in the file, its free pages included
+        assert key.encode() not in (gateway.data_dir / "mailgate.db").read_bytes()
 
 
 def test_a_refused_key_is_admitted_again_when_its_window_ends(gateway_factory: Any) -> None:

@@ -5,7 +5,6 @@ account signs /rest requests and uses the gateway API with its own credentials."
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +31,9 @@ class Setup:
     sender: Sender
 
     def users(self, login: str) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.api.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            return conn.execute(
-                "SELECT status, parent_user_id FROM users WHERE email = ?", (login,)
-            ).fetchall()
+        return self.api.gateway.sql(
+            "SELECT status, parent_user_id FROM users WHERE email = ?", login
+        )
 
 
 def request(login: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ class Sent:
 
 
 async def _write(api: Api) -> tuple[str, str]:
-    db = Database(f"sqlite+aiosqlite:///{api.gateway.data_dir / 'mailgate.db'}")
+    db = Database(api.gateway.database_url)
     try:
         campaign_id, _, _ = await sent_campaign(db, api.user_id, api.other_user_id)
         draft_id = await new_campaign(db, api.user_id, "Not yet")

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -31,8 +29,9 @@ DOMAIN_FIELDS = {
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
-    """One data directory, created by `mailgate init`, shared by the tests of this module."""
-    return make_gateway(tmp_path_factory.mktemp("cli") / "data")
+    """One data directory, created by `mailgate init`, shared by the tests of this module; its
+    store is SQLite whatever MAILGATE_TEST_GATEWAY_DB says, as the tests read its files."""
+    return make_gateway(tmp_path_factory.mktemp("cli") / "data", store="sqlite")
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +44,6 @@ def database_bytes(data_dir: Path) -> bytes:
     return b"".join(
         path.read_bytes() for path in data_dir.glob("mailgate.db*") if path.suffix != ".writelock"
     )
-
-
-def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(data_dir / "mailgate.db") as db:
-        return db.execute(sql, params).fetchall()
 
 
 def snapshot(data_dir: Path) -> Iterator[tuple[str, bytes]]:
@@ -71,7 +65,7 @@ def test_init_creates_everything_once(gateway: Gateway) -> None:
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "mx.mailgate.test" in names.get_values_for_type(x509.DNSName)
     assert "smtp_port" in (data / "mailgate.toml").read_text()
-    tables = {row[0] for row in query(data, "SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {row[0] for row in gateway.sql("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "sender_domains", "messages", "deliveries", "alembic_version"} <= tables
     before = dict(snapshot(data))
     admin = gateway.json("admin-key")["AdminAPIKey"]
@@ -89,7 +83,7 @@ def test_admin_key_is_stored_hashed_and_rotates(gateway: Gateway) -> None:
     rotated = gateway.json("admin-key", "--rotate")["AdminAPIKey"]
     assert rotated != first
     assert gateway.json("admin-key")["AdminAPIKey"] == rotated
-    stored = query(gateway.data_dir, "SELECT key_hash FROM api_keys WHERE kind = 'admin'")
+    stored = gateway.sql("SELECT key_hash FROM api_keys WHERE kind = 'admin'")
     assert stored == [(token_hash(rotated),)]  # only the new key opens the admin API
     assert rotated.encode() not in database_bytes(gateway.data_dir)
 
@@ -99,17 +93,13 @@ def test_user_add_prints_id_and_key_and_refuses_duplicates(gateway: Gateway, use
     assert isinstance(user["UserID"], int) and user["UserID"] != user_id
     assert len(user["APIKey"]) >= 32
     assert user["APIKey"].encode() not in database_bytes(gateway.data_dir)
-    stored = query(
-        gateway.data_dir, "SELECT key_hash FROM api_keys WHERE user_id = ?", user["UserID"]
-    )
+    stored = gateway.sql("SELECT key_hash FROM api_keys WHERE user_id = ?", user["UserID"])
     assert stored == [(token_hash(user["APIKey"]),)]
 
     again = gateway.cli("user", "add", "OWNER@cli.example", check=False)
     assert again.returncode == 1
     assert f"exists (UserID {user_id})" in again.stderr
-    assert query(gateway.data_dir, "SELECT count(*) FROM users WHERE email LIKE 'owner@%'") == [
-        (1,)
-    ]
+    assert gateway.sql("SELECT count(*) FROM users WHERE email LIKE 'owner@%'") == [(1,)]
 
 
 def test_domain_add_prints_the_records_that_verify_the_stored_key(
@@ -127,8 +117,7 @@ def test_domain_add_prints_the_records_that_verify_the_stored_key(
     assert records["SPF"]["Value"].startswith("v=spf1 include:mx.mailgate.test")
     assert records["Return-Path (bounces)"]["Name"] == "bounces.mail.cli.example"
 
-    [(selector, pem)] = query(
-        gateway.data_dir,
+    [(selector, pem)] = gateway.sql(
         "SELECT dkim_selector, dkim_private_key FROM sender_domains WHERE id = ?",
         domain["DomainID"],
     )
@@ -139,7 +128,7 @@ def test_domain_add_prints_the_records_that_verify_the_stored_key(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert dkim["Value"] == f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
-    relay = query(gateway.data_dir, "SELECT name FROM inbound_relay_domains")
+    relay = gateway.sql("SELECT name FROM inbound_relay_domains")
     assert ("bounces.mail.cli.example",) in relay
 
 
@@ -148,7 +137,7 @@ def test_domain_add_stores_international_names_in_ascii(gateway: Gateway, user_i
     assert domain["SenderDomain"] == "xn--bcher-kva.example"
     assert domain["ReturnPathDomain"] == "bounces.xn--bcher-kva.example"
     count = "SELECT count(*) FROM sender_domains WHERE name = ?"
-    assert query(gateway.data_dir, count, "xn--bcher-kva.example") == [(1,)]
+    assert gateway.sql(count, "xn--bcher-kva.example") == [(1,)]
 
 
 @pytest.mark.parametrize(
@@ -159,9 +148,7 @@ def test_domain_add_refuses_invalid_names(gateway: Gateway, user_id: int, name: 
     result = gateway.cli("domain", "add", "--user", str(user_id), "--", name, check=False)
     assert result.returncode == 1
     assert f"invalid domain name: {name!r}" in result.stderr
-    assert query(gateway.data_dir, "SELECT count(*) FROM sender_domains WHERE name = ?", name) == [
-        (0,)
-    ]
+    assert gateway.sql("SELECT count(*) FROM sender_domains WHERE name = ?", name) == [(0,)]
 
 
 def test_domain_add_return_path_subdomain_is_one_lower_case_label(
@@ -172,7 +159,7 @@ def test_domain_add_return_path_subdomain_is_one_lower_case_label(
         "domain", "add", "own-bounces.example", "--user", str(user_id), "--subdomain", "Returns"
     )
     assert domain["ReturnPathDomain"] == "returns.own-bounces.example"
-    relay = query(gateway.data_dir, "SELECT name FROM inbound_relay_domains")
+    relay = gateway.sql("SELECT name FROM inbound_relay_domains")
     assert ("returns.own-bounces.example",) in relay
 
     bad = gateway.cli(
@@ -181,19 +168,19 @@ def test_domain_add_return_path_subdomain_is_one_lower_case_label(
     )  # fmt: skip
     assert bad.returncode == 1 and "invalid --subdomain 'bad name'" in bad.stderr
     count = "SELECT count(*) FROM sender_domains WHERE name = ?"
-    assert query(gateway.data_dir, count, "badsub.example") == [(0,)]
+    assert gateway.sql(count, "badsub.example") == [(0,)]
 
 
 def test_domain_add_refuses_unknown_users_and_duplicates(gateway: Gateway, user_id: int) -> None:
     unknown = gateway.cli("domain", "add", "nobody.example", "--user", "999999", check=False)
     assert unknown.returncode == 1 and "999999" in unknown.stderr
     count = "SELECT count(*) FROM sender_domains WHERE name = ?"
-    assert query(gateway.data_dir, count, "nobody.example") == [(0,)]
+    assert gateway.sql(count, "nobody.example") == [(0,)]
 
     gateway.json("domain", "add", "twice.example", "--user", str(user_id))
     again = gateway.cli("domain", "add", "TWICE.example", "--user", str(user_id), check=False)
     assert again.returncode == 1 and "twice.example" in again.stderr
-    assert query(gateway.data_dir, count, "twice.example") == [(1,)]
+    assert gateway.sql(count, "twice.example") == [(1,)]
 
 
 def test_domain_enable_and_disable(gateway: Gateway, user_id: int) -> None:
@@ -203,9 +190,7 @@ def test_domain_enable_and_disable(gateway: Gateway, user_id: int) -> None:
         "Status": "Enabled",
     }
     assert gateway.json("domain", "disable", str(domain_id))["Status"] == "Disabled"
-    [(status,)] = query(
-        gateway.data_dir, "SELECT status FROM sender_domains WHERE id = ?", domain_id
-    )
+    [(status,)] = gateway.sql("SELECT status FROM sender_domains WHERE id = ?", domain_id)
     assert status == "Disabled"
 
     missing = gateway.cli("domain", "enable", "999999", check=False)
@@ -221,17 +206,15 @@ def test_smtp_add_shows_the_password_once_and_stores_an_argon2_hash(
     username, password = credential["SMTPUsername"], credential["SMTPPassword"]
     assert len(password) >= 20
     assert password not in result.stderr
-    [(stored,)] = query(
-        gateway.data_dir, "SELECT password_hash FROM smtp_credentials WHERE username = ?", username
+    [(stored,)] = gateway.sql(
+        "SELECT password_hash FROM smtp_credentials WHERE username = ?", username
     )
     assert stored.startswith("$argon2id$")
     assert password.encode() not in database_bytes(gateway.data_dir)
 
     missing = gateway.cli("smtp", "add", "--domain", "999999", check=False)
     assert missing.returncode == 1 and "999999" in missing.stderr
-    assert query(
-        gateway.data_dir, "SELECT count(*) FROM smtp_credentials WHERE domain_id = 999999"
-    ) == [(0,)]
+    assert gateway.sql("SELECT count(*) FROM smtp_credentials WHERE domain_id = 999999") == [(0,)]
 
 
 def test_sms_sender_names_are_added_then_confirmed(gateway: Gateway, user_id: int) -> None:
@@ -240,9 +223,7 @@ def test_sms_sender_names_are_added_then_confirmed(gateway: Gateway, user_id: in
     confirmed = gateway.json("sms", "sender", "confirm", str(user_id), "My Shop")
     assert confirmed == {**added, "Status": "confirmed"}
     assert gateway.json("sms", "sender", "add", str(user_id), "My Shop") == confirmed
-    [(stored,)] = query(
-        gateway.data_dir, "SELECT confirmed_at FROM sms_senders WHERE user_id = ?", user_id
-    )
+    [(stored,)] = gateway.sql("SELECT confirmed_at FROM sms_senders WHERE user_id = ?", user_id)
     assert stored is not None
 
     for args, shown in [
@@ -253,7 +234,7 @@ def test_sms_sender_names_are_added_then_confirmed(gateway: Gateway, user_id: in
     ]:
         refused = gateway.cli("sms", "sender", *args, check=False)
         assert refused.returncode == 1 and shown in refused.stderr, refused.stderr
-    assert query(gateway.data_dir, "SELECT name FROM sms_senders") == [("My Shop",)]
+    assert gateway.sql("SELECT name FROM sms_senders") == [("My Shop",)]
 
 
 def test_domain_add_warns_beside_the_records_when_they_point_at_a_private_name(

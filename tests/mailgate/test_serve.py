@@ -3,15 +3,12 @@ SIGTERM/SIGINT, durability across SIGKILL, and PostgreSQL as the store."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import smtplib
 import socket
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -50,10 +47,9 @@ def relay_session(port: int) -> RawSession:
     return session
 
 
-def sqlite_ids(data_dir: Path) -> list[str]:
-    """Every queued message id, with repetitions if there were any."""
-    with sqlite3.connect(data_dir / "mailgate.db", timeout=30) as db:
-        return [row[0] for row in db.execute("SELECT id FROM messages")]
+def queued_ids(gateway: Gateway) -> list[str]:
+    """Every queued message id (hex), with repetitions if there were any."""
+    return [message_id for (message_id,) in gateway.sql("SELECT id FROM messages")]
 
 
 def test_a_port_that_cannot_be_bound_is_logged_and_the_others_serve(
@@ -112,7 +108,7 @@ def test_shutdown_refuses_idle_sessions_and_finishes_a_message_in_flight(
     expect(busy.reply(), "421 4.3.2")
     assert relay_gateway.process.wait(timeout=30) == 0
     relay_gateway.process = None
-    assert sqlite_ids(relay_gateway.data_dir) == [queue_id.hex]
+    assert queued_ids(relay_gateway) == [queue_id.hex]
     log = relay_gateway.log()
     assert "worker stopped" in log
     # Campaigns and background jobs start where the API runs: the scheduler's own process is
@@ -184,15 +180,14 @@ def test_every_acknowledged_message_survives_sigkill(gateway_factory: Factory) -
     acked = dict(load.acked)
     assert len(acked) >= 300
 
-    with sqlite3.connect(gateway.data_dir / "mailgate.db", timeout=30) as db:
-        stored = {
-            bytes(raw).split(b"marker ", 1)[1][:32].decode(): (message_id, deliveries)
-            for message_id, raw, deliveries in db.execute(
-                "SELECT m.id, m.raw, (SELECT count(*) FROM deliveries d WHERE d.message_id = m.id)"
-                " FROM messages m"
-            )
-        }
-        total = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    stored = {
+        bytes(raw).split(b"marker ", 1)[1][:32].decode(): (message_id, deliveries)
+        for message_id, raw, deliveries in gateway.sql(
+            "SELECT m.id, m.raw, (SELECT count(*) FROM deliveries d WHERE d.message_id = m.id)"
+            " FROM messages m"
+        )
+    }
+    [(total,)] = gateway.sql("SELECT count(*) FROM messages")
     assert len(stored) == total  # no message was stored twice
     missing = [mark for mark in acked if mark not in stored]
     assert missing == [], f"{len(missing)} acknowledged messages lost"
@@ -201,18 +196,8 @@ def test_every_acknowledged_message_survives_sigkill(gateway_factory: Factory) -
     gateway.start()  # the store opens again after the crash and takes new mail
     with smtplib.SMTP("127.0.0.1", gateway.ports["smtp"], timeout=15) as smtp:
         smtp.sendmail(SENDER, [RECIPIENT], message(SENDER, RECIPIENT, body="after the crash"))
-    assert len(sqlite_ids(gateway.data_dir)) == total + 1
+    assert len(queued_ids(gateway)) == total + 1
     assert gateway.stop() == 0
-
-
-async def postgres_rows(url: str, query: str, *args: object) -> list[tuple[object, ...]]:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        return [tuple(row) for row in await conn.fetch(query, *args)]
-    finally:
-        await conn.close()
 
 
 @pytest.mark.postgres
@@ -232,12 +217,9 @@ def test_serve_queues_into_postgresql(gateway_factory: Factory, postgres_url: st
         smtp.rcpt(RECIPIENT)
         queue_id = queued_id(smtp.data(message(SENDER, RECIPIENT, body="into postgres")))
     assert gateway.stop() == 0
-    rows = asyncio.run(
-        postgres_rows(
-            postgres_url,
-            "SELECT d.recipient, d.status, m.mail_from FROM messages m"
-            " JOIN deliveries d ON d.message_id = m.id WHERE m.id = $1",
-            queue_id,
-        )
+    rows = gateway.sql(
+        "SELECT d.recipient, d.status, m.mail_from FROM messages m"
+        " JOIN deliveries d ON d.message_id = m.id WHERE m.id = ?",
+        queue_id.hex,
     )
     assert rows == [(RECIPIENT, "queued", SENDER)]

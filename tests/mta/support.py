@@ -10,17 +10,16 @@ import email.policy
 import re
 import smtplib
 import socket
-import sqlite3
 import ssl
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 from typing import NamedTuple
 
 from storage.domains import SenderContext
 from storage.models import DomainStatus, UserStatus
+from tests.conftest import Gateway
 
 CLIENT_NAME = "client.example"
 FRIEND = "friend@example.org"  # the usual recipient
@@ -187,44 +186,30 @@ class Stored:
     events: list[tuple[str, str]]
 
 
-def _db(data_dir: Path) -> contextlib.closing[sqlite3.Connection]:
-    return contextlib.closing(sqlite3.connect(data_dir / "mailgate.db", timeout=30))
+def stored(gateway: Gateway, queue_id: uuid.UUID) -> Stored | None:
+    """The queued message with its deliveries (recipient, status) and events (type, recipient)."""
+    found = gateway.sql("SELECT raw, mail_from FROM messages WHERE id = ?", queue_id.hex)
+    if not found:
+        return None
+    [(raw, mail_from)] = found
+    deliveries = gateway.sql(
+        "SELECT recipient, status FROM deliveries WHERE message_id = ? ORDER BY id", queue_id.hex
+    )
+    events = gateway.sql(
+        "SELECT type, recipient FROM events WHERE message_id = ? ORDER BY id", queue_id.hex
+    )
+    return Stored(bytes(raw), mail_from, deliveries, events)
 
 
-def stored(data_dir: Path, queue_id: uuid.UUID) -> Stored | None:
-    """The queued message with its deliveries (recipient, status) and events (type, recipient).
-
-    SQLite keeps UUIDs as 32 hex digits (SQLAlchemy's Uuid type)."""
-    with _db(data_dir) as db:
-        row = db.execute(
-            "SELECT raw, mail_from FROM messages WHERE id = ?", (queue_id.hex,)
-        ).fetchone()
-        if row is None:
-            return None
-        deliveries = db.execute(
-            "SELECT recipient, status FROM deliveries WHERE message_id = ? ORDER BY id",
-            (queue_id.hex,),
-        ).fetchall()
-        events = db.execute(
-            "SELECT type, recipient FROM events WHERE message_id = ? ORDER BY id",
-            (queue_id.hex,),
-        ).fetchall()
-    return Stored(bytes(row[0]), row[1], [tuple(d) for d in deliveries], [tuple(e) for e in events])
-
-
-def must_be_stored(data_dir: Path, queue_id: uuid.UUID) -> Stored:
-    found = stored(data_dir, queue_id)
+def must_be_stored(gateway: Gateway, queue_id: uuid.UUID) -> Stored:
+    found = stored(gateway, queue_id)
     assert found is not None, f"message {queue_id} is not in the queue"
     return found
 
 
-def messages_containing(data_dir: Path, marker: bytes) -> int:
+def messages_containing(gateway: Gateway, marker: bytes) -> int:
     """How many stored messages contain `marker` (to show that a refused message is absent)."""
-    with _db(data_dir) as db:
-        return int(
-            db.execute("SELECT count(*) FROM messages WHERE instr(raw, ?) > 0", (marker,))
-            .fetchone()[0]
-        )  # fmt: skip
+    return sum(marker in bytes(raw) for (raw,) in gateway.sql("SELECT raw FROM messages"))
 
 
 def marker() -> str:

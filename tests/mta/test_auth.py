@@ -45,7 +45,7 @@ def test_auth_after_starttls_on_submission_then_message_is_queued(
         expect(smtp_auth(smtp, mechanism, alpha.username, alpha.password), "235 2.7.0")
         reply = send(smtp, alpha.address, message(alpha.address))
     queue_id = queued_id(reply)
-    stored = must_be_stored(installation.data_dir, queue_id)
+    stored = must_be_stored(installation.gateway, queue_id)
     assert stored.deliveries == [("friend@example.org", "queued")]
     assert stored.events == [("queued", "friend@example.org")]
 
@@ -68,7 +68,7 @@ async def test_auth_on_implicit_tls_port_then_message_is_queued(
         )
     assert errors == {}
     queue_id = queued_id((250, reply))
-    assert must_be_stored(installation.data_dir, queue_id).deliveries == [
+    assert must_be_stored(installation.gateway, queue_id).deliveries == [
         ("friend@example.org", "queued")
     ]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from tests.mta.conftest import Sender, add_sender
 from tests.mta.sink import Sink
 from tests.mta.support import parsed
 from tests.mta.test_webhooks import Receiver, serve_receiver
+from tests.store_sql import sql_many
 
 DOMAIN = "news.test"
 NOW = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -41,8 +41,7 @@ class Setup:
     key: str
 
     def many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        with sqlite3.connect(self.gateway.data_dir / "mailgate.db", timeout=30) as conn:
-            conn.executemany(statement, rows)
+        sql_many(self.gateway.database_url, statement, rows)
 
     def api(self, command: str, **params: Any) -> dict[str, Any]:
         body = {"Command": command, "APIKey": self.key, **params}

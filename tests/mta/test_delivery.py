@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import smtplib
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dkim
 import pytest
@@ -74,14 +72,9 @@ def submit(setup: Setup, recipients: list[str], body: str = "Hello.") -> uuid.UU
         return queued_id(smtp.data(message(sender, recipients[0], body=body)))
 
 
-def query(setup: Setup, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(setup.gateway.data_dir / "mailgate.db", timeout=30) as db:
-        return db.execute(sql, params).fetchall()
-
-
 def statuses(setup: Setup, queue_id: uuid.UUID) -> dict[str, str]:
-    rows = query(
-        setup, "SELECT recipient, status FROM deliveries WHERE message_id = ?", queue_id.hex
+    rows = setup.gateway.sql(
+        "SELECT recipient, status FROM deliveries WHERE message_id = ?", queue_id.hex
     )
     return dict(rows)
 
@@ -92,8 +85,7 @@ def settled(setup: Setup, queue_id: uuid.UUID, final: dict[str, str]) -> dict[st
 
 
 def events(setup: Setup, queue_id: uuid.UUID, recipient: str) -> list[tuple[str, dict]]:
-    rows = query(
-        setup,
+    rows = setup.gateway.sql(
         "SELECT type, data FROM events WHERE message_id = ? AND recipient = ? ORDER BY id",
         queue_id.hex,
         recipient,
@@ -106,7 +98,7 @@ def test_message_reaches_the_destination_signed_and_intact(setup: Setup) -> None
     queue_id = submit(setup, to, body="Signed and intact.")
     settled(setup, queue_id, dict.fromkeys(to, "delivered"))
 
-    [stored] = query(setup, "SELECT raw FROM messages WHERE id = ?", queue_id.hex)
+    [stored] = setup.gateway.sql("SELECT raw FROM messages WHERE id = ?", queue_id.hex)
     same_domain = setup.sink.transactions_to("ok-a@dest.example")
     assert [t.recipients for t in same_domain] == [("ok-a@dest.example", "ok-b@dest.example")]
     other = setup.sink.transactions_to("ok-c@other.example")
@@ -115,8 +107,8 @@ def test_message_reaches_the_destination_signed_and_intact(setup: Setup) -> None
         assert transaction.content == bytes(stored[0])
     # VERP: the message names itself; a lone recipient's transaction names its delivery too.
     assert same_domain[0].mail_from == f"b.{queue_id.hex}@{setup.sender.return_path}"
-    [(delivery_id,)] = query(
-        setup, "SELECT id FROM deliveries WHERE recipient = 'ok-c@other.example'"
+    [(delivery_id,)] = setup.gateway.sql(
+        "SELECT id FROM deliveries WHERE recipient = 'ok-c@other.example'"
     )
     assert other[0].mail_from == f"b.{queue_id.hex}.{delivery_id}@{setup.sender.return_path}"
     assert dkim.verify(same_domain[0].content, dnsfunc=DnsRecord(setup.sender))
@@ -161,8 +153,8 @@ def test_unknown_user_bounces_and_is_suppressed(setup: Setup) -> None:
         "bad-mailbox",
         "hard",
     )
-    assert query(
-        setup, "SELECT scope, reason FROM suppressions WHERE address = 'unknown-a@dest.example'"
+    assert setup.gateway.sql(
+        "SELECT scope, reason FROM suppressions WHERE address = 'unknown-a@dest.example'"
     ) == [("account", "bad-mailbox")]
 
     with smtplib.SMTP("127.0.0.1", setup.gateway.ports["smtp"], timeout=15) as smtp:
@@ -178,8 +170,8 @@ def test_a_spam_block_bounces_without_suppressing_the_address(setup: Setup) -> N
     settled(setup, queue_id, {"spam-a@dest.example": "bounced"})
     [(_, data)] = [e for e in events(setup, queue_id, "spam-a@dest.example") if e[0] == "bounced"]
     assert data["category"] == "spam-related"
-    assert query(
-        setup, "SELECT count(*) FROM suppressions WHERE address = 'spam-a@dest.example'"
+    assert setup.gateway.sql(
+        "SELECT count(*) FROM suppressions WHERE address = 'spam-a@dest.example'"
     ) == [(0,)]
 
 
@@ -196,4 +188,6 @@ def test_deferred_recipients_bounce_as_expired_after_their_lifetime(
     assert set(kinds[1:-1]) == {"deferred"} and len(kinds) >= 3  # tried more than once
     bounced = history[-1][1]
     assert (bounced["category"], bounced["enhanced_code"]) == ("message-expired", "4.4.7")
-    assert query(setup, "SELECT count(*) FROM suppressions WHERE address = ?", recipient) == [(0,)]
+    assert setup.gateway.sql("SELECT count(*) FROM suppressions WHERE address = ?", recipient) == [
+        (0,)
+    ]

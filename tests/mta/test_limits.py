@@ -40,7 +40,7 @@ def test_message_over_the_limit_is_refused_after_data(installation: Installation
         # The transaction is over; the next one in the same session works.
         small = message(alpha.address)
         queued_id(send(smtp, alpha.address, small))
-    assert messages_containing(installation.data_dir, token.encode()) == 0
+    assert messages_containing(installation.gateway, token.encode()) == 0
 
 
 def test_recipients_over_the_limit_get_452(installation: Installation) -> None:
@@ -52,7 +52,7 @@ def test_recipients_over_the_limit_get_452(installation: Installation) -> None:
             expect(smtp.rcpt(recipient), "250 2.1.5")
         expect(smtp.rcpt("one-too-many@example.org"), "452 4.5.3")
         reply = smtp.data(message(alpha.address))
-    stored = must_be_stored(installation.data_dir, queued_id(reply))
+    stored = must_be_stored(installation.gateway, queued_id(reply))
     assert [recipient for recipient, _ in stored.deliveries] == recipients
 
 
@@ -75,7 +75,7 @@ def test_mail_loop_is_refused_past_the_hop_limit(installation: Installation, hop
     if hops > HOP_LIMIT:
         expect(reply, "554 5.4.6 Too many hops")
     else:
-        assert must_be_stored(installation.data_dir, queued_id(reply)).raw.endswith(content)
+        assert must_be_stored(installation.gateway, queued_id(reply)).raw.endswith(content)
 
 
 def test_received_lines_in_the_body_are_not_hops(installation: Installation) -> None:

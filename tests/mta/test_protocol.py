@@ -90,10 +90,10 @@ def test_pipelined_transactions_in_one_write(
     expect(authenticated.reply(), "221 2.0.0")
     assert authenticated.closed_by_server()
 
-    stored_one = must_be_stored(installation.data_dir, one)
+    stored_one = must_be_stored(installation.gateway, one)
     assert stored_one.raw.endswith(first)
     assert stored_one.deliveries == [("a@example.org", "queued"), ("b@example.org", "queued")]
-    stored_two = must_be_stored(installation.data_dir, two)
+    stored_two = must_be_stored(installation.gateway, two)
     assert stored_two.raw.endswith(second)
     assert stored_two.deliveries == [("c@example.org", "queued")]
 
@@ -166,7 +166,7 @@ def test_bare_line_endings_are_refused_and_not_stored(
     authenticated.send(message(sender, body=token.decode()) + data + b".\r\n")
     expect(authenticated.reply(), "550 5.5.2")
     expect(authenticated.command("NOOP"), "250 2.0.0")
-    assert messages_containing(installation.data_dir, token) == 0
+    assert messages_containing(installation.gateway, token) == 0
 
 
 def test_smuggled_transaction_is_neither_run_nor_stored(
@@ -188,7 +188,7 @@ def test_smuggled_transaction_is_neither_run_nor_stored(
     expect(authenticated.reply(), "550 5.5.2")
     # Exactly one reply to the whole: the next one answers our next command.
     expect(authenticated.command("NOOP"), "250 2.0.0")
-    assert messages_containing(installation.data_dir, token) == 0
+    assert messages_containing(installation.gateway, token) == 0
 
 
 def test_session_survives_invalid_utf8_and_garbage(
@@ -207,7 +207,7 @@ def test_session_survives_invalid_utf8_and_garbage(
     expect(authenticated.command("RCPT TO:<friend@example.org>"), "250 2.1.5")
     expect(authenticated.command("DATA"), "354")
     authenticated.send(content + b".\r\n")
-    stored = must_be_stored(installation.data_dir, queued_id(authenticated.reply()))
+    stored = must_be_stored(installation.gateway, queued_id(authenticated.reply()))
     assert stored.raw.endswith(content)
 
 
@@ -268,7 +268,7 @@ async def test_smtputf8_addresses(installation: Installation) -> None:
         await smtp.login(alpha.username, alpha.password)
         errors, reply = await smtp.sendmail(sender, [recipient], content, mail_options=["SMTPUTF8"])
     assert errors == {}
-    stored = must_be_stored(installation.data_dir, queued_id((250, reply)))
+    stored = must_be_stored(installation.gateway, queued_id((250, reply)))
     assert stored.mail_from == sender
     assert stored.deliveries == [(recipient, "queued")]
     assert stored.raw.endswith(content)

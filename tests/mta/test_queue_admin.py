@@ -78,7 +78,7 @@ def test_clearing_a_sender_domain_queue_fails_its_pending_mail(setup: Setup) -> 
     settled(setup, queue_id, dict.fromkeys(pending, "deferred"))
 
     async def clear() -> int:
-        engine = create_engine(f"sqlite+aiosqlite:///{setup.gateway.data_dir / 'mailgate.db'}")
+        engine = create_engine(setup.gateway.database_url)
         try:
             return await clear_domain_queue(engine, setup.sender.domain_id)
         finally:

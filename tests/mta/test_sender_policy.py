@@ -49,7 +49,7 @@ def test_mx_port_accepts_mail_for_the_return_path_domain(installation: Installat
     with smtplib.SMTP("127.0.0.1", installation.mx, local_hostname="mx.remote.example") as smtp:
         smtp.ehlo()
         reply = send(smtp, "", content, [bounce_to])
-    stored = must_be_stored(installation.data_dir, queued_id(reply))
+    stored = must_be_stored(installation.gateway, queued_id(reply))
     assert stored.deliveries == []
     assert stored.events == [("received", bounce_to)]
     assert stored.raw.endswith(content)
@@ -88,7 +88,7 @@ def test_from_header_must_be_in_the_credential_domain(installation: Installation
         expect(reply, "550 5.6.0")
         # The session goes on: a good message after the refusals is queued.
         queued_id(send(smtp, alpha.address, message(alpha.address)))
-    assert messages_containing(installation.data_dir, token.encode()) == 0
+    assert messages_containing(installation.gateway, token.encode()) == 0
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_a_header_section_is_read_as_it_is_signed(
         queued_id(
             send(smtp, alpha.address, message(alpha.address, extra=f"Sender: {alpha.address}\r\n"))
         )
-    assert messages_containing(installation.data_dir, token.encode()) == 0
+    assert messages_containing(installation.gateway, token.encode()) == 0
 
 
 def test_disabled_domain_may_not_send(installation: Installation, relay_gateway: Gateway) -> None:
@@ -145,7 +145,7 @@ async def test_deactivated_user_may_not_send(installation: Installation) -> None
     with logged_in(installation.submission, gamma.username, gamma.password) as smtp:
         queued_id(send(smtp, gamma.address, message(gamma.address)))
 
-    engine = create_engine(f"sqlite+aiosqlite:///{installation.data_dir / 'mailgate.db'}")
+    engine = create_engine(installation.gateway.database_url)
     try:
         assert await set_user_status(engine, user_id, UserStatus.DEACTIVATED)
     finally:
@@ -164,7 +164,7 @@ async def test_suppressed_recipient_is_refused_others_accepted(
     installation: Installation,
 ) -> None:
     alpha = installation.alpha
-    engine = create_engine(f"sqlite+aiosqlite:///{installation.data_dir / 'mailgate.db'}")
+    engine = create_engine(installation.gateway.database_url)
     try:
         await add_suppression(
             engine, "Blocked@Example.org", "hard bounce", "test", user_id=installation.user_id
@@ -180,7 +180,7 @@ async def test_suppressed_recipient_is_refused_others_accepted(
         )
         expect(smtp.rcpt("second@example.org"), "250 2.1.5")
         reply = smtp.data(message(alpha.address))
-    stored = must_be_stored(installation.data_dir, queued_id(reply))
+    stored = must_be_stored(installation.gateway, queued_id(reply))
     assert stored.deliveries == [("first@example.org", "queued"), ("second@example.org", "queued")]
 
 
@@ -198,7 +198,7 @@ def test_relay_network_sends_without_auth_for_enabled_domains(
     alpha = installation.alpha
     with submission(relay_gateway.ports["submission"]) as smtp:
         reply = send(smtp, alpha.address, message(alpha.address))
-        stored = must_be_stored(installation.data_dir, queued_id(reply))
+        stored = must_be_stored(installation.gateway, queued_id(reply))
         assert stored.deliveries == [("friend@example.org", "queued")]
         assert stored.raw.startswith(b"DKIM-Signature:")
 

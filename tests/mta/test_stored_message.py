@@ -101,7 +101,7 @@ def test_stored_message_is_added_headers_then_the_bytes_sent(
     port = getattr(installation, port_name)
     queue_id = submit_raw(port, alpha, content, implicit_tls=port_name == "smtps")
 
-    raw = must_be_stored(installation.data_dir, queue_id).raw
+    raw = must_be_stored(installation.gateway, queue_id).raw
     assert raw.endswith(content)
     added = header_fields(raw[: -len(content)])
     assert [name for name, _ in added] == ["DKIM-Signature", "Received", "Message-ID", "Date"]
@@ -117,7 +117,7 @@ def test_message_id_and_date_are_kept_when_present(installation: Installation) -
         f"From: {alpha.address}\r\nSubject: own ids\r\n\r\n"
     ).encode() + BODY
     queue_id = submit_raw(installation.submission, alpha, content)
-    raw = must_be_stored(installation.data_dir, queue_id).raw
+    raw = must_be_stored(installation.gateway, queue_id).raw
     assert raw.endswith(content)
     added = header_fields(raw[: -len(content)])
     assert [name for name, _ in added] == ["DKIM-Signature", "Received"]
@@ -138,7 +138,7 @@ def test_inbound_mail_gets_only_a_received_header(
         expect(session.command("DATA"), "354")
         session.send(stuffed(content))
         queue_id = queued_id(session.reply())
-    raw = must_be_stored(installation.data_dir, queue_id).raw
+    raw = must_be_stored(installation.gateway, queue_id).raw
     assert raw.endswith(content)
     added = header_fields(raw[: -len(content)])
     assert [name for name, _ in added] == ["Received"]
@@ -162,7 +162,7 @@ def signed_message(installation: Installation) -> bytes:
         expect(session.command("DATA"), "354")
         session.send(stuffed(content))
         queue_id = queued_id(session.reply())
-    return must_be_stored(installation.data_dir, queue_id).raw
+    return must_be_stored(installation.gateway, queue_id).raw
 
 
 def test_dkim_signature_verifies_with_the_published_key(installation: Installation) -> None:
