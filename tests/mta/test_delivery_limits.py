@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.mta.sink import Sink
-from tests.mta.test_delivery import Setup, query, settled, start_setup, submit
+from tests.mta.test_delivery import Setup, settled, start_setup, submit
 
 RATE_PER_MINUTE = 120  # one message every half second
 
@@ -42,8 +42,7 @@ def test_one_session_reused_at_the_rate_limit_then_closed_when_idle(setup: Setup
         settled(setup, queue_id, {recipient: "delivered"})
 
     assert setup.sink.handler.sessions == 1  # one session at a time, and it was reused
-    rows = query(
-        setup,
+    rows = setup.gateway.sql(
         "SELECT created_at FROM events"
         " WHERE type = 'delivered' AND recipient LIKE '%@limits.example' ORDER BY created_at",
     )

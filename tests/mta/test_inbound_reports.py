@@ -16,7 +16,7 @@ from tests.conftest import wait_until
 from tests.http_api.conftest import answering
 from tests.mta.sink import Sink
 from tests.mta.support import expect, logged_in, message, queued_id, send
-from tests.mta.test_delivery import Setup, events, query, settled, start_setup, statuses
+from tests.mta.test_delivery import Setup, events, settled, start_setup, statuses
 
 SAMPLES = Path(__file__).with_name("bounce_samples")
 
@@ -90,9 +90,9 @@ def test_a_dsn_becomes_a_bounce_and_suppresses(setup: Setup) -> None:
     assert kind == "bounced"
     assert (data["source"], data["bounce_type"], data["category"]) == ("dsn", "hard", "bad-mailbox")
     assert data["enhanced_code"] == "5.1.1"
-    assert query(setup, "SELECT reason, source FROM suppressions WHERE address = ?", recipient) == [
-        ("bad-mailbox", "dsn")
-    ]
+    assert setup.gateway.sql(
+        "SELECT reason, source FROM suppressions WHERE address = ?", recipient
+    ) == [("bad-mailbox", "dsn")]
     assert refused_at_rcpt(setup, recipient).startswith(
         "550 5.7.1 Recipient email address is suppressed"
     )
@@ -102,7 +102,7 @@ def test_the_delivery_named_by_the_verp_address_is_the_one_bounced(setup: Setup)
     # Two destinations: two transactions, each sent from a VERP address naming its delivery.
     named, other = "tom@elsewhere.example", "ann@example.org"
     queue_id = delivered_message(setup, other, named)
-    [(delivery_id,)] = query(setup, "SELECT id FROM deliveries WHERE recipient = ?", named)
+    [(delivery_id,)] = setup.gateway.sql("SELECT id FROM deliveries WHERE recipient = ?", named)
     # The report speaks of jane (a forward of tom's, say) and came back to tom's VERP address.
     report = report_from_sample("postfix_user_unknown.eml", setup, queue_id, other)
     send_report(setup, queue_id, report, delivery_id)
@@ -118,7 +118,7 @@ def test_an_arf_report_becomes_a_complaint_and_suppresses(setup: Setup) -> None:
     _, data = events(setup, queue_id, recipient)[-1]
     assert (data["feedback_type"], data["source"]) == ("abuse", "fbl")
     assert statuses(setup, queue_id) == {recipient: "delivered"}  # it was delivered after all
-    assert query(setup, "SELECT reason FROM suppressions WHERE address = ?", recipient) == [
+    assert setup.gateway.sql("SELECT reason FROM suppressions WHERE address = ?", recipient) == [
         ("complaint",)
     ]
     assert refused_at_rcpt(setup, recipient).startswith("550 5.7.1")
@@ -126,18 +126,18 @@ def test_an_arf_report_becomes_a_complaint_and_suppresses(setup: Setup) -> None:
 
 def test_a_report_about_an_unknown_message_changes_nothing(setup: Setup) -> None:
     stranger = uuid.uuid4()
-    before = query(setup, "SELECT count(*) FROM suppressions")
+    before = setup.gateway.sql("SELECT count(*) FROM suppressions")
     send_report(
         setup, stranger, report_from_sample("postfix_user_unknown.eml", setup, stranger, "")
     )
     wait_until(lambda: f"about={stranger}" in setup.gateway.log())
-    assert query(setup, "SELECT count(*) FROM suppressions") == before
+    assert setup.gateway.sql("SELECT count(*) FROM suppressions") == before
 
 
 def test_internal_bounce_register_records_with_powermtas_category(setup: Setup) -> None:
     recipient = "pmta@example.org"
     queue_id = delivered_message(setup, recipient)
-    [(delivery_id,)] = query(setup, "SELECT id FROM deliveries WHERE recipient = ?", recipient)
+    [(delivery_id,)] = setup.gateway.sql("SELECT id FROM deliveries WHERE recipient = ?", recipient)
     report = report_from_sample("postfix_user_unknown.eml", setup, queue_id, recipient)
     base = f"http://127.0.0.1:{setup.gateway.env['MAILGATE_HTTP_PORT']}"
     with httpx.Client(base_url=base, timeout=10) as client:
@@ -169,6 +169,6 @@ def test_internal_bounce_register_records_with_powermtas_category(setup: Setup) 
     assert statuses(setup, queue_id) == {recipient: "bounced"}
     kind, data = events(setup, queue_id, recipient)[-1]
     assert (kind, data["category"]) == ("bounced", "inactive-mailbox")
-    assert query(setup, "SELECT reason FROM suppressions WHERE address = ?", recipient) == [
+    assert setup.gateway.sql("SELECT reason FROM suppressions WHERE address = ?", recipient) == [
         ("inactive-mailbox",)
     ]
