@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailgate.serve import HEALTHY_AFTER, Slot, restart_delay
+from mailgate.supervisor import HEALTHY_AFTER, Slot, restart_delay
 from tests.conftest import Gateway, free_port, greeting, wait_until
 
 Factory = Callable[..., Gateway]
