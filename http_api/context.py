@@ -1,8 +1,8 @@
 """What every HTTP handler works with, typed and built once: the settings the HTTP surfaces read
 and the parts the app's lifespan opens (store, key cache, rate limiter, gateway, SMS transport).
 
-`mailgate/serve.py` builds `HttpSettings` from its own settings; http_api imports nothing from
-`mailgate/`, so this module names only the values the handlers here read. Handlers reach the
+`mailgate/http_wiring.py` builds `HttpSettings` from its own settings; http_api imports nothing
+from `mailgate/`, so this module names only the values the handlers here read. Handlers reach the
 context through `context(request)`, never through `request.app.state` attributes.
 """
 

@@ -1,6 +1,6 @@
 """The campaign scheduler: starts due campaigns, queues their recipients, and closes finished
 runs. It runs in a process of its own, `scheduler` (beside the background jobs), in every
-`mailgate serve` (mailgate/serve.py).
+`mailgate serve` (mailgate/worker_processes.py).
 
 One `tick` does three things, each safe with several schedulers on several nodes
 (storage/campaigns/claims.py):

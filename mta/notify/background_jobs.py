@@ -10,7 +10,7 @@ other answer, or none, is tried again after the webhook retry schedule's waits
 then the job is failed. The update itself is done once: a retry only repeats the callback.
 
 The runner is a leased worker (mta/worker/leased_worker.py) and runs beside the campaign scheduler,
-in every `serve`'s scheduler process (mailgate/serve.py).
+in every `serve`'s scheduler process (mailgate/worker_processes.py).
 """
 
 from __future__ import annotations
