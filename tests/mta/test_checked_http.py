@@ -29,8 +29,10 @@ from mta.checked_http import (
     TooLarge,
     retry_after,
 )
-from tests.conftest import free_port
+from tests.conftest import async_wait_until, free_port
 from tests.dns_server import DnsServer
+
+OK = b'{"status":"OK"}'
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Server:
 
     requests: list[Request] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
+    first_part_sent: threading.Event = field(default_factory=threading.Event)
     port: int = 0
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
@@ -69,6 +72,8 @@ class Server:
             if "unsized" in query:
                 headers["X-No-Length"] = "1"
             return 200, headers, b"%" * size
+        if route == "/split":  # the body in two writes, the second once `released`
+            return 200, {"X-No-Length": "1", "X-Split": "10"}, OK
         if route == "/stall":
             self.released.wait(timeout=30)
             return 200, {}, b"late"
@@ -92,6 +97,13 @@ def serve(server: Server) -> ThreadingHTTPServer:
             self.end_headers()
             # The client may stop reading, as it should past its limit.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if "X-Split" in headers:
+                    split = int(headers["X-Split"])
+                    self.wfile.write(body[:split])
+                    self.wfile.flush()
+                    server.first_part_sent.set()
+                    server.released.wait(timeout=30)
+                    body = body[split:]
                 self.wfile.write(body)
 
         def do_GET(self) -> None:
@@ -103,7 +115,10 @@ def serve(server: Server) -> ThreadingHTTPServer:
         def log_message(self, *args: Any) -> None:
             pass
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+    http.request_queue_size = 64  # concurrent calls connect at once (the default backlog is 5)
+    http.server_bind()
+    http.server_activate()
     http.daemon_threads = True
     server.port = http.server_address[1]
     # A short poll: shutdown() waits for the loop to see it, half a second by default.
@@ -196,6 +211,28 @@ async def test_an_answer_is_kept_to_its_bound_and_retry_after_is_read(
     assert (busy.status, busy.text, busy.retry_after) == (503, "busy", 120.0)
     missing = await allowed.post(server.url("/nowhere"), b"", {})
     assert (missing.status, missing.text) == (404, "no such page")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_send keeps `await response.content.read(RESPONSE_BYTES)`: one read, which returns"
+    " what has arrived so far, not up to RESPONSE_BYTES; an answer written in two parts is cut"
+    ' to its first, so a job callback answered {"status":"OK"} that way is judged refused',
+)
+async def test_an_answer_that_arrives_in_parts_is_read_to_its_bound(
+    allowed: HttpSender, server: Server
+) -> None:
+    posting = asyncio.create_task(allowed.post(server.url("/split"), b"", {}))
+
+    async def first_part_sent() -> bool:
+        return server.first_part_sent.is_set()
+
+    await async_wait_until(first_part_sent)
+    # A client that reads to its bound is still waiting for the rest; one that stopped at the
+    # first part is done at once (the bound is never waited out then).
+    await asyncio.wait({posting}, timeout=2)
+    server.released.set()
+    assert (await posting).text == OK.decode()
 
 
 async def test_a_redirect_is_answered_not_followed(allowed: HttpSender, server: Server) -> None:
