@@ -328,7 +328,7 @@ def test_approval(api: Api) -> None:
     child = api.gateway.json("user", "add", "child@api.test")
     child_id, child_key = int(child["UserID"]), str(child["APIKey"])
     with db(api) as conn:
-        conn.execute("UPDATE users SET requires_campaign_approval = 1, parent_user_id = ? "
+        conn.execute("UPDATE users SET requires_campaign_approval = TRUE, parent_user_id = ? "
                      "WHERE id = ?", (api.user_id, child_id))  # fmt: skip
     list_id, _ = new_list(api, "Child's", rest=None)
     with db(api) as conn:

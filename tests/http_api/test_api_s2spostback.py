@@ -43,13 +43,16 @@ def succeeded(ocrid: str) -> dict[str, Any]:
 
 
 def conversions(api: Api, subscriber_id: int) -> list[tuple[Any, ...]]:
+    """The stored conversions, their value a Decimal read from its text (exact on SQLite, which
+    keeps it as a float; PostgreSQL's text has all four places: '49.9900')."""
     with db(api) as conn:
-        return conn.execute(
+        rows = conn.execute(
             "SELECT user_id, campaign_id, autoresponder_id, subscriber_id, list_id, channel,"
             " CAST(value AS TEXT), unit, created_at IS NOT NULL FROM conversions"
             " WHERE subscriber_id = ? ORDER BY id",
             (subscriber_id,),
         ).fetchall()
+    return [(*row[:6], None if row[6] is None else Decimal(row[6]), *row[7:]) for row in rows]
 
 
 def campaign_message(
@@ -95,7 +98,7 @@ def test_a_conversion_is_recorded_as_documented(api: Api, campaign: int) -> None
     answer = post(api, OCRID=ocrid, Channel="purchase", Value=49.99, Unit="USD")
     assert answer == succeeded(ocrid)
     assert conversions(api, sub) == [
-        (api.user_id, campaign, None, sub, 4, "purchase", "49.99", "USD", 1)
+        (api.user_id, campaign, None, sub, 4, "purchase", Decimal("49.99"), "USD", 1)
     ]
 
 
@@ -114,7 +117,7 @@ def test_a_form_body_with_names_in_any_case_is_read(api: Api, campaign: int) -> 
     answer = api.client.post("/api.php", data=form)
     assert answer.json() == succeeded(ocrid)
     assert conversions(api, sub) == [
-        (api.user_id, campaign, None, sub, 9, "signup", "12.3456", "", 1)
+        (api.user_id, campaign, None, sub, 9, "signup", Decimal("12.3456"), "", 1)
     ]
 
 
@@ -123,7 +126,7 @@ def test_each_postback_is_a_conversion_of_its_own(api: Api, campaign: int) -> No
     ocrid = seal_ocrid(gateway_key(api), api.user_id, campaign, None, sub, 4)
     for value in (10, 20):
         assert post(api, OCRID=ocrid, Value=value, Unit="points") == succeeded(ocrid)
-    assert [row[6] for row in conversions(api, sub)] == ["10", "20"]
+    assert [row[6] for row in conversions(api, sub)] == [Decimal(10), Decimal(20)]
 
 
 def test_a_valid_campaign_is_enough_when_an_autoresponder_is_named_too(
@@ -241,7 +244,7 @@ def test_the_largest_value_and_a_negative_one_are_recorded_exactly(api: Api, cam
     ocrid = seal_ocrid(gateway_key(api), api.user_id, campaign, None, sub, 4)
     for value in ("99999999999.9999", "-12.5"):
         assert post(api, OCRID=ocrid, Value=value) == succeeded(ocrid)
-    stored = [Decimal(row[6]) for row in conversions(api, sub)]
+    stored = [row[6] for row in conversions(api, sub)]
     assert stored == [Decimal("99999999999.9999"), Decimal("-12.5")]
 
 

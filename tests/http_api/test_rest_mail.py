@@ -286,14 +286,28 @@ def test_a_suppressed_subscriber_is_1251(setup: Setup) -> None:
 
 def test_a_message_over_the_size_limit_or_one_the_queue_refuses_is_1250(setup: Setup) -> None:
     assert setup.error(html="<p>" + "x" * MAX_MESSAGE_SIZE + "</p>") == (400, [1250])
-    setup.gateway.sql(
-        "CREATE TRIGGER refuse_mail BEFORE INSERT ON messages WHEN NEW.subject = 'Refuse me'"
-        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-    )
+    if setup.gateway.on_sqlite:
+        create = [
+            "CREATE TRIGGER refuse_mail BEFORE INSERT ON messages WHEN NEW.subject = 'Refuse me'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ]
+        drop = ["DROP TRIGGER refuse_mail"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_mail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.subject = 'Refuse me' THEN RAISE EXCEPTION 'refused by the test'; END IF;"
+            " RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_mail BEFORE INSERT ON messages FOR EACH ROW"
+            " EXECUTE FUNCTION refuse_mail()",
+        ]
+        drop = ["DROP TRIGGER refuse_mail ON messages", "DROP FUNCTION refuse_mail"]
+    for statement in create:
+        setup.gateway.sql(statement)
     try:
         assert setup.error(subject="Refuse me") == (503, [1250])
     finally:
-        setup.gateway.sql("DROP TRIGGER refuse_mail")
+        for statement in drop:
+            setup.gateway.sql(statement)
     assert setup.send(subscriber="ok-after@example.org", subject="Refuse me")
 
 

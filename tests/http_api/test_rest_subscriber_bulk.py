@@ -142,14 +142,14 @@ def make_list(api: Api, user_id: int, hash_: str, emails: list[str]) -> int:
     """A list with the text field `code` and these subscribers (active)."""
     now = "2026-01-01 00:00:00"
     with db(api) as conn:
-        list_id = conn.execute(
+        [(list_id,)] = conn.execute(
             "INSERT INTO subscriber_lists (user_id, hash, name, description, created_at) "
-            "VALUES (?, ?, ?, '', ?)",
+            "VALUES (?, ?, ?, '', ?) RETURNING id",
             (user_id, hash_, hash_, now),
-        ).lastrowid
+        ).fetchall()
         conn.execute(
             "INSERT INTO list_fields (list_id, hash, name, tag, numeric, created_at) "
-            "VALUES (?, ?, 'Code', 'code', 0, ?)",
+            "VALUES (?, ?, 'Code', 'code', FALSE, ?)",
             (list_id, f"f{hash_}", now),
         )
         conn.executemany(
@@ -157,8 +157,7 @@ def make_list(api: Api, user_id: int, hash_: str, emails: list[str]) -> int:
             "VALUES (?, ?, 1, ?, ?)",
             [(list_id, email, json.dumps({"name": email[:2]}), now) for email in emails],
         )
-    assert list_id is not None
-    return list_id
+    return int(list_id)
 
 
 def other_id(api: Api) -> int:
