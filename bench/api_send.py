@@ -224,22 +224,21 @@ def main() -> None:
 
 
 def _stored_messages(data_dir: Path, env: dict[str, str]) -> int:
-    """Messages in the store, counted through the gateway's own engine (SQLite or PostgreSQL)."""
+    """Messages in the store, counted through the gateway's own storage (SQLite or PostgreSQL)."""
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import func, select
 
-    from storage.engine import create_engine
+    from storage.engine import Database
     from storage.models import Message
 
     url = env.get("MAILGATE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'mailgate.db'}"
 
     async def count() -> int:
-        engine = create_engine(url)
+        db = Database(url)
         try:
-            async with engine.connect() as conn:
-                return int((await conn.execute(select(func.count(Message.id)))).scalar_one())
+            return int(await db.scalar(select(func.count(Message.id))) or 0)
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     return asyncio.run(count())
 

@@ -71,9 +71,9 @@ async def prepare(url: str, subscribers: int) -> tuple[int, int, int]:
     await upgrade_async(url)
     db = Database(url)
     try:
-        user = await create_user(db.engine, f"owner-{secrets.token_hex(4)}@{DOMAIN}")
-        domain = await add_domain(db.engine, user.user_id, DOMAIN, "bounces")
-        await set_domain_status(db.engine, domain.id, DomainStatus.ENABLED)
+        user = await create_user(db, f"owner-{secrets.token_hex(4)}@{DOMAIN}")
+        domain = await add_domain(db, user.user_id, DOMAIN, "bounces")
+        await set_domain_status(db, domain.id, DomainStatus.ENABLED)
         list_id = await db.write(
             lambda conn: conn.execute(
                 insert(SubscriberList)

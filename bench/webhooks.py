@@ -80,7 +80,7 @@ def yardstick(url: str, count: int) -> float:
 async def fill_outbox(url: str, domain_id: int, hook_url: str, count: int) -> None:
     db = Database(url)
     try:
-        await add_webhook(db.engine, domain_id, WebhookEvent.DELIVERY, hook_url)
+        await add_webhook(db, domain_id, WebhookEvent.DELIVERY, hook_url)
         for start in range(0, count, 500):
             events = [
                 {

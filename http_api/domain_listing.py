@@ -30,10 +30,10 @@ def requested_format(params: dict[str, Any]) -> str:
 
 async def listing(db: Database, response_format: str) -> Response:
     if response_format == "json":
-        return JSONResponse({"Success": True, "Domains": await enabled_domain_names(db.engine)})
+        return JSONResponse({"Success": True, "Domains": await enabled_domain_names(db)})
     if response_format not in FORMATS:
         answer = {"Success": False, "ErrorCode": 1, "ErrorText": "Invalid DomainsResponseFormat"}
         return ErrorAnswer(answer, 200, 1)
     directive = "relay-domain" if response_format == "powermta-relay-domains" else "domain"
-    names = await relay_domain_names(db.engine)
+    names = await relay_domain_names(db)
     return PlainTextResponse("".join(f"{directive} {name}\n" for name in names))

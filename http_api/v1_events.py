@@ -61,7 +61,7 @@ async def _events(call: V1Call) -> dict[str, Any]:
     )
     if message_id and query.message_id is None:
         return {"TotalRecords": 0, "Events": []}
-    total, rows = await list_events(call.db.engine, query)
+    total, rows = await list_events(call.db, query)
     return {"TotalRecords": total, "Events": [event_view(row) for row in rows]}
 
 

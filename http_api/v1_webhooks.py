@@ -45,7 +45,7 @@ async def _add(call: V1Call) -> dict[str, Any]:
 
 
 async def _list(call: V1Call) -> dict[str, Any]:
-    found = await webhooks.list_webhooks(call.db.engine, call.domain)
+    found = await webhooks.list_webhooks(call.db, call.domain)
     return {"Webhooks": [webhook_view(item, v1_name(item.event)) for item in found]}
 
 
@@ -55,7 +55,7 @@ async def _delete(call: V1Call) -> dict[str, Any]:
         raise V1Error(1, "WebhookID is missing")
     webhook_id = whole_number(raw)  # not a number, or none a row can have: names no webhook
     deleted = webhook_id is not None and await webhooks.delete_webhook(
-        call.db.engine, webhook_id, call.domain
+        call.db, webhook_id, call.domain
     )
     if not deleted:
         raise V1Error(4, "Invalid WebhookID", 404)

@@ -54,7 +54,7 @@ async def add_checked(
         await check_target(url, settings.nameservers, settings.allow_private_targets)
     except TargetRefused as refused:
         raise WebhookRefused(3, f"Invalid WebhookURL: {refused.reason}") from None
-    return await webhooks.add_webhook(db.engine, domain_id, event, url)
+    return await webhooks.add_webhook(db, domain_id, event, url)
 
 
 def webhook_view(item: webhooks.WebhookView, event_name: str) -> dict[str, Any]:

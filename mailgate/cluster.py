@@ -15,14 +15,12 @@ import logging
 import os
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from mailgate.config import Settings
 from mailgate.preflight import Refusal
 from mta.tracking.ocrid import decode_key, new_key
 from storage import accounts, cluster_secrets
 from storage.cluster_secrets import Agreement, agree, recorded_fingerprint
-from storage.engine import shown_url
+from storage.engine import Database, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +50,18 @@ def _copy_advice(settings: Settings) -> str:
     )
 
 
-async def check_conversion_key(engine: AsyncEngine, settings: Settings) -> None:
+async def check_conversion_key(db: Database, settings: Settings) -> None:
     """Refuse to go on with a conversion key other than the cluster's; the first node to check
     (on a new database, or one made before fingerprints were kept) records its own."""
     key = settings.conversion_key
     if key is None:
-        if await recorded_fingerprint(engine, CONVERSION_KEY) is not None:
+        if await recorded_fingerprint(db, CONVERSION_KEY) is not None:
             raise Refusal(_missing_in_cluster(settings))
         raise Refusal(
             f"no conversion key at {settings.conversion_key_path}: run `mailgate init`, "
             "or set MAILGATE_CONVERSION_KEY"
         )
-    if await agree(engine, CONVERSION_KEY, key) is Agreement.DIFFERENT:
+    if await agree(db, CONVERSION_KEY, key) is Agreement.DIFFERENT:
         raise Refusal(_different(settings))
 
 
@@ -83,39 +81,39 @@ def _different(settings: Settings) -> str:
     )
 
 
-async def join_or_found(engine: AsyncEngine, settings: Settings, replace: bool = False) -> bool:
+async def join_or_found(db: Database, settings: Settings, replace: bool = False) -> bool:
     """`mailgate init`'s part: check the key this node has, or, when it has none, make one
     only if the database belongs to no cluster yet (or the operator says to `replace` the
     cluster's lost key). True when a key file was written."""
     if replace:
         text = new_key()
         write_secret(settings.conversion_key_path, text)
-        await cluster_secrets.replace(engine, CONVERSION_KEY, decode_key(text))
+        await cluster_secrets.replace(db, CONVERSION_KEY, decode_key(text))
         log.warning("the cluster's conversion key was replaced; copy it to every node")
         return True
     if settings.conversion_key is not None:
-        await check_conversion_key(engine, settings)
+        await check_conversion_key(db, settings)
         return False
-    if await recorded_fingerprint(engine, CONVERSION_KEY) is not None:
+    if await recorded_fingerprint(db, CONVERSION_KEY) is not None:
         raise Refusal(_missing_in_cluster(settings))
     path = settings.conversion_key_path
     text = new_key()
     if not write_secret(path, text, replace=False):
         raise Refusal(f"{path} appeared while `mailgate init` ran; run it again")
-    if await agree(engine, CONVERSION_KEY, decode_key(text)) is Agreement.DIFFERENT:
+    if await agree(db, CONVERSION_KEY, decode_key(text)) is Agreement.DIFFERENT:
         # Another node founded the cluster in the same moment: keep no key of our own.
         path.unlink(missing_ok=True)
         raise Refusal(_different(settings))
     return True
 
 
-async def admin_key_file_state(engine: AsyncEngine, path: Path) -> str:
+async def admin_key_file_state(db: Database, path: Path) -> str:
     """ "missing", "current" or "stale" (the file holds a key the cluster replaced)."""
     try:
         key = (await asyncio.to_thread(path.read_text)).strip()
     except FileNotFoundError:
         return "missing"
-    return "current" if await accounts.admin_key_is_current(engine, key) else "stale"
+    return "current" if await accounts.admin_key_is_current(db, key) else "stale"
 
 
 def warn_stale_admin_key(path: Path) -> None:

@@ -9,14 +9,12 @@ import asyncio
 import os
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from mailgate.config import Settings
 from mailgate.worker_health import describe
-from storage.engine import create_engine, is_sqlite, shown_url
-from storage.migrate import VERSION_QUERY, latest_revision, upgrade
+from storage.engine import is_sqlite, shown_url
+from storage.migrate import latest_revision, schema_revision, upgrade
 
 # How long a command waits for PostgreSQL before saying it cannot reach it.
 CONNECT_TIMEOUT = 10.0
@@ -46,7 +44,8 @@ def database_reachable(settings: Settings) -> str | None:
     if is_sqlite(url):
         _sqlite_file_usable(settings, Path(make_url(url).database or ""))
     try:
-        return asyncio.run(_schema_revision(url))
+        options = {} if is_sqlite(url) else {"connect_args": {"timeout": CONNECT_TIMEOUT}}
+        return asyncio.run(schema_revision(url, **options))
     except Exception as error:  # any failure to connect is reported as one line
         raise Refusal(
             f"cannot open the database {shown_url(url)} ({_named(settings, 'database_url')}): "
@@ -68,20 +67,6 @@ def ensure_schema(settings: Settings) -> None:
     """Check the database as `database_reachable` does, and migrate it when it is behind."""
     if database_reachable(settings) != latest_revision():
         upgrade(settings.database_url)
-
-
-async def _schema_revision(url: str) -> str | None:
-    options = {} if is_sqlite(url) else {"connect_args": {"timeout": CONNECT_TIMEOUT}}
-    engine = create_engine(url, **options)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))  # connection failures are reported as such
-            try:
-                return await conn.scalar(text(VERSION_QUERY))
-            except DBAPIError:  # no alembic_version table: nothing migrated yet
-                return None
-    finally:
-        await engine.dispose()
 
 
 def _named(settings: Settings, name: str) -> str:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import Database
+from storage.engine import Database, changed_rows
 from storage.models import ApiKey, KeyKind, LoginSession, SenderDomain, User, UserStatus, utcnow
 from storage.tokens import (
     derive_key,
@@ -68,7 +68,7 @@ def new_rest_credentials() -> dict[str, str]:
 
 
 async def create_user(
-    engine: AsyncEngine,
+    db: Database,
     email: str,
     password: str | None = None,
     *,
@@ -86,13 +86,14 @@ async def create_user(
     password_hash = await asyncio.to_thread(hash_password, password) if password else None
     key = new_token(USER_KEY_PREFIX)
     rest = new_rest_credentials()
-    async with engine.begin() as conn:
-        existing = await conn.scalar(select(User.id).where(User.email == email))
+
+    def work(conn: Connection) -> int:
+        existing = conn.scalar(select(User.id).where(User.email == email))
         if existing is not None:
             raise AlreadyExists(f"user {email} exists (UserID {existing})")
         try:
             user_id = (
-                await conn.execute(
+                conn.execute(
                     User.__table__.insert()
                     .values(
                         email=email,
@@ -110,7 +111,7 @@ async def create_user(
             ).scalar_one()
         except IntegrityError:  # the same address added at the same moment elsewhere
             raise AlreadyExists(f"user {email} exists") from None
-        await conn.execute(
+        conn.execute(
             ApiKey.__table__.insert().values(
                 kind=KeyKind.USER,
                 user_id=user_id,
@@ -119,7 +120,9 @@ async def create_user(
                 description="created with the user",
             )
         )
-    return NewUser(user_id=user_id, api_key=key, **rest)
+        return int(user_id)
+
+    return NewUser(user_id=await db.write(work), api_key=key, **rest)
 
 
 _USER_BY_EMAIL = select(User.id).where(User.email == bindparam("email")).limit(1)
@@ -130,14 +133,13 @@ async def email_taken(db: Database, email: str) -> bool:
     return await db.scalar(_USER_BY_EMAIL, {"email": email.strip().lower()}) is not None
 
 
-async def remove_unverified_user(engine: AsyncEngine, user_id: int) -> bool:
+async def remove_unverified_user(db: Database, user_id: int) -> bool:
     """Undo the creation of an account that was never activated (its keys go with it); an
     active or deactivated account is never removed here."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            User.__table__.delete().where(User.id == user_id, User.status == UserStatus.UNVERIFIED)
-        )
-    return result.rowcount == 1
+    statement = User.__table__.delete().where(
+        User.id == user_id, User.status == UserStatus.UNVERIFIED
+    )
+    return await changed_rows(db, statement) == 1
 
 
 _ACCOUNT_HASH = select(User.account_hash, User.status).where(User.id == bindparam("id"))
@@ -149,20 +151,19 @@ async def account_state(db: Database, user_id: int) -> tuple[str | None, UserSta
     return None if row is None else (row.account_hash, row.status)
 
 
-async def activate_user(engine: AsyncEngine, user_id: int, account_hash: str) -> bool:
+async def activate_user(db: Database, user_id: int, account_hash: str) -> bool:
     """UNVERIFIED to ACTIVE for the account with this id and hash; False when it is not an
     account awaiting activation (already active, deactivated, or another account)."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(User)
-            .where(
-                User.id == user_id,
-                User.account_hash == account_hash,
-                User.status == UserStatus.UNVERIFIED,
-            )
-            .values(status=UserStatus.ACTIVE)
+    statement = (
+        update(User)
+        .where(
+            User.id == user_id,
+            User.account_hash == account_hash,
+            User.status == UserStatus.UNVERIFIED,
         )
-    return result.rowcount == 1
+        .values(status=UserStatus.ACTIVE)
+    )
+    return await changed_rows(db, statement) == 1
 
 
 @dataclass(frozen=True)
@@ -193,54 +194,55 @@ _USER_LISTING = select(
 ).order_by(User.id)
 
 
-async def list_users(engine: AsyncEngine) -> list[UserListing]:
+async def list_users(db: Database) -> list[UserListing]:
     """Every account, oldest first."""
-    async with engine.connect() as conn:
-        return [UserListing(*row) for row in await conn.execute(_USER_LISTING)]
+    return [UserListing(*row) for row in await db.rows(_USER_LISTING)]
 
 
-async def set_user_status(engine: AsyncEngine, user_id: int, status: UserStatus) -> bool:
-    async with engine.begin() as conn:
-        result = await conn.execute(update(User).where(User.id == user_id).values(status=status))
-    return result.rowcount == 1
+async def set_user_status(db: Database, user_id: int, status: UserStatus) -> bool:
+    statement = update(User).where(User.id == user_id).values(status=status)
+    return await changed_rows(db, statement) == 1
 
 
 async def change_permissions(
-    engine: AsyncEngine, user_id: int, grant: Iterable[str] = (), revoke: Iterable[str] = ()
+    db: Database, user_id: int, grant: Iterable[str] = (), revoke: Iterable[str] = ()
 ) -> list[str] | None:
     """Grant and revoke permissions; returns the user's permissions after, None if no user.
     The row is written first (with its own value) so that it is locked before it is read."""
-    async with engine.begin() as conn:
-        touched = await conn.execute(
+
+    def work(conn: Connection) -> list[str] | None:
+        touched = conn.execute(
             update(User).where(User.id == user_id).values(permissions=User.permissions)
         )
         if touched.rowcount != 1:
             return None
-        held = (await conn.execute(select(User.permissions).where(User.id == user_id))).scalar()
+        held = conn.execute(select(User.permissions).where(User.id == user_id)).scalar()
         after = sorted((set(held or ()) | set(grant)) - set(revoke))
-        await conn.execute(update(User).where(User.id == user_id).values(permissions=after))
-    return after
+        conn.execute(update(User).where(User.id == user_id).values(permissions=after))
+        return after
+
+    return await db.write(work)
 
 
 async def set_send_limits(
-    engine: AsyncEngine, user_id: int, hourly: int | None, daily: int | None
+    db: Database, user_id: int, hourly: int | None, daily: int | None
 ) -> bool:
     """Recipients the user may send per hour and per day (None: no limit); False if no user."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(send_limit_hourly=hourly, send_limit_daily=daily)
-        )
-    return result.rowcount == 1
+    statement = (
+        update(User)
+        .where(User.id == user_id)
+        .values(send_limit_hourly=hourly, send_limit_daily=daily)
+    )
+    return await changed_rows(db, statement) == 1
 
 
-async def create_admin_key(engine: AsyncEngine) -> str:
+async def create_admin_key(db: Database) -> str:
     """A new admin key, replacing any earlier one; the caller keeps the only plain copy."""
     key = new_token(ADMIN_KEY_PREFIX, 32)
-    async with engine.begin() as conn:
-        await conn.execute(ApiKey.__table__.delete().where(ApiKey.kind == KeyKind.ADMIN))
-        await conn.execute(
+
+    def work(conn: Connection) -> None:
+        conn.execute(ApiKey.__table__.delete().where(ApiKey.kind == KeyKind.ADMIN))
+        conn.execute(
             ApiKey.__table__.insert().values(
                 kind=KeyKind.ADMIN,
                 key_hash=token_hash(key),
@@ -248,23 +250,26 @@ async def create_admin_key(engine: AsyncEngine) -> str:
                 description="admin",
             )
         )
+
+    await db.write(work)
     return key
 
 
-async def has_admin_key(engine: AsyncEngine) -> bool:
-    async with engine.connect() as conn:
-        found = await conn.scalar(select(ApiKey.id).where(ApiKey.kind == KeyKind.ADMIN).limit(1))
-    return found is not None
+_ANY_ADMIN_KEY = select(ApiKey.id).where(ApiKey.kind == KeyKind.ADMIN).limit(1)
 
 
-async def is_admin_key(engine: AsyncEngine, key: str) -> bool:
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(ApiKey)
-            .where(ApiKey.kind == KeyKind.ADMIN, ApiKey.key_hash == token_hash(key))
-            .values(last_used_at=utcnow())
-        )
-    return result.rowcount == 1
+async def has_admin_key(db: Database) -> bool:
+    return await db.scalar(_ANY_ADMIN_KEY) is not None
+
+
+async def is_admin_key(db: Database, key: str) -> bool:
+    """Whether `key` is the admin key, counted as a use of it."""
+    statement = (
+        update(ApiKey)
+        .where(ApiKey.kind == KeyKind.ADMIN, ApiKey.key_hash == token_hash(key))
+        .values(last_used_at=utcnow())
+    )
+    return await changed_rows(db, statement) == 1
 
 
 _ADMIN_BY_HASH = (
@@ -274,11 +279,9 @@ _ADMIN_BY_HASH = (
 )
 
 
-async def admin_key_is_current(engine: AsyncEngine, key: str) -> bool:
+async def admin_key_is_current(db: Database, key: str) -> bool:
     """Whether `key` is the admin key now, without counting it as a use."""
-    async with engine.connect() as conn:
-        found = await conn.scalar(_ADMIN_BY_HASH, {"key_hash": token_hash(key)})
-    return found is not None
+    return await db.scalar(_ADMIN_BY_HASH, {"key_hash": token_hash(key)}) is not None
 
 
 async def admin_key_matches(db: Database, key: str) -> bool:
@@ -337,27 +340,25 @@ class DomainKey:
     last_used_at: datetime | None
 
 
-async def create_domain_key(engine: AsyncEngine, domain_id: int, description: str) -> DomainKey:
+async def create_domain_key(db: Database, domain_id: int, description: str) -> DomainKey:
     """A sender domain's API key (Bearer on /api/v1), shown here once and stored hashed."""
     key = new_token(DOMAIN_KEY_PREFIX)
-    async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                ApiKey.__table__.insert()
-                .values(
-                    kind=KeyKind.DOMAIN,
-                    domain_id=domain_id,
-                    key_hash=token_hash(key),
-                    key_hint=token_hint(key),
-                    description=description[:255],
-                )
-                .returning(ApiKey.id, ApiKey.created_at)
-            )
-        ).one()
+    insert = (
+        ApiKey.__table__.insert()
+        .values(
+            kind=KeyKind.DOMAIN,
+            domain_id=domain_id,
+            key_hash=token_hash(key),
+            key_hint=token_hint(key),
+            description=description[:255],
+        )
+        .returning(ApiKey.id, ApiKey.created_at)
+    )
+    row = await db.write(lambda conn: conn.execute(insert).one())
     return DomainKey(row.id, domain_id, description[:255], key, row.created_at, None)
 
 
-async def list_domain_keys(engine: AsyncEngine, domain_id: int) -> list[DomainKey]:
+async def list_domain_keys(db: Database, domain_id: int) -> list[DomainKey]:
     query = (
         select(
             ApiKey.id,
@@ -369,24 +370,19 @@ async def list_domain_keys(engine: AsyncEngine, domain_id: int) -> list[DomainKe
         .where(ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id == domain_id)
         .order_by(ApiKey.id)
     )
-    async with engine.connect() as conn:
-        rows = await conn.execute(query)
-        return [
-            DomainKey(key_id, domain_id, description, hint, created_at, last_used_at)
-            for key_id, description, hint, created_at, last_used_at in rows
-        ]
+    return [
+        DomainKey(key_id, domain_id, description, hint, created_at, last_used_at)
+        for key_id, description, hint, created_at, last_used_at in await db.rows(query)
+    ]
 
 
-async def delete_domain_key(engine: AsyncEngine, key_id: int, user_id: int) -> bool:
+async def delete_domain_key(db: Database, key_id: int, user_id: int) -> bool:
     """Delete a key of one of the user's domains; False when there is no such key of theirs."""
     owned = select(SenderDomain.id).where(SenderDomain.user_id == user_id)
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            ApiKey.__table__.delete().where(
-                ApiKey.id == key_id, ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id.in_(owned)
-            )
-        )
-    return result.rowcount == 1
+    statement = ApiKey.__table__.delete().where(
+        ApiKey.id == key_id, ApiKey.kind == KeyKind.DOMAIN, ApiKey.domain_id.in_(owned)
+    )
+    return await changed_rows(db, statement) == 1
 
 
 SESSION_PREFIX = "mgs_"
@@ -402,13 +398,10 @@ class NewSession:
 _LOGIN = select(User.id, User.status, User.password_hash).where(User.email == bindparam("email"))
 
 
-async def login(
-    engine: AsyncEngine, email: str, password: str, lifetime: timedelta
-) -> NewSession | None:
+async def login(db: Database, email: str, password: str, lifetime: timedelta) -> NewSession | None:
     """A session for an active user whose password matches; None otherwise (an unknown user
     costs as much time as a wrong password)."""
-    async with engine.connect() as conn:
-        row = (await conn.execute(_LOGIN, {"email": email.strip().lower()})).first()
+    row = await db.first(_LOGIN, {"email": email.strip().lower()})
     stored = row.password_hash if row is not None else None
     if not await asyncio.to_thread(verify_password, stored, password) or row is None:
         return None
@@ -416,21 +409,18 @@ async def login(
         return None
     session_id = new_token(SESSION_PREFIX, 32)
     expires_at = utcnow() + lifetime
-    async with engine.begin() as conn:
-        await conn.execute(
-            LoginSession.__table__.insert().values(
-                user_id=row.id, token_hash=token_hash(session_id), expires_at=expires_at
-            )
-        )
+    insert = LoginSession.__table__.insert().values(
+        user_id=row.id, token_hash=token_hash(session_id), expires_at=expires_at
+    )
+    await db.write(lambda conn: conn.execute(insert))
     return NewSession(session_id, row.id, expires_at)
 
 
-async def logout(engine: AsyncEngine, session_id: str) -> bool:
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            LoginSession.__table__.delete().where(LoginSession.token_hash == token_hash(session_id))
-        )
-    return result.rowcount == 1
+async def logout(db: Database, session_id: str) -> bool:
+    statement = LoginSession.__table__.delete().where(
+        LoginSession.token_hash == token_hash(session_id)
+    )
+    return await changed_rows(db, statement) == 1
 
 
 _DOMAIN_BY_KEY = select(ApiKey.domain_id).where(

@@ -11,10 +11,11 @@ import enum
 import hashlib
 import hmac
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 
 from storage.dialects import dialect_insert
+from storage.engine import Database
 from storage.models import ClusterSecret, utcnow
 
 _LABEL = b"mailgate cluster secret fingerprint v1"
@@ -30,38 +31,42 @@ class Agreement(enum.Enum):
     DIFFERENT = "different"  # the database holds another secret's fingerprint
 
 
-async def recorded_fingerprint(engine: AsyncEngine, name: str) -> str | None:
-    async with engine.connect() as conn:
-        return await conn.scalar(
-            select(ClusterSecret.fingerprint).where(ClusterSecret.name == name)
-        )
+_FINGERPRINT = select(ClusterSecret.fingerprint).where(ClusterSecret.name == bindparam("name"))
 
 
-async def agree(engine: AsyncEngine, name: str, secret: bytes) -> Agreement:
+async def recorded_fingerprint(db: Database, name: str) -> str | None:
+    return await db.scalar(_FINGERPRINT, {"name": name})
+
+
+async def agree(db: Database, name: str, secret: bytes) -> Agreement:
     """Record `secret`'s fingerprint under `name` unless one is recorded, and say whether the
     recorded one is this secret's. Two nodes racing on a new database: one records, the other
     is told DIFFERENT (the insert does nothing on conflict, then both read the same row)."""
     mine = fingerprint(secret)
-    async with engine.begin() as conn:
+
+    def work(conn: Connection) -> tuple[int, str | None]:
         insert = dialect_insert(conn)(ClusterSecret).values(
             name=name, fingerprint=mine, recorded_at=utcnow()
         )
-        inserted = await conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
-        stored = await conn.scalar(
-            select(ClusterSecret.fingerprint).where(ClusterSecret.name == name)
-        )
+        inserted = conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+        return int(inserted.rowcount), conn.scalar(_FINGERPRINT, {"name": name})
+
+    inserted, stored = await db.write(work)
     if not hmac.compare_digest(str(stored), mine):
         return Agreement.DIFFERENT
-    return Agreement.RECORDED if inserted.rowcount == 1 else Agreement.SAME
+    return Agreement.RECORDED if inserted == 1 else Agreement.SAME
 
 
-async def replace(engine: AsyncEngine, name: str, secret: bytes) -> None:
+async def replace(db: Database, name: str, secret: bytes) -> None:
     """Make `secret` the cluster's, whatever was recorded: for an operator who lost every copy
     of the old one and accepts what was derived from it stops working."""
-    async with engine.begin() as conn:
-        await conn.execute(ClusterSecret.__table__.delete().where(ClusterSecret.name == name))
-        await conn.execute(
+
+    def work(conn: Connection) -> None:
+        conn.execute(ClusterSecret.__table__.delete().where(ClusterSecret.name == name))
+        conn.execute(
             ClusterSecret.__table__.insert().values(
                 name=name, fingerprint=fingerprint(secret), recorded_at=utcnow()
             )
         )
+
+    await db.write(work)

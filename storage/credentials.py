@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
 from storage.domains import NotFound
 from storage.engine import Database
@@ -25,22 +25,23 @@ class NewCredential:
     password: str
 
 
-async def add_credential(engine: AsyncEngine, domain_id: int) -> NewCredential:
+async def add_credential(db: Database, domain_id: int) -> NewCredential:
     """Create credentials for a domain; the password is returned here once, stored hashed."""
     password = new_password()
     password_hash = await asyncio.to_thread(hash_password, password)
-    async with engine.begin() as conn:
-        if await conn.scalar(select(SenderDomain.id).where(SenderDomain.id == domain_id)) is None:
+    username = f"smtp_{domain_id}_{secrets.token_hex(5)}"
+
+    def work(conn: Connection) -> int:
+        if conn.scalar(select(SenderDomain.id).where(SenderDomain.id == domain_id)) is None:
             raise NotFound(f"no sender domain {domain_id}")
-        username = f"smtp_{domain_id}_{secrets.token_hex(5)}"
-        credential_id = (
-            await conn.execute(
-                SmtpCredential.__table__.insert()
-                .values(domain_id=domain_id, username=username, password_hash=password_hash)
-                .returning(SmtpCredential.id)
-            )
-        ).scalar_one()
-    return NewCredential(credential_id, username, password)
+        inserted = conn.execute(
+            SmtpCredential.__table__.insert()
+            .values(domain_id=domain_id, username=username, password_hash=password_hash)
+            .returning(SmtpCredential.id)
+        )
+        return int(inserted.scalar_one())
+
+    return NewCredential(await db.write(work), username, password)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _owned(credential_id: int, user_id: int | None) -> Any:
     return query if user_id is None else query.where(SenderDomain.user_id == user_id)
 
 
-async def list_credentials(engine: AsyncEngine, domain_id: int) -> list[CredentialView]:
+async def list_credentials(db: Database, domain_id: int) -> list[CredentialView]:
     query = (
         select(
             SmtpCredential.id,
@@ -116,35 +117,36 @@ async def list_credentials(engine: AsyncEngine, domain_id: int) -> list[Credenti
         .where(SmtpCredential.domain_id == domain_id)
         .order_by(SmtpCredential.id)
     )
-    async with engine.connect() as conn:
-        return [CredentialView(*row) for row in await conn.execute(query)]
+    return [CredentialView(*row) for row in await db.rows(query)]
 
 
-async def delete_credential(
-    engine: AsyncEngine, credential_id: int, user_id: int | None = None
-) -> None:
+async def delete_credential(db: Database, credential_id: int, user_id: int | None = None) -> None:
     """Remove a credential of one of the user's domains (any when `user_id` is None); NotFound
     for anyone else's. AUTH with it fails from now on; a session that authenticated before
     may go on sending."""
-    async with engine.begin() as conn:
-        if (await conn.execute(_owned(credential_id, user_id))).first() is None:
+
+    def work(conn: Connection) -> None:
+        if conn.execute(_owned(credential_id, user_id)).first() is None:
             raise NotFound(f"no SMTP credential {credential_id}")
-        await conn.execute(
-            SmtpCredential.__table__.delete().where(SmtpCredential.id == credential_id)
-        )
+        conn.execute(SmtpCredential.__table__.delete().where(SmtpCredential.id == credential_id))
+
+    await db.write(work)
 
 
-async def reset_password(engine: AsyncEngine, credential_id: int, user_id: int) -> NewCredential:
+async def reset_password(db: Database, credential_id: int, user_id: int) -> NewCredential:
     """A new generated password, shown once; the old one stops working at once."""
     password = new_password()
     password_hash = await asyncio.to_thread(hash_password, password)
-    async with engine.begin() as conn:
-        row = (await conn.execute(_owned(credential_id, user_id))).first()
+
+    def work(conn: Connection) -> str:
+        row = conn.execute(_owned(credential_id, user_id)).first()
         if row is None:
             raise NotFound(f"no SMTP credential {credential_id}")
-        await conn.execute(
+        conn.execute(
             update(SmtpCredential)
             .where(SmtpCredential.id == credential_id)
             .values(password_hash=password_hash)
         )
-    return NewCredential(credential_id, row.username, password)
+        return str(row.username)
+
+    return NewCredential(credential_id, await db.write(work), password)

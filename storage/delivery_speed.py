@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Subquery, case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.dialects import whole_seconds
+from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Message
 
 SENT, FAILED = "sent", "failed"  # delivered; bounced or failed
@@ -79,7 +79,7 @@ def _finished(
 
 
 async def delivery_speed(
-    engine: AsyncEngine,
+    db: Database,
     sender_domain_id: int,
     recipient_domain: str,
     since: datetime,
@@ -102,8 +102,7 @@ async def delivery_speed(
         .group_by(rows.outcome, rows.bucket)
         .order_by(rows.outcome, rows.bucket)
     )
-    async with engine.connect() as conn:
-        result = (await conn.execute(query)).all()
+    result = await db.rows(query)
     speeds: dict[str, OutcomeSpeed] = {}
     for outcome, bucket, count, total, seconds, least, most in result:
         if outcome not in speeds:

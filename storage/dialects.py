@@ -14,13 +14,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 
-def dialect_insert(conn: Connection | AsyncConnection) -> Any:
+def dialect_insert(conn: Connection) -> Any:
     """The backend's own `insert` (its ON CONFLICT clauses differ in spelling, not meaning)."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 

@@ -10,11 +10,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.accounts import AlreadyExists
-from storage.engine import Database
+from storage.engine import Database, changed_rows
 from storage.models import (
     DomainStatus,
     InboundRelayDomain,
@@ -56,7 +56,7 @@ def return_path_domain(domain: SenderDomain, default_subdomain: str) -> str:
 
 
 async def add_domain(
-    engine: AsyncEngine,
+    db: Database,
     user_id: int,
     name: str,
     default_subdomain: str,
@@ -70,26 +70,25 @@ async def add_domain(
     # RSA key generation takes tens of milliseconds: in a thread, and before the transaction
     # (on SQLite its write lock would hold back every queue commit meanwhile).
     private_key = await asyncio.to_thread(new_dkim_key)
-    async with engine.begin() as conn:
+
+    def work(conn: Connection) -> SenderDomain:
         # A write to the user's row comes first: it takes the row lock on PostgreSQL and the write
         # lock on SQLite (where a SELECT ... FOR UPDATE means nothing), so concurrent adds for one
         # user run one after another and the domain limit holds.
-        user = (
-            await conn.execute(
-                update(User)
-                .where(User.id == user_id)
-                .values(id=User.id)
-                .returning(User.max_sender_domains)
-            )
+        user = conn.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(id=User.id)
+            .returning(User.max_sender_domains)
         ).first()
         if user is None:
             raise NotFound(f"no user {user_id}")
-        count = await conn.scalar(
+        count = conn.scalar(
             select(func.count()).select_from(SenderDomain).where(SenderDomain.user_id == user_id)
         )
         if (count or 0) >= user.max_sender_domains:
             raise LimitReached(f"user {user_id} has reached {user.max_sender_domains} domains")
-        if await conn.scalar(select(SenderDomain.id).where(SenderDomain.name == name)):
+        if conn.scalar(select(SenderDomain.id).where(SenderDomain.name == name)):
             raise AlreadyExists(f"sender domain {name} exists")
         values = {
             "user_id": user_id,
@@ -108,42 +107,36 @@ async def add_domain(
             "webhook_signing_key": new_signing_key(),
         }
         try:
-            domain_id = (
-                await conn.execute(
-                    SenderDomain.__table__.insert().values(**values).returning(SenderDomain.id)
-                )
+            domain_id = conn.execute(
+                SenderDomain.__table__.insert().values(**values).returning(SenderDomain.id)
             ).scalar_one()
         except IntegrityError:  # the same name added at the same moment by someone else
             raise AlreadyExists(f"sender domain {name} exists") from None
         domain = SenderDomain(id=domain_id, **values)
-        await conn.execute(
+        conn.execute(
             InboundRelayDomain.__table__.insert().values(
                 name=return_path_domain(domain, default_subdomain), sender_domain_id=domain_id
             )
         )
-    return domain
+        return domain
+
+    return await db.write(work)
 
 
-async def get_domain(
-    engine: AsyncEngine, domain_id: int, user_id: int | None = None
-) -> SenderDomain:
+async def get_domain(db: Database, domain_id: int, user_id: int | None = None) -> SenderDomain:
     """The domain, if it exists and (when `user_id` is given) belongs to that user."""
     query = select(SenderDomain).where(SenderDomain.id == domain_id)
     if user_id is not None:
         query = query.where(SenderDomain.user_id == user_id)
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = await db.first(query)
     if row is None:
         raise NotFound(f"no sender domain {domain_id}")
     return SenderDomain(**row._mapping)
 
 
-async def set_domain_status(engine: AsyncEngine, domain_id: int, status: DomainStatus) -> None:
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(SenderDomain).where(SenderDomain.id == domain_id).values(status=status)
-        )
-    if result.rowcount != 1:
+async def set_domain_status(db: Database, domain_id: int, status: DomainStatus) -> None:
+    statement = update(SenderDomain).where(SenderDomain.id == domain_id).values(status=status)
+    if await changed_rows(db, statement) != 1:
         raise NotFound(f"no sender domain {domain_id}")
 
 
@@ -253,20 +246,18 @@ async def is_inbound_relay_domain(db: Database, name: str) -> bool:
     return await db.scalar(_RELAY_DOMAIN, {"name": name.lower()}) is not None
 
 
-async def list_domains(engine: AsyncEngine, user_id: int | None = None) -> list[SenderDomain]:
+async def list_domains(db: Database, user_id: int | None = None) -> list[SenderDomain]:
     """The user's sender domains (every user's when `user_id` is None), oldest first."""
     query = select(SenderDomain).order_by(SenderDomain.id)
     if user_id is not None:
         query = query.where(SenderDomain.user_id == user_id)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [SenderDomain(**row._mapping) for row in rows]
+    return [SenderDomain(**row._mapping) for row in await db.rows(query)]
 
 
 DELETED_DOMAIN_REASON = "the sender domain was deleted"
 
 
-async def delete_domain(engine: AsyncEngine, domain_id: int, user_id: int | None = None) -> int:
+async def delete_domain(db: Database, domain_id: int, user_id: int | None = None) -> int:
     """Remove a domain (a user's, or any when `user_id` is None: the operator) with its keys,
     SMTP credentials, webhooks, domain suppressions and return-path relay domain (by cascade),
     and mark its pending mail failed in the same transaction: mail is not sent for a domain
@@ -275,16 +266,19 @@ async def delete_domain(engine: AsyncEngine, domain_id: int, user_id: int | None
     this = [SenderDomain.id == domain_id]
     if user_id is not None:
         this.append(SenderDomain.user_id == user_id)
-    async with engine.begin() as conn:
+
+    def work(conn: Connection) -> int:
         # A write first, so that SQLite's write lock is held from here on; on PostgreSQL, FOR
         # UPDATE waits for messages being queued for the domain now and holds back new ones.
-        found = await conn.execute(update(SenderDomain).where(*this).values(id=SenderDomain.id))
+        found = conn.execute(update(SenderDomain).where(*this).values(id=SenderDomain.id))
         if found.rowcount != 1:
             raise NotFound(f"no sender domain {domain_id}")
-        await conn.execute(select(SenderDomain.id).where(*this).with_for_update())
-        failed = await fail_domain_mail(conn, domain_id, DELETED_DOMAIN_REASON)
-        await conn.execute(SenderDomain.__table__.delete().where(*this))
-    return failed
+        conn.execute(select(SenderDomain.id).where(*this).with_for_update())
+        failed = fail_domain_mail(conn, domain_id, DELETED_DOMAIN_REASON)
+        conn.execute(SenderDomain.__table__.delete().where(*this))
+        return failed
+
+    return await db.write(work)
 
 
 @dataclass(frozen=True)
@@ -302,7 +296,7 @@ class DomainChanges:
 
 
 async def update_domain(
-    engine: AsyncEngine,
+    db: Database,
     domain_id: int,
     user_id: int,
     changes: DomainChanges,
@@ -315,49 +309,46 @@ async def update_domain(
         for name, value in vars(changes).items()
         if value is not None
     }
-    async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(SenderDomain).where(
-                    SenderDomain.id == domain_id, SenderDomain.user_id == user_id
-                )
+
+    def work(conn: Connection) -> tuple[SenderDomain, bool]:
+        row = conn.execute(
+            select(SenderDomain).where(
+                SenderDomain.id == domain_id, SenderDomain.user_id == user_id
             )
         ).first()
         if row is None:
             raise NotFound(f"no sender domain {domain_id}")
         before = SenderDomain(**row._mapping)
         if values:
-            await conn.execute(
-                update(SenderDomain).where(SenderDomain.id == domain_id).values(**values)
-            )
+            conn.execute(update(SenderDomain).where(SenderDomain.id == domain_id).values(**values))
         after = SenderDomain(**{**row._mapping, **values})
         old_name = return_path_domain(before, default_subdomain)
         new_name = return_path_domain(after, default_subdomain)
         if new_name != old_name:
-            await conn.execute(
+            conn.execute(
                 update(InboundRelayDomain)
                 .where(InboundRelayDomain.sender_domain_id == domain_id)
                 .values(name=new_name)
             )
-    return after, new_name != old_name
+        return after, new_name != old_name
+
+    return await db.write(work)
 
 
-async def enabled_domain_names(engine: AsyncEngine) -> list[str]:
+async def enabled_domain_names(db: Database) -> list[str]:
     """Every Enabled sender domain (what may send through the gateway), by name."""
     query = (
         select(SenderDomain.name)
         .where(SenderDomain.status == DomainStatus.ENABLED)
         .order_by(SenderDomain.name)
     )
-    async with engine.connect() as conn:
-        return list((await conn.execute(query)).scalars())
+    return [name for (name,) in await db.rows(query)]
 
 
-async def relay_domain_names(engine: AsyncEngine) -> list[str]:
+async def relay_domain_names(db: Database) -> list[str]:
     """Every inbound relay (return-path) domain: where bounces for our mail arrive."""
     query = select(InboundRelayDomain.name).order_by(InboundRelayDomain.name)
-    async with engine.connect() as conn:
-        return list((await conn.execute(query)).scalars())
+    return [name for (name,) in await db.rows(query)]
 
 
 def tracking_host(domain: SenderDomain, default_prefix: str) -> str | None:
@@ -381,19 +372,21 @@ def _tracking_host(
 
 
 async def record_verification(
-    engine: AsyncEngine, domain_id: int, results: dict[str, Any], verified: bool
+    db: Database, domain_id: int, results: dict[str, Any], verified: bool
 ) -> SenderDomain:
     """Store a DNS check; a pending domain whose required records all hold becomes Enabled
     (an Enabled or Disabled domain keeps its status: checks never disable mail on their own).
     Returns the domain as it is stored now."""
     values: dict[str, Any] = {"dns_results": results}
     this = SenderDomain.id == domain_id
-    async with engine.begin() as conn:
-        status = await conn.scalar(select(SenderDomain.status).where(this))
+
+    def work(conn: Connection) -> SenderDomain:
+        status = conn.scalar(select(SenderDomain.status).where(this))
         if verified:
             values["verified_at"] = utcnow()
             if status == DomainStatus.APPROVAL_PENDING:
                 values["status"] = DomainStatus.ENABLED
-        await conn.execute(update(SenderDomain).where(this).values(**values))
-        row = (await conn.execute(select(SenderDomain).where(this))).one()
-    return SenderDomain(**row._mapping)
+        conn.execute(update(SenderDomain).where(this).values(**values))
+        return SenderDomain(**conn.execute(select(SenderDomain).where(this)).one()._mapping)
+
+    return await db.write(work)

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.engine import Database
 from storage.event_names import EventType, stored_type
 from storage.models import Event, Message, MessageTag
 
@@ -61,7 +61,7 @@ def _conditions(query: EventQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list[EventRow]]:
+async def list_events(db: Database, query: EventQuery) -> tuple[int, list[EventRow]]:
     """(how many match, the page asked for)."""
     conditions = _conditions(query)
     joined = select(Event).outerjoin(Message, Message.id == Event.message_id)
@@ -86,9 +86,8 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
         .offset(query.start)
         .limit(query.count)
     )
-    async with engine.connect() as conn:
-        total = int((await conn.execute(total_query)).scalar_one())
-        rows = (await conn.execute(page)).all()
+    total = int(await db.scalar(total_query) or 0)
+    rows = await db.rows(page)
     return total, [
         EventRow(
             **{
@@ -102,7 +101,7 @@ async def list_events(engine: AsyncEngine, query: EventQuery) -> tuple[int, list
 
 
 async def count_by_type(
-    engine: AsyncEngine, domain_id: int, since: datetime, until: datetime, unique: bool = False
+    db: Database, domain_id: int, since: datetime, until: datetime, unique: bool = False
 ) -> dict[EventType, int]:
     """How many events of each type a sender domain had in [since, until); with `unique`, how
     many recipients of a message (deliveries) had each: unique opens and clicks (events with
@@ -117,12 +116,11 @@ async def count_by_type(
         )
         .group_by(Event.type)
     )
-    async with engine.connect() as conn:
-        return {kind: int(count) for kind, count in await conn.execute(query)}
+    return {kind: int(count) for kind, count in await db.rows(query)}
 
 
 async def count_by_tag(
-    engine: AsyncEngine,
+    db: Database,
     domain_id: int,
     since: datetime,
     until: datetime,
@@ -141,7 +139,6 @@ async def count_by_tag(
         .group_by(MessageTag.tag, Event.type)
     )
     counts: dict[str, dict[EventType, int]] = {}
-    async with engine.connect() as conn:
-        for tag, kind, count in await conn.execute(query):
-            counts.setdefault(tag, {})[kind] = int(count)
+    for tag, kind, count in await db.rows(query):
+        counts.setdefault(tag, {})[kind] = int(count)
     return counts

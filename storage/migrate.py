@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from storage.engine import Database
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -45,3 +50,18 @@ def upgrade(url: str) -> None:
 async def upgrade_async(url: str) -> None:
     """`upgrade` from inside a running event loop (alembic's env runs its own loop)."""
     await asyncio.to_thread(upgrade, url)
+
+
+async def schema_revision(url: str, **engine_options: Any) -> str | None:
+    """The revision the database at `url` is at, None before the first migration; a failure
+    to connect is raised as such."""
+    db = Database(url, **engine_options)
+    try:
+        await db.rows(text("SELECT 1"))
+        try:
+            revision = await db.scalar(text(VERSION_QUERY))
+        except DBAPIError:  # no alembic_version table: nothing migrated yet
+            return None
+        return None if revision is None else str(revision)
+    finally:
+        await db.dispose()

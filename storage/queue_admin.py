@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
+from storage.engine import Database, changed_rows
 from storage.event_log import record_events
 from storage.event_names import EventType
 from storage.event_payloads import OperatorFailedData
@@ -22,17 +23,16 @@ from storage.models import Delivery, DeliveryStatus, Event, Message, iso_time, u
 from storage.outbound import PENDING
 
 
-async def queue_summary(engine: AsyncEngine) -> list[dict[str, Any]]:
+async def queue_summary(db: Database) -> list[dict[str, Any]]:
     """Recipients per destination domain and status (delivered and bounced included)."""
     query = (
         select(Delivery.recipient_domain, Delivery.status, func.count())
         .group_by(Delivery.recipient_domain, Delivery.status)
         .order_by(Delivery.recipient_domain, Delivery.status)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
     return [
-        {"Domain": domain, "Status": str(status), "Count": count} for domain, status, count in rows
+        {"Domain": domain, "Status": str(status), "Count": count}
+        for domain, status, count in await db.rows(query)
     ]
 
 
@@ -50,60 +50,55 @@ def _selection(
 
 
 async def retry_now(
-    engine: AsyncEngine,
+    db: Database,
     message_id: uuid.UUID | None = None,
     recipient_domain: str | None = None,
     recipient: str | None = None,
 ) -> int:
     """Make the selected pending recipients due now (as `postqueue -f`); returns how many."""
     conditions = _selection(message_id, recipient_domain, recipient)
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(Delivery).where(*conditions).values(next_attempt_at=utcnow())
-        )
-    return int(result.rowcount)
+    statement = update(Delivery).where(*conditions).values(next_attempt_at=utcnow())
+    return await changed_rows(db, statement)
 
 
 async def fail_pending(
-    engine: AsyncEngine,
+    db: Database,
     reason: str,
     message_id: uuid.UUID | None = None,
     recipient_domain: str | None = None,
     recipient: str | None = None,
 ) -> int:
     """Mark the selected pending recipients `failed` with a `failed` event; returns how many."""
-    async with engine.begin() as conn:
-        return await _fail(conn, reason, _selection(message_id, recipient_domain, recipient))
+    conditions = _selection(message_id, recipient_domain, recipient)
+    return await db.write(lambda conn: _fail(conn, reason, conditions))
 
 
-async def fail_domain_mail(conn: AsyncConnection, sender_domain_id: int, reason: str) -> int:
+def fail_domain_mail(conn: Connection, sender_domain_id: int, reason: str) -> int:
     """Mark a sender domain's pending recipients `failed`, in the caller's transaction (one
     that deletes the domain fails its mail with it); returns how many."""
     owned = select(Message.id).where(Message.sender_domain_id == sender_domain_id)
     conditions = [*_selection(None, None, None), Delivery.message_id.in_(owned)]
-    return await _fail(conn, reason, conditions)
+    return _fail(conn, reason, conditions)
 
 
-async def _fail(conn: AsyncConnection, reason: str, conditions: list[ColumnElement[bool]]) -> int:
+def _fail(conn: Connection, reason: str, conditions: list[ColumnElement[bool]]) -> int:
     """Rows leased by a worker right now are taken too: the worker's outcome for them is then
     discarded (outcomes are only written for rows still leased to their worker)."""
-    rows = (
-        await conn.execute(
-            update(Delivery)
-            .where(*conditions)
-            .values(
-                status=DeliveryStatus.FAILED,
-                last_response=reason,
-                locked_by=None,
-                locked_until=None,
-            )
-            .returning(Delivery.id, Delivery.message_id, Delivery.recipient)
+    rows = conn.execute(
+        update(Delivery)
+        .where(*conditions)
+        .values(
+            status=DeliveryStatus.FAILED,
+            last_response=reason,
+            locked_by=None,
+            locked_until=None,
         )
+        .returning(Delivery.id, Delivery.message_id, Delivery.recipient)
     ).all()
     if not rows:
         return 0
     now = utcnow()
-    owners = await _owners(conn, {row.message_id for row in rows})
+    owners = _owners(conn, {row.message_id for row in rows})
     failed = [
         {
             "type": EventType.FAILED,
@@ -116,13 +111,13 @@ async def _fail(conn: AsyncConnection, reason: str, conditions: list[ColumnEleme
         }
         for row in rows
     ]
-    await conn.run_sync(lambda sync: record_events(sync, failed))
+    record_events(conn, failed)
     return len(rows)
 
 
-async def _owners(conn: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, int | None]]:
+def _owners(conn: Connection, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, int | None]]:
     """The user and sender domain of each message (the events carry them)."""
-    rows = await conn.execute(
+    rows = conn.execute(
         select(Message.id, Message.user_id, Message.sender_domain_id).where(Message.id.in_(ids))
     )
     return {
@@ -130,14 +125,14 @@ async def _owners(conn: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, i
     }
 
 
-async def clear_domain_queue(engine: AsyncEngine, sender_domain_id: int) -> int:
+async def clear_domain_queue(db: Database, sender_domain_id: int) -> int:
     """What `emailgateway.cleardomainqueue` does: the domain's pending mail will not be sent."""
-    async with engine.begin() as conn:
-        return await fail_domain_mail(conn, sender_domain_id, "queue cleared for the sender domain")
+    reason = "queue cleared for the sender domain"
+    return await db.write(lambda conn: fail_domain_mail(conn, sender_domain_id, reason))
 
 
 async def explain(
-    engine: AsyncEngine, ident: str, limits: dict[str, Any], now: datetime | None = None
+    db: Database, ident: str, limits: dict[str, Any], now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Why each recipient of a message (by id) or one delivery (by number) is where it is."""
     now = now or utcnow()
@@ -151,8 +146,7 @@ async def explain(
             query = query.where(Delivery.message_id == uuid.UUID(ident))
         except ValueError:
             return []
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(Delivery.id))).all()
+    rows = await db.rows(query.order_by(Delivery.id))
     return [_explain_row(row, limits, now) for row in rows]
 
 
@@ -231,7 +225,7 @@ class DeliveryFilter:
         return conditions
 
 
-async def list_deliveries(engine: AsyncEngine, selection: DeliveryFilter) -> list[dict[str, Any]]:
+async def list_deliveries(db: Database, selection: DeliveryFilter) -> list[dict[str, Any]]:
     """The selected recipients, newest first, with their message's sender domain."""
     query = (
         select(Delivery.__table__, Message.sender_domain_id)
@@ -240,8 +234,7 @@ async def list_deliveries(engine: AsyncEngine, selection: DeliveryFilter) -> lis
         .order_by(Delivery.id.desc())
         .limit(selection.limit)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = await db.rows(query)
     return [{**delivery_view(row), "SenderDomainID": row.sender_domain_id} for row in rows]
 
 
@@ -265,42 +258,38 @@ _MESSAGE_COLUMNS = (  # everything but the stored message itself
 
 
 async def show_message(
-    engine: AsyncEngine, message_id: uuid.UUID, limit: int = 100
+    db: Database, message_id: uuid.UUID, limit: int = 100
 ) -> dict[str, Any] | None:
     """A message's envelope and headers, its first `limit` recipients and its first `limit`
     events (with how many there are of each: a campaign run's message has thousands)."""
     this = Delivery.message_id == message_id
     events = Event.message_id == message_id
-    async with engine.connect() as conn:
-        message = (
-            await conn.execute(select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
-        ).first()
-        if message is None:
-            return None
-        deliveries = await conn.execute(
-            select(Delivery.__table__).where(this).order_by(Delivery.id).limit(limit)
+    message = await db.first(select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
+    if message is None:
+        return None
+    deliveries = await db.rows(
+        select(Delivery.__table__).where(this).order_by(Delivery.id).limit(limit)
+    )
+    shown_events = await db.rows(
+        select(
+            Event.id,
+            Event.type,
+            Event.delivery_id,
+            Event.recipient,
+            Event.created_at,
+            Event.data,
         )
-        shown_events = await conn.execute(
-            select(
-                Event.id,
-                Event.type,
-                Event.delivery_id,
-                Event.recipient,
-                Event.created_at,
-                Event.data,
-            )
-            .where(events)
-            .order_by(Event.id)
-            .limit(limit)
-        )
-        view = {
-            **_message_view(message),
-            "DeliveryCount": await conn.scalar(select(func.count()).where(this)),
-            "Deliveries": [delivery_view(row) for row in deliveries],
-            "EventCount": await conn.scalar(select(func.count()).where(events)),
-            "Events": [_event_view(row) for row in shown_events],
-        }
-    return view
+        .where(events)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    return {
+        **_message_view(message),
+        "DeliveryCount": await db.scalar(select(func.count()).where(this)),
+        "Deliveries": [delivery_view(row) for row in deliveries],
+        "EventCount": await db.scalar(select(func.count()).where(events)),
+        "Events": [_event_view(row) for row in shown_events],
+    }
 
 
 def _message_view(row: Any) -> dict[str, Any]:

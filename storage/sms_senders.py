@@ -10,8 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.engine import Database
 from storage.models import SmsSender, User, utcnow
@@ -44,44 +44,48 @@ def _named(user_id: int, name: str) -> Select[int, datetime | None]:
     )
 
 
-async def _user_exists(conn: AsyncConnection, user_id: int) -> None:
-    if await conn.scalar(select(User.id).where(User.id == user_id)) is None:
+def _user_exists(conn: Connection, user_id: int) -> None:
+    if conn.scalar(select(User.id).where(User.id == user_id)) is None:
         raise NotFound(f"no user {user_id}")
 
 
-async def add_sender(engine: AsyncEngine, user_id: int, name: str) -> SenderName:
+async def add_sender(db: Database, user_id: int, name: str) -> SenderName:
     """Add an unconfirmed name. A name the account has already is returned as it is, confirmed
     or not: adding twice (or two adds at once) leaves one row."""
+
+    def work(conn: Connection) -> SenderName:
+        _user_exists(conn, user_id)
+        row = conn.execute(_named(user_id, name)).first()
+        if row is None:
+            conn.execute(SmsSender.__table__.insert().values(user_id=user_id, name=name))
+        return SenderName(user_id, name, row.confirmed_at if row else None)
+
     for attempt in range(2):
         try:
-            async with engine.begin() as conn:
-                await _user_exists(conn, user_id)
-                row = (await conn.execute(_named(user_id, name))).first()
-                if row is None:
-                    await conn.execute(
-                        SmsSender.__table__.insert().values(user_id=user_id, name=name)
-                    )
-                return SenderName(user_id, name, row.confirmed_at if row else None)
+            return await db.write(work)
         except IntegrityError:  # added at the same moment by another call: the next pass finds it
             if attempt:
                 raise
     raise AssertionError("unreachable")
 
 
-async def confirm_sender(engine: AsyncEngine, user_id: int, name: str) -> SenderName:
+async def confirm_sender(db: Database, user_id: int, name: str) -> SenderName:
     """Confirm an added name (a confirmed one keeps its first confirmation time)."""
-    async with engine.begin() as conn:
-        await _user_exists(conn, user_id)
-        row = (await conn.execute(_named(user_id, name))).first()
+
+    def work(conn: Connection) -> SenderName:
+        _user_exists(conn, user_id)
+        row = conn.execute(_named(user_id, name)).first()
         if row is None:
             raise NotFound(f"user {user_id} has no SMS sender name {name!r}: add it first")
         confirmed_at = row.confirmed_at
         if confirmed_at is None:
             confirmed_at = utcnow()
-            await conn.execute(
+            conn.execute(
                 update(SmsSender).where(SmsSender.id == row.id).values(confirmed_at=confirmed_at)
             )
-    return SenderName(user_id, name, confirmed_at)
+        return SenderName(user_id, name, confirmed_at)
+
+    return await db.write(work)
 
 
 _STATUS = select(SmsSender.confirmed_at).where(

@@ -16,7 +16,6 @@ from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.engine import Database
 from storage.models import ListField, Subscriber, SubscriberList, SubscriberState
@@ -53,15 +52,10 @@ def find_list(conn: Connection, user_id: int, list_hash: str) -> ListRow | None:
     return conn.execute(_BY_OWNER_AND_HASH, params).first()
 
 
-async def list_for_owner(
-    source: Database | AsyncConnection, user_id: int, list_hash: str
-) -> ListRow | None:
+async def list_for_owner(db: Database, user_id: int, list_hash: str) -> ListRow | None:
     """The owner's list with this hash (id, user_id, hash, name, description, created_at),
     or None when there is none or it belongs to another account."""
-    params = {"user_id": user_id, "hash": str(list_hash)}
-    if isinstance(source, Database):
-        return await source.first(_BY_OWNER_AND_HASH, params)
-    return (await source.execute(_BY_OWNER_AND_HASH, params)).first()
+    return await db.first(_BY_OWNER_AND_HASH, {"user_id": user_id, "hash": str(list_hash)})
 
 
 class InvalidTag(ValueError):

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.dialects import dialect_insert
 from storage.engine import Database
@@ -24,7 +23,7 @@ def normalize_address(address: str) -> str:
 
 
 async def add_suppression(
-    engine: AsyncEngine,
+    db: Database,
     address: str,
     reason: str,
     source: str,
@@ -32,10 +31,9 @@ async def add_suppression(
     sender_domain_id: int | None = None,
 ) -> bool:
     """Suppress `address` in the narrowest scope given; False when it was suppressed already."""
-    async with engine.begin() as conn:
-        return await conn.run_sync(
-            lambda sync: suppress(sync, address, reason, source, user_id, sender_domain_id)
-        )
+    return await db.write(
+        lambda conn: suppress(conn, address, reason, source, user_id, sender_domain_id)
+    )
 
 
 def suppress(

@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import AnyRow, Database
+from storage.engine import AnyRow, Database, changed_rows
 from storage.event_names import EventType
 from storage.leases import claim_statement, lease_rows
 from storage.models import (
@@ -237,9 +236,7 @@ class Selection:
         return conditions
 
 
-async def list_calls(
-    engine: AsyncEngine, selection: Selection, limit: int = 1000
-) -> list[dict[str, Any]]:
+async def list_calls(db: Database, selection: Selection, limit: int = 1000) -> list[dict[str, Any]]:
     """The selected calls, newest first: what was tried, how often, and the last answer."""
     query = (
         select(
@@ -263,9 +260,7 @@ async def list_calls(
         .order_by(WebhookCall.id.desc())
         .limit(limit)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [_call_view(row) for row in rows]
+    return [_call_view(row) for row in await db.rows(query)]
 
 
 def _call_view(row: Any) -> dict[str, Any]:
@@ -287,7 +282,7 @@ def _call_view(row: Any) -> dict[str, Any]:
     }
 
 
-async def unknown_ids(engine: AsyncEngine, selection: Selection) -> list[str]:
+async def unknown_ids(db: Database, selection: Selection) -> list[str]:
     """The ids in `selection` that name nothing: a call, an event with calls, or a webhook
     that does not exist (an operator's typo, which must not read as "nothing to do")."""
     checks = [
@@ -296,16 +291,15 @@ async def unknown_ids(engine: AsyncEngine, selection: Selection) -> list[str]:
         (selection.webhook_id, Webhook.id, "no webhook {}"),
     ]
     unknown = []
-    async with engine.connect() as conn:
-        for value, column, text in checks:
-            if value is None:
-                continue
-            if await conn.scalar(select(column).where(column == value).limit(1)) is None:
-                unknown.append(text.format(value))
+    for value, column, text in checks:
+        if value is None:
+            continue
+        if await db.scalar(select(column).where(column == value).limit(1)) is None:
+            unknown.append(text.format(value))
     return unknown
 
 
-async def replay(engine: AsyncEngine, selection: Selection) -> int:
+async def replay(db: Database, selection: Selection) -> int:
     """Make the selected calls pending and due now, with a fresh retry schedule; returns how
     many. Calls of a disabled webhook die again when they are tried: add the webhook anew
     (addwebhook enables it) to have them delivered."""
@@ -316,6 +310,4 @@ async def replay(engine: AsyncEngine, selection: Selection) -> int:
         .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, delivered_at=None)
         .execution_options(synchronize_session=False)
     )
-    async with engine.begin() as conn:
-        result = await conn.execute(statement)
-    return int(result.rowcount)
+    return await changed_rows(db, statement)

@@ -45,7 +45,7 @@ async def add_api(call: Call) -> dict[str, Any]:
         domain = await owned_domain(call)
     except Refused:
         return failed([3])
-    key = await accounts.create_domain_key(call.db.engine, domain.id, str(description))
+    key = await accounts.create_domain_key(call.db, domain.id, str(description))
     view = key_view(key, domain.user_id)
     return {"Success": True, "ErrorCode": 0, "NewAPIKeyID": key.key_id, "APIKey": view}
 
@@ -54,7 +54,7 @@ async def add_api(call: Call) -> dict[str, Any]:
 async def get_apis(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Keys are shown masked."""
     domain = await owned_domain(call)
-    keys = await accounts.list_domain_keys(call.db.engine, domain.id)
+    keys = await accounts.list_domain_keys(call.db, domain.id)
     listed = [key_view(key, domain.user_id) for key in keys]
     return {"Success": True, "ErrorCode": 0, "APIKeys": listed}
 
@@ -64,6 +64,6 @@ async def delete_api(call: Call) -> dict[str, Any]:
     """1: no APIKeyID (004: ApiKeyId); 2: no such key, or another user's."""
     assert call.caller is not None
     key_id = id_param(call, "APIKeyID", failed(1, "Missing required parameter: APIKeyID"))
-    if not await accounts.delete_domain_key(call.db.engine, key_id, call.caller.user_id):
+    if not await accounts.delete_domain_key(call.db, key_id, call.caller.user_id):
         return failed(2, "API Key not found or access denied")
     return {"Success": True, "ErrorCode": 0}

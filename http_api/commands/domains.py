@@ -99,7 +99,7 @@ async def add_domain(call: Call) -> dict[str, Any]:
     settings = context(call.request).settings
     try:
         domain = await domains.add_domain(
-            call.db.engine,
+            call.db,
             call.caller.user_id,
             domain_name,
             settings.return_path_subdomain,
@@ -130,7 +130,7 @@ def _domain_id(call: Call) -> int:
 @command("emailgateway.getdomains", permission=Permission.MANAGE_DOMAIN)
 async def get_domains(call: Call) -> dict[str, Any]:
     assert call.caller is not None
-    found = await domains.list_domains(call.db.engine, call.caller.user_id)
+    found = await domains.list_domains(call.db, call.caller.user_id)
     return {"Success": True, "ErrorCode": 0, "Domains": [domain_summary(d) for d in found]}
 
 
@@ -139,7 +139,7 @@ async def owned_domain(call: Call) -> SenderDomain:
     2 when it is not a domain of the caller's."""
     assert call.caller is not None
     try:
-        return await domains.get_domain(call.db.engine, _domain_id(call), call.caller.user_id)
+        return await domains.get_domain(call.db, _domain_id(call), call.caller.user_id)
     except domains.NotFound:
         raise Refused(failed(2, "Domain not found or access denied")) from None
 
@@ -151,7 +151,7 @@ async def delete_domain(call: Call) -> dict[str, Any]:
     assert call.caller is not None
     domain_id = (await owned_domain(call)).id
     try:
-        await domains.delete_domain(call.db.engine, domain_id, call.caller.user_id)
+        await domains.delete_domain(call.db, domain_id, call.caller.user_id)
     except domains.NotFound:
         return failed(2, "Domain not found or access denied")
     return {"Success": True, "ErrorCode": 0}
@@ -161,7 +161,7 @@ async def delete_domain(call: Call) -> dict[str, Any]:
 async def clear_queue(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's. Pending mail is marked failed."""
     domain_id = (await owned_domain(call)).id
-    await clear_domain_queue(call.db.engine, domain_id)
+    await clear_domain_queue(call.db, domain_id)
     return {"Success": True, "ErrorCode": 0}
 
 
@@ -211,7 +211,7 @@ async def update_domain(call: Call) -> dict[str, Any]:
     settings = context(call.request).settings
     try:
         domain, changed = await domains.update_domain(
-            call.db.engine, domain_id, call.caller.user_id, changes, settings.return_path_subdomain
+            call.db, domain_id, call.caller.user_id, changes, settings.return_path_subdomain
         )
     except domains.NotFound:
         return failed(5, "Domain not found or access denied")
@@ -239,7 +239,7 @@ async def verify_domain(call: Call) -> dict[str, Any]:
         item.record.name: [item.record.type, item.record.value, item.verified] for item in checked
     }
     verified = all(item.verified for item in checked if item.record.purpose in REQUIRED)
-    domain = await domains.record_verification(call.db.engine, domain.id, results, verified)
+    domain = await domains.record_verification(call.db, domain.id, results, verified)
     return {
         "Success": True,
         "ErrorCode": 0,

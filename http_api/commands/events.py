@@ -47,7 +47,7 @@ async def get_events(call: Call) -> dict[str, Any]:
         types=[STORED_TYPES.get(event, event)] if event else [],
         search=call.text("Query").strip() or None,
     )
-    total, rows = await list_events(call.db.engine, query)
+    total, rows = await list_events(call.db, query)
     events = [
         {
             "event": legacy_name(row.type),
@@ -92,12 +92,11 @@ async def domain_stats(call: Call) -> dict[str, Any]:
     domain, or another user's; 3: a date not in Y-m-d."""
     domain_id = (await owned_domain(call)).id
     start, until = _period(call)
-    engine = call.db.engine
-    now_counts = await count_by_type(engine, domain_id, start, until)
-    unique = await count_by_type(engine, domain_id, start, until, unique=True)
-    before = await count_by_type(engine, domain_id, start - (until - start), start)
+    now_counts = await count_by_type(call.db, domain_id, start, until)
+    unique = await count_by_type(call.db, domain_id, start, until, unique=True)
+    before = await count_by_type(call.db, domain_id, start - (until - start), start)
     tagged = await count_by_tag(
-        engine, domain_id, start, until, [EventType.QUEUED, EventType.DELIVERED]
+        call.db, domain_id, start, until, [EventType.QUEUED, EventType.DELIVERED]
     )
     return {
         "Success": True,
@@ -140,8 +139,8 @@ async def aggregate_events(call: Call) -> dict[str, Any]:
     if field not in AGGREGATED_FIELDS:
         return failed(3, "AggregatedField must be event")
     start, until = _period(call)
-    counts = await count_by_type(call.db.engine, domain_id, start, until)
-    unique = await count_by_type(call.db.engine, domain_id, start, until, unique=True)
+    counts = await count_by_type(call.db, domain_id, start, until)
+    unique = await count_by_type(call.db, domain_id, start, until, unique=True)
     limit = whole_number(call.get("AggregateSize")) or len(counts)  # none, 0 or junk: all
     buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return {
@@ -186,7 +185,7 @@ async def recipient_domain_stats(call: Call) -> dict[str, Any]:
         return failed(1, "Missing required parameter (RecipientToDomain)")
     domain_id = (await owned_domain(call)).id
     start, until = _period(call)
-    speeds = await delivery_speed(call.db.engine, domain_id, recipient_domain, start, until)
+    speeds = await delivery_speed(call.db, domain_id, recipient_domain, start, until)
     return {
         "Success": True,
         "ErrorCode": 0,

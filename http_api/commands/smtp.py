@@ -30,7 +30,7 @@ def _server(call: Call) -> dict[str, Any]:
 async def add_smtp(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
     domain_id = (await owned_domain(call)).id
-    new = await credentials.add_credential(call.db.engine, domain_id)
+    new = await credentials.add_credential(call.db, domain_id)
     smtp = {
         "SMTPID": new.credential_id,
         "SMTPUsername": new.username,
@@ -44,7 +44,7 @@ async def add_smtp(call: Call) -> dict[str, Any]:
 async def get_smtps(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's."""
     domain_id = (await owned_domain(call)).id
-    found = await credentials.list_credentials(call.db.engine, domain_id)
+    found = await credentials.list_credentials(call.db, domain_id)
     listed = [
         {
             "SMTPID": item.credential_id,
@@ -71,7 +71,7 @@ async def delete_smtp(call: Call) -> dict[str, Any]:
     assert call.caller is not None
     smtp_id = _smtp_id(call)
     try:
-        await credentials.delete_credential(call.db.engine, smtp_id, call.caller.user_id)
+        await credentials.delete_credential(call.db, smtp_id, call.caller.user_id)
     except NotFound:
         return failed(2, "SMTP credentials not found or access denied")
     return {"Success": True, "ErrorCode": 0}
@@ -83,7 +83,7 @@ async def reset_smtp_password(call: Call) -> dict[str, Any]:
     assert call.caller is not None
     smtp_id = _smtp_id(call)
     try:
-        new = await credentials.reset_password(call.db.engine, smtp_id, call.caller.user_id)
+        new = await credentials.reset_password(call.db, smtp_id, call.caller.user_id)
     except NotFound:
         return failed(2, "SMTP credentials not found or access denied")
     settings = context(call.request).settings

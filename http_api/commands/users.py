@@ -22,7 +22,7 @@ async def login(call: Call) -> dict[str, Any]:
     username, password = call.text("Username"), call.text("Password")
     session = None
     if username and password:  # text: a list, an object or a NUL names no one
-        session = await accounts.login(call.db.engine, username, password, SESSION_LIFETIME)
+        session = await accounts.login(call.db, username, password, SESSION_LIFETIME)
     if session is None:
         return failed(3, "Invalid login information")
     return {
@@ -38,5 +38,5 @@ async def login(call: Call) -> dict[str, Any]:
 async def logout(call: Call) -> dict[str, Any]:
     """Ends the session named by SessionID (a request made with an APIKey has none to end)."""
     session_id = call.get("SessionID")
-    ended = bool(session_id) and await accounts.logout(call.db.engine, str(session_id))
+    ended = bool(session_id) and await accounts.logout(call.db, str(session_id))
     return {"Success": True, "ErrorCode": 0, "LoggedOut": ended}

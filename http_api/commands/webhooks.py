@@ -39,7 +39,7 @@ async def get_webhooks(call: Call) -> dict[str, Any]:
     """The domain's signing key and webhooks (legacy event names). 1: no DomainID; 2: no such
     domain, or another user's."""
     domain = await owned_domain(call)
-    found = await webhooks.list_webhooks(call.db.engine, domain.id)
+    found = await webhooks.list_webhooks(call.db, domain.id)
     listed = [
         {**webhook_view(item, item.event.value), "Events": [item.event.value]}  # 004: Events
         for item in found
@@ -63,6 +63,6 @@ async def delete_webhook(call: Call) -> dict[str, Any]:
         domain_id = (await owned_domain(call)).id
     except Refused:
         return failed(3, "Domain not found or access denied")
-    if not await webhooks.delete_webhook(call.db.engine, webhook_id, domain_id):
+    if not await webhooks.delete_webhook(call.db, webhook_id, domain_id):
         return failed(4, "Webhook not found or access denied")
     return {"Success": True, "ErrorCode": 0}

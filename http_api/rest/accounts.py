@@ -261,14 +261,14 @@ async def send_activation(
     try:
         await send_untracked(gateway, sender, draft, origin, SOURCE)
     except NotSent as reason:
-        await remove_unverified_user(call.db.engine, user.user_id)
+        await remove_unverified_user(call.db, user.user_id)
         raise _creation_error(f"the activation mail cannot be sent: {reason}") from None
 
 
 async def _create(call: RestCall, wanted: Wanted) -> NewUser:
     try:
         return await create_user(
-            call.db.engine,
+            call.db,
             wanted.login,
             wanted.password,
             status=UserStatus.UNVERIFIED if wanted.activation else UserStatus.ACTIVE,
@@ -329,7 +329,7 @@ async def activate(request: Request) -> Response:
     account_hash = state[0]
     if not same_secret(token, id_token(activation_key(server_key), user_id, account_hash)):
         return not_found()
-    if await activate_user(context(request).db.engine, user_id, account_hash):
+    if await activate_user(context(request).db, user_id, account_hash):
         return page("Account activated", "Your account is active.")
     now = await account_state(context(request).db, user_id)
     if now is not None and now[1] is UserStatus.ACTIVE:

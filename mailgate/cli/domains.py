@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from dns_tools.names import dns_label
-from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine, with_existing
+from mailgate.cli.output import command, emit, emit_lines, group, say, with_database, with_existing
 from mailgate.config import Settings
 from mailgate.deployment_checks import deployment_warnings
 from mta.submission.sender_records import records_for
@@ -51,8 +51,8 @@ def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     domain = with_existing(
         settings,
-        lambda engine: domains.add_domain(
-            engine, args.user, name, settings.return_path_subdomain, subdomain
+        lambda db: domains.add_domain(
+            db, args.user, name, settings.return_path_subdomain, subdomain
         ),
         domains.NotFound, domains.LimitReached, accounts.AlreadyExists,
     )  # fmt: skip
@@ -64,7 +64,7 @@ def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> int:
 def _set_status(settings: Settings, domain_id: int, status: DomainStatus) -> int:
     with_existing(
         settings,
-        lambda engine: domains.set_domain_status(engine, domain_id, status),
+        lambda db: domains.set_domain_status(db, domain_id, status),
         domains.NotFound,
     )
     emit({"DomainID": domain_id, "Status": str(status)})
@@ -87,15 +87,13 @@ def domain_state(domain: SenderDomain) -> dict[str, Any]:
 
 
 def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> int:
-    found = with_engine(settings, lambda engine: domains.list_domains(engine, args.user))
+    found = with_database(settings, lambda db: domains.list_domains(db, args.user))
     emit_lines([domain_state(domain) for domain in found])
     return 0
 
 
 def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> int:
-    domain = with_existing(
-        settings, lambda engine: domains.get_domain(engine, args.id), domains.NotFound
-    )
+    domain = with_existing(settings, lambda db: domains.get_domain(db, args.id), domains.NotFound)
     emit_domain({**domain_state(domain), **domain_view(settings, domain)})
     return 0
 
@@ -105,7 +103,7 @@ def cmd_domain_delete(settings: Settings, args: argparse.Namespace) -> int:
     the domain goes with its DKIM key, SMTP credentials, API keys, webhooks and suppressions;
     its pending mail is marked failed; its messages and events stay, for the statistics."""
     failed = with_existing(
-        settings, lambda engine: domains.delete_domain(engine, args.id), domains.NotFound
+        settings, lambda db: domains.delete_domain(db, args.id), domains.NotFound
     )
     emit({"DomainID": args.id, "Deleted": True, "FailedRecipients": failed})
     return 0

@@ -1,5 +1,5 @@
-"""What every command shares: JSON on stdout for scripts, messages on stderr, the database
-engine, and how a command is added to the parser (with the global options it accepts)."""
+"""What every command shares: JSON on stdout for scripts, messages on stderr, the database,
+and how a command is added to the parser (with the global options it accepts)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from mailgate.cluster import check_conversion_key
 from mailgate.config import Settings
 from mailgate.preflight import data_dir_usable, ensure_schema
-from storage.engine import create_engine
+from storage.engine import Database
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -66,41 +64,41 @@ def command(commands: Any, name: str, handler: Handler, help: str) -> argparse.A
     return parser
 
 
-def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+def with_database(settings: Settings, work: Callable[[Database], Awaitable[Any]]) -> Any:
     """Check that the data directory and the database can be opened, bring the schema up to
-    date and check this node's secrets against the cluster's, then run `work` on an engine of
-    the configured database."""
+    date and check this node's secrets against the cluster's, then run `work` on the configured
+    database."""
     data_dir_usable(settings)
     ensure_schema(settings)
 
-    async def checked(engine: AsyncEngine) -> Any:
-        await check_conversion_key(engine, settings)
-        return await work(engine)
+    async def checked(db: Database) -> Any:
+        await check_conversion_key(db, settings)
+        return await work(db)
 
-    return run_with_engine(settings, checked)
+    return run_with_database(settings, checked)
 
 
 def with_existing(
-    settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]], *missing: type[Exception]
+    settings: Settings, work: Callable[[Database], Awaitable[Any]], *missing: type[Exception]
 ) -> Any:
-    """`with_engine` for a command naming something that may not exist (or may not be made):
+    """`with_database` for a command naming something that may not exist (or may not be made):
     when `work` raises one of `missing`, its message is said in one line and the command exits
     with status 1, without a traceback."""
     try:
-        return with_engine(settings, work)
+        return with_database(settings, work)
     except missing as error:
         say(str(error))
         raise SystemExit(1) from None
 
 
-def run_with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
-    """Run `work` on an engine of the configured database, disposed of afterwards."""
+def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    """Run `work` on the configured database, disposed of afterwards."""
 
     async def run() -> Any:
-        engine = create_engine(settings.database_url)
+        db = Database(settings.database_url)
         try:
-            return await work(engine)
+            return await work(db)
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     return asyncio.run(run())

@@ -7,7 +7,7 @@ import argparse
 import uuid
 from typing import Any
 
-from mailgate.cli.output import command, emit, emit_lines, say, with_engine
+from mailgate.cli.output import command, emit, emit_lines, say, with_database
 from mailgate.config import Settings
 from storage import queue_admin
 from storage.models import DeliveryStatus
@@ -31,7 +31,7 @@ def _selection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
-    emit(with_engine(settings, queue_admin.queue_summary))
+    emit(with_database(settings, queue_admin.queue_summary))
     return 0
 
 
@@ -42,12 +42,12 @@ def cmd_queue_list(settings: Settings, args: argparse.Namespace) -> int:
         status=None if args.status is None else DeliveryStatus(args.status),
         limit=args.limit,
     )
-    emit_lines(with_engine(settings, lambda e: queue_admin.list_deliveries(e, selection)))
+    emit_lines(with_database(settings, lambda db: queue_admin.list_deliveries(db, selection)))
     return 0
 
 
 def cmd_queue_show(settings: Settings, args: argparse.Namespace) -> int:
-    found = with_engine(settings, lambda e: queue_admin.show_message(e, args.id, args.limit))
+    found = with_database(settings, lambda db: queue_admin.show_message(db, args.id, args.limit))
     if found is None:
         say(f"no message {args.id} in the queue")
         return 1
@@ -56,7 +56,7 @@ def cmd_queue_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_queue_retry(settings: Settings, args: argparse.Namespace) -> int:
-    count = with_engine(settings, lambda e: queue_admin.retry_now(e, **_selection(args)))
+    count = with_database(settings, lambda db: queue_admin.retry_now(db, **_selection(args)))
     emit({"Retried": count})
     return 0
 
@@ -67,7 +67,7 @@ def cmd_queue_delete(settings: Settings, args: argparse.Namespace) -> int:
         say("name what to delete: --message ID, --domain DOMAIN or --recipient ADDRESS")
         return 1
     reason = f"removed from the queue by an operator: {args.reason}"
-    count = with_engine(settings, lambda e: queue_admin.fail_pending(e, reason, **selection))
+    count = with_database(settings, lambda db: queue_admin.fail_pending(db, reason, **selection))
     emit({"Removed": count})
     return 0
 
@@ -78,7 +78,7 @@ def cmd_queue_explain(settings: Settings, args: argparse.Namespace) -> int:
         "destination_rate_limit": settings.destination_rate_limit,
         "max_queue_lifetime": settings.max_queue_lifetime,
     }
-    found = with_engine(settings, lambda e: queue_admin.explain(e, args.id, limits))
+    found = with_database(settings, lambda db: queue_admin.explain(db, args.id, limits))
     if not found:
         say(f"no message or delivery {args.id!r} in the queue")
         return 1

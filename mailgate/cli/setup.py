@@ -10,16 +10,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from mailgate import cluster
-from mailgate.cli.output import command, emit, run_with_engine, say, with_engine
+from mailgate.cli.output import command, emit, run_with_database, say, with_database
 from mailgate.config import Settings
 from mailgate.deployment_checks import deployment_warnings
 from mailgate.preflight import Refusal, data_dir_usable, database_reachable, ensure_schema
 from mailgate.worker_health import process_alive
 from storage import accounts
-from storage.engine import is_sqlite, shown_url
+from storage.engine import Database, is_sqlite, shown_url
 from storage.migrate import upgrade
 
 log = logging.getLogger("mailgate.serve")
@@ -39,7 +37,7 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     # The cluster's secrets first: a node that would fork them writes nothing else.
     replace = args.replace_conversion_key
-    if run_with_engine(settings, lambda engine: cluster.join_or_found(engine, settings, replace)):
+    if run_with_database(settings, lambda db: cluster.join_or_found(db, settings, replace)):
         say(f"created the conversion key that seals OCRIDs ({settings.conversion_key_path})")
     if not settings.config_path.exists():
         settings.config_path.write_text(CONFIG_TEMPLATE.read_text())
@@ -51,9 +49,9 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
         say(f"wrote a self-signed certificate for {settings.hostname} to {settings.tls_cert}")
     key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
 
-    async def ensure_admin_key(engine: AsyncEngine) -> None:
-        if not await accounts.has_admin_key(engine):
-            cluster.write_secret(key_file, await accounts.create_admin_key(engine))
+    async def ensure_admin_key(db: Database) -> None:
+        if not await accounts.has_admin_key(db):
+            cluster.write_secret(key_file, await accounts.create_admin_key(db))
             say(f"created the admin API key; `mailgate admin-key` prints it ({key_file})")
         elif not key_file.exists():
             say(
@@ -62,7 +60,7 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
                 "`mailgate admin-key --rotate`"
             )
 
-    run_with_engine(settings, ensure_admin_key)
+    run_with_database(settings, ensure_admin_key)
     say(f"Mailgate is initialised in {settings.data_dir}")
     return 0
 
@@ -82,7 +80,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"no TLS certificate at {settings.tls_cert} (tls_cert, MAILGATE_TLS_CERT): "
             "run `mailgate init` first"
         )
-    run_with_engine(settings, lambda engine: node_ready(engine, settings))
+    run_with_database(settings, lambda db: node_ready(db, settings))
     log.info(
         "config file %s; data directory %s; database %s",
         settings.config_path if settings.config_path.exists() else "none (defaults and MAILGATE_*)",
@@ -111,18 +109,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             metrics_root.rmdir()
 
 
-async def node_ready(engine: AsyncEngine, settings: Settings) -> None:
+async def node_ready(db: Database, settings: Settings) -> None:
     """The checks a node makes against the cluster before it serves."""
-    await cluster.check_conversion_key(engine, settings)
+    await cluster.check_conversion_key(db, settings)
     key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
-    if await cluster.admin_key_file_state(engine, key_file) == "stale":
+    if await cluster.admin_key_file_state(db, key_file) == "stale":
         cluster.warn_stale_admin_key(key_file)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     data_dir_usable(settings)
     ensure_schema(settings)
-    run_with_engine(settings, lambda engine: cluster.check_conversion_key(engine, settings))
+    run_with_database(settings, lambda db: cluster.check_conversion_key(db, settings))
     from mailgate.serve import deliver_only
 
     return deliver_only(settings)
@@ -131,7 +129,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
     key_file = settings.data_dir / cluster.ADMIN_KEY_FILE
     if args.rotate:
-        key = with_engine(settings, accounts.create_admin_key)
+        key = with_database(settings, accounts.create_admin_key)
         cluster.write_secret(key_file, key)
         say(
             "the admin API key was replaced on every node; the previous one no longer works "
@@ -139,7 +137,7 @@ def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
         )
         emit({"AdminAPIKey": key})
         return 0
-    state = with_engine(settings, lambda engine: cluster.admin_key_file_state(engine, key_file))
+    state = with_database(settings, lambda db: cluster.admin_key_file_state(db, key_file))
     if state == "current":
         emit({"AdminAPIKey": key_file.read_text().strip()})
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mailgate.cli.output import GLOBAL_OPTIONS, command, emit, group, say, with_engine
+from mailgate.cli.output import GLOBAL_OPTIONS, command, emit, group, say, with_database
 from mailgate.config import Settings
 from mta.sms.text import SmsError, check_sender_name
 from storage import sms_senders
@@ -21,7 +21,7 @@ def cmd_sms_sender(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     operation = sms_senders.add_sender if args.step == "add" else sms_senders.confirm_sender
     try:
-        sender = with_engine(settings, lambda engine: operation(engine, args.user_id, name))
+        sender = with_database(settings, lambda db: operation(db, args.user_id, name))
     except sms_senders.NotFound as error:
         say(str(error))
         return 1

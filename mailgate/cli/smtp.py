@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from mailgate.cli.output import command, emit, emit_lines, group, say, with_existing
 from mailgate.config import Settings
 from storage import credentials, domains
+from storage.engine import Database
 from storage.models import iso_time
 
 
 def cmd_smtp_add(settings: Settings, args: argparse.Namespace) -> int:
     new = with_existing(
-        settings, lambda engine: credentials.add_credential(engine, args.domain), domains.NotFound
+        settings, lambda db: credentials.add_credential(db, args.domain), domains.NotFound
     )
     emit(
         {
@@ -31,9 +30,9 @@ def cmd_smtp_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_smtp_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def listed(engine: AsyncEngine) -> list[credentials.CredentialView]:
-        await domains.get_domain(engine, args.domain)  # NotFound for no such domain
-        return await credentials.list_credentials(engine, args.domain)
+    async def listed(db: Database) -> list[credentials.CredentialView]:
+        await domains.get_domain(db, args.domain)  # NotFound for no such domain
+        return await credentials.list_credentials(db, args.domain)
 
     found = with_existing(settings, listed, domains.NotFound)
     emit_lines(
@@ -53,9 +52,7 @@ def cmd_smtp_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_smtp_delete(settings: Settings, args: argparse.Namespace) -> int:
     """The same deletion as the API's `emailgateway.deletesmtp`."""
-    with_existing(
-        settings, lambda engine: credentials.delete_credential(engine, args.id), domains.NotFound
-    )
+    with_existing(settings, lambda db: credentials.delete_credential(db, args.id), domains.NotFound)
     emit({"SMTPID": args.id, "Deleted": True})
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine
+from mailgate.cli.output import command, emit, emit_lines, group, say, with_database
 from mailgate.config import Settings
 from storage import accounts
 from storage.models import Permission, UserStatus, iso_time
@@ -13,8 +13,8 @@ from storage.models import Permission, UserStatus, iso_time
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        user = with_engine(
-            settings, lambda engine: accounts.create_user(engine, args.email, args.password)
+        user = with_database(
+            settings, lambda db: accounts.create_user(db, args.email, args.password)
         )
     except accounts.AlreadyExists as error:
         say(str(error))
@@ -29,9 +29,9 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_permissions(settings: Settings, args: argparse.Namespace) -> int:
-    held = with_engine(
+    held = with_database(
         settings,
-        lambda engine: accounts.change_permissions(engine, args.id, args.grant, args.revoke),
+        lambda db: accounts.change_permissions(db, args.id, args.grant, args.revoke),
     )
     if held is None:
         say(f"no user {args.id}")
@@ -45,9 +45,7 @@ def cmd_user_limits(settings: Settings, args: argparse.Namespace) -> int:
         say("limits are counts of recipients: 0 or more")
         return 2
     hourly, daily = args.hourly or None, args.daily or None  # 0 removes a limit
-    found = with_engine(
-        settings, lambda engine: accounts.set_send_limits(engine, args.id, hourly, daily)
-    )
+    found = with_database(settings, lambda db: accounts.set_send_limits(db, args.id, hourly, daily))
     if not found:
         say(f"no user {args.id}")
         return 1
@@ -73,7 +71,7 @@ def user_row(user: accounts.UserListing) -> dict[str, Any]:
 
 
 def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
-    emit_lines([user_row(user) for user in with_engine(settings, accounts.list_users)])
+    emit_lines([user_row(user) for user in with_database(settings, accounts.list_users)])
     return 0
 
 

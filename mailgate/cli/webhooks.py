@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from mailgate.cli.output import command, emit, emit_lines, group, say, with_engine
+from mailgate.cli.output import command, emit, emit_lines, group, say, with_database
 from mailgate.config import Settings
+from storage.engine import Database
 
 
 def _calls(args: argparse.Namespace) -> Any:
@@ -26,7 +25,9 @@ def _calls(args: argparse.Namespace) -> Any:
 def cmd_webhooks_status(settings: Settings, args: argparse.Namespace) -> int:
     from storage import webhook_outbox
 
-    calls = with_engine(settings, lambda e: webhook_outbox.list_calls(e, _calls(args), args.limit))
+    calls = with_database(
+        settings, lambda db: webhook_outbox.list_calls(db, _calls(args), args.limit)
+    )
     emit_lines(calls)
     return 0
 
@@ -42,11 +43,11 @@ def cmd_webhooks_replay(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     selection = _calls(args)
 
-    async def replayed(engine: AsyncEngine) -> tuple[list[str], int]:
-        unknown = await webhook_outbox.unknown_ids(engine, selection)
-        return unknown, 0 if unknown else await webhook_outbox.replay(engine, selection)
+    async def replayed(db: Database) -> tuple[list[str], int]:
+        unknown = await webhook_outbox.unknown_ids(db, selection)
+        return unknown, 0 if unknown else await webhook_outbox.replay(db, selection)
 
-    unknown, count = with_engine(settings, replayed)
+    unknown, count = with_database(settings, replayed)
     if unknown:
         say("; ".join(unknown))
         return 1

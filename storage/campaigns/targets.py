@@ -75,9 +75,9 @@ def targets_in(conn: Connection, user_id: int, items: Sequence[str]) -> list[dic
 
 
 async def resolve_targets(db: Database, user_id: int, items: Sequence[str]) -> list[dict[str, Any]]:
-    """targets_in, for callers outside a transaction (REST's `list` and `group` hashes)."""
-    async with db.engine.connect() as conn:
-        return await conn.run_sync(lambda sync: targets_in(sync, user_id, items))
+    """targets_in, for callers outside a transaction (REST's `list` and `group` hashes): its
+    few small reads in one transaction of the writer, like the campaign writes that use it."""
+    return await db.write(lambda conn: targets_in(conn, user_id, items))
 
 
 async def checked_rules(db: Database, user_id: int, value: Any) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 
 from mailgate.config import load_settings
 from storage.accounts import create_user
 from storage.domains import add_domain, set_domain_status
-from storage.engine import create_engine
+from storage.engine import Database
 from storage.models import DomainStatus, Segment
 from tests.conftest import Gateway, make_gateway, wait_until
 from tests.http_api.conftest import RestClient, serving
@@ -87,34 +88,35 @@ async def _prepare(gateway: Gateway) -> dict[str, Account]:
     in-process with the storage operations `mailgate user add` and `domain add` run."""
     settings = load_settings(gateway.env)
     assert settings.conversion_key is not None
-    engine = create_engine(settings.database_url)
+    db = Database(settings.database_url)
     made = {}
     try:
         for name, domain in (("owner", DOMAIN), ("other", OTHER), ("bare", None)):
-            user = await create_user(engine, f"{name}@users.test")
+            user = await create_user(db, f"{name}@users.test")
             secret = user.rest_secret(settings.conversion_key)
             made[name] = Account(user.user_id, user.rest_api_key, secret)
             if domain is not None:
-                added = await add_domain(
-                    engine, user.user_id, domain, settings.return_path_subdomain
-                )
-                await set_domain_status(engine, added.id, DomainStatus.ENABLED)
+                added = await add_domain(db, user.user_id, domain, settings.return_path_subdomain)
+                await set_domain_status(db, added.id, DomainStatus.ENABLED)
     finally:
-        await engine.dispose()
+        await db.dispose()
     return made
 
 
 async def _add_segment(gateway: Gateway, user_id: int, list_id: int, segment_hash: str) -> None:
-    engine = create_engine(load_settings(gateway.env).database_url)
+    db = Database(load_settings(gateway.env).database_url)
     rules = {"operator": "and", "rules": []}
     statement = insert(Segment).values(
         user_id=user_id, list_id=list_id, hash=segment_hash, name=segment_hash, rules=rules
     )
     try:
-        async with engine.begin() as conn:
-            await conn.execute(statement)
+
+        def setup(conn: Connection) -> None:
+            conn.execute(statement)
+
+        await db.write(setup)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ from storage.queue import QueueWriter
 @pytest.fixture
 async def one_slot(db: Database) -> AsyncIterator[tuple[int, NewCredential, AuthThrottle]]:
     """A submission listener on a free loopback port whose verifier has room for one."""
-    user = await accounts.create_user(db.engine, "owner@example.com")
-    domain = await domains.add_domain(db.engine, user.user_id, "example.com", "bounces")
-    credential = await credentials.add_credential(db.engine, domain.id)
+    user = await accounts.create_user(db, "owner@example.com")
+    domain = await domains.add_domain(db, user.user_id, "example.com", "bounces")
+    credential = await credentials.add_credential(db, domain.id)
     throttle = AuthThrottle(
         db, limit=2, lockout=600, delay_step=0, checks=PasswordChecks(concurrency=1, max_waiting=0)
     )

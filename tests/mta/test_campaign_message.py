@@ -211,11 +211,11 @@ def unique() -> str:
 
 @pytest.fixture
 async def world(db: Database, sink: Sink) -> AsyncIterator[World]:
-    user = await create_user(db.engine, f"owner-{unique()}@{DOMAIN}")
-    domain = await add_domain(db.engine, user.user_id, DOMAIN, "bounces")
-    await set_domain_status(db.engine, domain.id, DomainStatus.ENABLED)
+    user = await create_user(db, f"owner-{unique()}@{DOMAIN}")
+    domain = await add_domain(db, user.user_id, DOMAIN, "bounces")
+    await set_domain_status(db, domain.id, DomainStatus.ENABLED)
     tracked = DomainChanges(link_tracking=True, open_tracking=True)
-    await update_domain(db.engine, domain.id, user.user_id, tracked, "bounces")
+    await update_domain(db, domain.id, user.user_id, tracked, "bounces")
     writer = QueueWriter(db)
     writer.start()
     gw = Gateway(db, writer, "mx.mailgate.test", 30, tracking=TRACKING)
@@ -426,9 +426,9 @@ async def test_html_is_fetched_from_the_content_url(world: World) -> None:
 async def test_the_from_address_must_be_on_an_enabled_domain_of_the_campaigns_user(
     world: World,
 ) -> None:
-    other = await create_user(world.db.engine, f"other-{unique()}@other.test")
-    foreign = await add_domain(world.db.engine, other.user_id, f"d{unique()}.test", "bounces")
-    await set_domain_status(world.db.engine, foreign.id, DomainStatus.ENABLED)
+    other = await create_user(world.db, f"other-{unique()}@other.test")
+    foreign = await add_domain(world.db, other.user_id, f"d{unique()}.test", "bounces")
+    await set_domain_status(world.db, foreign.id, DomainStatus.ENABLED)
     cases = {
         f"news@{foreign.name}": "not a sender domain of the account",
         "news@unknown.test": "Invalid sender domain",
@@ -465,7 +465,7 @@ async def test_test_sends_are_personalised_marked_and_not_the_campaigns(world: W
         audience={"lists": [{"list_id": list_id, "segment_id": None}]},
     )
     given, sample, blocked = (f"ok-{w}-{unique()}@dest.example" for w in ("t1", "t2", "no"))
-    await add_suppression(world.db.engine, blocked, "manual", "test", user_id=world.user_id)
+    await add_suppression(world.db, blocked, "manual", "test", user_id=world.user_id)
     sent = await send_test(world.gw, campaign_id, [given, blocked], {"Name": "<b>Tester</b>"})
     assert list(sent.sent) == [given] and sent.suppressed == [blocked]
     sampled_send = await send_test(world.gw, campaign_id, [sample], None)

@@ -120,9 +120,9 @@ class World:
 
 @pytest.fixture
 async def world(db: Database) -> AsyncIterator[World]:
-    user = await create_user(db.engine, f"owner-{secrets.token_hex(4)}@{DOMAIN}")
-    domain = await add_domain(db.engine, user.user_id, DOMAIN, "bounces")
-    await set_domain_status(db.engine, domain.id, DomainStatus.ENABLED)
+    user = await create_user(db, f"owner-{secrets.token_hex(4)}@{DOMAIN}")
+    domain = await add_domain(db, user.user_id, DOMAIN, "bounces")
+    await set_domain_status(db, domain.id, DomainStatus.ENABLED)
     list_id = await db.write(
         lambda conn: conn.execute(
             insert(SubscriberList)

@@ -60,9 +60,9 @@ class Setup:
 
 @pytest.fixture
 async def setup(db: Database) -> AsyncIterator[Setup]:
-    user = await create_user(db.engine, f"owner-{secrets.token_hex(4)}@{DOMAIN}")
-    domain = await add_domain(db.engine, user.user_id, DOMAIN, "bounces")
-    await set_domain_status(db.engine, domain.id, DomainStatus.ENABLED)
+    user = await create_user(db, f"owner-{secrets.token_hex(4)}@{DOMAIN}")
+    domain = await add_domain(db, user.user_id, DOMAIN, "bounces")
+    await set_domain_status(db, domain.id, DomainStatus.ENABLED)
     writer = QueueWriter(db)
     writer.start()
     gw = Gateway(
@@ -104,7 +104,7 @@ async def test_submit_refuses_what_breaks_a_rule_and_queues_nothing(setup: Setup
 
 async def test_a_suppressed_recipient_refuses_the_message_or_is_set_aside(setup: Setup) -> None:
     blocked = "blocked@example.org"
-    await add_suppression(setup.db.engine, blocked, "hard bounce", "test", setup.sender.user_id)
+    await add_suppression(setup.db, blocked, "hard bounce", "test", setup.sender.user_id)
     assert await setup.refusal([blocked, "fine@example.org"], message()) is Reason.SUPPRESSED
 
     screened = await screen(setup.gw, setup.sender, [blocked, "fine@example.org"])

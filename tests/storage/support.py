@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from storage.engine import Database
 from storage.models import SubscriberList
@@ -28,11 +28,11 @@ async def queue_message(db: Database, recipients: Iterable[str], **fields: Any) 
     return message.id
 
 
-async def insert_list(conn: AsyncConnection, user_id: int, hash_: str) -> int:
+def insert_list(conn: Connection, user_id: int, hash_: str) -> int:
     """A subscriber list of `user_id` named and hashed `hash_`, inside the caller's transaction."""
     statement = (
         insert(SubscriberList)
         .values(user_id=user_id, hash=hash_, name=hash_)
         .returning(SubscriberList.id)
     )
-    return int((await conn.execute(statement)).scalar_one())
+    return int(conn.execute(statement).scalar_one())

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
 from storage import accounts
 from storage.background_jobs import (
@@ -23,10 +23,11 @@ from storage.models import JobStatus, ListField, Subscriber, utcnow
 from tests.storage.support import insert_list
 
 
-async def make_list(engine: AsyncEngine, user_id: int, hash_: str, fields: list[dict]) -> int:
-    async with engine.begin() as conn:
-        list_id = await insert_list(conn, user_id, hash_)
-        await conn.execute(
+async def make_list(db: Database, user_id: int, hash_: str, fields: list[dict]) -> int:
+
+    def work(conn: Connection) -> int:
+        list_id = insert_list(conn, user_id, hash_)
+        conn.execute(
             insert(ListField).values(list_id=list_id, hash=f"f{hash_}", name="Code", tag="code")
         )
         rows = [
@@ -34,27 +35,26 @@ async def make_list(engine: AsyncEngine, user_id: int, hash_: str, fields: list[
             for n, custom in enumerate(fields)
         ]
         if rows:
-            await conn.execute(insert(Subscriber), rows)
-    return int(list_id)
+            conn.execute(insert(Subscriber), rows)
+        return list_id
+
+    return await db.write(work)
 
 
-async def custom_fields(engine: AsyncEngine, list_id: int) -> list[dict]:
-    async with engine.connect() as conn:
-        query = (
-            select(Subscriber.custom_fields)
-            .where(Subscriber.list_id == list_id)
-            .order_by(Subscriber.id)
-        )
-        return list((await conn.execute(query)).scalars())
+async def custom_fields(db: Database, list_id: int) -> list[dict]:
+    query = (
+        select(Subscriber.custom_fields)
+        .where(Subscriber.list_id == list_id)
+        .order_by(Subscriber.id)
+    )
+    return list([row[0] for row in await db.rows(query)])
 
 
-async def test_a_field_update_is_queued_once_and_sets_every_subscriber(
-    engine: AsyncEngine, db: Database
-) -> None:
-    owner = (await accounts.create_user(engine, "owner@jobs.test")).user_id
+async def test_a_field_update_is_queued_once_and_sets_every_subscriber(db: Database) -> None:
+    owner = (await accounts.create_user(db, "owner@jobs.test")).user_id
     given = [{}, {"code": "old", "name": "Ann"}, {"name": "Bo"}, {}, {"code": "x"}]
-    list_id = await make_list(engine, owner, "jobslist1", given)
-    other = await make_list(engine, owner, "jobslist2", [{"code": "keep"}])
+    list_id = await make_list(db, owner, "jobslist1", given)
+    other = await make_list(db, owner, "jobslist2", [{"code": "keep"}])
 
     assert await add_field_update(db, owner, list_id, "nope", "v", "http://a.test/") is (
         Refused.NO_FIELD
@@ -74,14 +74,14 @@ async def test_a_field_update_is_queued_once_and_sets_every_subscriber(
         "url": "http://a.test/",
     }
     assert await set_field(db, list_id, "code", "new ✓", batch=2) == 5
-    assert await custom_fields(engine, list_id) == [
+    assert await custom_fields(db, list_id) == [
         {"code": "new ✓"},
         {"code": "new ✓", "name": "Ann"},
         {"code": "new ✓", "name": "Bo"},
         {"code": "new ✓"},
         {"code": "new ✓"},
     ]
-    assert await custom_fields(engine, other) == [{"code": "keep"}]
+    assert await custom_fields(db, other) == [{"code": "keep"}]
 
     await save_result(db, job, "w1", {"updated": 5})  # the update is done: a new one may start
     assert isinstance(
@@ -89,9 +89,9 @@ async def test_a_field_update_is_queued_once_and_sets_every_subscriber(
     )
 
 
-async def test_jobs_are_claimed_with_a_lease(engine: AsyncEngine, db: Database) -> None:
-    owner = (await accounts.create_user(engine, "lease@jobs.test")).user_id
-    list_id = await make_list(engine, owner, "leaselist", [])
+async def test_jobs_are_claimed_with_a_lease(db: Database) -> None:
+    owner = (await accounts.create_user(db, "lease@jobs.test")).user_id
+    list_id = await make_list(db, owner, "leaselist", [])
     job = await add_field_update(db, owner, list_id, "code", "v", "http://a.test/")
     lease = timedelta(minutes=1)
 

@@ -86,7 +86,7 @@ PEOPLE = {
 
 
 async def people_list(db: Database) -> tuple[int, int]:
-    user = (await create_user(db.engine, "owner@audience.test")).user_id
+    user = (await create_user(db, "owner@audience.test")).user_id
     fields = [FieldSpec("City", "city"), FieldSpec("Age", "age", True), FieldSpec("Code", "code")]
     list_hash, _ = await create_list(db, user, "People", "", fields)
     found = await list_for_owner(db, user, list_hash)
@@ -155,7 +155,7 @@ async def test_fields_are_named_by_tag_id_or_hash(db: Database) -> None:
 
 async def test_plans_take_only_the_accounts_lists_segments_and_fields(db: Database) -> None:
     user, list_id = await people_list(db)
-    other = (await create_user(db.engine, "other@audience.test")).user_id
+    other = (await create_user(db, "other@audience.test")).user_id
     other_hash, [other_field] = await create_list(db, other, "Theirs", "", [FieldSpec("X", "x")])
     theirs = await list_for_owner(db, other, other_hash)
     assert theirs is not None

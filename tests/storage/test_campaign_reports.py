@@ -18,8 +18,8 @@ from tests.storage.campaign_support import T0, D, Run, at, new_campaign, sent_ca
 
 
 async def users(db: Database) -> tuple[int, int]:
-    owner = await create_user(db.engine, "owner@reports.test")
-    other = await create_user(db.engine, "other@reports.test")
+    owner = await create_user(db, "owner@reports.test")
+    other = await create_user(db, "other@reports.test")
     return owner.user_id, other.user_id
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import make_url
 
 from storage.accounts import create_user
 from storage.campaigns.audience import run_plan
@@ -25,7 +27,7 @@ from storage.campaigns.runs import (
     resume_campaign,
     start_run,
 )
-from storage.engine import Database
+from storage.engine import Database, is_sqlite
 from storage.models import (
     Campaign,
     CampaignRun,
@@ -54,7 +56,7 @@ class Account:
 
 
 async def account(db: Database, email: str = "owner@runs.test", lists: int = 2) -> Account:
-    user = (await create_user(db.engine, email)).user_id
+    user = (await create_user(db, email)).user_id
     domain = SenderDomain.__table__.insert().values(
         user_id=user,
         name=email.split("@")[1],
@@ -67,8 +69,9 @@ async def account(db: Database, email: str = "owner@runs.test", lists: int = 2) 
         return int(conn.execute(domain.returning(SenderDomain.id)).scalar_one())
 
     domain_id = await db.write(work)
-    async with db.engine.begin() as conn:
-        made = [await insert_list(conn, user, uuid.uuid4().hex[:16]) for _ in range(lists)]
+    made = await db.write(
+        lambda conn: [insert_list(conn, user, uuid.uuid4().hex[:16]) for _ in range(lists)]
+    )
     return Account(user, domain_id, made)
 
 
@@ -415,28 +418,32 @@ async def test_cancel_waits_for_a_batch_in_flight_and_cancels_its_recipients(
 ) -> None:
     """PostgreSQL: a batch holds its run's row until it commits; cancel waits for it, then
     cancels what the batch queued too."""
-    if db.engine.dialect.name != "postgresql":
+    if is_sqlite(db.url):
         pytest.skip("SQLite's writer is alone: there is no batch in flight")
     owner = await account(db, lists=1)
     await subscribe(db, owner.lists[0], ["a@flight.test"])
     run_id = await campaign_run(db, owner, {"lists": [{"list_id": owner.lists[0]}]})
     campaign_id = (await campaign_of(db, run_id)).id
     message_id = (await run_row(db, run_id)).message_id
-    async with db.engine.connect() as batch:
-        await batch.execute(
-            select(CampaignRun.id).where(CampaignRun.id == run_id).with_for_update()
-        )
-        await batch.execute(
-            insert(Delivery).values(
-                message_id=message_id,
-                recipient="a@flight.test",
-                recipient_domain="flight.test",
-                next_attempt_at=datetime.now(UTC),
+    # The batch on a connection of its own (asyncpg's, as Database runs whole transactions
+    # only), holding the run's row while cancel waits for it.
+    batch = await asyncpg.connect(
+        make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        async with batch.transaction():
+            await batch.execute("SELECT id FROM campaign_runs WHERE id = $1 FOR UPDATE", run_id)
+            await batch.execute(
+                "INSERT INTO deliveries (message_id, recipient, recipient_domain, status, "
+                "attempts, next_attempt_at, created_at) "
+                "VALUES ($1, 'a@flight.test', 'flight.test', $2, 0, now(), now())",
+                message_id,
+                DeliveryStatus.QUEUED.value,
             )
-        )
-        canceling = asyncio.create_task(cancel_campaign(db, campaign_id))
-        await async_wait_until(lambda: lock_waiters(db))
-        await batch.commit()
+            canceling = asyncio.create_task(cancel_campaign(db, campaign_id))
+            await async_wait_until(lambda: lock_waiters(db))
+    finally:
+        await batch.close()
     assert await canceling is True
     assert await statuses(db, run_id) == {"a@flight.test": DeliveryStatus.CANCELED}
     assert (await run_row(db, run_id)).canceled == 1

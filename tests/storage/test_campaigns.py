@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection
 
 from storage import campaigns, segments
 from storage.accounts import create_user
@@ -38,19 +39,22 @@ CONTENT = {
 
 
 async def users(db: Database) -> tuple[int, int]:
-    owner = (await create_user(db.engine, "owner@campaigns.test")).user_id
-    other = (await create_user(db.engine, "other@campaigns.test")).user_id
+    owner = (await create_user(db, "owner@campaigns.test")).user_id
+    other = (await create_user(db, "other@campaigns.test")).user_id
     return owner, other
 
 
 async def audience(db: Database, owner: int) -> tuple[int, int, str]:
     """A list of the owner with a segment: (list id, segment id, list hash)."""
-    async with db.engine.begin() as conn:
-        list_id = await insert_list(conn, owner, "listhash01")
+
+    def work(conn: Connection) -> tuple[int, int]:
+        list_id = insert_list(conn, owner, "listhash01")
         segment = insert(Segment).values(
             user_id=owner, list_id=list_id, hash="seghash001", name="S", rules={}
         )
-        segment_id = int((await conn.execute(segment.returning(Segment.id))).scalar_one())
+        return list_id, int(conn.execute(segment.returning(Segment.id)).scalar_one())
+
+    list_id, segment_id = await db.write(work)
     return list_id, segment_id, "listhash01"
 
 
@@ -132,8 +136,7 @@ async def test_update_content_audience_and_settings(db: Database) -> None:
 
 
 async def audience_of_other(db: Database, other: int) -> tuple[int, int, str]:
-    async with db.engine.begin() as conn:
-        list_id = await insert_list(conn, other, "otherlist1")
+    list_id = await db.write(lambda conn: insert_list(conn, other, "otherlist1"))
     return list_id, 0, "otherlist1"
 
 
@@ -259,13 +262,16 @@ async def test_ready_needs_a_sendable_campaign(db: Database) -> None:
 
 async def test_approval(db: Database) -> None:
     owner, _ = await users(db)
-    parent = (await create_user(db.engine, "parent@campaigns.test")).user_id
-    async with db.engine.begin() as conn:
-        await conn.execute(
+    parent = (await create_user(db, "parent@campaigns.test")).user_id
+
+    def setup(conn: Connection) -> None:
+        conn.execute(
             update(User)
             .where(User.id == owner)
             .values(requires_campaign_approval=True, parent_user_id=parent)
         )
+
+    await db.write(setup)
     campaign_id = await sendable(db, owner)
     future = ScheduleInput("Future", "2025-04-01", "10:00", "Europe/Warsaw")
     await campaigns.update_campaign(db, owner, campaign_id, CampaignUpdate(schedule=future))
@@ -292,10 +298,13 @@ async def test_approval(db: Database) -> None:
 async def test_status_changes_that_are_refused(db: Database) -> None:
     owner, _ = await users(db)
     campaign_id = await sendable(db, owner)
-    async with db.engine.begin() as conn:
-        await conn.execute(
+
+    def setup(conn: Connection) -> None:
+        conn.execute(
             update(Campaign).where(Campaign.id == campaign_id).values(status=CampaignStatus.SENT)
         )
+
+    await db.write(setup)
     for status in (CampaignStatus.READY, CampaignStatus.DRAFT):
         with pytest.raises(BadStatus):
             await campaigns.update_campaign(db, owner, campaign_id, CampaignUpdate(status=status))
@@ -392,12 +401,15 @@ async def test_listing(db: Database) -> None:
     await campaigns.create_campaign(db, other, "Summer other")
     await campaigns.update_campaign(db, owner, made[0].id, CampaignUpdate(tags=["Sale", "Q3"]))
     await campaigns.update_campaign(db, owner, made[1].id, CampaignUpdate(tags=["sale"]))
-    async with db.engine.begin() as conn:
-        await conn.execute(
+
+    def setup(conn: Connection) -> None:
+        conn.execute(
             update(Campaign)
             .where(Campaign.id == made[3].id)
             .values(status=CampaignStatus.PENDING_APPROVAL)
         )
+
+    await db.write(setup)
 
     async def ids(**query: object) -> tuple[int, list[str]]:
         total, found = await campaigns.list_campaigns(db, owner, CampaignQuery(**query))  # type: ignore[arg-type]

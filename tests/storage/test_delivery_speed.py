@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
 from storage import accounts, domains
 from storage.delivery_speed import FAILED, SENT, OutcomeSpeed, SpeedBucket, delivery_speed
@@ -25,7 +25,7 @@ SENT_SECONDS = [0, 0.999, 1, 4.999, 5, 10, 30, 59.5, 60, 299, 300, 600, 3600]
 
 
 async def finish(
-    engine: AsyncEngine,
+    db: Database,
     recipient: str,
     status: DeliveryStatus,
     queued_at: datetime,
@@ -34,8 +34,9 @@ async def finish(
     """Give the queued delivery to `recipient` the status `status`, its last attempt `seconds`
     after `queued_at` (no attempt at all when `seconds` is None)."""
     ended = queued_at + timedelta(seconds=seconds) if seconds is not None else None
-    async with engine.begin() as conn:
-        await conn.execute(
+
+    def setup(conn: Connection) -> None:
+        conn.execute(
             update(Delivery)
             .where(Delivery.recipient == recipient)
             .values(
@@ -46,11 +47,13 @@ async def finish(
             )
         )
 
+    await db.write(setup)
 
-async def sender_domains(engine: AsyncEngine) -> tuple[int, int]:
-    user = (await accounts.create_user(engine, "owner@speed.test")).user_id
-    mine = (await domains.add_domain(engine, user, "speed.test", "bounces")).id
-    other = (await domains.add_domain(engine, user, "elsewhere.test", "bounces")).id
+
+async def sender_domains(db: Database) -> tuple[int, int]:
+    user = (await accounts.create_user(db, "owner@speed.test")).user_id
+    mine = (await domains.add_domain(db, user, "speed.test", "bounces")).id
+    other = (await domains.add_domain(db, user, "elsewhere.test", "bounces")).id
     return mine, other
 
 
@@ -61,8 +64,8 @@ async def mail(
     return outcomes
 
 
-async def test_buckets_and_summaries_are_exact(engine: AsyncEngine, db: Database) -> None:
-    mine, other = await sender_domains(engine)
+async def test_buckets_and_summaries_are_exact(db: Database) -> None:
+    mine, other = await sender_domains(db)
     queued_at = utcnow().replace(microsecond=0) - timedelta(days=1)
     outcomes = await mail(
         db,
@@ -79,11 +82,11 @@ async def test_buckets_and_summaries_are_exact(engine: AsyncEngine, db: Database
     )
     outcomes += await mail(db, other, [("theirs@dest.example", DELIVERED, 3)])
     for recipient, status, seconds in outcomes:
-        await finish(engine, recipient, status, queued_at, seconds)
+        await finish(db, recipient, status, queued_at, seconds)
     await queue_message(db, ["waiting@dest.example"], sender_domain_id=mine)  # still queued
 
     since, until = queued_at - timedelta(hours=1), queued_at + timedelta(hours=1)
-    speeds = await delivery_speed(engine, mine, "DEST.example", since, until)
+    speeds = await delivery_speed(db, mine, "DEST.example", since, until)
     total_seconds = 0 + 0 + 1 + 4 + 5 + 10 + 30 + 59 + 60 + 299 + 300 + 600 + 3600
     assert speeds == {
         SENT: OutcomeSpeed(
@@ -110,37 +113,36 @@ async def test_buckets_and_summaries_are_exact(engine: AsyncEngine, db: Database
             buckets=[SpeedBucket("1-5s", 1), SpeedBucket("5-10s", 1), SpeedBucket("10-30s", 1)],
         ),
     }
-    theirs = await delivery_speed(engine, other, "dest.example", since, until)
+    theirs = await delivery_speed(db, other, "dest.example", since, until)
     assert theirs[SENT].total == 1 and set(theirs) == {SENT}
 
 
-async def test_period_is_by_queueing_time(engine: AsyncEngine, db: Database) -> None:
-    mine, _ = await sender_domains(engine)
+async def test_period_is_by_queueing_time(db: Database) -> None:
+    mine, _ = await sender_domains(db)
     now = utcnow()
     recent, old = now - timedelta(days=2), now - timedelta(days=40)
     await queue_message(db, ["new@dest.example", "old@dest.example"], sender_domain_id=mine)
-    await finish(engine, "new@dest.example", DELIVERED, recent, 0.5)
-    await finish(engine, "old@dest.example", BOUNCED, old, 40)
+    await finish(db, "new@dest.example", DELIVERED, recent, 0.5)
+    await finish(db, "old@dest.example", BOUNCED, old, 40)
 
-    last_month = await delivery_speed(engine, mine, "dest.example", now - timedelta(days=28), now)
+    last_month = await delivery_speed(db, mine, "dest.example", now - timedelta(days=28), now)
     assert set(last_month) == {SENT} and last_month[SENT].buckets == [SpeedBucket("< 1s", 1)]
-    earlier = await delivery_speed(engine, mine, "dest.example", old, old + timedelta(days=1))
+    earlier = await delivery_speed(db, mine, "dest.example", old, old + timedelta(days=1))
     assert set(earlier) == {FAILED}
     assert earlier[FAILED].buckets == [SpeedBucket("30-60s", 1)]
     # The bounds: queued exactly at `since` is in, exactly at `until` is out.
-    assert set(await delivery_speed(engine, mine, "dest.example", recent, now)) == {SENT}
-    assert await delivery_speed(engine, mine, "dest.example", old - timedelta(days=1), old) == {}
-    assert await delivery_speed(engine, mine, "nobody.example", old, now) == {}
+    assert set(await delivery_speed(db, mine, "dest.example", recent, now)) == {SENT}
+    assert await delivery_speed(db, mine, "dest.example", old - timedelta(days=1), old) == {}
+    assert await delivery_speed(db, mine, "nobody.example", old, now) == {}
 
 
-async def test_whole_seconds_truncate_to_the_second(engine: AsyncEngine, db: Database) -> None:
-    mine, _ = await sender_domains(engine)
+async def test_whole_seconds_truncate_to_the_second(db: Database) -> None:
+    mine, _ = await sender_domains(db)
     start = utcnow().replace(microsecond=0)
     cases = {"a@x.example": 0.001, "b@x.example": 1.999, "c@x.example": 86400 + 59.999}
     await queue_message(db, list(cases), sender_domain_id=mine)
     for to, seconds in cases.items():
-        await finish(engine, to, DELIVERED, start, seconds)
+        await finish(db, to, DELIVERED, start, seconds)
     query = select(Delivery.recipient, whole_seconds(Delivery.created_at, Delivery.delivered_at))
-    async with engine.connect() as conn:
-        found = dict((await conn.execute(query.order_by(Delivery.recipient))).all())
+    found = dict(await db.rows(query.order_by(Delivery.recipient)))
     assert found == {"a@x.example": 0, "b@x.example": 1, "c@x.example": 86459}

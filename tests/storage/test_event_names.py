@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts, domains
 from storage.engine import Database
@@ -71,9 +70,9 @@ def test_bounce_fields_are_what_readers_take(
     assert fields["bounce_type"] in (BounceType.HARD, BounceType.SOFT)
 
 
-async def test_every_type_round_trips_and_filters(engine: AsyncEngine, db: Database) -> None:
-    user = (await accounts.create_user(engine, "events@names.test")).user_id
-    domain = (await domains.add_domain(engine, user, "names.test", "bounces")).id
+async def test_every_type_round_trips_and_filters(db: Database) -> None:
+    user = (await accounts.create_user(db, "events@names.test")).user_id
+    domain = (await domains.add_domain(db, user, "names.test", "bounces")).id
     rows = [
         {"type": kind, "recipient": f"{kind.value}@x.test", "user_id": user}
         | {"sender_domain_id": domain, "created_at": utcnow(), "data": {}}
@@ -81,13 +80,12 @@ async def test_every_type_round_trips_and_filters(engine: AsyncEngine, db: Datab
     ]
     rows.append({**rows[0], "type": "queued"})  # a stored name is taken as its type
     await db.write(lambda conn: record_events(conn, rows))
-    async with engine.connect() as conn:
-        stored = (await conn.execute(select(Event.type).order_by(Event.id))).scalars().all()
+    stored = [row[0] for row in await db.rows(select(Event.type).order_by(Event.id))]
     assert stored == [*EventType, EventType.QUEUED]
     assert all(type(kind) is EventType for kind in stored)
 
     async def matching(*types: str) -> int:
-        total, _ = await list_events(engine, EventQuery(domain_id=domain, types=types))
+        total, _ = await list_events(db, EventQuery(domain_id=domain, types=types))
         return total
 
     assert await matching("bounced") == 1 and await matching("queued") == 2

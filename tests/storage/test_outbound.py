@@ -67,11 +67,10 @@ async def test_outcomes_are_recorded_only_for_rows_still_leased(db: Database) ->
             AttemptResult(second, DeliveryStatus.DELIVERED, "250 ok", "mx"),
         ],
     )  # fmt: skip
-    async with db.engine.connect() as conn:
-        rows = {
-            row.recipient: row
-            for row in await conn.execute(select(Delivery.__table__).order_by(Delivery.id))
-        }
+    rows = {
+        row.recipient: row
+        for row in await db.rows(select(Delivery.__table__).order_by(Delivery.id))
+    }
     a, b = rows["a@x.example"], rows["b@x.example"]
     assert (a.status, a.attempts, a.last_response, a.locked_by) == (
         "deferred",

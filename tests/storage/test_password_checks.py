@@ -8,7 +8,6 @@ import asyncio
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts, credentials, domains
 from storage.engine import Database
@@ -84,17 +83,15 @@ async def test_the_remembered_successes_are_bounded(stored: str) -> None:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # keying is backend-blind
-async def test_a_reset_or_deleted_password_is_not_honoured_from_memory(
-    engine: AsyncEngine, db: Database
-) -> None:
+async def test_a_reset_or_deleted_password_is_not_honoured_from_memory(db: Database) -> None:
     checks = PasswordChecks()
-    user = await accounts.create_user(engine, "owner@example.com")
-    domain = await domains.add_domain(engine, user.user_id, "example.com", "bounces")
-    new = await credentials.add_credential(engine, domain.id)
+    user = await accounts.create_user(db, "owner@example.com")
+    domain = await domains.add_domain(db, user.user_id, "example.com", "bounces")
+    new = await credentials.add_credential(db, domain.id)
     assert await credentials.authenticate(db, new.username, new.password, checks) is not None
 
-    reset = await credentials.reset_password(engine, new.credential_id, user.user_id)
+    reset = await credentials.reset_password(db, new.credential_id, user.user_id)
     assert await credentials.authenticate(db, new.username, new.password, checks) is None
     assert await credentials.authenticate(db, new.username, reset.password, checks) is not None
-    await credentials.delete_credential(engine, new.credential_id)
+    await credentials.delete_credential(db, new.credential_id)
     assert await credentials.authenticate(db, new.username, reset.password, checks) is None

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Event, Message
@@ -20,48 +19,44 @@ def message(recipients: list[str], raw: bytes = b"Subject: x\r\n\r\nbody\r\n") -
     )
 
 
-async def count(engine: AsyncEngine, table: type) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+async def count(db: Database, table: type) -> int:
+    return int(await db.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_enqueue_commits_message_deliveries_and_events(db: Database) -> None:
-    engine = db.engine
+    db = db
     writer = QueueWriter(db)
     writer.start()
     msg = message(["x@one.test", "Y@Two.Test"])
     await writer.enqueue(msg)
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(Delivery.recipient, Delivery.recipient_domain, Delivery.status)
-                .where(Delivery.message_id == msg.id)
-                .order_by(Delivery.recipient)
-            )
-        ).all()
-        raw = await conn.scalar(select(Message.raw).where(Message.id == msg.id))
+    rows = await db.rows(
+        select(Delivery.recipient, Delivery.recipient_domain, Delivery.status)
+        .where(Delivery.message_id == msg.id)
+        .order_by(Delivery.recipient)
+    )
+    raw = await db.scalar(select(Message.raw).where(Message.id == msg.id))
     await writer.close()
     assert [tuple(r) for r in rows] == [
         ("Y@Two.Test", "two.test", DeliveryStatus.QUEUED),
         ("x@one.test", "one.test", DeliveryStatus.QUEUED),
     ]
     assert raw == msg.raw
-    assert await count(engine, Event) == 2
+    assert await count(db, Event) == 2
 
 
 async def test_concurrent_messages_are_all_stored_once(db: Database) -> None:
-    engine = db.engine
+    db = db
     writer = QueueWriter(db)
     writer.start()
     batch = [message([f"r{i}@example.org"]) for i in range(200)]
     await asyncio.gather(*(writer.enqueue(m) for m in batch))
     await writer.close()
-    assert await count(engine, Message) == 200
-    assert await count(engine, Delivery) == 200
+    assert await count(db, Message) == 200
+    assert await count(db, Delivery) == 200
 
 
 async def test_one_bad_message_does_not_fail_its_group(db: Database) -> None:
-    engine = db.engine
+    db = db
     writer = QueueWriter(db)
     writer.start()
     good = [message(["a@example.org"]) for _ in range(5)]
@@ -73,4 +68,4 @@ async def test_one_bad_message_does_not_fail_its_group(db: Database) -> None:
     await writer.close()
     assert results[:5] == [None] * 5
     assert isinstance(results[5], QueueWriteError)
-    assert await count(engine, Message) == 6
+    assert await count(db, Message) == 6

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
 from storage import accounts, domains
 from storage.engine import Database
@@ -20,16 +20,17 @@ async def queued(db: Database, domain_id: int, tags: list[str], recipients: int 
     return await queue_message(db, to, sender_domain_id=domain_id, tags=tags)
 
 
-async def test_counts_by_type_and_tag(engine: AsyncEngine, db: Database) -> None:
-    user = (await accounts.create_user(engine, "owner@stats.test")).user_id
-    mine = (await domains.add_domain(engine, user, "stats.test", "bounces")).id
-    other = (await domains.add_domain(engine, user, "other.test", "bounces")).id
+async def test_counts_by_type_and_tag(db: Database) -> None:
+    user = (await accounts.create_user(db, "owner@stats.test")).user_id
+    mine = (await domains.add_domain(db, user, "stats.test", "bounces")).id
+    other = (await domains.add_domain(db, user, "other.test", "bounces")).id
     spring = await queued(db, mine, ["spring", "news"], recipients=2)
     await queued(db, mine, ["news", "news"])  # a repeated tag counts once
     await queued(db, mine, [])
     await queued(db, other, ["spring"])
-    async with engine.begin() as conn:
-        await conn.execute(
+
+    def setup(conn: Connection) -> None:
+        conn.execute(
             Event.__table__.insert(),
             [
                 {"type": "delivered", "message_id": spring, "recipient": "r0@example.org",
@@ -40,11 +41,13 @@ async def test_counts_by_type_and_tag(engine: AsyncEngine, db: Database) -> None
             ],
         )  # fmt: skip
 
+    await db.write(setup)
+
     since, until = utcnow() - timedelta(days=1), utcnow() + timedelta(seconds=5)
-    assert await count_by_type(engine, mine, since, until) == {"queued": 4, "delivered": 1}
-    assert await count_by_tag(engine, mine, since, until, ["queued", "delivered"]) == {
+    assert await count_by_type(db, mine, since, until) == {"queued": 4, "delivered": 1}
+    assert await count_by_tag(db, mine, since, until, ["queued", "delivered"]) == {
         "spring": {"queued": 2, "delivered": 1},
         "news": {"queued": 3, "delivered": 1},
     }
-    earlier = await count_by_type(engine, mine, utcnow() - timedelta(days=60), since)
+    earlier = await count_by_type(db, mine, utcnow() - timedelta(days=60), since)
     assert earlier == {"delivered": 1}

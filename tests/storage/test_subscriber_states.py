@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
 from storage import accounts, domains
 from storage.engine import Database
@@ -20,18 +20,20 @@ from tests.storage.support import insert_list, queue_message
 S = SubscriberState
 
 
-async def lists_with(engine: AsyncEngine, user_id: int, hash_: str, states: dict[str, int]) -> int:
-    async with engine.begin() as conn:
-        list_id = await insert_list(conn, user_id, hash_)
+async def lists_with(db: Database, user_id: int, hash_: str, states: dict[str, int]) -> int:
+
+    def work(conn: Connection) -> int:
+        list_id = insert_list(conn, user_id, hash_)
         rows = [{"list_id": list_id, "email": e, "state": s} for e, s in states.items()]
-        await conn.execute(insert(Subscriber), rows)
-    return int(list_id)
+        conn.execute(insert(Subscriber), rows)
+        return list_id
+
+    return await db.write(work)
 
 
-async def states(engine: AsyncEngine, list_id: int) -> dict[str, int]:
-    async with engine.connect() as conn:
-        query = select(Subscriber.email, Subscriber.state).where(Subscriber.list_id == list_id)
-        return {email: state for email, state in (await conn.execute(query)).all()}
+async def states(db: Database, list_id: int) -> dict[str, int]:
+    query = select(Subscriber.email, Subscriber.state).where(Subscriber.list_id == list_id)
+    return {email: state for email, state in (await db.rows(query))}
 
 
 def event(kind: str, user_id: int, recipient: str, **data: Any) -> dict[str, Any]:
@@ -44,11 +46,11 @@ def event(kind: str, user_id: int, recipient: str, **data: Any) -> dict[str, Any
     }
 
 
-async def test_events_move_the_accounts_subscribers(engine: AsyncEngine, db: Database) -> None:
-    owner = (await accounts.create_user(engine, "owner@states.test")).user_id
-    other = (await accounts.create_user(engine, "other@states.test")).user_id
+async def test_events_move_the_accounts_subscribers(db: Database) -> None:
+    owner = (await accounts.create_user(db, "owner@states.test")).user_id
+    other = (await accounts.create_user(db, "other@states.test")).user_id
     first = await lists_with(
-        engine,
+        db,
         owner,
         "ownerlist1",
         {
@@ -61,8 +63,8 @@ async def test_events_move_the_accounts_subscribers(engine: AsyncEngine, db: Dat
             "spam@x.test": S.ACTIVE,
         },
     )
-    second = await lists_with(engine, owner, "ownerlist2", {"hard@x.test": S.SOFT_BOUNCE})
-    theirs = await lists_with(engine, other, "otherlist1", {"hard@x.test": S.ACTIVE})
+    second = await lists_with(db, owner, "ownerlist2", {"hard@x.test": S.SOFT_BOUNCE})
+    theirs = await lists_with(db, other, "otherlist1", {"hard@x.test": S.ACTIVE})
 
     batch = [
         event("bounced", owner, "Hard@X.test", bounce_type="hard", address_suppressed=True),
@@ -75,7 +77,7 @@ async def test_events_move_the_accounts_subscribers(engine: AsyncEngine, db: Dat
     ]
     await db.write(lambda conn: record_events(conn, batch))
 
-    assert await states(engine, first) == {
+    assert await states(db, first) == {
         "hard@x.test": S.HARD_BOUNCE,
         "gone@x.test": S.RESIGNED,  # a resigned subscriber stays resigned
         "unsub@x.test": S.RESIGNED,
@@ -84,36 +86,31 @@ async def test_events_move_the_accounts_subscribers(engine: AsyncEngine, db: Dat
         "quiet@x.test": S.ACTIVE,
         "spam@x.test": S.ACTIVE,  # a hard bounce of the message, not of the address
     }
-    assert await states(engine, second) == {"hard@x.test": S.HARD_BOUNCE}
-    assert await states(engine, theirs) == {"hard@x.test": S.ACTIVE}  # another account's list
+    assert await states(db, second) == {"hard@x.test": S.HARD_BOUNCE}
+    assert await states(db, theirs) == {"hard@x.test": S.ACTIVE}  # another account's list
 
 
-async def test_soft_bounces_that_suppress_move_to_soft_bounce(
-    engine: AsyncEngine, db: Database
-) -> None:
-    owner = (await accounts.create_user(engine, "soft@states.test")).user_id
-    domain = (await domains.add_domain(engine, owner, "states.test", "bounces")).id
-    list_id = await lists_with(engine, owner, "softlist01", {"full@x.test": S.ACTIVE})
+async def test_soft_bounces_that_suppress_move_to_soft_bounce(db: Database) -> None:
+    owner = (await accounts.create_user(db, "soft@states.test")).user_id
+    domain = (await domains.add_domain(db, owner, "states.test", "bounces")).id
+    list_id = await lists_with(db, owner, "softlist01", {"full@x.test": S.ACTIVE})
     full = AsyncBounce("full@x.test", False, "mailbox-full", "4.2.2", "452 full", False, False)
     for sent in range(3):
         message = await queue_message(db, ["full@x.test"], user_id=owner, sender_domain_id=domain)
         recorded = await record_bounces(db, message, [full], soft_limit=3)
         expected = S.SOFT_BOUNCE if sent == 2 else S.ACTIVE
-        assert await states(engine, list_id) == {"full@x.test": expected}
+        assert await states(db, list_id) == {"full@x.test": expected}
     assert recorded.suppressed == ["full@x.test"]
 
 
-async def test_unblock_removes_only_the_accounts_own_blocks(
-    engine: AsyncEngine, db: Database
-) -> None:
-    owner = (await accounts.create_user(engine, "blocks@states.test")).user_id
-    other = (await accounts.create_user(engine, "others@states.test")).user_id
+async def test_unblock_removes_only_the_accounts_own_blocks(db: Database) -> None:
+    owner = (await accounts.create_user(db, "blocks@states.test")).user_id
+    other = (await accounts.create_user(db, "others@states.test")).user_id
     await db.write(lambda conn: suppress(conn, "bounced@x.test", "bad-mailbox", "dsn", owner))
     assert await block(db, owner, ["mine@x.test", "Bounced@x.test", "mine@x.test"]) == 1
     assert await block(db, other, ["mine@x.test"]) == 1
 
     assert await unblock(db, owner, ["MINE@x.test", "bounced@x.test", "never@x.test"]) == 1
-    async with engine.connect() as conn:
-        query = select(Suppression.address, Suppression.user_id, Suppression.source)
-        left = sorted(tuple(row) for row in (await conn.execute(query)).all())
+    query = select(Suppression.address, Suppression.user_id, Suppression.source)
+    left = sorted(tuple(row) for row in (await db.rows(query)))
     assert left == [("bounced@x.test", owner, "dsn"), ("mine@x.test", other, "api-block")]
