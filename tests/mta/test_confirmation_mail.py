@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mta.campaigns.confirmation_mail import Confirmation, confirmation_draft, send_confirmation
+from mta.submission.composition import compose
 from mta.submission.submit import Gateway, Origin
 from storage.accounts import create_user, set_user_status
 from storage.domains import DomainChanges, add_domain, set_domain_status, update_domain
@@ -22,7 +23,7 @@ from storage.models import Delivery, DomainStatus, Message, UserStatus
 from storage.queue import QueueWriter
 from storage.suppressions import add_suppression
 from tests.mta.sink import Sink
-from tests.mta.test_campaign_message import DOMAIN, TRACKING, World, part
+from tests.mta.test_campaign_message import DOMAIN, TRACKING, World, parsed, part
 
 ORIGIN = Origin("api.test", "127.0.0.1", "HTTP")
 LINK = "https://news.test/confirm?list=7&token=a%2Fb+c"
@@ -77,10 +78,21 @@ async def test_the_confirmation_is_delivered_signed_with_its_link_as_given(world
     assert source == "subscription"
 
 
-def test_an_unnamed_list_is_our_list() -> None:
-    draft = confirmation_draft("noreply@news.test", "a@dest.example", " \t\r\n", LINK)
-    assert draft.subject == "Confirm your subscription to our list"
-    assert "mail from our list:" in draft.plain
+@pytest.mark.parametrize(
+    ("list_name", "shown"),
+    [
+        (" \t\r\n", "our list"),
+        ("Zoë's\r\nŁist", "Zoë's Łist"),
+        ("News\r\nBcc: victim@x.test", "News Bcc: victim@x.test"),
+    ],
+    ids=["unnamed", "non-ascii-on-two-lines", "no-header-injection"],
+)
+def test_the_list_name_is_one_line_of_the_subject(list_name: str, shown: str) -> None:
+    draft = confirmation_draft("noreply@news.test", "a@dest.example", list_name, LINK)
+    message = parsed(compose(draft))
+    assert message["Subject"] == f"Confirm your subscription to {shown}"
+    assert message["Bcc"] is None and message["To"] == "a@dest.example"
+    assert f"mail from {shown}:" in part(message, "text/plain")
 
 
 async def queued(world: World) -> int:
