@@ -16,14 +16,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from storage.dialects import json_with_key
-from storage.engine import Database
+from storage.engine import Database, changed_rows
 from storage.leases import claim_statement, lease_rows
 from storage.models import (
     BackgroundJob,
@@ -110,10 +109,6 @@ async def add_field_update(
     return await db.write(lambda conn: _add_field_update(conn, user_id, list_id, tag, value, url))
 
 
-def _rowcount(statement: Any, conn: Connection) -> int:
-    return int(conn.execute(statement).rowcount)
-
-
 async def set_field(db: Database, list_id: int, tag: str, value: str, batch: int = BATCH) -> int:
     """Set `tag` to `value` on every subscriber of the list; returns how many subscribers."""
     updated, last = 0, 0
@@ -137,7 +132,7 @@ async def set_field(db: Database, list_id: int, tag: str, value: str, batch: int
             )
             .execution_options(synchronize_session=False)
         )
-        updated += await db.write(partial(_rowcount, statement))
+        updated += await changed_rows(db, statement)
         last = top
 
 

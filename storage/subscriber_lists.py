@@ -17,7 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage.engine import Database
+from storage.engine import Database, changed_rows
 from storage.models import ListField, Subscriber, SubscriberList, SubscriberState
 
 T = TypeVar("T")
@@ -182,8 +182,7 @@ async def update_list(
         .where(SubscriberList.user_id == user_id, SubscriberList.hash == str(list_hash))
         .values(**values)
     )
-    result = await db.write(lambda conn: conn.execute(statement))
-    return bool(result.rowcount == 1)
+    return await changed_rows(db, statement) == 1
 
 
 async def delete_list(db: Database, user_id: int, list_hash: str) -> bool:

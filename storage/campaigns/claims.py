@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 
 from storage.campaigns.rules import ALLOWED_FROM, Transition
-from storage.engine import Database
+from storage.engine import Database, changed_rows
 from storage.models import (
     Campaign,
     CampaignRun,
@@ -62,7 +62,7 @@ async def claim_campaign(db: Database, campaign_id: int, now: datetime, lease: t
         .values(next_run_at=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return bool(await db.write(lambda conn: conn.execute(statement).rowcount))
+    return bool(await changed_rows(db, statement))
 
 
 async def claim_run(db: Database, worker: str, now: datetime, lease: timedelta) -> int | None:
