@@ -132,26 +132,55 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@dataclass
+class PostgresDatabases:
+    """This test process's PostgreSQL databases copied from one template, migrated to the newest
+    schema on first use (a file copy on the server instead of a migration, ~1-2 s there): each
+    test's (db_url) and each gateway's (make_gateway). The gateways' and the template are dropped
+    at the end of the run, after every gateway stopped."""
+
+    template: str | None = None
+    made: list[str] = field(default_factory=list)
+
+    def migrated(self) -> str:
+        """The template (skips the test when PostgreSQL is not reachable)."""
+        if not POSTGRES_UP:
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
+        if self.template is None:
+            name = f"mailgate_template_{uuid.uuid4().hex[:12]}"
+            _run_apart(_pg_admin(f'CREATE DATABASE "{name}"'))
+            _run_apart(upgrade_async(_pg_url(name)))  # disposes its engine: no one stays on
+            self.template = name
+        return self.template
+
+    def for_gateway(self) -> str:
+        """The URL of a new copy of the template, kept until the end of the run."""
+        name = f"mailgate_gateway_{uuid.uuid4().hex[:12]}"
+        _run_apart(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.migrated()}"'))
+        self.made.append(name)
+        return _pg_url(name)
+
+    def drop(self) -> None:
+        for name in [*self.made, *([self.template] if self.template else [])]:
+            _run_apart(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.made.clear()
+        self.template = None
+
+
+POSTGRES_DATABASES = PostgresDatabases()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_databases() -> Iterator[None]:
+    yield
+    POSTGRES_DATABASES.drop()
+
+
 @pytest.fixture(scope="session")
-def migrated_postgres() -> Iterator[str]:
-    """A PostgreSQL database migrated to the newest schema once per test run (per pytest
-    worker): each test's database is created from it as a template, a file copy on the server
-    instead of a migration (~1-2 s there)."""
-    if not POSTGRES_UP:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
-    name = _migrated_template()
-    try:
-        yield name
-    finally:
-        _run_apart(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _migrated_template() -> str:
-    """A new PostgreSQL database at the newest schema, to copy others from."""
-    name = f"mailgate_template_{uuid.uuid4().hex[:12]}"
-    _run_apart(_pg_admin(f'CREATE DATABASE "{name}"'))
-    _run_apart(upgrade_async(_pg_url(name)))  # its engine is disposed: no one stays on it
-    return name
+def migrated_postgres() -> str:
+    """The PostgreSQL database migrated to the newest schema once per test run (per pytest
+    worker) that each test's database is created from."""
+    return POSTGRES_DATABASES.migrated()
 
 
 def _pg_url(name: str) -> str:
@@ -410,40 +439,12 @@ def gateway_settings(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
 # MAILGATE_TEST_GATEWAY_DB=postgresql, a new PostgreSQL database of its own (the gateway-level
 # tests run on PostgreSQL so). A test can ask for either with make_gateway's `store`.
 GATEWAY_DB = os.environ.get("MAILGATE_TEST_GATEWAY_DB", "sqlite")
-
-
-@dataclass
-class GatewayDatabases:
-    """The PostgreSQL databases of this test process's gateways: each a copy of a template
-    migrated on first use, all dropped at the end of the run (after every gateway stopped)."""
-
-    template: str | None = None
-    made: list[str] = field(default_factory=list)
-
-    def new(self) -> str:
-        if not POSTGRES_UP:
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES}")
-        if self.template is None:
-            self.template = _migrated_template()
-        name = f"mailgate_gateway_{uuid.uuid4().hex[:12]}"
-        _run_apart(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
-        self.made.append(name)
-        return _pg_url(name)
-
-    def drop(self) -> None:
-        for name in [*self.made, *([self.template] if self.template else [])]:
-            _run_apart(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.made.clear()
-        self.template = None
-
-
-GATEWAY_DATABASES = GatewayDatabases()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _gateway_databases() -> Iterator[None]:
-    yield
-    GATEWAY_DATABASES.drop()
+# The stores of a gateway-level test that matters on both: the run's own and PostgreSQL, as
+# `@pytest.mark.parametrize("<its gateway fixture>", STORES, indirect=True)`.
+STORES = [
+    pytest.param("", id="default-store"),
+    pytest.param("postgresql", marks=pytest.mark.postgres, id="postgresql"),
+]
 
 
 def make_gateway(tmp: Path, joining: Gateway | None = None, store: str = "", **env: str) -> Gateway:
@@ -452,7 +453,7 @@ def make_gateway(tmp: Path, joining: Gateway | None = None, store: str = "", **e
     `store` ("sqlite" or "postgresql"; GATEWAY_DB when not given) unless `env` names one."""
     own_store = joining is None and "MAILGATE_DATABASE_URL" not in env
     if own_store and (store or GATEWAY_DB) == "postgresql":
-        env["MAILGATE_DATABASE_URL"] = GATEWAY_DATABASES.new()
+        env["MAILGATE_DATABASE_URL"] = POSTGRES_DATABASES.for_gateway()
     if joining is not None:
         env.setdefault("MAILGATE_DATABASE_URL", joining.database_url)
         (tmp / "conversion.key").write_bytes((joining.data_dir / "conversion.key").read_bytes())

@@ -10,13 +10,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import dkim
 import httpx
 import pytest
 
-from tests.conftest import Gateway, make_gateway, wait_until
+from tests.conftest import STORES, Gateway, make_gateway, wait_until
 from tests.http_api.conftest import RestClient, serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
@@ -63,11 +64,11 @@ class Mail:
         return str(answer["APIKey"]["APIKey"])
 
 
-@pytest.fixture(scope="module")
-def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
+def running_mail(tmp: Path, store: str) -> Iterator[Mail]:
     with Sink() as sink:
         gateway = make_gateway(
-            tmp_path_factory.mktemp("email"),
+            tmp,
+            store=store,
             MAILGATE_SMTP_PROCESSES="1",
             MAILGATE_DELIVERY_PROCESSES="1",
             MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
@@ -84,6 +85,24 @@ def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
             yield setup
 
 
+@pytest.fixture(scope="module")
+def module_mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
+    yield from running_mail(tmp_path_factory.mktemp("email"), "")
+
+
+@pytest.fixture(scope="module")
+def postgresql_mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
+    yield from running_mail(tmp_path_factory.mktemp("email-pg"), "postgresql")
+
+
+@pytest.fixture
+def mail(request: pytest.FixtureRequest) -> Mail:
+    """The module's gateway; for a test parametrised over STORES, the one on PostgreSQL too."""
+    store = getattr(request, "param", "")
+    found: Mail = request.getfixturevalue(f"{store or 'module'}_mail")
+    return found
+
+
 def delivered(mail: Mail, recipient: str) -> EmailMessage:
     [received] = wait_until(lambda: mail.sink.transactions_to(recipient), timeout=30)
     parsed = email.message_from_bytes(received.content, policy=email.policy.default)
@@ -91,6 +110,7 @@ def delivered(mail: Mail, recipient: str) -> EmailMessage:
     return parsed
 
 
+@pytest.mark.parametrize("mail", STORES, indirect=True)
 def test_a_full_message_arrives_intact_and_signed(mail: Mail) -> None:
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 20
     logo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -140,7 +160,7 @@ def test_a_full_message_arrives_intact_and_signed(mail: Mail) -> None:
     assert parts["terms.pdf"].get_content() == pdf
     assert parts["logo.png"].get_content() == logo
     assert parts["logo.png"]["Content-ID"] == "<logo>"
-    stored = message_id.replace("-", "")  # SQLite keeps a UUID as 32 hex digits
+    stored = message_id.replace("-", "")  # the store's UUIDs as 32 hex digits (Gateway.sql)
     tags = mail.gateway.sql(
         "SELECT tag FROM message_tags WHERE message_id = ? ORDER BY tag", stored
     )
@@ -203,6 +223,7 @@ def test_send_at_holds_the_message_until_then(mail: Mail) -> None:
     assert mail.sink.transactions_to("ok-later@example.org") == []
 
 
+@pytest.mark.parametrize("mail", STORES, indirect=True)
 def test_suppressed_recipients_are_left_out_and_all_suppressed_is_14(mail: Mail) -> None:
     mail.gateway.sql(
         "INSERT INTO suppressions (address, scope, reason, source, created_at)"

@@ -15,7 +15,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from tests.conftest import Gateway, make_gateway, wait_until
+from tests.conftest import STORES, Gateway, make_gateway, wait_until
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
 from tests.mta.support import expect, message, queued_id
@@ -30,7 +30,7 @@ class Setup:
     sender: Sender
 
 
-def start_setup(tmp: Path, sink: Sink, domain: str, **env: str) -> Setup:
+def start_setup(tmp: Path, sink: Sink, domain: str, store: str = "", **env: str) -> Setup:
     """A running gateway with one SMTP and one delivery process, loopback as a relay network,
     and an enabled sender `domain`; `env` adds or overrides settings (routes, retries, ...)."""
     defaults = {
@@ -38,20 +38,20 @@ def start_setup(tmp: Path, sink: Sink, domain: str, **env: str) -> Setup:
         "MAILGATE_SMTP_PROCESSES": "1",
         "MAILGATE_DELIVERY_PROCESSES": "1",
     }
-    gateway = make_gateway(tmp, **(defaults | env))
+    gateway = make_gateway(tmp, store=store, **(defaults | env))
     user_id = int(gateway.json("user", "add", f"owner@{domain}")["UserID"])
     sender = add_sender(gateway, user_id, domain)
     gateway.start()
     return Setup(gateway, sink, sender)
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def running_setup(tmp: Path, store: str) -> Iterator[Setup]:
     with Sink() as sink:
         running = start_setup(
-            tmp_path_factory.mktemp("delivery"),
+            tmp,
             sink,
             "delivery.test",
+            store,
             MAILGATE_ROUTES=f"*=127.0.0.1:{sink.port}",
             MAILGATE_RETRY_SCHEDULE="1s",
             MAILGATE_MAX_QUEUE_LIFETIME=f"{LIFETIME}s",
@@ -60,6 +60,24 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             yield running
         finally:
             running.gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def module_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    yield from running_setup(tmp_path_factory.mktemp("delivery"), "")
+
+
+@pytest.fixture(scope="module")
+def postgresql_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    yield from running_setup(tmp_path_factory.mktemp("delivery-pg"), "postgresql")
+
+
+@pytest.fixture
+def setup(request: pytest.FixtureRequest) -> Setup:
+    """The module's gateway; for a test parametrised over STORES, the one on PostgreSQL too."""
+    store = getattr(request, "param", "")
+    found: Setup = request.getfixturevalue(f"{store or 'module'}_setup")
+    return found
 
 
 def submit(setup: Setup, recipients: list[str], body: str = "Hello.") -> uuid.UUID:
@@ -93,6 +111,7 @@ def events(setup: Setup, queue_id: uuid.UUID, recipient: str) -> list[tuple[str,
     return [(kind, json.loads(data)) for kind, data in rows]
 
 
+@pytest.mark.parametrize("setup", STORES, indirect=True)
 def test_message_reaches_the_destination_signed_and_intact(setup: Setup) -> None:
     to = ["ok-a@dest.example", "ok-b@dest.example", "ok-c@other.example"]
     queue_id = submit(setup, to, body="Signed and intact.")
@@ -140,6 +159,7 @@ def test_a_temporary_failure_is_retried_then_delivered(setup: Setup) -> None:
     assert setup.sink.handler.offered["once-a@dest.example"] == 2
 
 
+@pytest.mark.parametrize("setup", STORES, indirect=True)
 def test_unknown_user_bounces_and_is_suppressed(setup: Setup) -> None:
     queue_id = submit(setup, ["unknown-a@dest.example", "ok-d@dest.example"])
     settled(
