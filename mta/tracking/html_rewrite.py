@@ -9,10 +9,36 @@ document is never re-serialised: what is not a link keeps its bytes, quoting and
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
+from html.entities import html5
 from html.parser import HTMLParser
 
 LINK_TAGS = frozenset({"a", "area"})
+# A character reference: `&amp;`, `&#38;`, `&#x26;`, or a name that a legacy reference may end
+# without its `;` (`&amp`, `&copy`).
+_REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+
+
+def attribute_text(value: str) -> str:
+    """An attribute value's text, its character references decoded as a browser decodes them
+    in an attribute (HTML's "named character reference state"). `html.unescape` decodes a legacy
+    name without `;` anywhere (`&region=eu` -> `®ion=eu`); in an attribute a browser leaves
+    it when a letter, a digit or `=` follows the name, so `?a=1&copy=2` stays the sender's URL."""
+
+    def decoded(match: re.Match[str]) -> str:
+        reference = match.group(0)
+        if reference.startswith("&#"):
+            return html.unescape(reference)
+        name = reference[1:]
+        following = value[match.end() : match.end() + 1]
+        if name in html5 and (name.endswith(";") or following != "="):
+            return html5[name]  # `&amp;`, or a whole legacy name: `&amp` before a space
+        return reference  # not a name, or a legacy prefix of a longer word (`&region`)
+
+    return _REFERENCE.sub(decoded, value)
+
+
 PIXEL_TAG = '<img src="{url}" width="1" height="1" alt="" style="border:0;width:1px;height:1px">'
 
 
@@ -101,7 +127,7 @@ def rewrite_html(
     scanner.close()
     edits: list[tuple[int, int, str]] = []
     for start, end in scanner.links:
-        new = link(html.unescape(source[start:end]).strip())
+        new = link(attribute_text(source[start:end]).strip())
         if new is not None:
             edits.append((start, end, new))
     added = (footer or "") + (PIXEL_TAG.format(url=pixel) if pixel is not None else "")

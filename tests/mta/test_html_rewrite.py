@@ -139,20 +139,26 @@ def test_links_and_the_pixel_together_keep_every_other_character() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="html.unescape decodes legacy references without ';' (&region= -> ®ion=, &copy= ->"
-    " ©=) that the HTML standard leaves as they are inside attribute values, so a click URL"
-    " would lead elsewhere than the sender's link",
-)
 @pytest.mark.parametrize(
     ("value", "followed"),
     [
         ("http://a.test/?a=1&region=eu", "http://a.test/?a=1&region=eu"),
         ("http://a.test/?a=1&copy=2", "http://a.test/?a=1&copy=2"),
         ("http://a.test/?x=1&not=2&para=3", "http://a.test/?x=1&not=2&para=3"),
+        ("http://a.test/?a=1&amp;b=2", "http://a.test/?a=1&b=2"),
+        ("http://a.test/?a=1&#38;b=2&#x26;c=3", "http://a.test/?a=1&b=2&c=3"),
+        ("http://a.test/?a=1&amp", "http://a.test/?a=1&"),
+        ("http://a.test/?q=&ampx&ampfoo;", "http://a.test/?q=&ampx&ampfoo;"),
     ],
-    ids=["reg-before-a-letter", "copy-before-equals", "not-and-para"],
+    ids=[
+        "reg-before-a-letter",
+        "copy-before-equals",
+        "not-and-para",
+        "amp-with-semicolon",
+        "numeric",
+        "legacy-amp-at-the-end",
+        "legacy-prefix-of-a-word",
+    ],
 )
 def test_an_ampersand_in_a_link_is_read_as_a_browser_reads_it(value: str, followed: str) -> None:
     links = Links()
