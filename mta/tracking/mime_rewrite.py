@@ -129,7 +129,7 @@ class _Rewriter:
         for index, chunk in enumerate(self.atoms.split(line)):
             if index % 2:  # an atom: on the current line if it fits, then a soft break
                 if column + len(chunk) + 1 > _QP_LINE:
-                    out += b"=\r\n"
+                    _soft_break(out)
                 out += chunk + b"=\r\n"
                 column = 0
             elif chunk:
@@ -142,6 +142,20 @@ class _Rewriter:
         if out.endswith(b"=\r\n"):
             del out[-3:]
         return bytes(out)
+
+
+def _soft_break(out: bytearray) -> None:
+    """End the current line with a soft break. A line b2a_qp ended at the full 76 characters
+    has no room for the `=`: its last character (or escape) moves to the next line, so that no
+    line is longer than RFC 2045's 76."""
+    start = out.rfind(b"\n") + 1
+    cut = len(out)
+    if cut - start > _QP_LINE - 1:
+        cut = start + _QP_LINE - 1
+        escape = out.rfind(b"=", cut - 2, cut)  # an `=XX` escape is never split
+        if escape >= 0:
+            cut = escape
+    out[cut:cut] = b"=\r\n"
 
 
 def _ascii_compatible(charset: str) -> bool:
