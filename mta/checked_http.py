@@ -202,7 +202,12 @@ async def _send(
     async with session.post(
         url, data=body, headers=headers, allow_redirects=False, server_hostname=tls_name
     ) as response:
-        kept = await response.content.read(RESPONSE_BYTES)
+        kept = bytearray()  # read() returns what has arrived: read on to the bound or the end
+        while len(kept) < RESPONSE_BYTES:
+            chunk = await response.content.read(RESPONSE_BYTES - len(kept))
+            if not chunk:
+                break
+            kept += chunk
         text = kept.decode("utf-8", "replace")
         return Answer(response.status, text, retry_after(response.headers.get("Retry-After")))
 

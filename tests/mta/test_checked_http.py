@@ -213,12 +213,6 @@ async def test_an_answer_is_kept_to_its_bound_and_retry_after_is_read(
     assert (missing.status, missing.text) == (404, "no such page")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_send keeps `await response.content.read(RESPONSE_BYTES)`: one read, which returns"
-    " what has arrived so far, not up to RESPONSE_BYTES; an answer written in two parts is cut"
-    ' to its first, so a job callback answered {"status":"OK"} that way is judged refused',
-)
 async def test_an_answer_that_arrives_in_parts_is_read_to_its_bound(
     allowed: HttpSender, server: Server
 ) -> None:
