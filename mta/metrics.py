@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from mta.replies import enhanced_code_of
+from mta.replies import own_enhanced_code
 
 SMTP_SESSIONS = Counter("mailgate_smtp_sessions", "SMTP connections accepted", ["role"])
 SMTP_ACCEPTED = Counter(
@@ -43,4 +43,4 @@ HTTP_REQUESTS = Counter(
 
 
 def refused(stage: str, reply: str, reason: str) -> None:
-    SMTP_REFUSED.labels(stage, enhanced_code_of(reply) or reply[:3], reason).inc()
+    SMTP_REFUSED.labels(stage, own_enhanced_code(reply) or reply[:3], reason).inc()

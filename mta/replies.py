@@ -180,6 +180,13 @@ ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}(?: |$)")
 ENHANCED_IN_TEXT = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
+def own_enhanced_code(reply: str) -> str | None:
+    """The enhanced code a reply carries in its place, right after its code (`550 5.1.1 ...`);
+    None for a reply without one (the greeting, EHLO), whatever its text names (`4.4.4.4`)."""
+    match = ENHANCED.match(reply[4:])
+    return match.group(0).rstrip() if match else None
+
+
 def enhanced_code_of(text: str) -> str | None:
     match = ENHANCED_IN_TEXT.search(text)
     return match.group(0) if match else None

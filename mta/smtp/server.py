@@ -33,7 +33,7 @@ from aiosmtpd.smtp import (
 )
 
 from mta import metrics, replies
-from mta.replies import Refused, enhanced_code_of
+from mta.replies import Refused, own_enhanced_code
 from mta.smtp.auth_throttle import AuthThrottle
 from mta.smtp.paths import parse_path
 from mta.smtp.starttls import upgrade_to_tls
@@ -411,7 +411,7 @@ class MailgateSMTP(SMTP):
         metrics.refused(self.stage, reply, reason)
         log.info(
             "refused stage=%s client=%s reason=%s code=%s enhanced=%s%s reply=%s",
-            self.stage, self.client_ip, reason, reply[:3], enhanced_code_of(reply) or "-",
+            self.stage, self.client_ip, reason, reply[:3], own_enhanced_code(reply) or "-",
             "".join(f" {name}={shown(value)}" for name, value in fields.items()),
             shown(reply, 2 * LOGGED_CHARS),
         )  # fmt: skip

@@ -60,13 +60,6 @@ def test_a_refusal_moves_one_series_by_one(
     assert moved(before, samples()) == {(REFUSALS, labels): 1.0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the code label is the first x.y.z anywhere in the reply (bounce_classes"
-    ".enhanced_code_of), so a reply without an enhanced code of its own (the greeting and"
-    " EHLO/HELO replies, RFC 2034) that names an address gets a code out of its text: 4.4.4"
-    " for 4.4.4.4, and a new series per address",
-)
 @pytest.mark.parametrize("text", ["4.4.4.4", "5.6.7.8", "2.9.9.9"])
 def test_text_in_a_reply_without_a_code_of_its_own_makes_no_label(text: str) -> None:
     before = samples()
