@@ -122,7 +122,7 @@ async def _add_segment(gateway: Gateway, user_id: int, list_id: int, segment_has
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     pages = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    threading.Thread(target=pages.serve_forever, daemon=True).start()
+    threading.Thread(target=pages.serve_forever, args=(0.02,), daemon=True).start()
     with Sink() as sink:
         gateway = make_gateway(
             tmp_path_factory.mktemp("rest-campaigns"),

@@ -101,7 +101,7 @@ def _client(client: Any, made: dict[str, Any]) -> RestClient:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     files = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=files.serve_forever, daemon=True).start()
+    threading.Thread(target=files.serve_forever, args=(0.02,), daemon=True).start()
     with Sink() as sink:
         gateway = make_gateway(
             tmp_path_factory.mktemp("rest-mail"),

@@ -106,7 +106,7 @@ def serve_receiver(receiver: Receiver, tls: ssl.SSLContext | None = None) -> Thr
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     receiver.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     return server
 
 
