@@ -102,7 +102,7 @@ async def delivery_speed(
         .group_by(rows.outcome, rows.bucket)
         .order_by(rows.outcome, rows.bucket)
     )
-    result = await db.rows(query)
+    result = await db.scan(query)
     speeds: dict[str, OutcomeSpeed] = {}
     for outcome, bucket, count, total, seconds, least, most in result:
         if outcome not in speeds:

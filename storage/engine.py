@@ -72,6 +72,8 @@ class Database:
 
     - `rows`/`first`/`scalar` (small indexed reads) run synchronously on a held connection in the
       caller's thread, about 0.03 ms; WAL readers never wait for the writer.
+    - `read` runs reads that may scan many rows (listings, counts, reports) in a reader thread,
+      all of them in one snapshot, so that the event loop goes on serving meanwhile.
     - `write` runs a whole transaction in one hop to a dedicated writer thread, holding a file
       lock so that the writers of several processes take turns without SQLite's busy-wait
       sleeps (1, 2, 5 ... 100 ms).
@@ -89,6 +91,7 @@ class Database:
         self._write_engine: sqlalchemy.Engine | None = None
         self._held_conn: Connection | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
         self._lock_file: int | None = None
         if is_sqlite(url):
             sync_url = make_url(url).set(drivername="sqlite")
@@ -101,6 +104,7 @@ class Database:
             self._write_engine = sqlalchemy.create_engine(sync_url, pool_size=1, max_overflow=0)
             event.listen(self._write_engine, "connect", lambda conn, _: sqlite_pragmas(conn))
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in one transaction, committed when it returns."""
@@ -121,6 +125,27 @@ class Database:
                 return work(conn)
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)`, which only reads, off the event loop: for reads that may scan
+        many rows. On SQLite its statements share one snapshot."""
+        if self._engine is not None:
+            async with self._engine.connect() as conn:
+                return await conn.run_sync(work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_apart, work)
+
+    async def scan(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[AnyRow]:
+        """All rows of one read that may scan many rows (a listing, a count by group), off the
+        event loop: `rows` is for small indexed reads."""
+        return await self.read(lambda conn: conn.execute(statement, params or {}).all())
+
+    def _read_apart(self, work: Callable[[Connection], T]) -> T:
+        assert self._read_engine is not None
+        with self._read_engine.connect() as conn, conn.begin():
+            return work(conn)
 
     def _held(self) -> Connection:
         assert self._read_engine is not None
@@ -174,6 +199,8 @@ class Database:
         if self._writer is not None:
             await asyncio.get_running_loop().run_in_executor(self._writer, self._close_writer)
             self._writer.shutdown(wait=True)
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
         if self._read_engine is not None:
             self._read_engine.dispose()
         if self._engine is not None:

@@ -86,8 +86,9 @@ async def list_events(db: Database, query: EventQuery) -> tuple[int, list[EventR
         .offset(query.start)
         .limit(query.count)
     )
-    total = int(await db.scalar(total_query) or 0)
-    rows = await db.rows(page)
+    total, rows = await db.read(
+        lambda conn: (int(conn.scalar(total_query) or 0), conn.execute(page).all())
+    )
     return total, [
         EventRow(
             **{
@@ -116,7 +117,7 @@ async def count_by_type(
         )
         .group_by(Event.type)
     )
-    return {kind: int(count) for kind, count in await db.rows(query)}
+    return {kind: int(count) for kind, count in await db.scan(query)}
 
 
 async def count_by_tag(
@@ -139,6 +140,6 @@ async def count_by_tag(
         .group_by(MessageTag.tag, Event.type)
     )
     counts: dict[str, dict[EventType, int]] = {}
-    for tag, kind, count in await db.rows(query):
+    for tag, kind, count in await db.scan(query):
         counts.setdefault(tag, {})[kind] = int(count)
     return counts

@@ -32,7 +32,7 @@ async def queue_summary(db: Database) -> list[dict[str, Any]]:
     )
     return [
         {"Domain": domain, "Status": str(status), "Count": count}
-        for domain, status, count in await db.rows(query)
+        for domain, status, count in await db.scan(query)
     ]
 
 
@@ -146,7 +146,7 @@ async def explain(
             query = query.where(Delivery.message_id == uuid.UUID(ident))
         except ValueError:
             return []
-    rows = await db.rows(query.order_by(Delivery.id))
+    rows = await db.scan(query.order_by(Delivery.id))
     return [_explain_row(row, limits, now) for row in rows]
 
 
@@ -234,7 +234,7 @@ async def list_deliveries(db: Database, selection: DeliveryFilter) -> list[dict[
         .order_by(Delivery.id.desc())
         .limit(selection.limit)
     )
-    rows = await db.rows(query)
+    rows = await db.scan(query)
     return [{**delivery_view(row), "SenderDomainID": row.sender_domain_id} for row in rows]
 
 
@@ -267,29 +267,24 @@ async def show_message(
     message = await db.first(select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
     if message is None:
         return None
-    deliveries = await db.rows(
-        select(Delivery.__table__).where(this).order_by(Delivery.id).limit(limit)
-    )
-    shown_events = await db.rows(
-        select(
-            Event.id,
-            Event.type,
-            Event.delivery_id,
-            Event.recipient,
-            Event.created_at,
-            Event.data,
+    shown_events = (
+        select(Event.id, Event.type, Event.delivery_id, Event.recipient, Event.created_at,
+               Event.data)
+        .where(events).order_by(Event.id).limit(limit)
+    )  # fmt: skip
+
+    def story(conn: Connection) -> dict[str, Any]:
+        deliveries = conn.execute(
+            select(Delivery.__table__).where(this).order_by(Delivery.id).limit(limit)
         )
-        .where(events)
-        .order_by(Event.id)
-        .limit(limit)
-    )
-    return {
-        **_message_view(message),
-        "DeliveryCount": await db.scalar(select(func.count()).where(this)),
-        "Deliveries": [delivery_view(row) for row in deliveries],
-        "EventCount": await db.scalar(select(func.count()).where(events)),
-        "Events": [_event_view(row) for row in shown_events],
-    }
+        return {
+            "DeliveryCount": conn.scalar(select(func.count()).where(this)),
+            "Deliveries": [delivery_view(row) for row in deliveries],
+            "EventCount": conn.scalar(select(func.count()).where(events)),
+            "Events": [_event_view(row) for row in conn.execute(shown_events)],
+        }
+
+    return {**_message_view(message), **await db.read(story)}
 
 
 def _message_view(row: Any) -> dict[str, Any]:

@@ -260,7 +260,7 @@ async def list_calls(db: Database, selection: Selection, limit: int = 1000) -> l
         .order_by(WebhookCall.id.desc())
         .limit(limit)
     )
-    return [_call_view(row) for row in await db.rows(query)]
+    return [_call_view(row) for row in await db.scan(query)]
 
 
 def _call_view(row: Any) -> dict[str, Any]:

@@ -132,8 +132,8 @@ async def campaign_statistics(db: Database, campaign_id: int) -> dict[str, Any]:
     queueing and last delivery times, deliveries per second, and the runs' own counters
     (`runs`, `queued`, `skipped_inactive`, `skipped_suppressed`, `duplicates`, `canceled`)."""
     params = {"campaign_id": campaign_id}
-    totals = (await db.rows(_TOTALS, params))[0]._asdict()
-    runs = (await db.rows(_RUNS, params))[0]._asdict()
+    totals = (await db.scan(_TOTALS, params))[0]._asdict()
+    runs = (await db.scan(_RUNS, params))[0]._asdict()
     stats: dict[str, Any] = {
         key: value if key in _TIMES else int(value) for key, value in totals.items()
     }
@@ -166,7 +166,7 @@ async def time_details(db: Database, campaign_id: int) -> list[dict[str, Any]]:
     """Opens and clicks per ten minutes (`time`: the period's start, `YYYY-MM-DD HH:MM`, UTC),
     oldest first, periods without any left out; unique counts are deliveries within the
     period."""
-    rows = await db.rows(_TIME_DETAILS, {"campaign_id": campaign_id})
+    rows = await db.scan(_TIME_DETAILS, {"campaign_id": campaign_id})
     return [
         {
             "time": row.time,
@@ -232,7 +232,7 @@ async def campaigns_list(db: Database, user_id: int, page: int) -> list[dict[str
     """Page `page` (from 1) of the user's sent campaigns, 25 a page, the latest sent first:
     name, topic (the subject, else the name), subscribers (recipients its runs queued),
     id_hash, sent (when its latest run started)."""
-    rows = await db.rows(_SENT, {"user_id": user_id, "offset": (page - 1) * PAGE_SIZE})
+    rows = await db.scan(_SENT, {"user_id": user_id, "offset": (page - 1) * PAGE_SIZE})
     return [{**row._asdict(), "subscribers": int(row.subscribers)} for row in rows]
 
 
@@ -314,7 +314,7 @@ async def subscriber_history(
     subject, when the run started, the outcome, and the opens and clicks of that mail.
     Campaign recipients are stored as their subscribers' addresses, in lower case."""
     params = {"email": email.lower(), "user_id": user_id, "limit": limit}
-    rows = await db.rows(_HISTORY, params)
+    rows = await db.scan(_HISTORY, params)
     return [
         HistoryEntry(
             row.name,

@@ -76,8 +76,8 @@ def targets_in(conn: Connection, user_id: int, items: Sequence[str]) -> list[dic
 
 async def resolve_targets(db: Database, user_id: int, items: Sequence[str]) -> list[dict[str, Any]]:
     """targets_in, for callers outside a transaction (REST's `list` and `group` hashes): its
-    few small reads in one transaction of the writer, like the campaign writes that use it."""
-    return await db.write(lambda conn: targets_in(conn, user_id, items))
+    few small reads in one snapshot, off the event loop."""
+    return await db.read(lambda conn: targets_in(conn, user_id, items))
 
 
 async def checked_rules(db: Database, user_id: int, value: Any) -> dict[str, Any]:
