@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import Database, create_engine, is_sqlite
+from storage.engine import Database, is_sqlite
 from storage.migrate import upgrade_async
 from tests import store_sql
 from tests.cli_runner import MAILGATE as MAILGATE  # tests start the real executable with it
@@ -206,17 +205,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
-    """The hot-path database object (engine plus fast reads) on a fresh database."""
+    """The database every storage operation takes, on a fresh database."""
     database = Database(db_url)
     try:
         yield database

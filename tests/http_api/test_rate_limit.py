@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from storage.engine import create_engine
+from storage.engine import Database
 from storage.models import RateWindow
 from tests.conftest import BACKENDS, Gateway, wait_until
 from tests.http_api.conftest import serving
@@ -32,15 +32,14 @@ def stored_hits(url: str) -> dict[str, int]:
     """Hits per key hash in the shared table, summed over its windows."""
 
     async def read() -> dict[str, int]:
-        engine = create_engine(url)
+        db = Database(url)
         try:
-            async with engine.connect() as conn:
-                query = select(RateWindow.key_hash, func.sum(RateWindow.hits)).group_by(
-                    RateWindow.key_hash
-                )
-                return {key: int(hits) for key, hits in (await conn.execute(query)).all()}
+            query = select(RateWindow.key_hash, func.sum(RateWindow.hits)).group_by(
+                RateWindow.key_hash
+            )
+            return {key: int(hits) for key, hits in await db.rows(query)}
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     return asyncio.run(read())
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.engine import create_engine
+from storage.engine import Database
 from storage.queue_admin import clear_domain_queue
 from tests.conftest import wait_until
 from tests.mta.sink import Sink
@@ -78,11 +78,11 @@ def test_clearing_a_sender_domain_queue_fails_its_pending_mail(setup: Setup) -> 
     settled(setup, queue_id, dict.fromkeys(pending, "deferred"))
 
     async def clear() -> int:
-        engine = create_engine(setup.gateway.database_url)
+        db = Database(setup.gateway.database_url)
         try:
-            return await clear_domain_queue(engine, setup.sender.domain_id)
+            return await clear_domain_queue(db, setup.sender.domain_id)
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     assert asyncio.run(clear()) == 2
     assert statuses(setup, queue_id) == dict.fromkeys(pending, "failed")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from storage.accounts import set_user_status
-from storage.engine import create_engine
+from storage.engine import Database
 from storage.models import UserStatus
 from storage.suppressions import add_suppression
 from tests.conftest import Gateway, wait_until
@@ -145,11 +145,11 @@ async def test_deactivated_user_may_not_send(installation: Installation) -> None
     with logged_in(installation.submission, gamma.username, gamma.password) as smtp:
         queued_id(send(smtp, gamma.address, message(gamma.address)))
 
-    engine = create_engine(installation.gateway.database_url)
+    db = Database(installation.gateway.database_url)
     try:
-        assert await set_user_status(engine, user_id, UserStatus.DEACTIVATED)
+        assert await set_user_status(db, user_id, UserStatus.DEACTIVATED)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
     def refused() -> str | None:
         with logged_in(installation.submission, gamma.username, gamma.password) as smtp:
@@ -164,13 +164,13 @@ async def test_suppressed_recipient_is_refused_others_accepted(
     installation: Installation,
 ) -> None:
     alpha = installation.alpha
-    engine = create_engine(installation.gateway.database_url)
+    db = Database(installation.gateway.database_url)
     try:
         await add_suppression(
-            engine, "Blocked@Example.org", "hard bounce", "test", user_id=installation.user_id
+            db, "Blocked@Example.org", "hard bounce", "test", user_id=installation.user_id
         )
     finally:
-        await engine.dispose()
+        await db.dispose()
     with logged_in(installation.submission, alpha.username, alpha.password) as smtp:
         expect(smtp.mail(alpha.address), "250 2.1.0")
         expect(smtp.rcpt("first@example.org"), "250 2.1.5")
