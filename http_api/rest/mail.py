@@ -1,7 +1,7 @@
 """`POST /rest/mail` (003): one transactional mail to one subscriber, through the same path as
 `/api/v1/email` and SMTP (mta/submission/composition.compose, sender policy, suppressions, sending
-limits,
-DKIM, durable queue). The answer, `{"message_id": ...}`, comes once the message is committed.
+limits, DKIM, durable queue). The answer, `{"message_id": ...}`, comes once the message is
+committed.
 
 Decisions where 003 is silent:
 - `from` empty: `noreply@` the account's oldest Enabled sender domain. `from` must be at (or

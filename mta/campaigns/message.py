@@ -1,13 +1,12 @@
 """A campaign's message: built once per run, personalised per recipient at delivery.
 
-`build_run_message` reads the campaign and its email, fetches the HTML from `content_url` when
-the email names one, checks the From address against the campaign owner's sender domains (the
-submission path's own checks), composes the MIME (mta/submission/composition.py), adds Google
-Analytics parameters to the links of the campaign's analytics domains, turns merge tags into
-placeholders (mta/campaigns/merge_tags.py), adds the submission path's headers, and tracking with
-the
-unsubscribe link and List-Unsubscribe (always, for a campaign: mta/tracking/rewrite.py). The result
-is stored unsigned and marked for personalisation, with no recipients: the run queues them
+`build_run_message` reads the campaign and its email, fetches the HTML from `content_url` when the
+email names one, checks the From address against the campaign owner's sender domains (the submission
+path's own checks), composes the MIME (mta/submission/composition.py), adds Google Analytics
+parameters to the links of the campaign's analytics domains, turns merge tags into placeholders
+(mta/campaigns/merge_tags.py), adds the submission path's headers, and tracking with the unsubscribe
+link and List-Unsubscribe (always, for a campaign: mta/tracking/rewrite.py). The result is stored
+unsigned and marked for personalisation, with no recipients: the run queues them
 (storage/campaigns/runs.py) and the delivery worker makes and signs each copy
 (mta/outbound/delivery.py).
 

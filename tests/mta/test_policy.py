@@ -1,7 +1,6 @@
 """The submission rules as tables, in process: every decision of mta/submission/policy.py, and the
-rule
-functions of mta/submission/submit.py that decide from data alone (size, sender, recipient count,
-content; admit and screen up to where they would ask the database). What needs the store
+rule functions of mta/submission/submit.py that decide from data alone (size, sender, recipient
+count, content; admit and screen up to where they would ask the database). What needs the store
 (relay domains, suppressions, sending limits) is covered against a real gateway in
 test_sender_policy.py and test_submission_rules.py."""
 

@@ -1,15 +1,11 @@
-"""mta/submission/sending_limits.py in process, on a real (empty) SQLite database: reservations
-against the
-tighter of the hourly and daily limits, refused whole, given back, and batches counted with
-`note`. What other nodes queued comes from the store and is tested with the queue
-(tests/http_api/test_api_email.py, tests/mta/test_campaign_scheduler.py)."""
+"""mta/submission/sending_limits.py in process, on a real (empty) database, SQLite and PostgreSQL:
+reservations against the tighter of the hourly and daily limits, refused whole, given back, and
+batches counted with `note`. What other nodes queued comes from the store and is tested with the
+queue (tests/http_api/test_api_email.py, tests/mta/test_campaign_scheduler.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,17 +13,6 @@ from mta.submission.sending_limits import SendingLimits
 from storage.domains import SenderContext
 from storage.engine import Database
 from tests.mta.support import ENABLED_SENDER as SENDER
-
-
-@pytest.fixture
-async def db(migrated_sqlite: Path, tmp_path: Path) -> AsyncIterator[Database]:
-    """SQLite only: the arithmetic is the same on any store, and the reads are the queue's."""
-    shutil.copyfile(migrated_sqlite, tmp_path / "limits.db")
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'limits.db'}")
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def limited(hourly: int | None, daily: int | None, user_id: int = 3) -> SenderContext:
