@@ -2,17 +2,24 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench init clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# `make run` installs the gateway alone; the test, lint and bench targets add the test tools
+# (pytest, Playwright, Schemathesis, mypy ...), which a gateway never needs.
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-init: $(STAMP)
+init: $(RUN_STAMP)
 	$(BIN)/mailgate init
 
 run: init
