@@ -522,6 +522,13 @@ STORES = [
 ]
 
 
+def on_store(request: pytest.FixtureRequest, name: str) -> Any:
+    """For a module whose gateway fixture `name` stands for `module_<name>` (the run's store)
+    and `postgresql_<name>`: the one a test parametrised over STORES asked for."""
+    store = getattr(request, "param", "")
+    return request.getfixturevalue(f"{store or 'module'}_{name}")
+
+
 def make_gateway(tmp: Path, joining: Gateway | None = None, store: str = "", **env: str) -> Gateway:
     """An initialised installation in `tmp`; `joining` makes it another node of that gateway's
     database, holding its conversion key as an operator adding a node copies it. Its store is

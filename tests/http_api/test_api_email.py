@@ -17,7 +17,7 @@ import dkim
 import httpx
 import pytest
 
-from tests.conftest import STORES, Gateway, make_gateway, wait_until
+from tests.conftest import STORES, Gateway, make_gateway, on_store, wait_until
 from tests.http_api.conftest import RestClient, serving
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
@@ -98,8 +98,7 @@ def postgresql_mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
 @pytest.fixture
 def mail(request: pytest.FixtureRequest) -> Mail:
     """The module's gateway; for a test parametrised over STORES, the one on PostgreSQL too."""
-    store = getattr(request, "param", "")
-    found: Mail = request.getfixturevalue(f"{store or 'module'}_mail")
+    found: Mail = on_store(request, "mail")
     return found
 
 

@@ -62,15 +62,9 @@ def receiver() -> Iterator[Callbacks]:
     server.shutdown()
 
 
-def sql(api: Api, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    with db(api) as conn:
-        return conn.execute(statement, params).fetchall()
-
-
-def entries(api: Api, address: str) -> list[tuple[int, str, str, str]]:
-    with db(api) as conn:
-        query = "SELECT user_id, scope, reason, source FROM suppressions WHERE address = ?"
-        return sorted(conn.execute(query, (address,)).fetchall())
+def entries(api: Api, address: str) -> list[tuple[Any, ...]]:
+    query = "SELECT user_id, scope, reason, source FROM suppressions WHERE address = ?"
+    return sorted(api.gateway.sql(query, address))
 
 
 def test_add_blocks_counts_added_existing_and_incorrect(api: Api) -> None:
@@ -161,7 +155,7 @@ def make_list(api: Api, user_id: int, hash_: str, emails: list[str]) -> int:
 
 
 def other_id(api: Api) -> int:
-    return int(sql(api, "SELECT id FROM users WHERE email = 'other@bulk.test'")[0][0])
+    return int(api.gateway.sql("SELECT id FROM users WHERE email = 'other@bulk.test'")[0][0])
 
 
 def request(list_hash: str, callback: str, **changes: Any) -> dict[str, Any]:
@@ -187,17 +181,17 @@ def test_the_field_is_set_on_every_subscriber_and_reported_until_acknowledged(
     assert calls[0].headers["content-type"] == "application/json"
     done = wait_until(
         lambda: (
-            sql(api, "SELECT status, attempts FROM background_jobs WHERE id = ?", job_id)
+            api.gateway.sql("SELECT status, attempts FROM background_jobs WHERE id = ?", job_id)
             == [("done", 3)]
         )
     )
     assert done
-    values = sql(api, "SELECT custom_fields FROM subscribers WHERE list_id = ?", list_id)
+    values = api.gateway.sql("SELECT custom_fields FROM subscribers WHERE list_id = ?", list_id)
     assert sorted(json.loads(v)["code"] for (v,) in values) == ["SUMMER-25"] * 5
     assert {json.loads(v)["name"] for (v,) in values} == {"re"}  # other fields kept
-    assert sql(api, "SELECT custom_fields FROM subscribers WHERE list_id = ?", untouched) == [
-        ('{"name": "re"}',)
-    ]
+    assert api.gateway.sql(
+        "SELECT custom_fields FROM subscribers WHERE list_id = ?", untouched
+    ) == [('{"name": "re"}',)]
     assert len(receiver.to("/done")) == 3  # acknowledged: no more calls
 
 
@@ -222,10 +216,9 @@ def test_every_documented_code(api: Api, receiver: Callbacks) -> None:
     assert refused(value=None) == [1385]
 
     # A pending update of the field (not yet due) is in progress.
-    list_id = sql(api, "SELECT id FROM subscriber_lists WHERE hash = 'fieldscode'")[0][0]
+    list_id = api.gateway.sql("SELECT id FROM subscriber_lists WHERE hash = 'fieldscode'")[0][0]
     payload = json.dumps({"list_id": list_id, "field": "code", "value": "v", "url": url})
-    sql(
-        api,
+    api.gateway.sql(
         "INSERT INTO background_jobs (kind, user_id, payload, status, attempts, next_attempt_at, "
         "created_at) VALUES ('update_field_value', ?, ?, 'pending', 0, '2999-01-01 00:00:00', "
         "'2026-01-01 00:00:00')",

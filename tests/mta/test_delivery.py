@@ -15,7 +15,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from tests.conftest import STORES, Gateway, make_gateway, wait_until
+from tests.conftest import STORES, Gateway, make_gateway, on_store, wait_until
 from tests.mta.conftest import DnsRecord, Sender, add_sender
 from tests.mta.sink import Sink
 from tests.mta.support import expect, message, queued_id
@@ -75,8 +75,7 @@ def postgresql_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup
 @pytest.fixture
 def setup(request: pytest.FixtureRequest) -> Setup:
     """The module's gateway; for a test parametrised over STORES, the one on PostgreSQL too."""
-    store = getattr(request, "param", "")
-    found: Setup = request.getfixturevalue(f"{store or 'module'}_setup")
+    found: Setup = on_store(request, "setup")
     return found
 
 
