@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/bounce_corpus.py
 	bash bench/compare_postfix.sh
 
 clean:
