@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, true
 from sqlalchemy.engine import Connection
 
 from storage.dialects import dialect_insert
 from storage.engine import Database
-from storage.models import Suppression, SuppressionScope
+from storage.models import SenderDomain, Suppression, SuppressionScope
 
 # Entries an account added itself (003's /rest/subscriber/addBlocks): the only ones it may take
 # off again (removeBlocks). Bounces, complaints and unsubscribes have sources of their own.
@@ -121,14 +123,101 @@ async def block(db: Database, user_id: int, addresses: Sequence[str]) -> int:
 async def unblock(db: Database, user_id: int, addresses: Sequence[str]) -> int:
     """Take `addresses` off the account's suppression list where the account blocked them
     itself; entries a bounce, complaint or unsubscribe made stay. Returns how many went."""
-    statement = (
-        delete(Suppression)
-        .where(
-            Suppression.scope == SuppressionScope.ACCOUNT,
-            Suppression.user_id == user_id,
-            Suppression.source == BLOCK_SOURCE,
-            Suppression.address.in_(sorted({normalize_address(a) for a in addresses})),
-        )
-        .returning(Suppression.id)
+    return await _remove(
+        db,
+        Suppression.scope == SuppressionScope.ACCOUNT,
+        Suppression.user_id == user_id,
+        Suppression.source == BLOCK_SOURCE,
+        Suppression.address.in_(sorted({normalize_address(a) for a in addresses})),
     )
+
+
+async def _remove(db: Database, *conditions: ColumnElement[bool]) -> int:
+    statement = delete(Suppression).where(*conditions).returning(Suppression.id)
     return await db.write(lambda conn: len(conn.execute(statement).all()))
+
+
+def of_account(user_id: int) -> ColumnElement[bool]:
+    """Entries an account owns: its own and its sender domains'. Never a global entry (an
+    operator's), nor another account's."""
+    return or_(
+        and_(Suppression.scope == SuppressionScope.ACCOUNT, Suppression.user_id == user_id),
+        and_(
+            Suppression.scope == SuppressionScope.DOMAIN,
+            Suppression.sender_domain_id.in_(
+                select(SenderDomain.id).where(SenderDomain.user_id == user_id)
+            ),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SuppressionFilter:
+    """Which entries a listing shows. `user_id` None is an operator's view: every account's
+    entries and the global ones; an account's view (an API caller) always names its account."""
+
+    user_id: int | None = None
+    address: str | None = None
+    reason: str | None = None
+    start: int = 0
+    count: int = 100
+
+
+@dataclass(frozen=True)
+class SuppressionRow:
+    address: str
+    scope: SuppressionScope
+    user_id: int | None
+    sender_domain_id: int | None
+    sender_domain: str | None
+    reason: str
+    source: str
+    created_at: datetime
+
+
+def _conditions(selection: SuppressionFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if selection.user_id is not None:
+        conditions.append(of_account(selection.user_id))
+    if selection.address:
+        conditions.append(Suppression.address == normalize_address(selection.address))
+    if selection.reason:
+        conditions.append(Suppression.reason == selection.reason)
+    return conditions
+
+
+async def list_suppressions(
+    db: Database, selection: SuppressionFilter
+) -> tuple[int, list[SuppressionRow]]:
+    """(how many entries match, the page asked for), newest first."""
+    conditions = _conditions(selection)
+    total = select(func.count()).select_from(Suppression).where(*conditions)
+    page = (
+        select(
+            Suppression.address,
+            Suppression.scope,
+            Suppression.user_id,
+            Suppression.sender_domain_id,
+            SenderDomain.name.label("sender_domain"),
+            Suppression.reason,
+            Suppression.source,
+            Suppression.created_at,
+        )
+        .outerjoin(SenderDomain, SenderDomain.id == Suppression.sender_domain_id)
+        .where(*conditions)
+        .order_by(Suppression.created_at.desc(), Suppression.id.desc())
+        .offset(selection.start)
+        .limit(selection.count)
+    )
+    counted = await db.scan(total)
+    rows = await db.scan(page)
+    return int(counted[0][0]), [SuppressionRow(**row._mapping) for row in rows]
+
+
+async def remove_suppression(db: Database, address: str, user_id: int | None = None) -> int:
+    """Take `address` off the suppression list, whatever suppressed it: an account's own and
+    its domains' entries (`user_id`), or every entry, global ones included (an operator, with
+    None). Returns how many entries went; mail to it is accepted at once (RCPT reads the table,
+    uncached)."""
+    owned = true() if user_id is None else of_account(user_id)
+    return await _remove(db, Suppression.address == normalize_address(address), owned)
