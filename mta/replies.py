@@ -176,8 +176,9 @@ def queued(queue_id: str) -> str:
 
 ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}(?: |$)")
 # An enhanced code anywhere in a reply's text (`550 5.1.1 <x@y>: user unknown`, or a bounce's
-# diagnostic where the code stands after the remote host's name).
-ENHANCED_IN_TEXT = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+# diagnostic where the code stands after the remote host's name): a subject of 0-7 (RFC 3463),
+# and not a piece of a longer dotted number (`192.0.2.4`, Yahoo's `4.16.55.1`).
+ENHANCED_IN_TEXT = re.compile(r"(?<![\w.])[245]\.[0-7]\.\d{1,3}(?!\.?\d)")
 
 
 def own_enhanced_code(reply: str) -> str | None:

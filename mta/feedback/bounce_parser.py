@@ -28,7 +28,7 @@ from typing import Literal
 import flufl.bounce
 
 from mta.feedback.bounce_classes import classify
-from mta.replies import enhanced_code_of
+from mta.replies import ENHANCED_IN_TEXT, enhanced_code_of
 from mta.verp import parse_verp
 
 log = logging.getLogger("mailgate.bounces")
@@ -211,9 +211,11 @@ def _dsn_recipient(block: Message, lines: list[str]) -> FailedRecipient | None:
     diagnostic = _reply_text(_diagnostic_lines(_field(block, "diagnostic-code")))
     if not diagnostic:
         diagnostic = _near(lines, address, set())
-    detailed = enhanced_code_of(diagnostic)
-    if status is None or (status.endswith(".0.0") and detailed and detailed[0] == status[0]):
-        status = detailed or status  # `5.0.0` says less than the `5.1.1` of the reply
+    detailed = _most_specific(diagnostic)
+    if status is None or (
+        detailed and detailed[0] == status[0] and _detail(detailed) > _detail(status)
+    ):
+        status = detailed or status  # `5.0.0` or `5.1.0` says less than the reply's `5.7.1`
     permanent = (status or ("5" if action == "failed" else "4")).startswith("5")
     found = classify(_reply_code(diagnostic) or (550 if permanent else 450), diagnostic, status)
     return FailedRecipient(
@@ -244,6 +246,20 @@ def _dsn_address(block: Message) -> str:
         if "@" in address:
             return address.lower()
     return ""
+
+
+def _detail(code: str) -> int:
+    """How much a code says (RFC 3463): `x.0.0` nothing beyond its class, `x.y.0` its subject
+    ("other" within it), `x.y.z` the exact condition."""
+    _, subject, detail = code.split(".")
+    return (subject != "0") + (detail != "0")
+
+
+def _most_specific(text: str) -> str | None:
+    """The first of a diagnostic's most detailed enhanced codes: a relay's `5.1.0 - Unknown
+    address error 550-'5.7.1 ... Access denied'` is a 5.7.1."""
+    codes = ENHANCED_IN_TEXT.findall(text)
+    return max(codes, key=_detail, default=None)  # the first of the most detailed
 
 
 def _status(block: Message) -> str | None:

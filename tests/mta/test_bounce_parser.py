@@ -380,6 +380,33 @@ def test_a_vague_status_takes_the_detail_of_the_reply() -> None:
     assert (dave.enhanced_code, dave.category) == ("5.2.1", "inactive-mailbox")
 
 
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "read"),
+    [
+        ("5.0.0", "550 #5.1.0 Address rejected.", "5.1.0"),  # Google Workspace
+        ("5.1.0", "550 5.7.1 Access denied", "5.7.1"),  # a relay's generic subject
+        ("5.0.0", "5.1.0 - Unknown address error 550-'5.7.1 <a@b> Access denied'", "5.7.1"),
+        ("5.1.1", "550 5.7.1 Access denied", "5.1.1"),  # as detailed: the Status stands
+        ("5.0.0", "550 4.2.2 mailbox full", "5.0.0"),  # another class says nothing of this one
+        ("4.7.0", "421 4.7.0 [TSS04] deferred - 4.16.55.1; see help", "4.7.0"),  # Yahoo's id
+        ("5.0.0", "550 blocked, client 5.6.7.8 listed", "5.0.0"),  # an address is no code
+    ],
+    ids=["hash-code", "generic-subject", "nested-reply", "equal-detail", "other-class",
+         "yahoo-id", "ip-address"],
+)  # fmt: skip
+def test_the_most_detailed_code_of_the_same_class_wins(
+    status: str, diagnostic: str, read: str
+) -> None:
+    raw = (
+        BY_NAME["sendmail_unknown_domain"]
+        .raw()
+        .replace(b"Status: 5.1.2", f"Status: {status}".encode())
+        .replace(b"SMTP; 550 Host unknown", f"smtp; {diagnostic}".encode())
+    )
+    (recipient,) = parse_report(raw).recipients
+    assert recipient.enhanced_code == read
+
+
 def test_the_diagnostic_is_cut_to_its_limit() -> None:
     long = b"550 5.1.1 User unknown " + b"x" * 3000
     raw = (

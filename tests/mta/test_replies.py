@@ -121,3 +121,21 @@ def test_the_smtp_table_answers_every_submission_reason_with_a_refusal() -> None
     for reason, reply in SUBMISSION_REPLIES.items():
         assert reply.reason is reason
         assert reply[:1] in ("4", "5")
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("550 5.1.1 <a@b.test>: user unknown", "5.1.1"),
+        ("550-'5.7.1 <a@b.test>... Access denied'", "5.7.1"),
+        ("550 #5.1.0 Address rejected.", "5.1.0"),
+        ("421 4.7.0 [TSS04] deferred", "4.7.0"),
+        ("550 Client host 4.4.4.4 blocked", None),  # an address is no code
+        ("deferred - 4.16.55.1; see help", None),  # nor is a provider's dotted id
+        ("5.8.1 is not a subject RFC 3463 has", None),
+    ],
+)
+def test_an_enhanced_code_is_found_in_text_and_an_address_is_not_one(
+    text: str, code: str | None
+) -> None:
+    assert replies.enhanced_code_of(text) == code
