@@ -11,6 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mta.feedback.reasons import (
+    BLOCKLIST,
+    EXPIRY,
+    INACTIVE,
+    NO_ANSWER,
+    NO_DOMAIN,
+    NO_MAILBOX,
+    QUOTA,
+    RELAYING,
+    SENDER,
+    VIRUS,
+)
 from mta.replies import enhanced_code_of
 
 # PowerMTA's bounce categories (its `bounce-category-patterns`), the whole list.
@@ -34,31 +46,23 @@ CATEGORIES = (
     "virus-related",
 )
 
-# Text patterns, checked in order; the first that matches names the category.
+# Text patterns, checked in order; the first that matches names the category. The wordings
+# `reasons` reads too are kept there, once.
 _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (category, re.compile(pattern, re.IGNORECASE))
     for category, pattern in (
-        ("virus-related", r"virus|malware|infected"),
-        ("invalid-sender", r"sender (address )?rejected|invalid sender|sender verify"),
-        ("spam-related", r"spam|blacklist|blocklist|block ?list|\bRBL\b|spamhaus|reputation"),
-        ("quota-issues", r"quota|mailbox (is )?full|over ?limit|insufficient (storage|space)"),
-        ("inactive-mailbox", r"inactive|disabled|deactivated|suspended|expired account|dormant"),
-        (
-            "bad-domain",
-            r"domain (name )?(\S+ )?(not found|does not exist)|"
-            r"host (or domain name )?(not found|unknown)|nxdomain|unrouteable address|null mx",
-        ),
-        (
-            "bad-mailbox",
-            r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|"
-            r"mailbox unavailable|invalid (recipient|mailbox)|recipient (address )?rejected|"
-            r"address rejected|recipient ?not ?found|undeliverable address",
-        ),
-        ("relaying-issues", r"relay(ing)? (access )?denied|not permitted to relay|relay not"),
+        ("virus-related", VIRUS),
+        ("invalid-sender", SENDER),
+        ("spam-related", rf"spam|{BLOCKLIST}|reputation"),
+        ("quota-issues", QUOTA),
+        ("inactive-mailbox", INACTIVE),
+        ("bad-domain", NO_DOMAIN),
+        ("bad-mailbox", NO_MAILBOX),
+        ("relaying-issues", RELAYING),
         ("content-related", r"content|message (too large|size)|size exceeds|attachment"),
         ("policy-related", r"policy|dmarc|spf|dkim|authentication|not allowed|rate limit"),
-        ("no-answer-from-host", r"timed? ?out|connection refused|no answer|unreachable"),
-        ("message-expired", r"expired|too long in (the )?queue"),
+        ("no-answer-from-host", NO_ANSWER),
+        ("message-expired", EXPIRY),
         ("routing-errors", r"loop|too many hops|routing|no route"),
         ("protocol-errors", r"syntax|command unrecognized|protocol"),
     )
