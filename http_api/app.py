@@ -28,6 +28,7 @@ from http_api import (
     tracking,
     v1_email,
     v1_events,
+    v1_suppressions,
     v1_webhooks,
 )
 from http_api.activation_links import ROUTE as ACTIVATE_ROUTE
@@ -100,6 +101,7 @@ def create_app(
         Route("/api/v1/sender.domains", sender_domains.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/events", v1_events.endpoint, methods=["GET", "POST"]),
         Route("/api/v1/webhooks", v1_webhooks.endpoint, methods=["GET", "POST", "DELETE"]),
+        Route("/api/v1/suppressions", v1_suppressions.endpoint, methods=["GET", "DELETE"]),
         Route("/api/v1/email", v1_email.endpoint, methods=["POST"]),
         Route("/api/v1/inbound-relay-domain-check", relay_check.endpoint, methods=["GET", "POST"]),
         Route(

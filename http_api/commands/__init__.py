@@ -11,6 +11,7 @@ from http_api.commands import (  # noqa: F401 - importing registers them
     segments,
     sender_domains,
     smtp,
+    suppressions,
     users,
     webhooks,
 )

@@ -218,6 +218,23 @@ COMMANDS: dict[str, CommandDoc] = {
         ("Events", "TotalRecords"),
         "1 missing parameter, 2 not found, 3 invalid value",
     ),
+    "emailgateway.getsuppressions": CommandDoc(
+        "The account's suppression list, newest first",
+        (
+            Param("StartFrom", integer(0, 2**31 - 1), True),
+            Param("RetrieveCount", integer(1, 1000), True),
+            Param("Address", text(254), description="Only this address"),
+            Param("Reason", text(64), description="Only entries with this reason"),
+        ),
+        ("Suppressions", "TotalRecords"),
+        "3 invalid value, 4 no StartFrom, 5 no RetrieveCount",
+    ),
+    "emailgateway.deletesuppression": CommandDoc(
+        "Take an address off the account's suppression list",
+        (Param("Address", text(254, 1), True),),
+        ("Removed",),
+        "1 no Address, 2 not on the list, 3 invalid value",
+    ),
     "emailgateway.domainstats": CommandDoc(
         "A domain's delivery statistics",
         (DOMAIN_ID, *PERIOD),

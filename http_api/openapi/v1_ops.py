@@ -66,6 +66,24 @@ EMAIL = (
     Param("TrackOpens", one_of_values("true", "false")),
     Param("SendAt", integer(0, 2**40)),
 )
+SUPPRESSION_QUERY = (
+    Param("StartFrom", integer(0, 2**31 - 1)),
+    Param("RetrieveCount", integer(1, 1000)),
+    Param("Address", text(254)),
+    Param("Reason", text(64)),
+)
+SUPPRESSION = answer(
+    "Address",
+    "Reason",
+    "Category",
+    "Source",
+    "SuppressedAt",
+    Address={"type": "string"},
+    Reason={"type": "string"},
+    Category={"type": "string", "description": "the bounce's PowerMTA category, or empty"},
+    Source={"type": "string"},
+    SuppressedAt={"type": "string", "description": "UTC, 2021-04-01T12:00:00Z"},
+)
 ACCEPTED = answer("MessageID", MessageID={"type": "string"})
 
 ROUTES: dict[tuple[str, str], RouteDoc] = {
@@ -91,6 +109,20 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
         Key.SENDER,
         (Param("WebhookID", ident(), True),),
         {"type": "object"},
+        (400, 401, 403, 404, 429),
+    ),
+    ("/api/v1/suppressions", "GET"): RouteDoc(
+        "The suppression list of the key's domain's account, newest first",
+        Key.SENDER,
+        SUPPRESSION_QUERY,
+        answer("TotalRecords", "Suppressions", Suppressions=array(SUPPRESSION, 100)),
+        (400, 401, 403, 429),
+    ),
+    ("/api/v1/suppressions", "DELETE"): RouteDoc(
+        "Take an address off the account's suppression list",
+        Key.SENDER,
+        (Param("Address", text(254, 1), True),),
+        answer("Removed"),
         (400, 401, 403, 404, 429),
     ),
     ("/api/v1/events", "GET"): RouteDoc(

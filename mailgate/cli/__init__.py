@@ -1,7 +1,8 @@
 """The `mailgate` command line. Output for scripts is JSON on stdout; messages go to stderr.
 
 Each command group lives in a module of its own (setup, users, domains, smtp, queue, webhooks,
-sms) that adds its parsers in `register`; a parser names its handler with `set_defaults`.
+sms, suppressions) that adds its parsers in `register`; a parser names its handler with
+`set_defaults`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import argparse
 import os
 import sys
 
-from mailgate.cli import domains, queue, setup, sms, smtp, users, webhooks
+from mailgate.cli import domains, queue, setup, sms, smtp, suppressions, users, webhooks
 from mailgate.cli.output import GLOBAL_OPTIONS, Handler, say
 from mailgate.config import ConfigError, load_settings
 from mailgate.logs import configure_logging
 from mailgate.preflight import Refusal
 
-GROUPS = (setup, users, domains, smtp, queue, webhooks, sms)
+GROUPS = (setup, users, domains, smtp, queue, webhooks, sms, suppressions)
 
 
 def parser() -> argparse.ArgumentParser:
