@@ -38,7 +38,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy storage dns_tools mta http_api
+	$(BIN)/mypy storage dns_tools mta http_api mailgate
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

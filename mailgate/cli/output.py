@@ -59,7 +59,7 @@ def group(commands: Any, name: str, help: str) -> Any:
 
 def command(commands: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
     """A command that runs `handler(settings, args)`; its exit status is the handler's."""
-    parser = commands.add_parser(name, help=help, parents=[GLOBAL_OPTIONS])
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, parents=[GLOBAL_OPTIONS])
     parser.set_defaults(handler=handler)
     return parser
 
