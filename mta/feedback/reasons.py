@@ -77,8 +77,8 @@ NO_MAILBOX = (
 )
 
 # Wordings, most specific first: words about the sender, the sending host and the message come
-# before the recipient's (a refused sender's domain "does not exist" too), and a full or
-# disabled mailbox before a missing one.
+# before the recipient's (a refused sender's domain "does not exist" too), a full or disabled
+# mailbox before a blocked host ("the recipient account is blocked") and a missing mailbox.
 _WORDS: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(pattern, re.IGNORECASE))
     for reason, pattern in (
@@ -111,16 +111,16 @@ _WORDS: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
             r"(authentication|tls|encryption|starttls) (is )?required|must issue a starttls|"
             r"certificate (verif|invalid|expired)",
         ),
-        (Reason.SPAMDETECTED, r"\bspam\b|\bUBE\b|junk mail|bulk mail|message content rejected"),
-        (
-            Reason.BLOCKED,
-            rf"{BLOCKLIST}|blocked using|client host (\[\S+\] )?rejected|banned sending ip|"
-            r"blocked (by|for|due)|not accepting connections|smtp server of your isp",
-        ),
         (Reason.MAILBOXFULL, QUOTA),
         (
             Reason.SUSPEND,
             rf"{INACTIVE}|frozen|discontinued|(account|mailbox) (is |has been )?(blocked|locked)",
+        ),
+        (Reason.SPAMDETECTED, r"\bspam\b|\bUBE\b|junk mail|bulk mail|message content rejected"),
+        (
+            Reason.BLOCKED,
+            rf"{BLOCKLIST}|\bblocked\b|client host (\[\S+\] )?rejected|banned sending ip|"
+            r"not accepting connections|smtp server of your isp",
         ),
         (Reason.NOTCOMPLIANTRFC, r"rfc ?5322|not (rfc )?compliant|multiple addresses in from"),
         (
@@ -162,7 +162,8 @@ _WORDS: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
             r"(user|recipient|address|mailbox|account) (does )?not (found|exist)|"
             r"unknown or illegal (user|alias)|no mailbox here|doesn't have an? \S+ account|"
             r"invalid (final delivery userid|address)|recip(ient)?notfound|"
-            r"destinataire invalide",
+            r"not a valid (recipient|user|mailbox)|no such address|unknown mailbox|"
+            r"(address|recipient|mailbox) unknown|destinataire invalide",
         ),
         (
             Reason.NETWORKERROR,
