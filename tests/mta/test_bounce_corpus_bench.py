@@ -30,12 +30,15 @@ def test_counts_add_up(bench: ModuleType, capsys: pytest.CaptureFixture[str]) ->
     formats, total = result["formats"], result["total"]
 
     assert set(formats) == {"arf", "rfc3834", "lhost-postfix", "lhost-zoho"}
-    for name in ("files", "recognised", "exact", "exact_of", "excluded", "agree", "agree_of"):
+    counts = ("files", "recognised", "exact", "exact_of", "excluded", "agree", "agree_of")
+    for name in (*counts, "reason", "bad_address"):
         assert total[name] == sum(figures[name] for figures in formats.values()), name
     for figures in [*formats.values(), total]:
         assert 0 <= figures["recognised"] <= figures["files"]
         assert 0 <= figures["exact"] <= figures["exact_of"]
         assert 0 <= figures["agree"] <= figures["agree_of"]
+        assert 0 <= figures["reason"] <= figures["agree_of"]
+        assert 0 <= figures["bad_address"] <= figures["agree_of"]
         assert figures["us_per_message"] > 0
     assert total["files"] == len(FILES)
     assert total["rates"]["recognised"] == pytest.approx(100 * total["recognised"] / len(FILES))
@@ -47,6 +50,10 @@ def test_counts_add_up(bench: ModuleType, capsys: pytest.CaptureFixture[str]) ->
     bounce_entries = sum(len(e) for e in entries if bench.expected_kind(e) == "bounce")
     assert total["agree_of"] == total["exact_of"] + total["excluded"] == bounce_entries
     assert formats["arf"]["agree_of"] == formats["rfc3834"]["agree_of"] == 0
+    # A local delivery program's failure (procmail: "No such user", 5.1.1) is a mailer error,
+    # not a bad address, and Zoho's "User Unknown" an unknown user, for Sisimai and Mailgate.
+    for name in ("lhost-postfix", "lhost-zoho"):
+        assert formats[name]["reason"] == formats[name]["bad_address"] == 1, name
     assert set(total["false_positives"]) <= {"maildir/bsd/rfc3834-01.eml"}
 
 
