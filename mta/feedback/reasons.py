@@ -256,9 +256,16 @@ _CONTINUATION = re.compile(r"\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b")
 _TRY_AGAIN = re.compile(r"not found, try again|temporar", re.IGNORECASE)
 
 
-def reason_of(enhanced_code: str | None, reply_code: int | None, diagnostic: str) -> Reason:
+def reason_of(
+    enhanced_code: str | None, reply_code: int | None, diagnostic: str, command: str | None = None
+) -> Reason:
     """The reason of a bounce, from its enhanced status (`5.1.1`), its reply code (550) and the
-    remote server's words; `undefined` when none of them tells."""
+    remote server's words; `undefined` when none of them tells.
+
+    `command` is the SMTP command the reply answered, where the bounce names it (`RCPT`,
+    `DATA`): an "unknown user" in reply to DATA comes from a server that accepted the recipient
+    at RCPT, so it is a filter's refusal of this message, not proof the address is bad.
+    """
     text = " ".join(_CONTINUATION.sub(" ", diagnostic).split())
     reason = next((reason for reason, words in _WORDS if words.search(text)), None)
     if reason is None and enhanced_code:
@@ -267,6 +274,8 @@ def reason_of(enhanced_code: str | None, reply_code: int | None, diagnostic: str
         reason = _REPLY_CODES.get(reply_code)
     if reason is Reason.HOSTUNKNOWN and _temporary(enhanced_code, reply_code, text):
         return Reason.NETWORKERROR  # a DNS failure said to pass is no proof the domain is gone
+    if reason is Reason.USERUNKNOWN and command is not None and command.upper() == "DATA":
+        return Reason.FILTERED
     return reason or Reason.UNDEFINED
 
 

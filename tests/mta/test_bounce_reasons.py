@@ -172,6 +172,16 @@ def test_generic_codes_leave_it_to_the_words(
     assert reason_of(enhanced, reply, diagnostic) == reason
 
 
+def test_an_unknown_user_after_data_is_a_filter() -> None:
+    """The server accepted the recipient at RCPT and refused the message after DATA."""
+    reply = "550 Unknown user a@b.example"
+    assert reason_of("5.0.0", 550, reply, command="DATA") == R.FILTERED
+    assert reason_of("5.0.0", 550, reply, command="RCPT") == R.USERUNKNOWN
+    assert reason_of("5.0.0", 550, "550 Message rejected as spam", command="DATA") == (
+        R.SPAMDETECTED
+    )
+
+
 def test_only_the_four_address_reasons_are_bad_addresses() -> None:
     bad = {reason for reason in Reason if is_bad_address(reason)}
     assert bad == BAD_ADDRESS == {R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT}
