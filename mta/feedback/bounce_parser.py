@@ -2,9 +2,11 @@
 one `Report`.
 
 The standard formats are read here: RFC 3464 DSNs (per recipient: action, status, diagnostic)
-and RFC 5965 ARF complaints, plus Microsoft's JMRP complaints, which are not ARF. Every other
-bounce is left to flufl.bounce, whose detectors know the home-made formats of many MTAs; the
-diagnostic of each address it finds is the text next to the address's mention. Every failure is
+and RFC 5965 ARF complaints, plus Microsoft's JMRP complaints, which are not ARF. A bounce in
+an MTA's home-made format is read next by its reader in `mta.feedback.formats` (address, reply,
+status per recipient, as a DSN states them). Every other bounce is left to flufl.bounce, whose
+detectors know the home-made formats of many MTAs; the diagnostic of each address it finds is
+the text next to the address's mention. Every failure is
 classified by `mta.feedback.bounce_classes.classify`, as synchronous replies are, so both kinds of
 bounce mean the same thing. The message a report is about is named by its VERP envelope sender
 (`mta.verp.verp_sender`).
@@ -28,6 +30,7 @@ from typing import Literal
 import flufl.bounce
 
 from mta.feedback.bounce_classes import classify
+from mta.feedback.formats import read_failures
 from mta.replies import ENHANCED_IN_TEXT, enhanced_code_of
 from mta.verp import parse_verp
 
@@ -95,6 +98,8 @@ def _read(msg: Message, message_id: uuid.UUID | None) -> Report:
         return complaint
     lines = _text_lines(msg)
     recipients = _dsn_recipients(msg, lines)
+    if recipients is None:
+        recipients = _format_recipients(msg, lines)
     if recipients is None and _from_mail_system(msg):
         recipients = _detected_recipients(msg, lines)
     if recipients:
@@ -207,17 +212,29 @@ def _dsn_recipient(block: Message, lines: list[str]) -> FailedRecipient | None:
         return None  # delivered, relayed, expanded: nothing went wrong
     action: Action = "failed" if word == "failed" else "delayed"
     address = _dsn_address(block)
-    status = _status(block)
     diagnostic = _reply_text(_diagnostic_lines(_field(block, "diagnostic-code")))
     if not diagnostic:
         diagnostic = _near(lines, address, set())
+    return _failed_recipient(address, action, _status(block), diagnostic)
+
+
+def _failed_recipient(
+    address: str,
+    action: Action,
+    status: str | None,
+    diagnostic: str,
+    reply_code: int | None = None,
+) -> FailedRecipient:
+    """A recipient from what a report states: its status field (None when there is none), the
+    remote server's reply as one line, and the reply code when stated apart from it."""
     detailed = _most_specific(diagnostic)
     if status is None or (
         detailed and detailed[0] == status[0] and _detail(detailed) > _detail(status)
     ):
         status = detailed or status  # `5.0.0` or `5.1.0` says less than the reply's `5.7.1`
     permanent = (status or ("5" if action == "failed" else "4")).startswith("5")
-    found = classify(_reply_code(diagnostic) or (550 if permanent else 450), diagnostic, status)
+    code = reply_code or _reply_code(diagnostic) or (550 if permanent else 450)
+    found = classify(code, diagnostic, status)
     return FailedRecipient(
         address=address,
         hard=action == "failed" and found.hard and not (status or "").startswith("4"),
@@ -272,6 +289,26 @@ def _diagnostic_lines(value: str) -> list[str]:
     if semicolon and kind.strip() and " " not in kind.strip():
         value = rest
     return value.strip().splitlines()
+
+
+# -- home-made formats, through the per-format readers ----------------------------------------
+
+
+def _format_recipients(msg: Message, lines: list[str]) -> list[FailedRecipient] | None:
+    """The recipients of a bounce one of `mta.feedback.formats`' readers takes, read as a DSN's
+    fields are; None when no reader takes the message."""
+    taken = read_failures(msg, lines)
+    if taken is None:
+        return None
+    found: dict[str, FailedRecipient] = {}
+    for failure in taken[1]:
+        diagnostic = _reply_text(_diagnostic_lines(failure.diagnostic))
+        status = enhanced_code_of(failure.status or "")
+        recipient = _failed_recipient(
+            failure.address, failure.action, status, diagnostic, failure.reply_code
+        )
+        found.setdefault(recipient.address, recipient)
+    return list(found.values())
 
 
 # -- other formats, through flufl.bounce -----------------------------------------------------

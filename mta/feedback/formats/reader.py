@@ -1,0 +1,39 @@
+"""What a per-format bounce reader is: it recognises one MTA's or provider's home-made bounce
+and says, per failed recipient, what the remote server answered. The parser turns that into
+its `FailedRecipient` exactly as it does a DSN's fields, so every format is classified alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from typing import Literal
+
+Action = Literal["failed", "delayed"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recipient a format reports as failed, in the format's own words."""
+
+    address: str  # lower-cased
+    diagnostic: str  # the reply or text as written, possibly folded over several lines
+    status: str | None = None  # an enhanced status the format states apart from the reply
+    reply_code: int | None = None  # an SMTP reply code the format states apart from the reply
+    action: Action = "failed"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One format. `hinted` looks only at the headers (From, Subject, X-Mailer, Received) and
+    puts the reader first; `read` confirms the format from the body and returns its failures,
+    or nothing when the message is not in its format."""
+
+    name: str
+    hinted: Callable[[Message], bool]
+    read: Callable[[Message, list[str]], list[Failure]]
+
+
+def header(msg: Message, name: str) -> str:
+    """All values of a header field as one string ('' when absent)."""
+    return " ".join(str(value) for value in msg.get_all(name, []))
