@@ -23,6 +23,8 @@ PLACEHOLDER = re.compile(r"^[245]\.0\.9\d\d$")
 # `554 4.4.7 Message expired ...<421 4.4.2 Connection timed out>` is the gateway's 4.4.7 (the
 # first of the most specific codes, as for every DSN), where Sisimai takes the quoted 4.4.2.
 DIFFERS = {"lhost-amazonworkmail-05.eml": ["4.4.7"]}
+# The corpus's name of a format, where it is not the reader's.
+CORPUS_NAMES = {"mailmarshal": "mailmarshalsmtp"}
 
 
 def corpus_files(reader: str) -> list[tuple[Path, list[list[object]]]]:
@@ -32,7 +34,7 @@ def corpus_files(reader: str) -> list[tuple[Path, list[list[object]]]]:
     return [
         (CORPUS / path, entry["entries"])
         for path, entry in sorted(expected.items())
-        if Path(path).name.startswith(f"lhost-{reader}-")
+        if Path(path).name.startswith(f"lhost-{CORPUS_NAMES.get(reader, reader)}-")
     ]
 
 
@@ -226,6 +228,185 @@ def test_v5_sendmail_without_a_recipient_line_names_the_unsent_message_recipient
     assert [r.address for r in found] == ["grace@example.edu", "heidi@nowhere.example"]
     assert all(r.diagnostic.startswith("421 example.edu (smtp)... Deferred") for r in found)
     assert not any(r.hard for r in found)
+
+
+NOTES = b"""\
+From: postmaster@notes.example.com
+To: judy@example.net
+Subject: Undeliverable message
+MIME-Version: 1.0
+Content-Type: text/plain; charset=ISO-8859-1
+
+------- Failure Reasons  --------
+
+User mallory not listed in Domino Directory
+mallory@notes.example.com
+Router: No route found to domain example.invalid
+oscar@example.invalid
+
+------- Returned Message --------
+From: judy@example.net
+To: mallory@notes.example.com, oscar@example.invalid
+Subject: Agenda
+
+Hello.
+"""
+
+
+def test_notes_reads_each_recipient_under_its_reason() -> None:
+    taken = read(NOTES)
+    assert taken is not None and taken[0] == "notes"
+    mallory, oscar = parse_report(NOTES).recipients
+    assert mallory.address == "mallory@notes.example.com"
+    assert mallory.diagnostic == "User mallory not listed in Domino Directory"
+    assert oscar.address == "oscar@example.invalid"
+    assert oscar.diagnostic == "Router: No route found to domain example.invalid"
+
+
+X6 = b"""\
+From: mailer-daemon
+To: peggy@example.com
+Subject: There was an error sending your mail
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+We had trouble delivering your message. Full details follow:
+
+Subject: 'Invoice'
+Date: 'Wed, 04 Dec 2024 12:00:00 +0000'
+
+2 error(s):
+
+The following recipients returned permanent errors: trent@example.org, victor@example.org. \
+Reason: SMTP Server <203.0.113.9> refused to accept your message (RCPT), with the following \
+error message: [550 5.1.1 No such user]
+The following recipients returned temporary errors: walter@example.net. Reason: SMTP Server \
+<203.0.113.10> refused to accept your message (RCPT), with the following error message: \
+[452 4.2.2 Mailbox full]
+"""
+
+
+def test_x6_reads_the_recipients_and_the_bracketed_reply_of_each_summary() -> None:
+    taken = read(X6)
+    assert taken is not None and taken[0] == "x6"
+    trent, victor, walter = parse_report(X6).recipients
+    assert [trent.address, victor.address] == ["trent@example.org", "victor@example.org"]
+    assert trent.diagnostic == victor.diagnostic == "550 5.1.1 No such user"
+    assert trent.action == "failed" and trent.hard and trent.enhanced_code == "5.1.1"
+    assert walter.address == "walter@example.net" and walter.action == "delayed"
+    assert walter.diagnostic == "452 4.2.2 Mailbox full" and not walter.hard
+
+
+ACTIVEHUNTER = b"""\
+From: "MAILER-DAEMON" <MAILER-DAEMON@gw.example.jp>
+To: <sybil@example.jp>
+Subject: FAILURE NOTICE : Report
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="AH1"
+X-AHMAILID: 20241205T090000+0900-0001-0001
+
+--AH1
+Content-Type: text/plain
+
+The original message was received at Thu, 05 Dec 2024 09:00:00 +0900
+from example.jp
+
+  ----- The following addresses had permanent fatal errors -----
+
+>>> olivia@example.org <olivia@example.org>
+
+  ----- Transcript of session follows -----
+552 5.2.2 mailbox full for olivia
+
+--AH1
+Content-Type: message/rfc822
+
+From: sybil@example.jp
+To: olivia@example.org
+Subject: Report
+
+Text.
+--AH1--
+"""
+
+
+def test_active_hunter_reads_the_recipient_and_the_transcript_reply() -> None:
+    taken = read(ACTIVEHUNTER)
+    assert taken is not None and taken[0] == "activehunter"
+    (olivia,) = parse_report(ACTIVEHUNTER).recipients
+    assert olivia.address == "olivia@example.org"
+    assert olivia.diagnostic == "552 5.2.2 mailbox full for olivia"
+    assert olivia.enhanced_code == "5.2.2" and olivia.category == "quota-issues"
+
+
+def test_active_hunter_layout_without_its_header_is_sendmail_not_active_hunter() -> None:
+    assert read(ACTIVEHUNTER.replace(b"X-AHMAILID", b"X-Other")) is None
+
+
+MAILMARSHAL = b"""\
+Received: from MailMarshal.Sender ([127.0.0.1]) by gw.example.com
+From: postmaster@gw.example.com
+To: rupert@example.com
+Subject: Undeliverable Mail: "Plans"
+MIME-Version: 1.0
+Content-Type: text/plain; charset="iso-8859-1"
+
+Your message:
+   From:    rupert@example.com
+   Subject: Plans
+
+Could not be delivered because of
+
+550 5.7.1 Recipient rejected by policy
+
+The following recipients were affected:
+    uma@example.org
+    vera@example.org
+
+Additional Information
+======================
+Original Sender:    <rupert@example.com>
+"""
+
+
+def test_mailmarshal_reads_the_reply_for_every_affected_recipient() -> None:
+    taken = read(MAILMARSHAL)
+    assert taken is not None and taken[0] == "mailmarshal"
+    found = parse_report(MAILMARSHAL).recipients
+    assert [r.address for r in found] == ["uma@example.org", "vera@example.org"]
+    assert all(r.diagnostic == "550 5.7.1 Recipient rejected by policy" for r in found)
+    assert all(r.enhanced_code == "5.7.1" for r in found)
+
+
+APACHEJAMES = b"""\
+From: postmaster@james.example.net
+To: quentin@example.com
+Message-ID: <1234.5678.1733400000000.JavaMail.james@james.example.net>
+Subject: Re:Minutes
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Error: Mailbox unavailable
+
+Error message below:
+552 5.2.2 Quota exceeded for this mailbox
+
+Message details:
+  Subject: Minutes
+  MAIL FROM: quentin@example.com
+  RCPT TO: rachel@example.org
+  From: quentin@example.com
+  Size (in bytes): 120
+"""
+
+
+def test_apache_james_reads_the_error_message_and_the_rcpt_to() -> None:
+    taken = read(APACHEJAMES)
+    assert taken is not None and taken[0] == "apachejames"
+    (rachel,) = parse_report(APACHEJAMES).recipients
+    assert rachel.address == "rachel@example.org"
+    assert rachel.diagnostic == "552 5.2.2 Quota exceeded for this mailbox"
+    assert rachel.category == "quota-issues"
 
 
 NOT_A_BOUNCE = b"""\

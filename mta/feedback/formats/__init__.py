@@ -6,12 +6,30 @@ from __future__ import annotations
 
 from email.message import Message
 
-from mta.feedback.formats import amazonworkmail, dragonfly, v5sendmail
+from mta.feedback.formats import (
+    activehunter,
+    amazonworkmail,
+    apachejames,
+    dragonfly,
+    mailmarshal,
+    notes,
+    v5sendmail,
+    x6,
+)
 from mta.feedback.formats.reader import Failure, Reader
 
 __all__ = ["READERS", "Failure", "Reader", "read_failures"]
 
-READERS: tuple[Reader, ...] = (dragonfly.READER, amazonworkmail.READER, v5sendmail.READER)
+READERS: tuple[Reader, ...] = (
+    dragonfly.READER,
+    amazonworkmail.READER,
+    v5sendmail.READER,
+    notes.READER,
+    x6.READER,
+    activehunter.READER,
+    mailmarshal.READER,
+    apachejames.READER,
+)
 
 
 def read_failures(msg: Message, lines: list[str]) -> tuple[str, list[Failure]] | None:

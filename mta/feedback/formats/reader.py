@@ -4,6 +4,7 @@ its `FailedRecipient` exactly as it does a DSN's fields, so every format is clas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
@@ -37,3 +38,23 @@ class Reader:
 def header(msg: Message, name: str) -> str:
     """All values of a header field as one string ('' when absent)."""
     return " ".join(str(value) for value in msg.get_all(name, []))
+
+
+# An address alone on a line, as several formats list their failed recipients.
+LONE_ADDRESS = re.compile(r"^\s*<?([^\s<>@,;:\"]+@[\w.-]+\.[a-z]{2,})>?\s*$", re.IGNORECASE)
+
+
+def lone_address(line: str) -> str | None:
+    """The address a line consists of, lower-cased; None when the line says more."""
+    match = LONE_ADDRESS.match(line)
+    return match.group(1).lower() if match else None
+
+
+def between(lines: list[str], start: re.Pattern[str], end: re.Pattern[str]) -> list[str] | None:
+    """The lines after the first that matches `start` up to the next that matches `end`; None
+    when either is missing: the layout of a format, not its phrases alone."""
+    first = next((i for i, line in enumerate(lines) if start.match(line)), None)
+    if first is None:
+        return None
+    last = next((i for i in range(first + 1, len(lines)) if end.match(lines[i])), None)
+    return None if last is None else lines[first + 1 : last]
