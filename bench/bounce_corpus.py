@@ -111,7 +111,9 @@ def suppress_decisions(report: Report) -> list[bool]:
     if report.kind != "bounce":
         return []
     return [
-        suppresses(Classification(failed.hard, failed.category, failed.enhanced_code))
+        suppresses(
+            Classification(failed.hard, failed.category, failed.enhanced_code, failed.reason)
+        )
         for failed in report.recipients
     ]
 

@@ -22,6 +22,9 @@ from mta.feedback.reasons import (
     RELAYING,
     SENDER,
     VIRUS,
+    Reason,
+    is_bad_address,
+    reason_of,
 )
 from mta.replies import enhanced_code_of
 
@@ -107,18 +110,6 @@ _CODE_RULES = {
     "7.26": "policy-related",
 }
 
-# Categories that speak of the message or the sender, not of the address: no suppression.
-NOT_THE_ADDRESS = {
-    "spam-related",
-    "policy-related",
-    "content-related",
-    "virus-related",
-    "message-expired",
-    "invalid-sender",
-    "relaying-issues",
-    "protocol-errors",
-}
-
 # Text categories that win over the enhanced code.
 _SPECIFIC = {
     "virus-related",
@@ -136,6 +127,7 @@ class Classification:
     hard: bool
     category: str
     enhanced_code: str | None
+    reason: Reason = Reason.UNDEFINED  # mta/feedback/reasons.py: why, in Sisimai's words
 
 
 def classify(code: int, text: str, enhanced_code: str | None = None) -> Classification:
@@ -158,10 +150,22 @@ def classify(code: int, text: str, enhanced_code: str | None = None) -> Classifi
         category = next((name for name, rule in _TEXT_RULES if rule.search(text)), None)
     if category is None and enhanced is not None:
         category = _CODE_RULES.get(enhanced.split(".", 1)[1])
-    return Classification(hard=hard, category=category or "other", enhanced_code=enhanced)
+    reason = reason_of(enhanced, code or None, text)
+    return Classification(hard, category or "other", enhanced, reason)
+
+
+# PowerMTA's categories that say the address is bad, for a bounce registered with its category
+# alone (internal.bounce.register), whose words tell no reason.
+BAD_ADDRESS_CATEGORIES = frozenset({"bad-mailbox", "bad-domain"})
 
 
 def suppresses(found: Classification) -> bool:
-    """A hard bounce about the address itself suppresses it; a block of our message does not
-    (suppressing every address a blocklisting server refused would punish the recipients)."""
-    return found.hard and found.category not in NOT_THE_ADDRESS
+    """A hard bounce suppresses the address only when the address itself is bad (user unknown,
+    host unknown, has moved, accepts no mail). A full mailbox, a filter, a block, a policy or
+    spam refusal of our message, an expiry or a network error does not: suppressing on those
+    would lose good recipients."""
+    if not found.hard:
+        return False
+    if found.reason is Reason.UNDEFINED:
+        return found.category in BAD_ADDRESS_CATEGORIES
+    return is_bad_address(found.reason)

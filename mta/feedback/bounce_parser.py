@@ -31,6 +31,7 @@ import flufl.bounce
 
 from mta.feedback.bounce_classes import classify
 from mta.feedback.formats import read_failures
+from mta.feedback.reasons import Reason
 from mta.replies import ENHANCED_IN_TEXT, enhanced_code_of
 from mta.verp import parse_verp
 
@@ -61,6 +62,7 @@ class FailedRecipient:
     hard: bool
     category: str  # from mta.feedback.bounce_classes.CATEGORIES
     enhanced_code: str | None
+    reason: Reason  # mta/feedback/reasons.py
     diagnostic: str  # the remote server's words, at most MAX_DIAGNOSTIC characters
     action: Action
 
@@ -240,6 +242,7 @@ def _failed_recipient(
         hard=action == "failed" and found.hard and not (status or "").startswith("4"),
         category=found.category,
         enhanced_code=found.enhanced_code,
+        reason=found.reason,
         diagnostic=diagnostic[:MAX_DIAGNOSTIC],
         action=action,
     )
@@ -364,6 +367,7 @@ def _detected_recipient(
         hard=action == "failed" and found.hard,
         category=found.category,
         enhanced_code=found.enhanced_code,
+        reason=found.reason,
         diagnostic=diagnostic[:MAX_DIAGNOSTIC],
         action=action,
     )

@@ -52,7 +52,9 @@ async def process_report(
     else:
         bounces = []
         for failed in report.recipients:
-            found = Classification(failed.hard, category or failed.category, failed.enhanced_code)
+            found = Classification(
+                failed.hard, category or failed.category, failed.enhanced_code, failed.reason
+            )
             bounces.append(
                 AsyncBounce(
                     address=failed.address,

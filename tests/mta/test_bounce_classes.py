@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mta.feedback.bounce_classes import CATEGORIES, classify, suppresses
+from mta.feedback.bounce_classes import CATEGORIES, Classification, classify, suppresses
 
 
 @pytest.mark.parametrize(
@@ -59,8 +59,38 @@ def test_classification(code: int, text: str, hard: bool, category: str) -> None
     assert found.category in CATEGORIES
 
 
-def test_only_bounces_about_the_address_suppress_it() -> None:
-    assert suppresses(classify(550, "5.1.1 User unknown"))
-    assert suppresses(classify(550, "5.1.2 domain x does not exist (NXDOMAIN)"))
-    assert not suppresses(classify(554, "5.7.1 blocked as spam"))  # our message, not the address
-    assert not suppresses(classify(452, "4.2.2 over quota"))  # soft
+@pytest.mark.parametrize(
+    ("code", "text", "suppressed"),
+    [
+        (550, "5.1.1 User unknown", True),
+        (550, "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", True),
+        (550, "5.1.2 domain x does not exist (NXDOMAIN)", True),
+        (556, "5.1.10 example.org accepts no mail (null MX)", True),
+        (551, "5.1.6 user has moved; please try <new@example.org>", True),
+        # Issue 16: hard refusals of the message, not of the address, keep the address.
+        (552, "5.2.2 Mailbox full", False),
+        (550, "5.2.1 The email account that you tried to reach is disabled", False),
+        (554, "5.7.1 blocked as spam", False),
+        (
+            550,
+            "5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org",
+            False,
+        ),
+        (550, "5.7.26 Unauthenticated email is not accepted (DMARC policy)", False),
+        (554, "5.6.0 Message content rejected", False),
+        (550, "5.0.0 rejected", False),  # a code without a reason
+        (452, "4.2.2 over quota", False),  # soft
+        (450, "4.1.1 User unknown (try again later)", False),  # soft, even about the address
+    ],
+)
+def test_only_a_bad_address_is_suppressed(code: int, text: str, suppressed: bool) -> None:
+    assert suppresses(classify(code, text)) is suppressed
+
+
+def test_a_category_given_without_words_suppresses_when_it_names_a_bad_address() -> None:
+    """internal.bounce.register passes PowerMTA's category: with no reply to read, a
+    bad-mailbox or bad-domain category is what there is to go by."""
+    assert suppresses(Classification(True, "bad-mailbox", None))
+    assert suppresses(Classification(True, "bad-domain", None))
+    assert not suppresses(Classification(True, "quota-issues", None))
+    assert not suppresses(Classification(False, "bad-mailbox", None))
