@@ -68,12 +68,15 @@ NO_ANSWER = r"timed? ?out|connection refused|no answer|unreachable"
 EXPIRY = r"expired|too long in (the )?queue"
 NO_DOMAIN = (
     r"domain (name )?(\S+ )?(not found|does not exist)|host (or domain name )?(not found|unknown)|"
-    r"nxdomain|unrouteable address|null mx"
+    r"nxdomain|unrouteable address|null mx|bad destination system address"
 )
 NO_MAILBOX = (
     r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|"
-    r"mailbox unavailable|invalid (recipient|mailbox)|recipient (address )?rejected|"
-    r"address rejected|recipient ?not ?found|undeliverable address"
+    r"mailbox unavailable|invalid (recipient|mailbox)|recipient ?not ?found|"
+    r"undeliverable address|bad destination mailbox address|"
+    # Microsoft's directory-based edge blocking; Postfix's bare "Recipient address rejected:"
+    # prefixes any restriction (mailbox full, no relaying, ...), so it says nothing alone.
+    r"recipient address rejected: access denied"
 )
 
 # Wordings, most specific first: words about the sender, the sending host and the message come

@@ -28,6 +28,11 @@ REPLIES: list[tuple[str | None, int | None, str, Reason]] = [
      R.USERUNKNOWN),
     (None, 550, "550 Address unknown", R.USERUNKNOWN),
     ("5.1.1", None, "", R.USERUNKNOWN),  # the code alone
+    (None, 550, "Requested action not taken: bad destination mailbox address", R.USERUNKNOWN),
+    # Postfix's "Recipient address rejected:" prefixes any restriction: what follows decides.
+    ("5.2.2", 552, "<a@b.example>: Recipient address rejected: Mailbox full", R.MAILBOXFULL),
+    ("5.1.2", 550, "<a@b.example>: Recipient address rejected: Bad destination system address",
+     R.HOSTUNKNOWN),
     # hostunknown
     ("5.1.2", None, "Sorry, I couldn't find any host named b.example. (#5.1.2)", R.HOSTUNKNOWN),
     ("5.4.4", 550, "5.4.4 Invalid domain", R.HOSTUNKNOWN),
@@ -148,6 +153,7 @@ def test_reason(enhanced: str | None, reply: int | None, diagnostic: str, reason
 # Generic codes, which many servers answer for unknown users, spam and policy alike: the words
 # decide, and without words there is no reason to tell.
 GENERIC: list[tuple[str | None, int | None, str, Reason]] = [
+    ("5.0.0", 550, "<a@b.example>: Recipient address rejected: On hold", R.UNDEFINED),
     ("5.7.1", 550, "5.7.1 <a@b.example>: Recipient address rejected: User unknown", R.USERUNKNOWN),
     ("5.7.1", 550, "5.7.1 Message rejected as spam", R.SPAMDETECTED),
     ("5.7.1", 550, "5.7.1 Delivery not authorized, message refused: policy", R.POLICYVIOLATION),
