@@ -27,14 +27,19 @@ class BounceFields(TypedDict, total=False):
 
     bounce_type: BounceType
     address_suppressed: bool  # the address itself is bad, not the message (a spam block)
+    bounce_reason: str  # why, in Sisimai's vocabulary (mta/feedback/reasons.py): mailboxfull, ...
 
 
-def bounce_fields(hard: bool, address_suppressed: bool | None = None) -> BounceFields:
+def bounce_fields(
+    hard: bool, address_suppressed: bool | None = None, reason: str | None = None
+) -> BounceFields:
     """The bounce class keys; `address_suppressed` left out when nothing was decided about the
-    address (a message that expired in the queue)."""
+    address (a message that expired in the queue), `bounce_reason` when none was told."""
     fields = BounceFields(bounce_type=BounceType.HARD if hard else BounceType.SOFT)
     if address_suppressed is not None:
         fields["address_suppressed"] = address_suppressed
+    if reason is not None:
+        fields["bounce_reason"] = reason
     return fields
 
 

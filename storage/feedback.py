@@ -35,6 +35,7 @@ class AsyncBounce:
     diagnostic: str
     delayed: bool  # a "still trying" notice, not a failure
     suppress: bool  # the classification says the address itself is bad
+    reason: str = "undefined"  # Sisimai's vocabulary (mta/feedback/reasons.py)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,11 @@ def _record_bounces(
             reply=bounce.diagnostic,
             enhanced_code=bounce.enhanced_code,
             category=bounce.category,
-            **bounce_fields(bounce.hard, address_suppressed=bounce.hard and bounce.suppress),
+            **bounce_fields(
+                bounce.hard,
+                address_suppressed=bounce.hard and bounce.suppress,
+                reason=bounce.reason,
+            ),
             source="dsn",
         )
         kind = EventType.DEFERRED if bounce.delayed else EventType.BOUNCED

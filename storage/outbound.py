@@ -245,6 +245,8 @@ def _event(outcome: AttemptResult, now: datetime) -> EventRecord:
         data["bounce_type"] = outcome.bounce["bounce_type"]
     if "address_suppressed" in outcome.bounce:
         data["address_suppressed"] = outcome.bounce["address_suppressed"]
+    if "bounce_reason" in outcome.bounce:
+        data["bounce_reason"] = outcome.bounce["bounce_reason"]
     if outcome.status is DeliveryStatus.DELIVERED:
         data["seconds"] = round((now - claimed.created_at).total_seconds(), 3)
     if outcome.status is DeliveryStatus.DEFERRED and outcome.next_attempt_at is not None:

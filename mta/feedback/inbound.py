@@ -64,6 +64,7 @@ async def process_report(
                     diagnostic=failed.diagnostic,
                     delayed=failed.action == "delayed",
                     suppress=suppresses(found),
+                    reason=found.reason,
                 )
             )
         recorded = await record_bounces(

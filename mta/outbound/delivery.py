@@ -30,6 +30,7 @@ from typing import Any
 from dns_tools.routing import PermanentRouteError, Route, RouteError, Router, TemporaryRouteError
 from mta import metrics
 from mta.feedback.bounce_classes import classify, suppresses
+from mta.feedback.reasons import Reason
 from mta.outbound.recipient_copy import content_for, is_personal
 from mta.outbound.transport import (
     Envelope,
@@ -285,7 +286,9 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, AttemptResult]):
             category=found.category,
             enhanced_code=found.enhanced_code,
             suppress=suppresses(found),
-            bounce=bounce_fields(found.hard, address_suppressed=found.hard and suppresses(found)),
+            bounce=bounce_fields(
+                found.hard, address_suppressed=found.hard and suppresses(found), reason=found.reason
+            ),
         )
 
     def deferral(self, job: Job, delivery: Claimed, reply: str, host: str | None) -> AttemptResult:
@@ -302,7 +305,7 @@ class DeliveryWorker(LeasedWorker[Claimed, Job, AttemptResult]):
                 host,
                 category="message-expired",
                 enhanced_code="4.4.7",
-                bounce=bounce_fields(hard=False),
+                bounce=bounce_fields(hard=False, reason=Reason.EXPIRED),
             )
         return self._outcome(
             job,

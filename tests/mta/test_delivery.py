@@ -172,6 +172,7 @@ def test_unknown_user_bounces_and_is_suppressed(setup: Setup) -> None:
         "bad-mailbox",
         "hard",
     )
+    assert data["bounce_reason"] == "userunknown"  # Sisimai's word beside PowerMTA's category
     assert setup.gateway.sql(
         "SELECT scope, reason FROM suppressions WHERE address = 'unknown-a@dest.example'"
     ) == [("account", "bad-mailbox")]
@@ -206,7 +207,11 @@ def test_deferred_recipients_bounce_as_expired_after_their_lifetime(
     assert kinds[0] == "queued" and kinds[-1] == "bounced"
     assert set(kinds[1:-1]) == {"deferred"} and len(kinds) >= 3  # tried more than once
     bounced = history[-1][1]
-    assert (bounced["category"], bounced["enhanced_code"]) == ("message-expired", "4.4.7")
+    assert (bounced["category"], bounced["enhanced_code"], bounced["bounce_reason"]) == (
+        "message-expired",
+        "4.4.7",
+        "expired",
+    )
     assert setup.gateway.sql("SELECT count(*) FROM suppressions WHERE address = ?", recipient) == [
         (0,)
     ]

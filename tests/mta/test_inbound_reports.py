@@ -89,7 +89,7 @@ def test_a_dsn_becomes_a_bounce_and_suppresses(setup: Setup) -> None:
     kind, data = events(setup, queue_id, recipient)[-1]
     assert kind == "bounced"
     assert (data["source"], data["bounce_type"], data["category"]) == ("dsn", "hard", "bad-mailbox")
-    assert data["enhanced_code"] == "5.1.1"
+    assert (data["enhanced_code"], data["bounce_reason"]) == ("5.1.1", "userunknown")
     assert setup.gateway.sql(
         "SELECT reason, source FROM suppressions WHERE address = ?", recipient
     ) == [("bad-mailbox", "dsn")]
