@@ -23,7 +23,7 @@ from storage.event_names import EventType
 from storage.event_payloads import ComplaintData, DsnBounceData, EventRecord, bounce_fields
 from storage.models import Delivery, DeliveryStatus, Event, Message, SubscriberState, utcnow
 from storage.subscriber_states import mark
-from storage.suppressions import normalize_address, suppress
+from storage.suppressions import DOMAIN_REASONS, normalize_address, seen_dead_long_enough, suppress
 
 
 @dataclass(frozen=True)
@@ -129,15 +129,14 @@ def _record_bounces(
         recipient = _match(bounce.address, deliveries, delivery_id)
         if recipient is None:
             continue
+        bad_address = bounce.hard and bounce.suppress and not bounce.delayed
+        if bad_address and bounce.reason in DOMAIN_REASONS:  # seen twice, an hour apart
+            bad_address = seen_dead_long_enough(conn, recipient, utcnow())
         data = DsnBounceData(
             reply=bounce.diagnostic,
             enhanced_code=bounce.enhanced_code,
             category=bounce.category,
-            **bounce_fields(
-                bounce.hard,
-                address_suppressed=bounce.hard and bounce.suppress,
-                reason=bounce.reason,
-            ),
+            **bounce_fields(bounce.hard, address_suppressed=bad_address, reason=bounce.reason),
             source="dsn",
         )
         kind = EventType.DEFERRED if bounce.delayed else EventType.BOUNCED
@@ -152,7 +151,7 @@ def _record_bounces(
         )
         if message.user_id is None:
             continue
-        if (bounce.hard and bounce.suppress) or (
+        if bad_address or (
             not bounce.hard and _soft_bounces_in_a_row(conn, message.user_id, recipient, soft_limit)
         ):
             reason = bounce.category if bounce.hard else "soft bounces in a row"

@@ -9,6 +9,7 @@ is a lease: rows whose lease has run out (a crashed worker) are due again.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from storage.models import (
     UTCDateTime,
     utcnow,
 )
-from storage.suppressions import suppress
+from storage.suppressions import DOMAIN_REASONS, seen_dead_long_enough, suppress
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
@@ -202,7 +203,9 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[AttemptResult]) -> 
     # to another worker): their outcome is not recorded.
     ids = [outcome.delivery.id for outcome in outcomes]
     held = set(conn.execute(_STILL_LEASED, {"ids": ids, "worker": worker}).scalars())
-    recorded = [outcome for outcome in outcomes if outcome.delivery.id in held]
+    recorded = [
+        _domain_checked(conn, outcome, now) for outcome in outcomes if outcome.delivery.id in held
+    ]
     if not recorded:
         return
     conn.execute(
@@ -230,6 +233,17 @@ def _apply(conn: Connection, worker: str, outcomes: Sequence[AttemptResult]) -> 
         if outcome.suppress and outcome.user_id is not None:
             reason = outcome.category or "hard bounce"
             suppress(conn, outcome.delivery.recipient, reason, "delivery", outcome.user_id)
+
+
+def _domain_checked(conn: Connection, outcome: AttemptResult, now: datetime) -> AttemptResult:
+    """A bounce that would suppress because the recipient's domain has no mail service does so
+    only once the domain was seen so at least an hour before (storage/suppressions.py)."""
+    if not outcome.suppress or outcome.bounce.get("bounce_reason") not in DOMAIN_REASONS:
+        return outcome
+    if seen_dead_long_enough(conn, outcome.delivery.recipient, now):
+        return outcome
+    bounce: BounceFields = {**outcome.bounce, "address_suppressed": False}
+    return dataclasses.replace(outcome, suppress=False, bounce=bounce)
 
 
 def _event(outcome: AttemptResult, now: datetime) -> EventRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, true
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from storage.dialects import dialect_insert
 from storage.engine import Database
-from storage.models import SenderDomain, Suppression, SuppressionScope
+from storage.models import DeadDomain, SenderDomain, Suppression, SuppressionScope
 
 # Entries an account added itself (003's /rest/subscriber/addBlocks): the only ones it may take
 # off again (removeBlocks). Bounces, complaints and unsubscribes have sources of their own.
@@ -36,6 +36,37 @@ async def add_suppression(
     return await db.write(
         lambda conn: suppress(conn, address, reason, source, user_id, sender_domain_id)
     )
+
+
+# Bounce reasons (mta/feedback/reasons.py) about the recipient's domain rather than its mailbox.
+DOMAIN_REASONS = frozenset({"hostunknown", "notaccept"})
+# A domain without mail service suppresses its addresses only when seen so twice at least this
+# far apart: one lookup can meet a DNS outage or a domain not yet set up. A sighting older than
+# FORGET_DEAD_DOMAIN starts the count again.
+DEAD_DOMAIN_SPAN = timedelta(hours=1)
+FORGET_DEAD_DOMAIN = timedelta(days=7)
+
+
+def seen_dead_long_enough(conn: Connection, address: str, now: datetime) -> bool:
+    """Record that the address's domain has no mail service now; whether it was already seen so
+    at least DEAD_DOMAIN_SPAN ago (and since then within FORGET_DEAD_DOMAIN)."""
+    domain = normalize_address(address).rpartition("@")[2]
+    seen = conn.execute(
+        select(DeadDomain.first_seen_at, DeadDomain.last_seen_at).where(DeadDomain.domain == domain)
+    ).first()
+    first = (
+        now if seen is None or now - seen.last_seen_at > FORGET_DEAD_DOMAIN else seen.first_seen_at
+    )
+    insert = dialect_insert(conn)
+    conn.execute(
+        insert(DeadDomain)
+        .values(domain=domain, first_seen_at=first, last_seen_at=now)
+        .on_conflict_do_update(
+            index_elements=[DeadDomain.domain],
+            set_={"first_seen_at": first, "last_seen_at": now},
+        )
+    )
+    return now - first >= DEAD_DOMAIN_SPAN
 
 
 def suppress(

@@ -46,7 +46,7 @@ from storage.models.domains import DomainStatus, InboundRelayDomain, SenderDomai
 from storage.models.events import Event, OutboxStatus, Webhook, WebhookCall
 from storage.models.lists import ListField, Segment, Subscriber, SubscriberList, SubscriberState
 from storage.models.queue import Delivery, DeliveryStatus, Message, MessageTag
-from storage.models.suppressions import Suppression, SuppressionScope
+from storage.models.suppressions import DeadDomain, Suppression, SuppressionScope
 
 __all__ = [
     "ADDRESS_LENGTH",
@@ -63,6 +63,7 @@ __all__ = [
     "CampaignStatus",
     "ClusterSecret",
     "Conversion",
+    "DeadDomain",
     "Delivery",
     "DeliveryStatus",
     "DomainStatus",

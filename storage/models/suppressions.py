@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, created, intpk, stored_enum
+from storage.models.base import Base, UTCDateTime, created, intpk, stored_enum
 
 
 class SuppressionScope(enum.StrEnum):
@@ -44,3 +45,15 @@ Index(
     func.coalesce(Suppression.sender_domain_id, 0),
     unique=True,
 )
+
+
+class DeadDomain(Base):
+    """A recipient domain seen without mail service (NXDOMAIN, null MX, a host-unknown bounce):
+    when first and last. An address at it is suppressed only once the domain has been seen so
+    at least an hour apart, never on one lookup (storage/suppressions.py)."""
+
+    __tablename__ = "dead_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -81,3 +81,31 @@ def test_a_failing_nameserver_defers(dns_setup: Setup) -> None:
     settled(dns_setup, queue_id, {recipient: "deferred"})
     [(_, data)] = [e for e in events(dns_setup, queue_id, recipient) if e[0] == "deferred"]
     assert data["reply"] == "4.4.3 DNS lookup for servfail.test failed: SERVFAIL"
+
+
+def suppressed(setup: Setup, address: str) -> list[tuple[object, ...]]:
+    return setup.gateway.sql("SELECT reason FROM suppressions WHERE address = ?", address)
+
+
+def test_a_domain_without_mail_suppresses_only_when_seen_so_an_hour_apart(
+    dns_setup: Setup,
+) -> None:
+    """Issue 16: the quick start's first send to an NXDOMAIN must not lose the address for ever
+    on one lookup. The first bounce suppresses nothing; once the domain was first seen so an
+    hour ago (the stored sighting moved back), the next bounce suppresses."""
+    first, second = "ok-first@nxdomain.test", "ok-second@nxdomain.test"
+    queue_id = submit(dns_setup, [first])
+    settled(dns_setup, queue_id, {first: "bounced"})
+    [(_, data)] = [e for e in events(dns_setup, queue_id, first) if e[0] == "bounced"]
+    assert (data["bounce_reason"], data["address_suppressed"]) == ("hostunknown", False)
+    assert suppressed(dns_setup, first) == []
+
+    dns_setup.gateway.sql(
+        "UPDATE dead_domains SET first_seen_at = ? WHERE domain = 'nxdomain.test'",
+        "2000-01-01 00:00:00.000000",
+    )
+    queue_id = submit(dns_setup, [second])
+    settled(dns_setup, queue_id, {second: "bounced"})
+    [(_, data)] = [e for e in events(dns_setup, queue_id, second) if e[0] == "bounced"]
+    assert data["address_suppressed"] is True
+    assert suppressed(dns_setup, second) == [("bad-domain",)]
