@@ -47,8 +47,8 @@ from smtp_ingest import ROOT
 sys.path.insert(0, str(ROOT))
 
 from mta.feedback.bounce_classes import Classification, suppresses
-from mta.feedback.bounce_parser import Kind, Report, _reply_code, parse_report
-from mta.feedback.reasons import Reason, is_bad_address, reason_of
+from mta.feedback.bounce_parser import Kind, Report, parse_report
+from mta.feedback.reasons import Reason, is_bad_address
 
 CORPUS = ROOT.parent / "shared" / "bounce-corpus"
 # Issue 16's targets, in percent; false positives must be none.
@@ -119,13 +119,10 @@ def suppress_decisions(report: Report) -> list[bool]:
 
 
 def reasons(report: Report) -> list[Reason]:
-    """The reason of each recipient of a bounce, from what the parser read for it."""
+    """The reason the parser gave each recipient of a bounce (what its event records)."""
     if report.kind != "bounce":
         return []
-    return [
-        reason_of(failed.enhanced_code, _reply_code(failed.diagnostic), failed.diagnostic)
-        for failed in report.recipients
-    ]
+    return [failed.reason for failed in report.recipients]
 
 
 def timed_parse(raw: bytes, rounds: int) -> tuple[Report, int]:

@@ -104,6 +104,17 @@ def id_param(call: Call, name: str, missing: dict[str, Any]) -> int:
     return -1 if number is None else number
 
 
+def page_params(call: Call, most: int) -> tuple[int, int]:
+    """StartFrom and RetrieveCount as the listing commands take them (getevents,
+    getsuppressions): both required, StartFrom from 0 (4 otherwise), RetrieveCount from 1 (5
+    otherwise) and capped at `most`; raises Refused with the code."""
+    start = id_param(call, "StartFrom", failed(4, "Missing required parameter (StartFrom)"))
+    count = id_param(call, "RetrieveCount", failed(5, "Missing required parameter (RetrieveCount)"))
+    if count < 1 or start < 0:
+        raise Refused(failed(5 if count < 1 else 4, "StartFrom and RetrieveCount must be positive"))
+    return start, min(count, most)
+
+
 Handler = Callable[[Call], Awaitable[dict[str, Any] | Response]]
 
 

@@ -16,6 +16,7 @@ from mta.feedback.bounce_classes import CATEGORIES
 from storage.suppressions import SuppressionRow
 
 MAX_ADDRESS = 254  # RFC 5321's longest path; a longer value names no entry, and is refused
+MAX_REASON = 64  # the column's length: a longer Reason names no entry, and is refused
 
 
 def suppression_view(row: SuppressionRow) -> dict[str, Any]:

@@ -20,13 +20,20 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from http_api.context import HttpSettings, context
-from http_api.params import SMALL_BODY, BadRequestBody, BodyTooLarge, read_params
+from http_api.params import (
+    MAX_ID,
+    SMALL_BODY,
+    BadRequestBody,
+    BodyTooLarge,
+    read_params,
+    whole_number,
+)
 from http_api.v1_auth import (
     MISSING_KEY,
     bearer_token,
@@ -66,6 +73,29 @@ class V1Call:
         if self.domain_id is None:
             raise TypeError("an admin route's request has no sender domain")
         return self.domain_id
+
+    @overload
+    def number(
+        self, name: str, default: int, code: int, low: int = 0, high: int = MAX_ID
+    ) -> int: ...
+
+    @overload
+    def number(
+        self, name: str, default: None, code: int, low: int = 0, high: int = MAX_ID
+    ) -> int | None: ...
+
+    def number(
+        self, name: str, default: int | None, code: int, low: int = 0, high: int = MAX_ID
+    ) -> int | None:
+        """A whole-number parameter within low..high, `default` when absent or empty;
+        V1Error(code) for anything else (StartFrom, RetrieveCount, dates as seconds)."""
+        raw = self.params.get(name.lower())
+        if raw is None or raw == "":
+            return default
+        number = whole_number(raw, low, high)
+        if number is None:
+            raise V1Error(code, f"Invalid {name}")
+        return number
 
 
 V1Handler = Callable[[V1Call], Awaitable[Response | dict[str, Any]]]

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from http_api.formats import utc_text
-from http_api.params import MAX_ID, uuid_or_none, whole_number
+from http_api.params import uuid_or_none
 from http_api.v1_dispatch import V1Call, V1Route
-from http_api.v1_envelope import V1Error
 from storage.event_names import STORED_TYPES, legacy_name
 from storage.events import EventQuery, EventRow, list_events
 
@@ -29,25 +28,12 @@ DEFAULT_COUNT, MAX_COUNT = 5, 100
 MAX_TIMESTAMP = 253_402_300_799
 
 
-def _number(
-    params: dict[str, Any], name: str, default: int | None, code: int, high: int
-) -> int | None:
-    """A whole number parameter within 0..high; V1Error(code) for anything else."""
-    raw = params.get(name.lower())
-    if raw is None or raw == "":
-        return default
-    number = whole_number(raw, 0, high)
-    if number is None:
-        raise V1Error(code, f"Invalid {name}")
-    return number
-
-
 async def _events(call: V1Call) -> dict[str, Any]:
     params = call.params
-    start = _number(params, "StartFrom", 0, 4, MAX_ID) or 0
-    count = _number(params, "RetrieveCount", DEFAULT_COUNT, 5, MAX_ID) or DEFAULT_COUNT
-    since = _number(params, "StartDate", None, 4, MAX_TIMESTAMP)
-    until = _number(params, "EndDate", None, 4, MAX_TIMESTAMP)
+    start = call.number("StartFrom", 0, 4)
+    count = call.number("RetrieveCount", DEFAULT_COUNT, 5) or DEFAULT_COUNT  # 0: the default
+    since = call.number("StartDate", None, 4, high=MAX_TIMESTAMP)
+    until = call.number("EndDate", None, 4, high=MAX_TIMESTAMP)
     event = str(params.get("event") or "").strip().lower()
     message_id = str(params.get("messageid") or "").strip()
     query = EventQuery(

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.params import MAX_ID, scalar_text, whole_number
-from http_api.suppression_views import MAX_ADDRESS, suppression_view
+from http_api.context import context
+from http_api.params import scalar_text
+from http_api.suppression_views import MAX_ADDRESS, MAX_REASON, suppression_view
 from http_api.v1_auth import INVALID_KEY
 from http_api.v1_dispatch import V1Call, V1Route
 from http_api.v1_envelope import V1Error
-from storage.domains import NotFound, get_domain
+from mta.submission.submit import sender_for_domain
 from storage.suppressions import SuppressionFilter, list_suppressions, remove_suppression
 
 DEFAULT_COUNT, MAX_COUNT = 5, 100
-MAX_REASON = 64  # the column's length
 
 
 async def _suppressions(call: V1Call) -> dict[str, Any]:
@@ -37,21 +37,13 @@ async def _suppressions(call: V1Call) -> dict[str, Any]:
 
 
 async def _account(call: V1Call) -> int:
-    """The key's domain's account (the domain may have gone since the key was cached)."""
-    try:
-        return (await get_domain(call.db, call.domain)).user_id
-    except NotFound:
-        raise V1Error(*INVALID_KEY, 401) from None
-
-
-def _page_number(call: V1Call, name: str, default: int, low: int, code: int) -> int:
-    raw = call.params.get(name.lower())
-    if raw is None or raw == "":
-        return default
-    number = whole_number(raw, low, MAX_ID)
-    if number is None:
-        raise V1Error(code, f"Invalid {name}")
-    return number
+    """The key's domain's account: the sender lookup the dispatcher's active-owner check has
+    just made (kept for a second), not another query. None when the domain has gone since the
+    key was cached."""
+    sender = await sender_for_domain(context(call.request).gateway, call.domain)
+    if sender is None:
+        raise V1Error(*INVALID_KEY, 401)
+    return sender.user_id
 
 
 def _text(call: V1Call, name: str, longest: int) -> str:
@@ -66,8 +58,8 @@ async def _list(call: V1Call, user_id: int) -> dict[str, Any]:
         user_id=user_id,
         address=_text(call, "Address", MAX_ADDRESS) or None,
         reason=_text(call, "Reason", MAX_REASON) or None,
-        start=_page_number(call, "StartFrom", 0, 0, 4),
-        count=min(_page_number(call, "RetrieveCount", DEFAULT_COUNT, 1, 5), MAX_COUNT),
+        start=call.number("StartFrom", 0, 4),
+        count=min(call.number("RetrieveCount", DEFAULT_COUNT, 5, low=1), MAX_COUNT),
     )
     total, rows = await list_suppressions(call.db, selection)
     return {"TotalRecords": total, "Suppressions": [suppression_view(row) for row in rows]}

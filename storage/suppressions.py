@@ -240,9 +240,10 @@ async def list_suppressions(
         .offset(selection.start)
         .limit(selection.count)
     )
-    counted = await db.scan(total)
-    rows = await db.scan(page)
-    return int(counted[0][0]), [SuppressionRow(**row._mapping) for row in rows]
+    counted, rows = await db.read(  # the count and the page in one snapshot, one hop
+        lambda conn: (int(conn.scalar(total) or 0), conn.execute(page).all())
+    )
+    return counted, [SuppressionRow(**row._mapping) for row in rows]
 
 
 async def remove_suppression(db: Database, address: str, user_id: int | None = None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from http_api.api_php import Call, Refused, command, failed, id_param
+from http_api.api_php import Call, Refused, command, failed, page_params
 from http_api.commands.domains import owned_domain
 from http_api.params import whole_number
 from storage.delivery_speed import FAILED, SENT, OutcomeSpeed, delivery_speed
@@ -32,16 +32,13 @@ async def get_events(call: Call) -> dict[str, Any]:
     """1: no DomainID; 2: no such domain, or another user's; 3: a date not in Y-m-d; 4: no
     StartFrom; 5: no (or a non-positive) RetrieveCount, which is capped at 100."""
     domain_id = (await owned_domain(call)).id
-    start = id_param(call, "StartFrom", failed(4, "Missing required parameter (StartFrom)"))
-    count = id_param(call, "RetrieveCount", failed(5, "Missing required parameter (RetrieveCount)"))
-    if count < 1 or start < 0:
-        return failed(5 if count < 1 else 4, "StartFrom and RetrieveCount must be positive")
+    start, count = page_params(call, MAX_COUNT)
     until = _date(call.get("EndDate"), "EndDate")
     event = call.text("Event").strip().lower()
     query = EventQuery(
         domain_id=domain_id,
         start=start,
-        count=min(count, MAX_COUNT),
+        count=count,
         since=_date(call.get("StartDate"), "StartDate"),
         until=until + timedelta(days=1) if until else None,  # the end date is included
         types=[STORED_TYPES.get(event, event)] if event else [],

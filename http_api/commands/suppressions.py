@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api.api_php import Call, command, failed, id_param
-from http_api.suppression_views import MAX_ADDRESS, suppression_view
+from http_api.api_php import Call, command, failed, page_params
+from http_api.suppression_views import MAX_ADDRESS, MAX_REASON, suppression_view
 from storage.models import Permission
 from storage.suppressions import SuppressionFilter, list_suppressions, remove_suppression
 
 MAX_COUNT = 100
-MAX_REASON = 64  # the column's length
 
 
 @command("emailgateway.getsuppressions", permission=Permission.MANAGE_DOMAIN)
@@ -20,10 +19,7 @@ async def get_suppressions(call: Call) -> dict[str, Any]:
     """Newest first. 3: an Address or Reason longer than any entry's; 4: no (or a negative)
     StartFrom; 5: no (or a non-positive) RetrieveCount, which is capped at 100."""
     assert call.caller is not None
-    start = id_param(call, "StartFrom", failed(4, "Missing required parameter (StartFrom)"))
-    count = id_param(call, "RetrieveCount", failed(5, "Missing required parameter (RetrieveCount)"))
-    if count < 1 or start < 0:
-        return failed(5 if count < 1 else 4, "StartFrom and RetrieveCount must be positive")
+    start, count = page_params(call, MAX_COUNT)
     address, reason = call.text("Address").strip(), call.text("Reason").strip()
     if len(address) > MAX_ADDRESS or len(reason) > MAX_REASON:
         return failed(3, "Invalid Address or Reason")
@@ -32,7 +28,7 @@ async def get_suppressions(call: Call) -> dict[str, Any]:
         address=address or None,
         reason=reason or None,
         start=start,
-        count=min(count, MAX_COUNT),
+        count=count,
     )
     total, rows = await list_suppressions(call.db, selection)
     return {

@@ -8,48 +8,27 @@ from __future__ import annotations
 
 import html
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import func, select
 
 from mta.campaigns.confirmation_mail import Confirmation, confirmation_draft, send_confirmation
 from mta.submission.composition import compose
-from mta.submission.submit import Gateway, Origin
-from storage.accounts import create_user, set_user_status
-from storage.domains import DomainChanges, add_domain, set_domain_status, update_domain
-from storage.engine import Database
+from mta.submission.submit import Origin
+from storage.accounts import set_user_status
+from storage.domains import set_domain_status
 from storage.models import Delivery, DomainStatus, Message, UserStatus
-from storage.queue import QueueWriter
 from storage.suppressions import add_suppression
-from tests.mta.sink import Sink
-from tests.mta.test_campaign_message import DOMAIN, TRACKING, World, parsed, part
+from tests.mta import test_campaign_message as campaign_message
+from tests.mta.test_campaign_message import DOMAIN, World, parsed, part
+
+# The same world as the campaign message tests (an account with one Enabled, tracked domain,
+# a real queue writer and sink): their fixtures, not a copy.
+sink = campaign_message.sink
+world = campaign_message.world
 
 ORIGIN = Origin("api.test", "127.0.0.1", "HTTP")
 LINK = "https://news.test/confirm?list=7&token=a%2Fb+c"
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
-        yield running
-
-
-@pytest.fixture
-async def world(db: Database, sink: Sink) -> AsyncIterator[World]:
-    """An account whose one domain (news.test) is Enabled with link and open tracking on."""
-    user = await create_user(db, f"owner-{uuid.uuid4().hex[:8]}@{DOMAIN}")
-    domain = await add_domain(db, user.user_id, DOMAIN, "bounces")
-    await set_domain_status(db, domain.id, DomainStatus.ENABLED)
-    tracked = DomainChanges(link_tracking=True, open_tracking=True)
-    await update_domain(db, domain.id, user.user_id, tracked, "bounces")
-    writer = QueueWriter(db)
-    writer.start()
-    try:
-        yield World(db, Gateway(db, writer, "mx.mailgate.test", 30, tracking=TRACKING), sink,
-                    user.user_id, domain)  # fmt: skip
-    finally:
-        await writer.close()
 
 
 def recipient() -> str:

@@ -18,7 +18,7 @@ import re
 from email.message import Message
 from email.utils import getaddresses
 
-from mta.feedback.formats.reader import Failure, Reader, between, header
+from mta.feedback.formats.reader import Failure, Reader, between, header, text_of
 
 BELOW = re.compile(r"^\s*Error message below:\s*$", re.IGNORECASE)
 DETAILS = re.compile(r"^\s*Message details:\s*$", re.IGNORECASE)
@@ -31,13 +31,13 @@ def hinted(msg: Message) -> bool:
 
 def read(msg: Message, lines: list[str]) -> list[Failure]:
     lines = lines or _unsplit(msg)
-    reply = between(lines, BELOW, DETAILS)
-    if reply is None:
+    found = between(lines, BELOW, DETAILS)
+    if found is None:
         return []
-    diagnostic = "\n".join(line for line in reply if line.strip())
-    start = next(i for i, line in enumerate(lines) if DETAILS.match(line))
+    reply, details = found
+    diagnostic = text_of(reply)
     failures = []
-    for line in lines[start + 1 :]:
+    for line in details:
         if not line.strip():
             break
         if match := RCPT.match(line):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from mta.feedback.formats.reader import Failure, Reader, between, header, lone_address
+from mta.feedback.formats.reader import Failure, Reader, between, header, lone_address, text_of
 
 BECAUSE = re.compile(r"^\s*Could not be delivered because of\s*$", re.IGNORECASE)
 AFFECTED = re.compile(r"^\s*The following recipients were affected:\s*$", re.IGNORECASE)
@@ -31,13 +31,13 @@ def hinted(msg: Message) -> bool:
 
 
 def read(msg: Message, lines: list[str]) -> list[Failure]:
-    reply = between(lines, BECAUSE, AFFECTED)
-    if reply is None:
+    found = between(lines, BECAUSE, AFFECTED)
+    if found is None:
         return []
-    diagnostic = "\n".join(line for line in reply if line.strip())
-    start = next(i for i, line in enumerate(lines) if AFFECTED.match(line))
+    reply, affected = found
+    diagnostic = text_of(reply)
     failures = []
-    for line in lines[start + 1 :]:
+    for line in affected:
         address = lone_address(line)
         if address is None and line.strip():
             break  # the recipients' list ends at the next text

@@ -25,12 +25,12 @@ def hinted(msg: Message) -> bool:
 
 
 def read(msg: Message, lines: list[str]) -> list[Failure]:
-    section = between(lines, REASONS, RETURNED)
-    if section is None:
+    found = between(lines, REASONS, RETURNED)
+    if found is None:
         return []
     failures: list[Failure] = []
     said: list[str] = []
-    for line in section:
+    for line in found[0]:
         if address := lone_address(line):
             failures.append(Failure(address, "\n".join(said)))
             said = []

@@ -50,11 +50,19 @@ def lone_address(line: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def between(lines: list[str], start: re.Pattern[str], end: re.Pattern[str]) -> list[str] | None:
-    """The lines after the first that matches `start` up to the next that matches `end`; None
-    when either is missing: the layout of a format, not its phrases alone."""
+def between(
+    lines: list[str], start: re.Pattern[str], end: re.Pattern[str]
+) -> tuple[list[str], list[str]] | None:
+    """The lines after the first that matches `start` up to the next that matches `end`, and
+    the lines after that `end`; None when either is missing: the layout of a format, not its
+    phrases alone."""
     first = next((i for i, line in enumerate(lines) if start.match(line)), None)
     if first is None:
         return None
     last = next((i for i in range(first + 1, len(lines)) if end.match(lines[i])), None)
-    return None if last is None else lines[first + 1 : last]
+    return None if last is None else (lines[first + 1 : last], lines[last + 1 :])
+
+
+def text_of(lines: list[str]) -> str:
+    """A section's non-blank lines as one diagnostic."""
+    return "\n".join(line for line in lines if line.strip())
